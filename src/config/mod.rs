@@ -1,0 +1,1 @@
+//! Configuration: MirrorMaker 2 properties files, read unchanged.
