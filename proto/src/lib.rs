@@ -1,1 +1,24 @@
+//! The Kafka wire protocol as kmirror speaks it: bytes in, typed values out,
+//! and back. No I/O happens here, and nothing here may panic on bytes that
+//! came from a peer: every length, count and offset is checked and a
+//! malformed input is an error value that says what was wrong.
+//!
+//! The hot path (Fetch responses, Produce requests, record batches) has its
+//! own zero-copy framing; control-plane messages go through the
+//! `kafka-protocol` codec crate (see [`control`]).
 #![forbid(unsafe_code)]
+
+pub mod api;
+pub mod batch;
+pub mod compression;
+pub mod control;
+pub mod error;
+pub mod error_code;
+pub mod fetch;
+pub mod header;
+pub mod produce;
+pub mod records;
+pub mod wire;
+
+pub use batch::{BatchRewrite, RecordBatch};
+pub use error::ProtoError;

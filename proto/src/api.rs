@@ -1,0 +1,140 @@
+//! The Kafka APIs kmirror uses, the versions it speaks of each, and version
+//! negotiation against what a broker advertises in ApiVersions.
+
+use std::collections::HashMap;
+
+/// Kafka API keys kmirror sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i16)]
+pub enum Api {
+    Produce = 0,
+    Fetch = 1,
+    ListOffsets = 2,
+    Metadata = 3,
+    OffsetCommit = 8,
+    OffsetFetch = 9,
+    FindCoordinator = 10,
+    ApiVersions = 18,
+    CreateTopics = 19,
+    InitProducerId = 22,
+    DescribeConfigs = 32,
+    CreatePartitions = 37,
+    IncrementalAlterConfigs = 44,
+}
+
+impl Api {
+    pub const ALL: [Api; 13] = [
+        Api::Produce,
+        Api::Fetch,
+        Api::ListOffsets,
+        Api::Metadata,
+        Api::OffsetCommit,
+        Api::OffsetFetch,
+        Api::FindCoordinator,
+        Api::ApiVersions,
+        Api::CreateTopics,
+        Api::InitProducerId,
+        Api::DescribeConfigs,
+        Api::CreatePartitions,
+        Api::IncrementalAlterConfigs,
+    ];
+
+    pub fn key(self) -> i16 {
+        self as i16
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Produce => "Produce",
+            Api::Fetch => "Fetch",
+            Api::ListOffsets => "ListOffsets",
+            Api::Metadata => "Metadata",
+            Api::OffsetCommit => "OffsetCommit",
+            Api::OffsetFetch => "OffsetFetch",
+            Api::FindCoordinator => "FindCoordinator",
+            Api::ApiVersions => "ApiVersions",
+            Api::CreateTopics => "CreateTopics",
+            Api::InitProducerId => "InitProducerId",
+            Api::DescribeConfigs => "DescribeConfigs",
+            Api::CreatePartitions => "CreatePartitions",
+            Api::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        }
+    }
+
+    /// The versions kmirror speaks, inclusive.
+    ///
+    /// Produce starts at 7 so zstd batches can be forwarded and stops before
+    /// 13, which names topics by id. Fetch is 12: flexible, rack-aware,
+    /// and still addressed by topic name (v13+ uses ids that differ between
+    /// clusters). The control-plane ranges stop at versions checked against
+    /// Kafka 3.9 and 4.x.
+    pub fn ours(self) -> (i16, i16) {
+        match self {
+            Api::Produce => (7, 12),
+            Api::Fetch => (12, 12),
+            Api::ListOffsets => (1, 8),
+            Api::Metadata => (4, 12),
+            Api::OffsetCommit => (2, 9),
+            Api::OffsetFetch => (1, 8),
+            Api::FindCoordinator => (1, 4),
+            Api::ApiVersions => (0, 3),
+            Api::CreateTopics => (2, 7),
+            Api::InitProducerId => (0, 4),
+            Api::DescribeConfigs => (1, 4),
+            Api::CreatePartitions => (0, 3),
+            Api::IncrementalAlterConfigs => (0, 1),
+        }
+    }
+}
+
+/// What a broker said it supports: api key -> (min, max).
+#[derive(Debug, Clone, Default)]
+pub struct BrokerVersions {
+    ranges: HashMap<i16, (i16, i16)>,
+}
+
+impl BrokerVersions {
+    pub fn new(ranges: HashMap<i16, (i16, i16)>) -> Self {
+        BrokerVersions { ranges }
+    }
+
+    /// The highest version both sides speak, or `None` when the ranges do
+    /// not meet. A broker's advertised minimum is not trusted for Produce
+    /// (Kafka 4 advertises 0 but rejects below 3); our own floor covers it.
+    pub fn pick(&self, api: Api) -> Option<i16> {
+        let (our_min, our_max) = api.ours();
+        let (their_min, their_max) = *self.ranges.get(&api.key())?;
+        let lo = our_min.max(their_min);
+        let hi = our_max.min(their_max);
+        (lo <= hi).then_some(hi)
+    }
+
+    pub fn advertised(&self, api: Api) -> Option<(i16, i16)> {
+        self.ranges.get(&api.key()).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_highest_common_version() {
+        let mut m = HashMap::new();
+        m.insert(0, (0, 11));
+        m.insert(1, (4, 17));
+        m.insert(3, (0, 5));
+        let v = BrokerVersions::new(m);
+        assert_eq!(v.pick(Api::Produce), Some(11));
+        assert_eq!(v.pick(Api::Fetch), Some(12));
+        assert_eq!(v.pick(Api::Metadata), Some(5));
+        assert_eq!(v.pick(Api::ListOffsets), None);
+    }
+
+    #[test]
+    fn disjoint_ranges_give_none() {
+        let mut m = HashMap::new();
+        m.insert(1, (0, 9));
+        assert_eq!(BrokerVersions::new(m).pick(Api::Fetch), None);
+    }
+}

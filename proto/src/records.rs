@@ -1,0 +1,280 @@
+//! Records inside a v2 batch: the slow path that decodes and re-encodes a
+//! batch when it cannot be forwarded as it is (offset holes left by
+//! compaction, records below a resume offset, LogAppendTime timestamps).
+//! Each record's key, value and headers are carried over as one untouched
+//! byte range.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::batch::{RecordBatch, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, HEADER_LEN};
+use crate::compression::Compression;
+use crate::error::ProtoError;
+use crate::wire::{put_varint, put_varlong, varint_len, Reader};
+
+/// A record as read from a batch: its absolute offset and timestamp, and the
+/// key/value/headers section as raw bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub attributes: i8,
+    /// keyLength, key, valueLength, value, headerCount, headers — as stored.
+    pub body: Bytes,
+}
+
+/// A record to encode (tests and tools build batches from these).
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub offset_delta: i32,
+    pub timestamp: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// Header fields of a batch to encode.
+#[derive(Debug, Clone)]
+pub struct BatchMeta {
+    pub base_offset: i64,
+    pub partition_leader_epoch: i32,
+    pub compression: Compression,
+    pub log_append_time: bool,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub transactional: bool,
+}
+
+/// Decodes every record of a batch (decompressing when needed).
+pub fn decode_records(batch: &RecordBatch) -> Result<Vec<RawRecord>, ProtoError> {
+    let data = batch.compression()?.decompress(&batch.records())?;
+    let count = batch.record_count();
+    let mut r = Reader::new(data);
+    let mut out = Vec::with_capacity((count as usize).min(r.remaining()));
+    for _ in 0..count {
+        let len = r.varint("record length")?;
+        if len < 0 {
+            return Err(ProtoError::malformed("record", format!("negative length {len}")));
+        }
+        let mut rec = Reader::new(r.bytes(len as usize, "record")?);
+        let attributes = rec.i8("record attributes")?;
+        let ts_delta = rec.varlong("record timestamp delta")?;
+        let off_delta = rec.varint("record offset delta")?;
+        let rest = rec.remaining();
+        let body = rec.bytes(rest, "record body")?;
+        out.push(RawRecord {
+            offset: batch.base_offset().wrapping_add(off_delta as i64),
+            timestamp: batch.base_timestamp().wrapping_add(ts_delta),
+            attributes,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+/// What a re-encode keeps and how it stamps the result.
+#[derive(Debug, Clone, Copy)]
+pub struct Reencode {
+    /// Drop records below this source offset.
+    pub min_offset: i64,
+    /// Give every record this timestamp (the batch's LogAppendTime), as a
+    /// consumer of the source saw them.
+    pub force_timestamp: Option<i64>,
+}
+
+/// A batch rebuilt on the slow path, with the source offsets it covers.
+#[derive(Debug, Clone)]
+pub struct ReencodedBatch {
+    pub batch: RecordBatch,
+    pub first_source_offset: i64,
+    pub last_source_offset: i64,
+}
+
+/// Rebuilds `batch` with consecutive offset deltas, keeping records at or
+/// above `opts.min_offset`, recompressed with the same codec. Producer
+/// fields are copied; the caller rewrites them as for any batch.
+/// Returns `None` when no record is left.
+pub fn reencode(batch: &RecordBatch, opts: Reencode) -> Result<Option<ReencodedBatch>, ProtoError> {
+    let records = decode_records(batch)?;
+    let kept: Vec<&RawRecord> = records.iter().filter(|r| r.offset >= opts.min_offset).collect();
+    let (Some(first), Some(last)) = (kept.first(), kept.last()) else {
+        return Ok(None);
+    };
+    let base_ts = opts.force_timestamp.unwrap_or(first.timestamp);
+    let mut max_ts = i64::MIN;
+    let mut body = BytesMut::new();
+    for (i, r) in kept.iter().enumerate() {
+        let ts = opts.force_timestamp.unwrap_or(r.timestamp);
+        max_ts = max_ts.max(ts);
+        let ts_delta = ts.wrapping_sub(base_ts);
+        let mut inner = BytesMut::with_capacity(r.body.len() + 16);
+        inner.put_i8(r.attributes);
+        put_varlong(&mut inner, ts_delta);
+        put_varint(&mut inner, i as i32);
+        inner.put_slice(&r.body);
+        put_varint(&mut body, inner.len() as i32);
+        body.put_slice(&inner);
+    }
+    let compression = batch.compression()?;
+    let payload = compression.compress(&body)?;
+    let bytes = assemble(
+        &BatchMeta {
+            base_offset: batch.base_offset(),
+            partition_leader_epoch: batch.partition_leader_epoch(),
+            compression,
+            log_append_time: false,
+            producer_id: batch.producer_id(),
+            producer_epoch: batch.producer_epoch(),
+            base_sequence: batch.base_sequence(),
+            transactional: batch.attributes() & ATTR_TRANSACTIONAL != 0,
+        },
+        kept.len() as i32 - 1,
+        base_ts,
+        max_ts,
+        kept.len() as i32,
+        &payload,
+    );
+    Ok(Some(ReencodedBatch {
+        batch: RecordBatch::parse(bytes)?,
+        first_source_offset: first.offset,
+        last_source_offset: last.offset,
+    }))
+}
+
+/// Encodes records into a new batch (used by tests, benchmarks and fake brokers).
+pub fn encode_batch(meta: &BatchMeta, records: &[NewRecord]) -> Result<Bytes, ProtoError> {
+    let base_ts = records.first().map(|r| r.timestamp).unwrap_or(-1);
+    let max_ts = records.iter().map(|r| r.timestamp).max().unwrap_or(-1);
+    let last_delta = records.last().map(|r| r.offset_delta).unwrap_or(0);
+    let mut body = BytesMut::new();
+    for r in records {
+        let mut inner = BytesMut::new();
+        inner.put_i8(0);
+        put_varlong(&mut inner, r.timestamp - base_ts);
+        put_varint(&mut inner, r.offset_delta);
+        put_opt_bytes(&mut inner, r.key.as_deref());
+        put_opt_bytes(&mut inner, r.value.as_deref());
+        put_varint(&mut inner, r.headers.len() as i32);
+        for (k, v) in &r.headers {
+            put_varint(&mut inner, k.len() as i32);
+            inner.put_slice(k.as_bytes());
+            put_opt_bytes(&mut inner, v.as_deref());
+        }
+        put_varint(&mut body, inner.len() as i32);
+        body.put_slice(&inner);
+    }
+    let payload = meta.compression.compress(&body)?;
+    Ok(assemble(meta, last_delta, base_ts, max_ts, records.len() as i32, &payload))
+}
+
+fn put_opt_bytes(buf: &mut BytesMut, b: Option<&[u8]>) {
+    match b {
+        None => put_varint(buf, -1),
+        Some(b) => {
+            put_varint(buf, b.len() as i32);
+            buf.put_slice(b);
+        }
+    }
+}
+
+fn assemble(
+    meta: &BatchMeta,
+    last_offset_delta: i32,
+    base_ts: i64,
+    max_ts: i64,
+    count: i32,
+    payload: &[u8],
+) -> Bytes {
+    let mut b = BytesMut::with_capacity(HEADER_LEN + payload.len());
+    b.put_i64(meta.base_offset);
+    b.put_i32((HEADER_LEN - 12 + payload.len()) as i32);
+    b.put_i32(meta.partition_leader_epoch);
+    b.put_i8(2);
+    b.put_u32(0);
+    let mut attrs = meta.compression as i16;
+    if meta.log_append_time {
+        attrs |= ATTR_LOG_APPEND_TIME;
+    }
+    if meta.transactional {
+        attrs |= ATTR_TRANSACTIONAL;
+    }
+    b.put_i16(attrs);
+    b.put_i32(last_offset_delta);
+    b.put_i64(base_ts);
+    b.put_i64(max_ts);
+    b.put_i64(meta.producer_id);
+    b.put_i16(meta.producer_epoch);
+    b.put_i32(meta.base_sequence);
+    b.put_i32(count);
+    b.put_slice(payload);
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
+}
+
+/// Size a record body would take as a varint-length-prefixed entry.
+pub fn framed_len(inner_len: usize) -> usize {
+    varint_len(inner_len as i32) + inner_len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(c: Compression) -> BatchMeta {
+        BatchMeta {
+            base_offset: 1000,
+            partition_leader_epoch: 0,
+            compression: c,
+            log_append_time: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+        }
+    }
+
+    fn rec(delta: i32, v: &str) -> NewRecord {
+        NewRecord {
+            offset_delta: delta,
+            timestamp: 5000 + delta as i64,
+            key: None,
+            value: Some(Bytes::from(v.to_string())),
+            headers: vec![("h".into(), None)],
+        }
+    }
+
+    #[test]
+    fn compacted_holes_are_closed() {
+        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let bytes = encode_batch(&meta(c), &[rec(0, "a"), rec(3, "b"), rec(7, "c")]).unwrap();
+            let b = RecordBatch::parse(bytes).unwrap();
+            assert!(b.has_offset_holes());
+            let out = reencode(&b, Reencode { min_offset: 0, force_timestamp: None }).unwrap().unwrap();
+            assert!(!out.batch.has_offset_holes());
+            out.batch.verify_crc().unwrap();
+            assert_eq!(out.first_source_offset, 1000);
+            assert_eq!(out.last_source_offset, 1007);
+            let old = decode_records(&b).unwrap();
+            let new = decode_records(&out.batch).unwrap();
+            assert_eq!(new.len(), 3);
+            for (i, (o, n)) in old.iter().zip(&new).enumerate() {
+                assert_eq!(o.body, n.body);
+                assert_eq!(o.timestamp, n.timestamp);
+                assert_eq!(n.offset, 1000 + i as i64);
+            }
+        }
+    }
+
+    #[test]
+    fn records_below_resume_offset_are_dropped() {
+        let bytes = encode_batch(&meta(Compression::Lz4), &[rec(0, "a"), rec(1, "b"), rec(2, "c")]).unwrap();
+        let b = RecordBatch::parse(bytes).unwrap();
+        let out = reencode(&b, Reencode { min_offset: 1002, force_timestamp: Some(77) }).unwrap().unwrap();
+        let recs = decode_records(&out.batch).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].timestamp, 77);
+        assert_eq!(out.first_source_offset, 1002);
+        assert!(reencode(&b, Reencode { min_offset: 2000, force_timestamp: None }).unwrap().is_none());
+    }
+}
