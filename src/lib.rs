@@ -1,8 +1,10 @@
 //! kmirror: mirrors Apache Kafka topics between clusters by forwarding record
 //! batches as they are, driven by an unchanged MirrorMaker 2 properties file.
 
+pub mod cli;
 pub mod client;
 pub mod config;
+pub mod demo;
 pub mod harness;
 pub mod mirror;
 pub mod net;

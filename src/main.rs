@@ -1,1 +1,55 @@
-fn main() {}
+//! The `kmirror` command: `kmirror mm2.properties [--clusters A B]` runs the
+//! mirror from an unchanged MirrorMaker 2 file; `kmirror demo` runs the
+//! embedded demo on two local Kafka clusters.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use kmirror::cli::{self, DemoArgs, MirrorArgs};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    cli::init_logging();
+    match args.get(1).map(String::as_str) {
+        Some("demo") => {
+            let demo = DemoArgs::parse_from(std::iter::once("kmirror demo".to_string()).chain(args[2..].iter().cloned()));
+            match kmirror::demo::run(&demo) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("kmirror demo: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        _ => {
+            let m = MirrorArgs::parse();
+            run_mirror(m.config.clone(), &m)
+        }
+    }
+}
+
+fn run_mirror(config: PathBuf, args: &MirrorArgs) -> ExitCode {
+    let stop = Arc::new(AtomicBool::new(false));
+    match cli::run_from_file(&config, args, stop) {
+        Ok(summary) => {
+            eprintln!("{}", summary.render());
+            if summary.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Err(cli::CliError::Config(e)) => {
+            eprintln!("kmirror: configuration error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        Err(e) => {
+            eprintln!("kmirror: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

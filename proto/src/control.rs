@@ -7,7 +7,8 @@
 use bytes::{Bytes, BytesMut};
 pub use kafka_protocol::messages;
 pub use kafka_protocol::messages::{BrokerId, TopicName};
-use kafka_protocol::protocol::{Decodable, Request};
+pub use kafka_protocol::protocol::Request;
+use kafka_protocol::protocol::Decodable;
 pub use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ProtoError;

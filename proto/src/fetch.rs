@@ -140,7 +140,7 @@ impl FetchResponse {
         let mut topics = Vec::with_capacity(n_topics);
         for _ in 0..n_topics {
             let name = r.compact_string("fetch topic name")?.unwrap_or_default();
-            let n_parts = r.compact_array_len("fetch partitions", 40)?.unwrap_or(0);
+            let n_parts = r.compact_array_len("fetch partitions", 37)?.unwrap_or(0);
             let mut partitions = Vec::with_capacity(n_parts);
             for _ in 0..n_parts {
                 let partition = r.i32("fetch partition index")?;

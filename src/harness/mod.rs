@@ -1,1 +1,29 @@
-//! harness
+//! The project's test harness: real single-node Apache Kafka clusters
+//! (KRaft) on loopback for integration tests, the demo and benchmarks, and
+//! real Kafka clients to feed and check them independently of kmirror.
+//!
+//! Everything here blocks and returns `io::Result` whose errors carry the
+//! tools' stderr or the broker's log tail. It must never be used by the
+//! mirror itself, and nothing it starts may outlive the process that started
+//! it: every child runs under a watchdog (see `process`), because clusters
+//! shared through `static`s are never dropped.
+//!
+//! Needs `java` (17+), `mvn` (first use of a Kafka version) and `kcat`.
+
+pub mod cluster;
+pub mod dist;
+mod java;
+mod process;
+pub mod tools;
+mod wire;
+
+use std::path::Path;
+
+pub use cluster::{shared_pair, try_shared_pair, ClusterOptions, ClusterPair, KafkaCluster};
+pub use dist::{KafkaDist, KAFKA_3, KAFKA_4};
+
+/// The kmirror repository: `tests/kafka/` lives there, `.kafka/` is filled
+/// there.
+pub(crate) fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}

@@ -1,1 +1,16 @@
-//! mirror
+//! The mirror: a control thread that discovers topics, prepares the target
+//! and deals partitions round-robin to worker threads, which fetch, rewrite
+//! and produce record batches and report their progress back.
+
+pub mod control;
+pub mod fetched;
+pub mod messages;
+pub mod partition;
+pub mod plan;
+pub mod progress;
+pub mod summary;
+pub mod worker;
+
+pub use control::{run, RunOptions};
+pub use plan::{FetchSettings, FlowPlan, ProduceSettings};
+pub use summary::Summary;

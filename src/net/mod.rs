@@ -1,1 +1,13 @@
-//! net
+//! The OS seam: which I/O backend runs (io_uring through tokio-uring, or
+//! epoll through tokio), TCP connections with their socket tuning, and the
+//! runtime each thread runs on. Nothing above this module knows which
+//! backend is in use; nothing inside it knows about Kafka.
+
+pub mod affinity;
+pub mod backend;
+pub mod socket;
+pub mod stream;
+
+pub use backend::{run_on_this_thread, Backend};
+pub use socket::SocketTuning;
+pub use stream::Stream;

@@ -1,0 +1,148 @@
+//! Command-line arguments and turning a configuration file into a running
+//! mirror: shared by the `kmirror` binary, the demo and the tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::config::{ConfigError, MirrorConfig};
+use crate::mirror::{self, RunOptions, Summary};
+use crate::net::{affinity, Backend};
+
+/// `kmirror mm2.properties [--clusters A B ...]`
+#[derive(Debug, Parser, Clone)]
+#[command(name = "kmirror", version, about = "Mirrors Kafka topics between clusters, driven by a MirrorMaker 2 properties file")]
+pub struct MirrorArgs {
+    /// The MirrorMaker 2 properties file (connect-mirror-maker.properties).
+    pub config: PathBuf,
+    /// Run only the flows whose target is one of these cluster aliases.
+    #[arg(long, num_args = 1..)]
+    pub clusters: Vec<String>,
+    /// I/O backend: uring or epoll (default: uring when the kernel allows it).
+    #[arg(long = "io")]
+    pub io: Option<String>,
+    /// CPUs to pin one worker each to, e.g. 0,1 or 2-5 (default: every CPU this process may use).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Print a progress line every second.
+    #[arg(long)]
+    pub readout: bool,
+}
+
+/// `kmirror demo`
+#[derive(Debug, Parser, Clone)]
+#[command(name = "kmirror demo", about = "Two local Kafka clusters, a stream, and kmirror mirroring it")]
+pub struct DemoArgs {
+    /// Records to produce.
+    #[arg(long, default_value_t = 300_000)]
+    pub records: u64,
+    /// Record size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub record_size: usize,
+    /// Producer rate in records per second.
+    #[arg(long, default_value_t = 30_000)]
+    pub rate: u64,
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// I/O backend: uring or epoll.
+    #[arg(long = "io")]
+    pub io: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KMIRROR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Picks the backend: the one asked for, else io_uring when available.
+pub fn choose_backend(asked: Option<&str>) -> Result<Backend, CliError> {
+    match asked {
+        Some(s) => Backend::parse(s).ok_or_else(|| CliError::Usage(format!("--io {s}: expected uring or epoll"))),
+        None => {
+            let (b, why) = Backend::detect();
+            if let Some(why) = why {
+                tracing::warn!("io_uring is not available ({why}); using epoll");
+            }
+            Ok(b)
+        }
+    }
+}
+
+/// Parses a CPU list such as `0,1` or `0-3,6`.
+pub fn parse_cpus(s: &str) -> Result<Vec<usize>, CliError> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || CliError::Usage(format!("--cpus {s}: '{part}' is not a CPU number or range"));
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if out.is_empty() {
+        return Err(CliError::Usage(format!("--cpus {s}: no CPUs given")));
+    }
+    Ok(out)
+}
+
+/// Loads the file, reports unimplemented keys, and runs until stopped.
+pub fn run_from_file(path: &Path, args: &MirrorArgs, stop: Arc<AtomicBool>) -> Result<Summary, CliError> {
+    let only = (!args.clusters.is_empty()).then_some(args.clusters.as_slice());
+    let config = MirrorConfig::load(path, only)?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let backend = choose_backend(args.io.as_deref())?;
+    let plans = mirror::plan::plans_from_config(&config, backend)?;
+    if plans.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{}: no replication flow is enabled (set e.g. A->B.enabled = true)",
+            path.display()
+        )));
+    }
+    let cpus = match &args.cpus {
+        Some(s) => Some(parse_cpus(s)?),
+        None => Some(affinity::allowed_cpus()),
+    };
+    let opts = RunOptions {
+        backend,
+        workers: cpus.as_ref().map_or(1, |c| c.len()),
+        cpus,
+        readout: args.readout,
+        stop,
+    };
+    tracing::info!(io = backend.name(), "using the {} backend", backend.name());
+    Ok(mirror::run(plans, opts)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpus("0,1").unwrap(), vec![0, 1]);
+        assert_eq!(parse_cpus("2-4,7").unwrap(), vec![2, 3, 4, 7]);
+        assert!(parse_cpus("x").is_err());
+        assert!(parse_cpus("3-1").is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! A cluster as one thread sees it: bootstrap addresses, the brokers and
+//! partition leaders learnt from Metadata, and one connection per broker.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use kmirror_proto::control::messages::metadata_request::MetadataRequestTopic;
+use kmirror_proto::control::messages::{MetadataRequest, MetadataResponse};
+use kmirror_proto::api::Api;
+use kmirror_proto::control;
+use kmirror_proto::error_code::ErrorCode;
+
+use crate::client::conn::Conn;
+use crate::client::error::ClientError;
+use crate::net::{Backend, SocketTuning};
+
+/// How to reach and talk to one cluster.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub cluster: String,
+    pub bootstrap: Vec<String>,
+    pub client_id: String,
+    pub rack: String,
+    pub tuning: SocketTuning,
+    pub request_timeout: Duration,
+    pub backend: Backend,
+}
+
+/// Partition metadata: leader broker id and epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLeader {
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub error: ErrorCode,
+}
+
+/// A topic as Metadata describes it.
+#[derive(Debug, Clone)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub error: ErrorCode,
+    pub is_internal: bool,
+    pub partitions: Vec<PartitionLeader>,
+}
+
+pub struct ClusterClient {
+    settings: ClientSettings,
+    brokers: RefCell<HashMap<i32, String>>,
+    conns: RefCell<HashMap<String, Conn>>,
+    connecting: RefCell<HashMap<String, Rc<tokio::sync::Mutex<()>>>>,
+}
+
+impl ClusterClient {
+    pub fn new(settings: ClientSettings) -> Rc<ClusterClient> {
+        Rc::new(ClusterClient {
+            settings,
+            brokers: RefCell::new(HashMap::new()),
+            conns: RefCell::new(HashMap::new()),
+            connecting: RefCell::new(HashMap::new()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.settings.cluster
+    }
+
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
+    pub fn broker_addr(&self, id: i32) -> Option<String> {
+        self.brokers.borrow().get(&id).cloned()
+    }
+
+    /// The connection to `addr`, opened when there is none (one attempt).
+    pub async fn conn_to(&self, addr: &str) -> Result<Conn, ClientError> {
+        if let Some(c) = self.conns.borrow().get(addr) {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let lock = self
+            .connecting
+            .borrow_mut()
+            .entry(addr.to_string())
+            .or_insert_with(|| Rc::new(tokio::sync::Mutex::new(())))
+            .clone();
+        let _g = lock.lock().await;
+        if let Some(c) = self.conns.borrow().get(addr) {
+            if !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let s = &self.settings;
+        let conn = Conn::connect(&s.cluster, addr, s.backend, &s.tuning, &s.client_id, s.request_timeout).await?;
+        tracing::debug!(cluster = %s.cluster, broker = addr, "connected");
+        self.conns.borrow_mut().insert(addr.to_string(), conn.clone());
+        Ok(conn)
+    }
+
+    /// The connection to broker `id` (known from metadata).
+    pub async fn broker(&self, id: i32) -> Result<Conn, ClientError> {
+        let addr = self.broker_addr(id).ok_or_else(|| ClientError::Other {
+            cluster: self.settings.cluster.clone(),
+            reason: format!("broker {id} is not in the cluster metadata"),
+        })?;
+        self.conn_to(&addr).await
+    }
+
+    /// Any live connection: a known broker first, then the bootstrap list.
+    pub async fn any(&self) -> Result<Conn, ClientError> {
+        let live: Option<Conn> = self.conns.borrow().values().find(|c| !c.is_closed()).cloned();
+        if let Some(c) = live {
+            return Ok(c);
+        }
+        let mut candidates: Vec<String> = self.brokers.borrow().values().cloned().collect();
+        candidates.extend(self.settings.bootstrap.iter().cloned());
+        let mut last = None;
+        for addr in candidates {
+            match self.conn_to(&addr).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Other {
+            cluster: self.settings.cluster.clone(),
+            reason: "no bootstrap servers configured".into(),
+        }))
+    }
+
+    /// Metadata for `topics` (all topics when `None`); learns brokers.
+    pub async fn metadata(&self, topics: Option<&[String]>) -> Result<Vec<TopicMetadata>, ClientError> {
+        let conn = self.any().await?;
+        let req = MetadataRequest::default()
+            .with_topics(topics.map(|ts| {
+                ts.iter()
+                    .map(|t| MetadataRequestTopic::default().with_name(Some(control::topic_name(t))))
+                    .collect()
+            }))
+            .with_allow_auto_topic_creation(false);
+        let resp: MetadataResponse = conn.call(Api::Metadata, &req).await?;
+        {
+            let mut brokers = self.brokers.borrow_mut();
+            for b in &resp.brokers {
+                brokers.insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
+            }
+        }
+        Ok(resp
+            .topics
+            .iter()
+            .map(|t| TopicMetadata {
+                name: t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default(),
+                error: ErrorCode(t.error_code),
+                is_internal: t.is_internal,
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionLeader {
+                        partition: p.partition_index,
+                        leader: p.leader_id.0,
+                        leader_epoch: p.leader_epoch,
+                        error: ErrorCode(p.error_code),
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Metadata with retries and backoff, one log line per failed attempt,
+    /// until it succeeds or `give_up` says stop.
+    pub async fn metadata_with_retry(
+        &self,
+        topics: Option<&[String]>,
+        mut give_up: impl FnMut() -> bool,
+    ) -> Result<Vec<TopicMetadata>, ClientError> {
+        let mut backoff = Duration::from_millis(500);
+        let mut attempt = 1u32;
+        loop {
+            match self.metadata(topics).await {
+                Ok(m) => return Ok(m),
+                Err(e) if give_up() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(
+                        cluster = %self.settings.cluster,
+                        attempt,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "cluster unreachable: {e}"
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}

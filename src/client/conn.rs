@@ -1,0 +1,344 @@
+//! One connection to one broker: requests are written in order and may be
+//! pipelined; Kafka answers in the same order, so responses are matched to
+//! the queue of waiting requests by correlation id.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::net::ToSocketAddrs;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kmirror_proto::control::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kmirror_proto::api::{Api, BrokerVersions};
+use kmirror_proto::control;
+use kmirror_proto::error_code::ErrorCode;
+use kmirror_proto::header::{peek_correlation_id, split_response};
+use kmirror_proto::ProtoError;
+use tokio::sync::oneshot;
+
+use crate::client::error::ClientError;
+use crate::net::{socket, Backend, SocketTuning, Stream};
+
+/// Largest response frame accepted (Kafka's own clients have no smaller limit
+/// for fetches; this guards against a garbage size field).
+const MAX_FRAME: usize = 1 << 30;
+
+type Reply = Result<Bytes, ClientError>;
+
+struct Pending {
+    correlation_id: i32,
+    api_key: i16,
+    version: i16,
+    reply: oneshot::Sender<Reply>,
+}
+
+struct Inner {
+    cluster: String,
+    addr: String,
+    client_id: String,
+    stream: Stream,
+    write_lock: tokio::sync::Mutex<()>,
+    pending: RefCell<VecDeque<Pending>>,
+    next_correlation: Cell<i32>,
+    closed: RefCell<Option<String>>,
+    versions: RefCell<BrokerVersions>,
+    request_timeout: Duration,
+}
+
+/// A connection handle; clones share the connection.
+#[derive(Clone)]
+pub struct Conn {
+    inner: Rc<Inner>,
+}
+
+/// A request written and not yet answered.
+pub struct InFlight {
+    rx: oneshot::Receiver<Reply>,
+    conn: Conn,
+    api: Api,
+}
+
+impl Conn {
+    /// Connects, starts the response reader and negotiates API versions.
+    pub async fn connect(
+        cluster: &str,
+        addr: &str,
+        backend: Backend,
+        tuning: &SocketTuning,
+        client_id: &str,
+        request_timeout: Duration,
+    ) -> Result<Conn, ClientError> {
+        let connect_err = |reason: String| ClientError::Connect {
+            cluster: cluster.to_string(),
+            addr: addr.to_string(),
+            reason,
+        };
+        let sockaddr = addr
+            .to_socket_addrs()
+            .map_err(|e| connect_err(format!("cannot resolve: {e}")))?
+            .next()
+            .ok_or_else(|| connect_err("name resolves to no address".into()))?;
+        let tcp = socket::connect(sockaddr, tuning).await.map_err(|e| connect_err(e.to_string()))?;
+        let stream = Stream::from_tokio(tcp, backend).map_err(|e| connect_err(e.to_string()))?;
+        let conn = Conn {
+            inner: Rc::new(Inner {
+                cluster: cluster.to_string(),
+                addr: addr.to_string(),
+                client_id: client_id.to_string(),
+                stream,
+                write_lock: tokio::sync::Mutex::new(()),
+                pending: RefCell::new(VecDeque::new()),
+                next_correlation: Cell::new(1),
+                closed: RefCell::new(None),
+                versions: RefCell::new(BrokerVersions::default()),
+                request_timeout,
+            }),
+        };
+        tokio::task::spawn_local(read_loop(conn.inner.clone()));
+        conn.negotiate().await?;
+        Ok(conn)
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.inner.addr
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.inner.cluster
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.borrow().is_some()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.inner.pending.borrow().len()
+    }
+
+    /// The version to use for `api`, or an error naming both ranges.
+    pub fn version(&self, api: Api) -> Result<i16, ClientError> {
+        let v = self.inner.versions.borrow();
+        v.pick(api).ok_or_else(|| ClientError::UnsupportedVersion {
+            cluster: self.inner.cluster.clone(),
+            addr: self.inner.addr.clone(),
+            api: api.name(),
+            ours: format!("{:?}", api.ours()),
+            theirs: v
+                .advertised(api)
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_else(|| "none".into()),
+        })
+    }
+
+    async fn negotiate(&self) -> Result<(), ClientError> {
+        let req = ApiVersionsRequest::default()
+            .with_client_software_name(control::str_bytes("kmirror"))
+            .with_client_software_version(control::str_bytes(env!("CARGO_PKG_VERSION")));
+        let mut version = 3;
+        loop {
+            let frame = |corr| control::encode_request(&req, version, corr, &self.inner.client_id).map(|b| vec![b]);
+            let body = self.send(Api::ApiVersions, version, frame).await?.wait().await?;
+            let resp: ApiVersionsResponse = control::decode_response::<ApiVersionsRequest>(body, version)
+                .map_err(|e| ClientError::protocol(&self.inner.cluster, &self.inner.addr, "ApiVersions", e))?;
+            let code = ErrorCode(resp.error_code);
+            if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
+                version = 0;
+                continue;
+            }
+            if !code.is_ok() {
+                return Err(ClientError::Kafka {
+                    cluster: self.inner.cluster.clone(),
+                    what: format!("ApiVersions from {}", self.inner.addr),
+                    code,
+                    message: None,
+                });
+            }
+            let ranges: HashMap<i16, (i16, i16)> = resp
+                .api_keys
+                .iter()
+                .map(|k| (k.api_key, (k.min_version, k.max_version)))
+                .collect();
+            *self.inner.versions.borrow_mut() = BrokerVersions::new(ranges);
+            return Ok(());
+        }
+    }
+
+    /// Writes one request and returns without waiting for its response.
+    /// `frame` builds the whole frame for the correlation id it is given.
+    pub async fn send(
+        &self,
+        api: Api,
+        version: i16,
+        frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
+    ) -> Result<InFlight, ClientError> {
+        let inner = &self.inner;
+        let _guard = inner.write_lock.lock().await;
+        if let Some(reason) = inner.closed.borrow().clone() {
+            return Err(self.disconnected(reason));
+        }
+        let correlation_id = inner.next_correlation.get();
+        inner.next_correlation.set(correlation_id.wrapping_add(1).max(1));
+        let bufs = frame(correlation_id).map_err(|e| ClientError::Other {
+            cluster: inner.cluster.clone(),
+            reason: format!("cannot encode {} request: {e}", api.name()),
+        })?;
+        let (tx, rx) = oneshot::channel();
+        inner.pending.borrow_mut().push_back(Pending {
+            correlation_id,
+            api_key: api.key(),
+            version,
+            reply: tx,
+        });
+        if let Err(e) = inner.stream.write_all(bufs).await {
+            close(inner, format!("write failed: {e}"));
+            return Err(self.disconnected(e.to_string()));
+        }
+        Ok(InFlight {
+            rx,
+            conn: self.clone(),
+            api,
+        })
+    }
+
+    /// Sends a control-plane request at the negotiated version and waits for
+    /// its decoded response.
+    pub async fn call<R: kmirror_proto::control::Request>(
+        &self,
+        api: Api,
+        req: &R,
+    ) -> Result<R::Response, ClientError> {
+        let version = self.version(api)?;
+        let client_id = self.inner.client_id.clone();
+        let body = self
+            .send(api, version, |corr| {
+                control::encode_request(req, version, corr, &client_id).map(|b| vec![b])
+            })
+            .await?
+            .wait()
+            .await?;
+        control::decode_response::<R>(body, version)
+            .map_err(|e| ClientError::protocol(&self.inner.cluster, &self.inner.addr, api.name(), e))
+    }
+
+    fn disconnected(&self, reason: String) -> ClientError {
+        ClientError::Disconnected {
+            cluster: self.inner.cluster.clone(),
+            addr: self.inner.addr.clone(),
+            reason,
+        }
+    }
+
+    /// Closes the connection; waiting requests fail.
+    pub fn close(&self, reason: &str) {
+        close(&self.inner, reason.to_string());
+    }
+}
+
+impl InFlight {
+    /// Waits for the response body (after its header).
+    pub async fn wait(self) -> Result<Bytes, ClientError> {
+        let timeout = self.conn.inner.request_timeout;
+        match tokio::time::timeout(timeout, self.rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(self.conn.disconnected("connection closed".into())),
+            Err(_) => {
+                // Responses are ordered: a lost one stalls every later one.
+                self.conn.close("request timed out");
+                Err(ClientError::Timeout {
+                    cluster: self.conn.inner.cluster.clone(),
+                    addr: self.conn.inner.addr.clone(),
+                    api: self.api.name(),
+                    ms: timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+}
+
+fn close(inner: &Inner, reason: String) {
+    if inner.closed.borrow().is_some() {
+        return;
+    }
+    *inner.closed.borrow_mut() = Some(reason.clone());
+    inner.stream.shutdown();
+    let pending: Vec<Pending> = inner.pending.borrow_mut().drain(..).collect();
+    for p in pending {
+        let _ = p.reply.send(Err(ClientError::Disconnected {
+            cluster: inner.cluster.clone(),
+            addr: inner.addr.clone(),
+            reason: reason.clone(),
+        }));
+    }
+}
+
+async fn read_loop(inner: Rc<Inner>) {
+    let mut buf = BytesMut::with_capacity(256 * 1024);
+    loop {
+        if inner.closed.borrow().is_some() {
+            return;
+        }
+        // Take every complete frame already buffered.
+        while buf.len() >= 4 {
+            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+            if size < 4 || size as usize > MAX_FRAME {
+                close(&inner, format!("response frame size {size} is out of range"));
+                return;
+            }
+            let size = size as usize;
+            if buf.len() < 4 + size {
+                if buf.capacity() < 4 + size {
+                    buf.reserve(4 + size - buf.len());
+                }
+                break;
+            }
+            let _ = buf.split_to(4);
+            let frame = buf.split_to(size).freeze();
+            if let Err(reason) = dispatch(&inner, frame) {
+                close(&inner, reason);
+                return;
+            }
+        }
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(256 * 1024);
+        }
+        let (res, b) = inner.stream.read_into(buf).await;
+        buf = b;
+        match res {
+            Ok(0) => {
+                close(&inner, "closed by the broker".into());
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                close(&inner, format!("read failed: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+fn dispatch(inner: &Inner, frame: Bytes) -> Result<(), String> {
+    let corr = peek_correlation_id(&frame).map_err(|e| e.to_string())?;
+    let p = inner
+        .pending
+        .borrow_mut()
+        .pop_front()
+        .ok_or_else(|| format!("unexpected response with correlation id {corr}"))?;
+    if p.correlation_id != corr {
+        return Err(format!(
+            "response correlation id {corr} does not match the oldest request's {}",
+            p.correlation_id
+        ));
+    }
+    let reply = split_response(frame, p.api_key, p.version)
+        .map(|(_, body)| body)
+        .map_err(|e| ClientError::Protocol {
+            cluster: inner.cluster.clone(),
+            addr: inner.addr.clone(),
+            api: "response header",
+            reason: e.to_string(),
+        });
+    let _ = p.reply.send(reply);
+    Ok(())
+}

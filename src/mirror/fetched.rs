@@ -1,0 +1,129 @@
+//! Turning one partition's fetched record set into batches to produce:
+//! truncated tails, control batches, aborted transactions and empty batches
+//! are dropped; batches with offset holes, records below the fetch position
+//! or LogAppendTime timestamps take the re-encoding slow path.
+
+use std::collections::HashSet;
+
+use kmirror_proto::batch::{split_record_set, RecordBatch, RecordSetEntry};
+use kmirror_proto::fetch::FetchPartitionResponse;
+use kmirror_proto::records::{reencode, Reencode};
+
+use crate::mirror::partition::Partition;
+
+/// Control record type of an abort marker.
+const CONTROL_ABORT: i16 = 0;
+
+/// Counters from processing one record set.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fetched {
+    pub batches: u64,
+    pub dropped: u64,
+    pub reencoded: u64,
+    pub copied_bytes: u64,
+}
+
+/// Applies fetched data to a partition whose fetch position is `requested`.
+/// Returns `Err(reason)` when the data cannot be forwarded (the partition
+/// must stop and say why).
+pub fn apply(
+    p: &mut Partition,
+    data: &FetchPartitionResponse,
+    requested: i64,
+    read_committed: bool,
+    check_crcs: bool,
+) -> Result<Fetched, String> {
+    let mut out = Fetched::default();
+    let mut aborted: Vec<_> = if read_committed {
+        data.aborted_transactions.clone()
+    } else {
+        Vec::new()
+    };
+    aborted.sort_by_key(|a| std::cmp::Reverse(a.first_offset));
+    let mut aborted_pids: HashSet<i64> = HashSet::new();
+    let mut position = requested;
+    for entry in split_record_set(data.records.clone()) {
+        let batch = match entry {
+            Ok(RecordSetEntry::Batch(b)) => b,
+            Ok(RecordSetEntry::Legacy { base_offset, magic }) => {
+                if base_offset < position {
+                    continue;
+                }
+                return Err(format!(
+                    "offset {base_offset} is a magic v{magic} message set from an old log segment; kmirror forwards only v2 record batches"
+                ));
+            }
+            Err(e) => return Err(format!("malformed record set at offset {position}: {e}")),
+        };
+        if batch.next_offset() <= position {
+            continue;
+        }
+        while let Some(a) = aborted.last() {
+            if a.first_offset > batch.last_offset() {
+                break;
+            }
+            aborted_pids.insert(a.producer_id);
+            aborted.pop();
+        }
+        if batch.is_control() {
+            if batch.control_type() == Some(CONTROL_ABORT) {
+                aborted_pids.remove(&batch.producer_id());
+            }
+            skip(p, &mut position, &batch, &mut out);
+            continue;
+        }
+        if batch.is_transactional() && aborted_pids.contains(&batch.producer_id()) {
+            skip(p, &mut position, &batch, &mut out);
+            continue;
+        }
+        if batch.is_empty() {
+            skip(p, &mut position, &batch, &mut out);
+            continue;
+        }
+        if check_crcs {
+            batch
+                .verify_crc()
+                .map_err(|e| format!("source batch failed its CRC check: {e}"))?;
+        }
+        let next = batch.next_offset();
+        let forwardable = if batch.has_offset_holes() || batch.base_offset() < position || batch.is_log_append_time() {
+            let force = batch.is_log_append_time().then(|| batch.max_timestamp());
+            let rebuilt = reencode(
+                &batch,
+                Reencode {
+                    min_offset: position,
+                    force_timestamp: force,
+                },
+            )
+            .map_err(|e| format!("cannot re-encode the batch at offset {}: {e}", batch.base_offset()))?;
+            out.reencoded += 1;
+            match rebuilt {
+                Some(r) => {
+                    out.copied_bytes += r.batch.len() as u64;
+                    Some(r.batch)
+                }
+                None => None,
+            }
+        } else {
+            Some(batch)
+        };
+        match forwardable {
+            Some(b) => {
+                out.batches += 1;
+                p.enqueue(b, next);
+            }
+            None => {
+                out.dropped += 1;
+                p.skip_to(next);
+            }
+        }
+        position = next;
+    }
+    Ok(out)
+}
+
+fn skip(p: &mut Partition, position: &mut i64, batch: &RecordBatch, out: &mut Fetched) {
+    out.dropped += 1;
+    *position = batch.next_offset();
+    p.skip_to(*position);
+}

@@ -1,0 +1,312 @@
+//! One mirrored partition's state on its worker: the fetch position, the
+//! batches fetched and not yet produced, the batches produced and not yet
+//! acknowledged, the acknowledged position (what progress commits), and the
+//! idempotent producer's sequence. Pure bookkeeping: no I/O here.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Instant;
+
+use kmirror_proto::batch::{BatchRewrite, OutBatch, RecordBatch};
+
+/// A batch fetched and waiting to be produced.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub batch: RecordBatch,
+    /// The source offset after this batch (and any dropped batches after it).
+    pub next_offset: i64,
+}
+
+/// A batch produced and awaiting its acknowledgement.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub base_offset: i64,
+    pub next_offset: i64,
+    pub sequence: i32,
+    pub records: i32,
+    pub bytes: usize,
+    pub max_timestamp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// A produce failed: wait for in-flight requests, then resume from the
+    /// last acknowledged batch.
+    Recovering { reset_producer: bool, retry_at: Instant },
+    /// Stopped for good, with the operator-facing reason.
+    Failed(String),
+}
+
+/// The producer identity a partition's batches carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIdentity {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// Bumped whenever the worker gets a new producer id for the cluster.
+    pub generation: u32,
+}
+
+pub struct Partition {
+    pub flow: usize,
+    pub source_topic: Rc<str>,
+    pub target_topic: Rc<str>,
+    pub partition: i32,
+    pub src_leader: Option<i32>,
+    pub tgt_leader: Option<i32>,
+    /// Next source offset to fetch; `None` until the start offset is known.
+    pub fetch_offset: Option<i64>,
+    pub fetching: bool,
+    /// Set by OFFSET_OUT_OF_RANGE: the position must be checked against the log.
+    pub out_of_range: bool,
+    pub queue: VecDeque<Queued>,
+    pub queued_bytes: usize,
+    pub inflight: VecDeque<Sent>,
+    /// The source offset after the last acknowledged batch.
+    pub acked_offset: Option<i64>,
+    pub reported_offset: Option<i64>,
+    pub producer: Option<ProducerIdentity>,
+    pub next_sequence: i32,
+    pub acked_sequence: i32,
+    pub status: Status,
+}
+
+impl Partition {
+    pub fn new(flow: usize, source_topic: Rc<str>, target_topic: Rc<str>, partition: i32, start: Option<i64>) -> Self {
+        Partition {
+            flow,
+            source_topic,
+            target_topic,
+            partition,
+            src_leader: None,
+            tgt_leader: None,
+            fetch_offset: start,
+            fetching: false,
+            out_of_range: false,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            inflight: VecDeque::new(),
+            acked_offset: start,
+            reported_offset: None,
+            producer: None,
+            next_sequence: 0,
+            acked_sequence: 0,
+            status: Status::Active,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == Status::Active
+    }
+
+    pub fn is_failed(&self) -> bool {
+        matches!(self.status, Status::Failed(_))
+    }
+
+    /// Queues a fetched batch; the fetch position moves past it.
+    pub fn enqueue(&mut self, batch: RecordBatch, next_offset: i64) {
+        self.queued_bytes += batch.len();
+        self.queue.push_back(Queued { batch, next_offset });
+        self.fetch_offset = Some(next_offset);
+    }
+
+    /// Moves past a batch that is not forwarded (control, aborted, empty):
+    /// progress reaches `next_offset` once everything before it is acked.
+    pub fn skip_to(&mut self, next_offset: i64) {
+        if let Some(q) = self.queue.back_mut() {
+            q.next_offset = q.next_offset.max(next_offset);
+        } else if let Some(s) = self.inflight.back_mut() {
+            s.next_offset = s.next_offset.max(next_offset);
+        } else {
+            self.acked_offset = Some(self.acked_offset.map_or(next_offset, |a| a.max(next_offset)));
+        }
+        self.fetch_offset = Some(next_offset);
+    }
+
+    /// Whether another batch may be sent now under the in-flight limit.
+    pub fn can_send(&self, max_in_flight: usize) -> bool {
+        self.is_active() && !self.queue.is_empty() && self.inflight.len() < max_in_flight && self.producer.is_some()
+    }
+
+    /// Takes the next batch, stamped with the producer's fields and the next
+    /// sequence number.
+    pub fn take_next(&mut self, idempotent: bool) -> Option<OutBatch> {
+        let q = self.queue.pop_front()?;
+        self.queued_bytes -= q.batch.len();
+        let records = q.batch.record_count();
+        let rewrite = match (idempotent, self.producer) {
+            (true, Some(p)) => BatchRewrite {
+                producer_id: p.producer_id,
+                producer_epoch: p.epoch,
+                base_sequence: self.next_sequence,
+                transactional: false,
+            },
+            _ => BatchRewrite::NON_IDEMPOTENT,
+        };
+        let out = q.batch.rewrite(&rewrite);
+        self.inflight.push_back(Sent {
+            base_offset: q.batch.base_offset(),
+            next_offset: q.next_offset,
+            sequence: self.next_sequence,
+            records,
+            bytes: q.batch.len(),
+            max_timestamp: q.batch.max_timestamp(),
+        });
+        self.next_sequence = next_sequence(self.next_sequence, records);
+        Some(out)
+    }
+
+    /// The oldest in-flight batch was acknowledged.
+    pub fn on_ack(&mut self) -> Option<Sent> {
+        let s = self.inflight.pop_front()?;
+        self.acked_offset = Some(s.next_offset);
+        self.acked_sequence = next_sequence(s.sequence, s.records);
+        Some(s)
+    }
+
+    /// The oldest in-flight batch failed in a way worth retrying.
+    pub fn on_retriable_failure(&mut self, reset_producer: bool, retry_at: Instant) -> Option<Sent> {
+        let s = self.inflight.pop_front();
+        match &mut self.status {
+            Status::Failed(_) => {}
+            Status::Recovering { reset_producer: r, .. } => *r |= reset_producer,
+            Status::Active => {
+                self.status = Status::Recovering {
+                    reset_producer,
+                    retry_at,
+                }
+            }
+        }
+        s
+    }
+
+    /// The partition stops: nothing after the failed batch is produced.
+    pub fn fail(&mut self, reason: String) {
+        self.inflight.pop_front();
+        if !self.is_failed() {
+            self.status = Status::Failed(reason);
+        }
+        self.queue.clear();
+        self.queued_bytes = 0;
+    }
+
+    /// After a failure, once nothing is in flight: drop what was fetched and
+    /// resume from the last acknowledged batch with its sequence.
+    pub fn rewind(&mut self) {
+        debug_assert!(self.inflight.is_empty());
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.fetch_offset = self.acked_offset;
+        self.next_sequence = self.acked_sequence;
+        self.status = Status::Active;
+    }
+
+    /// Switches to a new producer identity; sequences restart at 0.
+    pub fn adopt_producer(&mut self, p: ProducerIdentity) {
+        if self.producer != Some(p) {
+            self.producer = Some(p);
+            self.next_sequence = 0;
+            self.acked_sequence = 0;
+        }
+    }
+}
+
+/// Sequence numbers wrap from i32::MAX to 0, as Kafka's do.
+pub fn next_sequence(seq: i32, records: i32) -> i32 {
+    ((seq as i64 + records as i64) % (i32::MAX as i64 + 1)) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmirror_proto::compression::Compression;
+    use kmirror_proto::records::{encode_batch, BatchMeta, NewRecord};
+
+    fn batch(base: i64, n: i32) -> RecordBatch {
+        let recs: Vec<NewRecord> = (0..n)
+            .map(|i| NewRecord {
+                offset_delta: i,
+                timestamp: 1,
+                key: None,
+                value: Some(bytes::Bytes::from_static(b"v")),
+                headers: vec![],
+            })
+            .collect();
+        RecordBatch::parse(
+            encode_batch(
+                &BatchMeta {
+                    base_offset: base,
+                    partition_leader_epoch: 0,
+                    compression: Compression::None,
+                    log_append_time: false,
+                    producer_id: -1,
+                    producer_epoch: -1,
+                    base_sequence: -1,
+                    transactional: false,
+                },
+                &recs,
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn part() -> Partition {
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        p.adopt_producer(ProducerIdentity {
+            producer_id: 7,
+            epoch: 0,
+            generation: 1,
+        });
+        p
+    }
+
+    #[test]
+    fn acks_advance_progress_and_sequences() {
+        let mut p = part();
+        p.enqueue(batch(0, 3), 3);
+        p.skip_to(5); // a control batch at 3..5
+        p.enqueue(batch(5, 2), 7);
+        let a = p.take_next(true).unwrap();
+        let b = p.take_next(true).unwrap();
+        let ra = RecordBatch::parse(a.to_contiguous()).unwrap();
+        let rb = RecordBatch::parse(b.to_contiguous()).unwrap();
+        assert_eq!((ra.base_sequence(), rb.base_sequence()), (0, 3));
+        p.on_ack();
+        assert_eq!(p.acked_offset, Some(5));
+        p.on_ack();
+        assert_eq!(p.acked_offset, Some(7));
+        assert_eq!(p.acked_sequence, 5);
+    }
+
+    #[test]
+    fn failure_rewinds_to_last_ack() {
+        let mut p = part();
+        p.enqueue(batch(0, 2), 2);
+        p.enqueue(batch(2, 2), 4);
+        p.enqueue(batch(4, 2), 6);
+        p.take_next(true);
+        p.take_next(true);
+        p.on_ack();
+        p.on_retriable_failure(false, Instant::now());
+        assert!(!p.is_active());
+        p.rewind();
+        assert_eq!(p.fetch_offset, Some(2));
+        assert_eq!(p.next_sequence, 2);
+        assert!(p.queue.is_empty());
+    }
+
+    #[test]
+    fn skip_with_nothing_pending_moves_progress() {
+        let mut p = part();
+        p.skip_to(10);
+        assert_eq!(p.acked_offset, Some(10));
+        assert_eq!(p.fetch_offset, Some(10));
+    }
+
+    #[test]
+    fn sequence_wraps() {
+        assert_eq!(next_sequence(i32::MAX, 1), 0);
+        assert_eq!(next_sequence(i32::MAX - 1, 3), 1);
+    }
+}

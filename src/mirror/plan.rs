@@ -1,0 +1,209 @@
+//! What one flow (source -> target) does, with every setting resolved to a
+//! typed value: built once from the configuration, shared read-only by the
+//! control thread and the workers.
+
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::client::ClientSettings;
+use crate::topics::filter::TopicFilter;
+use crate::topics::replication_policy::ReplicationPolicy;
+
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    pub max_wait_ms: i32,
+    pub min_bytes: i32,
+    pub max_bytes: i32,
+    pub partition_max_bytes: i32,
+    pub read_committed: bool,
+    pub check_crcs: bool,
+    /// Stop fetching a partition while this many bytes wait to be produced.
+    pub max_queued_bytes_per_partition: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProduceSettings {
+    pub acks: i16,
+    pub idempotent: bool,
+    pub timeout_ms: i32,
+    pub max_request_bytes: usize,
+    /// At most 5 with idempotence: brokers remember 5 batches per producer.
+    pub max_in_flight_per_partition: usize,
+    pub max_in_flight_requests: usize,
+    pub retry_backoff: Duration,
+}
+
+#[derive(Debug)]
+pub struct FlowPlan {
+    pub index: usize,
+    pub source: ClientSettings,
+    pub target: ClientSettings,
+    pub topics: TopicFilter,
+    pub policy: ReplicationPolicy,
+    pub replication_factor: i16,
+    pub sync_topic_configs: bool,
+    pub config_exclude: Vec<Regex>,
+    pub refresh_topics: Option<Duration>,
+    pub commit_interval: Duration,
+    pub fetch: FetchSettings,
+    pub produce: ProduceSettings,
+}
+
+impl FlowPlan {
+    pub fn name(&self) -> String {
+        format!("{}->{}", self.source.cluster, self.target.cluster)
+    }
+
+    /// The consumer group on the target under which kmirror keeps this
+    /// flow's source positions.
+    pub fn progress_group(&self) -> String {
+        format!("kmirror.progress.{}.{}", self.source.cluster, self.target.cluster)
+    }
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        FetchSettings {
+            max_wait_ms: 500,
+            min_bytes: 1,
+            max_bytes: 52_428_800,
+            partition_max_bytes: 1_048_576,
+            read_committed: true,
+            check_crcs: true,
+            max_queued_bytes_per_partition: 4 * 1_048_576,
+        }
+    }
+}
+
+impl Default for ProduceSettings {
+    fn default() -> Self {
+        ProduceSettings {
+            acks: -1,
+            idempotent: true,
+            timeout_ms: 30_000,
+            max_request_bytes: 8 * 1_048_576,
+            max_in_flight_per_partition: 5,
+            max_in_flight_requests: 16,
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Builds one plan per enabled flow. Client values that do not parse are
+/// errors naming the file, line and key that supplied them.
+pub fn plans_from_config(
+    config: &crate::config::MirrorConfig,
+    backend: crate::net::Backend,
+) -> Result<Vec<FlowPlan>, crate::config::ConfigError> {
+    use crate::config::properties::Properties;
+    let props = Properties::load(&config.path)?;
+    let mut plans = Vec::new();
+    for (index, flow) in config.flows.iter().enumerate() {
+        let (src, tgt) = (flow.source.as_str(), flow.target.as_str());
+        // Where a resolved key came from, most specific first.
+        let origin = |section: &str, alias: &str, key: &str| -> (String, Option<usize>) {
+            let candidates = [
+                format!("{src}->{tgt}.{section}.{key}"),
+                format!("{alias}.{section}.{key}"),
+                format!("{section}.{key}"),
+                format!("{alias}.{key}"),
+                key.to_string(),
+            ];
+            candidates
+                .iter()
+                .find_map(|c| props.line_of(c).map(|l| (c.clone(), Some(l))))
+                .unwrap_or((key.to_string(), None))
+        };
+        let bad = |section: &str, alias: &str, key: &str, message: String| {
+            let (key, line) = origin(section, alias, key);
+            crate::config::ConfigError::InvalidValue {
+                path: config.path.clone(),
+                line,
+                key,
+                message,
+            }
+        };
+        let cons = &flow.source_consumer;
+        let prod = &flow.target_producer;
+        let ci32 = |key: &str, default: i32| {
+            crate::config::mm2::get_i32(cons, key, default).map_err(|m| bad("consumer", src, key, m))
+        };
+        let pi32 = |key: &str, default: i32| {
+            crate::config::mm2::get_i32(prod, key, default).map_err(|m| bad("producer", tgt, key, m))
+        };
+        let fetch = FetchSettings {
+            max_wait_ms: ci32("fetch.max.wait.ms", 500)?,
+            min_bytes: ci32("fetch.min.bytes", 1)?,
+            max_bytes: ci32("fetch.max.bytes", 52_428_800)?,
+            partition_max_bytes: ci32("max.partition.fetch.bytes", 1_048_576)?,
+            read_committed: match cons.get("isolation.level").map(String::as_str) {
+                None | Some("read_committed") => true,
+                Some("read_uncommitted") => false,
+                Some(other) => {
+                    return Err(bad(
+                        "consumer",
+                        src,
+                        "isolation.level",
+                        format!("'{other}' is neither read_committed nor read_uncommitted"),
+                    ))
+                }
+            },
+            check_crcs: crate::config::mm2::get_bool(cons, "check.crcs", true)
+                .map_err(|m| bad("consumer", src, "check.crcs", m))?,
+            max_queued_bytes_per_partition: (ci32("max.partition.fetch.bytes", 1_048_576)?.max(1) as usize) * 4,
+        };
+        let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", true)
+            .map_err(|m| bad("producer", tgt, "enable.idempotence", m))?;
+        let in_flight = pi32("max.in.flight.requests.per.connection", 5)?.max(1) as usize;
+        let produce = ProduceSettings {
+            acks: -1,
+            idempotent,
+            timeout_ms: pi32("delivery.timeout.ms", 30_000)?.min(pi32("request.timeout.ms", 30_000)?),
+            max_request_bytes: pi32("max.request.size", 8 * 1_048_576)?.max(1) as usize,
+            max_in_flight_per_partition: if idempotent { in_flight.min(5) } else { in_flight },
+            max_in_flight_requests: 16,
+            retry_backoff: std::time::Duration::from_millis(pi32("retry.backoff.ms", 100)?.max(0) as u64),
+        };
+        let settings = |alias: &str, section: &str, map: &std::collections::BTreeMap<String, String>| {
+            let cluster = config.cluster(alias).expect("flows name listed clusters");
+            let get = |key: &str, default: i32| {
+                crate::config::mm2::get_i32(map, key, default).map_err(|m| bad(section, alias, key, m))
+            };
+            let buffer = |key: &str, default: i32| -> Result<Option<usize>, crate::config::ConfigError> {
+                let v = get(key, default)?;
+                Ok((v > 0).then_some(v as usize))
+            };
+            Ok::<_, crate::config::ConfigError>(crate::client::ClientSettings {
+                cluster: alias.to_string(),
+                bootstrap: cluster.bootstrap_servers.clone(),
+                client_id: map.get("client.id").cloned().unwrap_or_else(|| format!("kmirror-{src}-{tgt}")),
+                rack: map.get("client.rack").cloned().unwrap_or_default(),
+                tuning: crate::net::SocketTuning {
+                    receive_buffer: buffer("receive.buffer.bytes", if section == "consumer" { 65_536 } else { 32_768 })?,
+                    send_buffer: buffer("send.buffer.bytes", 131_072)?,
+                    connect_timeout: std::time::Duration::from_millis(
+                        get("socket.connection.setup.timeout.ms", 10_000)?.max(1) as u64,
+                    ),
+                },
+                request_timeout: std::time::Duration::from_millis(get("request.timeout.ms", 30_000)?.max(1000) as u64 + 5_000),
+                backend,
+            })
+        };
+        plans.push(FlowPlan {
+            index,
+            source: settings(src, "consumer", cons)?,
+            target: settings(tgt, "producer", prod)?,
+            topics: flow.topics.clone(),
+            policy: flow.replication_policy.clone(),
+            replication_factor: flow.replication_factor,
+            sync_topic_configs: flow.sync_topic_configs_enabled,
+            config_exclude: flow.config_properties_exclude.clone(),
+            refresh_topics: flow.refresh_topics_enabled.then_some(flow.refresh_topics_interval),
+            commit_interval: flow.offset_flush_interval,
+            fetch,
+            produce,
+        });
+    }
+    Ok(plans)
+}

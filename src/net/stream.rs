@@ -1,0 +1,125 @@
+//! A connected TCP stream on either backend, with the two operations a
+//! Kafka connection needs: write a list of buffers entirely, and read more
+//! bytes into the spare capacity of a buffer.
+
+use std::io;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio_uring::buf::BoundedBuf;
+
+use super::Backend;
+
+/// Linux caps one writev at this many buffers.
+const IOV_MAX: usize = 1024;
+
+pub enum Stream {
+    Uring(tokio_uring::net::TcpStream),
+    Epoll(tokio::net::TcpStream),
+}
+
+impl Stream {
+    /// Wraps a freshly connected stream for `backend` (must be called on a
+    /// thread running that backend's runtime).
+    pub fn from_tokio(stream: tokio::net::TcpStream, backend: Backend) -> io::Result<Stream> {
+        match backend {
+            Backend::Epoll => Ok(Stream::Epoll(stream)),
+            Backend::Uring => {
+                let std = stream.into_std()?;
+                std.set_nonblocking(false)?;
+                Ok(Stream::Uring(tokio_uring::net::TcpStream::from_std(std)))
+            }
+        }
+    }
+
+    /// Writes every byte of `bufs`, in order, looping on short writes.
+    pub async fn write_all(&self, mut bufs: Vec<Bytes>) -> io::Result<()> {
+        bufs.retain(|b| !b.is_empty());
+        match self {
+            Stream::Uring(s) => {
+                while !bufs.is_empty() {
+                    let rest = if bufs.len() > IOV_MAX { bufs.split_off(IOV_MAX) } else { Vec::new() };
+                    let (res, mut sent) = s.writev(bufs).await;
+                    let mut n = res?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    while n > 0 && !sent.is_empty() {
+                        if n >= sent[0].len() {
+                            n -= sent[0].len();
+                            sent.remove(0);
+                        } else {
+                            sent[0].advance(n);
+                            n = 0;
+                        }
+                    }
+                    sent.extend(rest);
+                    bufs = sent;
+                }
+                Ok(())
+            }
+            Stream::Epoll(s) => {
+                let mut first = 0;
+                while first < bufs.len() {
+                    let end = (first + IOV_MAX).min(bufs.len());
+                    let slices: Vec<IoSlice<'_>> = bufs[first..end].iter().map(|b| IoSlice::new(b)).collect();
+                    s.writable().await?;
+                    let mut n = match s.try_write_vectored(&slices) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Err(e),
+                    };
+                    drop(slices);
+                    while n > 0 {
+                        let len = bufs[first].len();
+                        if n >= len {
+                            n -= len;
+                            first += 1;
+                        } else {
+                            bufs[first].advance(n);
+                            n = 0;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads at least one byte into the spare capacity of `buf` (appending
+    /// after its current length). `Ok(0)` means the peer closed.
+    pub async fn read_into(&self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+        if buf.capacity() == buf.len() {
+            buf.reserve(64 * 1024);
+        }
+        match self {
+            Stream::Uring(s) => {
+                let len = buf.len();
+                let cap = buf.capacity();
+                let (res, slice) = s.read(buf.slice(len..cap)).await;
+                (res, slice.into_inner())
+            }
+            Stream::Epoll(s) => loop {
+                if let Err(e) = s.readable().await {
+                    return (Err(e), buf);
+                }
+                match s.try_read_buf(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    other => return (other, buf),
+                }
+            },
+        }
+    }
+
+    pub fn shutdown(&self) {
+        match self {
+            Stream::Uring(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            Stream::Epoll(s) => {
+                let _ = socket2::SockRef::from(s).shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}

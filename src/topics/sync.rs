@@ -1,0 +1,142 @@
+//! Keeping target topics in step with the source: discovery of the source
+//! topics a flow mirrors, creation of their target topics with the source's
+//! partition count (and configs, when syncing is on), and growth when the
+//! source gains partitions.
+
+use std::collections::HashMap;
+
+use crate::client::admin::{self, NewTopic, CONFIG_SOURCE_TOPIC};
+use crate::client::{ClientError, ClusterClient};
+use crate::mirror::plan::FlowPlan;
+
+/// A source topic selected for mirroring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTopic {
+    pub name: String,
+    pub target: String,
+    pub partitions: i32,
+}
+
+/// Source topics the flow mirrors: matching `topics`, not `topics.exclude`,
+/// not internal, and not coming back from the target (a cycle).
+pub async fn discover(source: &ClusterClient, plan: &FlowPlan) -> Result<Vec<SourceTopic>, ClientError> {
+    let meta = source.metadata(None).await?;
+    Ok(select(plan, meta.iter().filter(|t| t.error.is_ok()).map(|t| (t.name.as_str(), t.is_internal, t.partitions.len() as i32))))
+}
+
+/// The selection rule alone, over (name, is_internal, partitions).
+pub fn select<'a>(plan: &FlowPlan, topics: impl Iterator<Item = (&'a str, bool, i32)>) -> Vec<SourceTopic> {
+    let mut out: Vec<SourceTopic> = topics
+        .filter(|(name, internal, _)| {
+            !internal
+                && plan.topics.matches(name)
+                && !plan.policy.is_internal_topic(name)
+                && !plan.policy.is_cycle(name, &plan.target.cluster)
+        })
+        .map(|(name, _, partitions)| SourceTopic {
+            name: name.to_string(),
+            target: plan.policy.format_remote_topic(&plan.source.cluster, name),
+            partitions,
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Creates missing target topics and adds partitions where the source has
+/// more. Returns the topics whose target is ready, with the partition count
+/// the target has (never more than the source's).
+pub async fn ensure_targets(
+    source: &ClusterClient,
+    target: &ClusterClient,
+    plan: &FlowPlan,
+    topics: &[SourceTopic],
+) -> Vec<SourceTopic> {
+    if topics.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<String> = topics.iter().map(|t| t.target.clone()).collect();
+    let existing: HashMap<String, i32> = match target.metadata(Some(&names)).await {
+        Ok(m) => m
+            .into_iter()
+            .filter(|t| t.error.is_ok())
+            .map(|t| (t.name, t.partitions.len() as i32))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(flow = %plan.name(), "cannot read target topics: {e}");
+            return Vec::new();
+        }
+    };
+    let mut ready = Vec::new();
+    let mut to_create = Vec::new();
+    for t in topics {
+        match existing.get(&t.target) {
+            Some(&n) if n >= t.partitions => ready.push(t.clone()),
+            Some(&n) => match admin::create_partitions(target, &t.target, t.partitions).await {
+                Ok(()) => {
+                    tracing::info!(flow = %plan.name(), topic = %t.target, from = n, to = t.partitions, "added partitions to the target topic");
+                    ready.push(t.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(flow = %plan.name(), topic = %t.target, "cannot add partitions: {e}");
+                    ready.push(SourceTopic {
+                        partitions: n,
+                        ..t.clone()
+                    });
+                }
+            },
+            None => to_create.push(t.clone()),
+        }
+    }
+    if !to_create.is_empty() {
+        let mut new_topics = Vec::new();
+        for t in &to_create {
+            let configs = if plan.sync_topic_configs {
+                match synced_configs(source, plan, &t.name).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(flow = %plan.name(), topic = %t.name, "cannot read source topic configs: {e}");
+                        Vec::new()
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            new_topics.push(NewTopic {
+                name: t.target.clone(),
+                partitions: t.partitions,
+                replication_factor: plan.replication_factor,
+                configs,
+            });
+        }
+        for (name, res) in admin::create_topics(target, &new_topics).await {
+            match res {
+                Ok(()) => {
+                    tracing::info!(flow = %plan.name(), topic = %name, "created target topic");
+                    if let Some(t) = to_create.iter().find(|t| t.target == name) {
+                        ready.push(t.clone());
+                    }
+                }
+                Err(e) => tracing::error!(flow = %plan.name(), topic = %name, "cannot create the target topic: {e}"),
+            }
+        }
+    }
+    ready.sort_by(|a, b| a.name.cmp(&b.name));
+    ready
+}
+
+/// The source topic's configs MM2 would copy: those set on the topic itself,
+/// minus `config.properties.exclude`, minus sensitive and read-only ones.
+pub async fn synced_configs(
+    source: &ClusterClient,
+    plan: &FlowPlan,
+    topic: &str,
+) -> Result<Vec<(String, String)>, ClientError> {
+    let entries = admin::describe_topic_configs(source, topic).await?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.source == CONFIG_SOURCE_TOPIC && !e.is_sensitive && !e.read_only)
+        .filter(|e| !plan.config_exclude.iter().any(|r| r.is_match(&e.name)))
+        .filter_map(|e| e.value.map(|v| (e.name, v)))
+        .collect())
+}

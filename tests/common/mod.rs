@@ -1,0 +1,228 @@
+//! Shared pieces of the integration tests: the cluster pair, MirrorMaker 2
+//! files, running the real `kmirror` binary, and comparing what a real Kafka
+//! consumer reads on both sides.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use kmirror::harness::cluster::{shared_pair, ClusterPair, KafkaCluster};
+use kmirror::harness::tools::{self, ConsumedRecord, Isolation};
+
+pub use kmirror::harness::dist::{KAFKA_3, KAFKA_4};
+
+pub fn pair(version: &str) -> &'static ClusterPair {
+    shared_pair(version)
+}
+
+/// A scratch directory that lives as long as the test process.
+pub fn scratch(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "kmirror-test-{}-{}-{}",
+        std::process::id(),
+        name,
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// An mm2.properties for flow A -> B over the pair, plus `extra` lines.
+pub fn mm2_file(pair: &ClusterPair, name: &str, extra: &str) -> PathBuf {
+    let dir = scratch(name);
+    let path = dir.join("mm2.properties");
+    std::fs::write(
+        &path,
+        format!(
+            "clusters = A, B\n\
+             A.bootstrap.servers = {}\n\
+             B.bootstrap.servers = {}\n\
+             A->B.enabled = true\n\
+             replication.factor = 1\n\
+             offset.flush.interval.ms = 500\n\
+             {extra}\n",
+            pair.source.bootstrap(),
+            pair.target.bootstrap()
+        ),
+    )
+    .expect("write mm2.properties");
+    path
+}
+
+/// The `kmirror` binary under test, running in the background.
+pub struct Kmirror {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Kmirror {
+    pub fn start(config: &Path, args: &[&str]) -> Kmirror {
+        let log = config.with_extension(format!("log.{}", std::process::id()));
+        let log = unique_path(&log);
+        let err = File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+            .arg(config)
+            .args(args)
+            .env("KMIRROR_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(err.try_clone().expect("dup"))
+            .stderr(err)
+            .spawn()
+            .expect("start kmirror");
+        Kmirror { child: Some(child), log }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("kmirror did not stop within 40 s after SIGTERM; output:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Kmirror {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn unique_path(p: &Path) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    PathBuf::from(format!("{}.{}", p.display(), N.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Runs `kmirror` to completion with `args` (for configuration errors).
+pub fn run_kmirror(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kmirror");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+/// Polls `cond` every 500 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+pub fn total_end_offset(cluster: &KafkaCluster, topic: &str) -> i64 {
+    tools::end_offsets(cluster, topic)
+        .map(|v| v.iter().map(|(_, o)| *o).sum())
+        .unwrap_or(-1)
+}
+
+/// What must match between a source record and its mirror.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Essence {
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+pub fn by_partition(records: &[ConsumedRecord]) -> BTreeMap<i32, Vec<Essence>> {
+    let mut out: BTreeMap<i32, Vec<Essence>> = BTreeMap::new();
+    for r in records {
+        out.entry(r.partition).or_default().push(Essence {
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r.headers.clone(),
+        });
+    }
+    out
+}
+
+/// Reads both topics with a real consumer and checks that, partition by
+/// partition, the target holds exactly the source's committed records in
+/// the same order, with the same keys, values, headers and timestamps.
+pub fn assert_mirrored_exactly(source: &KafkaCluster, src_topic: &str, target: &KafkaCluster, tgt_topic: &str) {
+    let src = tools::consume_all(source, src_topic, Isolation::ReadCommitted, None, Duration::from_secs(120))
+        .expect("consume source");
+    let dst = tools::consume_all(target, tgt_topic, Isolation::ReadCommitted, Some(src.len()), Duration::from_secs(120))
+        .expect("consume target");
+    assert!(!src.is_empty(), "source topic {src_topic} is empty: the test produced nothing");
+    let (s, d) = (by_partition(&src), by_partition(&dst));
+    assert_eq!(
+        s.keys().collect::<Vec<_>>(),
+        d.keys().collect::<Vec<_>>(),
+        "partitions with data differ between {src_topic} and {tgt_topic}"
+    );
+    for (p, srecs) in &s {
+        let drecs = &d[p];
+        assert_eq!(srecs.len(), drecs.len(), "{tgt_topic}[{p}]: {} records on the source, {} on the target", srecs.len(), drecs.len());
+        for (i, (a, b)) in srecs.iter().zip(drecs).enumerate() {
+            assert_eq!(a, b, "{tgt_topic}[{p}] record #{i} differs");
+        }
+    }
+}
+
+/// Like [`assert_mirrored_exactly`] but allows duplicates after a crash:
+/// the source sequence must appear in order in the target, every record.
+pub fn assert_mirrored_at_least_once(source: &KafkaCluster, src_topic: &str, target: &KafkaCluster, tgt_topic: &str) {
+    let src = tools::consume_all(source, src_topic, Isolation::ReadCommitted, None, Duration::from_secs(120))
+        .expect("consume source");
+    let dst = tools::consume_all(target, tgt_topic, Isolation::ReadCommitted, Some(src.len()), Duration::from_secs(120))
+        .expect("consume target");
+    let (s, d) = (by_partition(&src), by_partition(&dst));
+    for (p, srecs) in &s {
+        let drecs = d.get(p).cloned().unwrap_or_default();
+        let mut j = 0;
+        for (i, a) in srecs.iter().enumerate() {
+            // Find a in the target at or after j, tolerating re-sent runs.
+            match drecs[j..].iter().position(|b| b == a) {
+                Some(k) => j += k + 1,
+                None => panic!(
+                    "{tgt_topic}[{p}]: source record #{i} of {} is missing from the target (which has {})",
+                    srecs.len(),
+                    drecs.len()
+                ),
+            }
+        }
+    }
+}
