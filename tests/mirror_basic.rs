@@ -1,250 +1,48 @@
 //! Mirroring against real Apache Kafka 4.x: partition counts, every
 //! compression codec, record fields, transactions, compaction, naming
-//! policies, topic discovery, restarts. Checked with Kafka's own consumer.
+//! policies, topic discovery, restarts, rejected batches. Checked with
+//! Kafka's own consumer; the scenarios live in common/scenarios.rs.
 
 mod common;
 
-use std::time::Duration;
-
-use common::*;
-use kmirror::harness::tools::{self, TestRecord, TxnOutcome};
-
-fn records(n: usize, tag: &str, partitions: i32) -> Vec<TestRecord> {
-    (0..n)
-        .map(|i| {
-            TestRecord::new(format!("{tag}-value-{i}-{}", "x".repeat(i % 50)))
-                .with_key(format!("{tag}-key-{}", i % 97))
-                .with_partition((i as i32) % partitions)
-        })
-        .collect()
-}
+use common::{scenarios, KAFKA_4};
 
 #[test]
 fn partitions_1_3_12_and_every_codec() {
-    let pair = pair(KAFKA_4);
-    let mut topics = Vec::new();
-    for (codec, parts) in [("none", 1), ("gzip", 3), ("snappy", 12), ("lz4", 3), ("zstd", 12)] {
-        let t = format!("codec-{codec}-{parts}");
-        tools::create_topic(&pair.source, &t, parts, &[]).unwrap();
-        tools::produce_with(&pair.source, &t, &records(1500, codec, parts), &[("compression.type", codec), ("linger.ms", "20")]).unwrap();
-        topics.push(t);
-    }
-    // A bulk stream from Kafka's producer perf tool into 12 partitions.
-    tools::create_topic(&pair.source, "perf-12", 12, &[]).unwrap();
-    tools::producer_perf(&pair.source, "perf-12", 20_000, 1024, -1, &[("compression.type", "lz4")]).unwrap();
-    topics.push("perf-12".into());
-
-    let cfg = mm2_file(pair, "codecs", &format!("topics = {}", topics.join(", ")));
-    let mut km = Kmirror::start(&cfg, &[]);
-    for t in &topics {
-        let want = total_end_offset(&pair.source, t);
-        wait_until(Duration::from_secs(120), &format!("A.{t} to catch up"), || {
-            total_end_offset(&pair.target, &format!("A.{t}")) >= want
-        });
-    }
-    assert_eq!(km.stop(), Some(0), "{}", km.output());
-    for t in &topics {
-        assert_mirrored_exactly(&pair.source, t, &pair.target, &format!("A.{t}"));
-        assert_eq!(
-            tools::partition_count(&pair.target, &format!("A.{t}")).unwrap(),
-            tools::partition_count(&pair.source, t).unwrap()
-        );
-    }
-    let out = km.output();
-    assert!(out.contains("slow-path copies 0 bytes"), "plain batches must not be copied:\n{out}");
+    scenarios::partitions_1_3_12_and_every_codec(KAFKA_4);
 }
 
 #[test]
 fn headers_null_keys_null_values_and_timestamps() {
-    let pair = pair(KAFKA_4);
-    let t = "fields";
-    tools::create_topic(&pair.source, t, 2, &[]).unwrap();
-    let recs = vec![
-        TestRecord::new("plain").with_key("k1").with_partition(0),
-        TestRecord::new("no-key").with_partition(0),
-        TestRecord::default().with_key("tombstone").with_null_value().with_partition(1),
-        TestRecord::new("").with_key("").with_partition(1),
-        TestRecord::new("with-headers")
-            .with_key("k2")
-            .with_header("trace", "abc")
-            .with_header("empty", "")
-            .with_header("trace", "dup-name")
-            .with_partition(0),
-        TestRecord::new("old").with_key("k3").with_timestamp(1_600_000_000_123).with_partition(1),
-        TestRecord::new(vec![0u8, 159, 146, 150, 255]).with_key(vec![255u8, 0]).with_timestamp(1_700_000_000_000).with_partition(0),
-    ];
-    tools::produce(&pair.source, t, &recs).unwrap();
-    let cfg = mm2_file(pair, "fields", &format!("topics = {t}"));
-    let mut km = Kmirror::start(&cfg, &[]);
-    let want = total_end_offset(&pair.source, t);
-    wait_until(Duration::from_secs(90), "fields mirrored", || total_end_offset(&pair.target, "A.fields") >= want);
-    km.stop();
-    assert_mirrored_exactly(&pair.source, t, &pair.target, "A.fields");
+    scenarios::headers_null_keys_null_values_and_timestamps(KAFKA_4);
 }
 
 #[test]
 fn aborted_transactions_never_reach_the_target() {
-    let pair = pair(KAFKA_4);
-    let t = "txn";
-    tools::create_topic(&pair.source, t, 3, &[]).unwrap();
-    let mut txns = Vec::new();
-    for i in 0..12 {
-        let outcome = if i % 3 == 1 { TxnOutcome::Abort } else { TxnOutcome::Commit };
-        let recs: Vec<TestRecord> = (0..40)
-            .map(|j| TestRecord::new(format!("txn{i}-rec{j}-{outcome:?}")).with_partition(j % 3))
-            .collect();
-        txns.push((outcome, recs));
-    }
-    tools::produce_transactions(&pair.source, t, "kmirror-test-txn", &txns).unwrap();
-    // Plain records after the transactions, to see the mirror passes the markers.
-    tools::produce(&pair.source, t, &records(30, "after", 3)).unwrap();
-    let cfg = mm2_file(pair, "txn", &format!("topics = {t}"));
-    let mut km = Kmirror::start(&cfg, &[]);
-    let committed = tools::consume_all(&pair.source, t, tools::Isolation::ReadCommitted, None, Duration::from_secs(60)).unwrap();
-    assert_eq!(committed.len(), 8 * 40 + 30);
-    wait_until(Duration::from_secs(90), "committed records mirrored", || {
-        total_end_offset(&pair.target, "A.txn") >= committed.len() as i64
-    });
-    // Give a straggler time to show up, then compare.
-    std::thread::sleep(Duration::from_secs(2));
-    km.stop();
-    let mirrored = tools::consume_all(&pair.target, "A.txn", tools::Isolation::ReadUncommitted, None, Duration::from_secs(60)).unwrap();
-    assert!(mirrored.iter().all(|r| !String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).contains("Abort")), "aborted records reached the target");
-    assert_mirrored_exactly(&pair.source, t, &pair.target, "A.txn");
+    scenarios::aborted_transactions_never_reach_the_target(KAFKA_4);
 }
 
 #[test]
 fn compacted_topic_after_cleaning() {
-    let pair = pair(KAFKA_4);
-    let t = "compacted";
-    tools::create_topic(
-        &pair.source,
-        t,
-        1,
-        &[
-            ("cleanup.policy", "compact"),
-            ("segment.ms", "100"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-            ("delete.retention.ms", "100"),
-            ("segment.bytes", "4096"),
-        ],
-    )
-    .unwrap();
-    let mut recs = Vec::new();
-    for round in 0..6 {
-        for k in 0..40 {
-            if k % 7 == 0 && round == 5 {
-                recs.push(TestRecord::default().with_key(format!("key-{k}")).with_null_value().with_partition(0));
-            } else {
-                recs.push(TestRecord::new(format!("round{round}-key{k}")).with_key(format!("key-{k}")).with_partition(0));
-            }
-        }
-    }
-    for chunk in recs.chunks(20) {
-        tools::produce_with(&pair.source, t, chunk, &[("linger.ms", "50")]).unwrap();
-    }
-    // Wait until the cleaner has removed records: offsets now have holes.
-    wait_until(Duration::from_secs(120), "the log cleaner to compact the source", || {
-        let got = tools::consume_all(&pair.source, t, tools::Isolation::ReadCommitted, None, Duration::from_secs(30)).unwrap();
-        got.len() < recs.len() && got.windows(2).any(|w| w[1].offset != w[0].offset + 1)
-    });
-    let cfg = mm2_file(pair, "compacted", &format!("topics = {t}\nsync.topic.configs.enabled = false"));
-    let mut km = Kmirror::start(&cfg, &[]);
-    let src = tools::consume_all(&pair.source, t, tools::Isolation::ReadCommitted, None, Duration::from_secs(30)).unwrap();
-    wait_until(Duration::from_secs(90), "compacted topic mirrored", || {
-        tools::consume_all(&pair.target, "A.compacted", tools::Isolation::ReadCommitted, None, Duration::from_secs(30))
-            .map(|v| v.len() >= src.len())
-            .unwrap_or(false)
-    });
-    km.stop();
-    assert_mirrored_exactly(&pair.source, t, &pair.target, "A.compacted");
+    scenarios::compacted_topic_after_cleaning(KAFKA_4);
 }
 
 #[test]
 fn naming_policies_exclude_and_discovery() {
-    let pair = pair(KAFKA_4);
-    for t in ["names-keep", "names-skip", "names.internal"] {
-        tools::create_topic(&pair.source, t, 1, &[]).unwrap();
-        tools::produce(&pair.source, t, &records(20, t, 1)).unwrap();
-    }
-    let cfg = mm2_file(
-        pair,
-        "names",
-        "topics = names-.*\n\
-         topics.exclude = names-skip, .*[\\-\\.]internal\n\
-         refresh.topics.interval.seconds = 2\n\
-         replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy",
-    );
-    let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(Duration::from_secs(60), "names-keep mirrored", || total_end_offset(&pair.target, "names-keep") >= 20);
-    // A topic created while kmirror runs is picked up on the refresh interval.
-    tools::create_topic(&pair.source, "names-late", 2, &[]).unwrap();
-    tools::produce(&pair.source, "names-late", &records(25, "late", 2)).unwrap();
-    wait_until(Duration::from_secs(60), "names-late mirrored", || total_end_offset(&pair.target, "names-late") >= 25);
-    km.stop();
-    let target_topics = tools::list_topics(&pair.target).unwrap();
-    assert!(!target_topics.iter().any(|t| t == "names-skip"), "topics.exclude ignored: {target_topics:?}");
-    assert!(!target_topics.iter().any(|t| t.contains("names.internal")), "internal topic mirrored: {target_topics:?}");
-    assert_mirrored_exactly(&pair.source, "names-keep", &pair.target, "names-keep");
-    assert_mirrored_exactly(&pair.source, "names-late", &pair.target, "names-late");
+    scenarios::naming_policies_exclude_and_discovery(KAFKA_4);
 }
 
 #[test]
 fn default_policy_prefixes_and_refuses_cycles() {
-    let pair = pair(KAFKA_4);
-    tools::create_topic(&pair.source, "cyc", 1, &[]).unwrap();
-    tools::create_topic(&pair.source, "B.cyc", 1, &[]).unwrap();
-    tools::produce(&pair.source, "cyc", &records(10, "c", 1)).unwrap();
-    tools::produce(&pair.source, "B.cyc", &records(10, "b", 1)).unwrap();
-    let cfg = mm2_file(pair, "cycle", "topics = cyc, B\\.cyc\nreplication.policy.separator = .");
-    let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(Duration::from_secs(60), "A.cyc mirrored", || total_end_offset(&pair.target, "A.cyc") >= 10);
-    std::thread::sleep(Duration::from_secs(2));
-    km.stop();
-    let target_topics = tools::list_topics(&pair.target).unwrap();
-    assert!(!target_topics.iter().any(|t| t == "A.B.cyc"), "a topic from the target came back: {target_topics:?}");
+    scenarios::default_policy_prefixes_and_refuses_cycles(KAFKA_4);
 }
 
 #[test]
 fn stop_and_restart_loses_nothing() {
-    let pair = pair(KAFKA_4);
-    let t = "restart";
-    tools::create_topic(&pair.source, t, 3, &[]).unwrap();
-    let cfg = mm2_file(pair, "restart", &format!("topics = {t}"));
-    let producer = {
-        let bootstrap = pair.source.bootstrap();
-        std::thread::spawn(move || {
-            let c = Bootstrap(bootstrap);
-            for batch in 0..20 {
-                let recs: Vec<TestRecord> = (0..300)
-                    .map(|i| TestRecord::new(format!("b{batch}-r{i}")).with_key(format!("k{i}")).with_partition(i % 3))
-                    .collect();
-                tools::produce(&c, "restart", &recs).unwrap();
-            }
-        })
-    };
-    let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(Duration::from_secs(60), "some progress", || total_end_offset(&pair.target, "A.restart") > 500);
-    km.stop();
-    // A crash this time: SIGKILL mid-stream.
-    let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(Duration::from_secs(60), "more progress", || total_end_offset(&pair.target, "A.restart") > 2500);
-    km.kill();
-    producer.join().unwrap();
-    let mut km = Kmirror::start(&cfg, &[]);
-    let want = total_end_offset(&pair.source, t);
-    assert_eq!(want, 6000);
-    wait_until(Duration::from_secs(90), "all records after restarts", || total_end_offset(&pair.target, "A.restart") >= want);
-    std::thread::sleep(Duration::from_secs(1));
-    km.stop();
-    assert!(km.output().contains("resuming from committed progress"), "{}", km.output());
-    assert_mirrored_at_least_once(&pair.source, t, &pair.target, "A.restart");
+    scenarios::stop_and_restart_loses_nothing(KAFKA_4);
 }
 
-struct Bootstrap(String);
-
-impl tools::BootstrapServers for Bootstrap {
-    fn bootstrap_servers(&self) -> String {
-        self.0.clone()
-    }
+#[test]
+fn rejected_batch_stops_only_its_partition() {
+    scenarios::rejected_batch_stops_only_its_partition(KAFKA_4);
 }

@@ -173,7 +173,13 @@ impl Conn {
         frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
     ) -> Result<InFlight, ClientError> {
         let inner = &self.inner;
-        let _guard = inner.write_lock.lock().await;
+        let _guard = match tokio::time::timeout(inner.request_timeout, inner.write_lock.lock()).await {
+            Ok(g) => g,
+            Err(_) => {
+                close(inner, "a request write stalled".into());
+                return Err(self.disconnected("a request write stalled".into()));
+            }
+        };
         if let Some(reason) = inner.closed.borrow().clone() {
             return Err(self.disconnected(reason));
         }
@@ -190,9 +196,17 @@ impl Conn {
             version,
             reply: tx,
         });
-        if let Err(e) = inner.stream.write_all(bufs).await {
-            close(inner, format!("write failed: {e}"));
-            return Err(self.disconnected(e.to_string()));
+        match tokio::time::timeout(inner.request_timeout, inner.stream.write_all(bufs)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                close(inner, format!("write failed: {e}"));
+                return Err(self.disconnected(e.to_string()));
+            }
+            Err(_) => {
+                tracing::warn!(cluster = %inner.cluster, broker = %inner.addr, api = api.name(), "request write did not complete in time; reconnecting");
+                close(inner, "write timed out".into());
+                return Err(self.disconnected("write timed out".into()));
+            }
         }
         Ok(InFlight {
             rx,

@@ -223,6 +223,8 @@ pub const HONOURED_COMMON: &[ClientKey] = &[
     key("client.id", ValueType::Text),
     key("client.rack", ValueType::Text),
     key("request.timeout.ms", ValueType::IntAtLeast(0)),
+    key("retry.backoff.ms", ValueType::IntAtLeast(0)),
+    key("socket.connection.setup.timeout.ms", ValueType::IntAtLeast(0)),
     key("socket.send.buffer.bytes", ValueType::IntAtLeast(-1)),
     key("socket.receive.buffer.bytes", ValueType::IntAtLeast(-1)),
     key("send.buffer.bytes", ValueType::IntAtLeast(-1)),
@@ -257,6 +259,7 @@ pub const HONOURED_PRODUCER: &[ClientKey] = &[
         ValueType::OneOf(&["none", "gzip", "snappy", "lz4", "zstd"]),
     ),
     key("max.request.size", ValueType::IntAtLeast(0)),
+    key("delivery.timeout.ms", ValueType::IntAtLeast(0)),
 ];
 
 /// Kafka settings common to all clients (besides `ssl.*` and `sasl.*`).

@@ -68,6 +68,11 @@ pub struct Partition {
     pub producer: Option<ProducerIdentity>,
     pub next_sequence: i32,
     pub acked_sequence: i32,
+    /// A batch was acknowledged under the current producer identity. Until
+    /// then only one batch is in flight: a broker that has no state for a
+    /// producer accepts any first sequence, so a failed first batch followed
+    /// by an accepted second one would leave a gap nothing detects.
+    pub confirmed: bool,
     pub status: Status,
 }
 
@@ -91,6 +96,7 @@ impl Partition {
             producer: None,
             next_sequence: 0,
             acked_sequence: 0,
+            confirmed: false,
             status: Status::Active,
         }
     }
@@ -125,7 +131,8 @@ impl Partition {
 
     /// Whether another batch may be sent now under the in-flight limit.
     pub fn can_send(&self, max_in_flight: usize) -> bool {
-        self.is_active() && !self.queue.is_empty() && self.inflight.len() < max_in_flight && self.producer.is_some()
+        let limit = if self.confirmed { max_in_flight } else { 1 };
+        self.is_active() && !self.queue.is_empty() && self.inflight.len() < limit && self.producer.is_some()
     }
 
     /// Takes the next batch, stamped with the producer's fields and the next
@@ -159,6 +166,7 @@ impl Partition {
     /// The oldest in-flight batch was acknowledged.
     pub fn on_ack(&mut self) -> Option<Sent> {
         let s = self.inflight.pop_front()?;
+        self.confirmed = true;
         self.acked_offset = Some(s.next_offset);
         self.acked_sequence = next_sequence(s.sequence, s.records);
         Some(s)
@@ -205,6 +213,7 @@ impl Partition {
     pub fn adopt_producer(&mut self, p: ProducerIdentity) {
         if self.producer != Some(p) {
             self.producer = Some(p);
+            self.confirmed = false;
             self.next_sequence = 0;
             self.acked_sequence = 0;
         }
@@ -267,6 +276,7 @@ mod tests {
         p.enqueue(batch(0, 3), 3);
         p.skip_to(5); // a control batch at 3..5
         p.enqueue(batch(5, 2), 7);
+        p.confirmed = true;
         let a = p.take_next(true).unwrap();
         let b = p.take_next(true).unwrap();
         let ra = RecordBatch::parse(a.to_contiguous()).unwrap();
@@ -280,11 +290,24 @@ mod tests {
     }
 
     #[test]
+    fn one_batch_in_flight_until_the_first_ack() {
+        let mut p = part();
+        p.enqueue(batch(0, 1), 1);
+        p.enqueue(batch(1, 1), 2);
+        assert!(p.can_send(5));
+        p.take_next(true);
+        assert!(!p.can_send(5), "a second batch before the first ack could land after a failed first");
+        p.on_ack();
+        assert!(p.can_send(5));
+    }
+
+    #[test]
     fn failure_rewinds_to_last_ack() {
         let mut p = part();
         p.enqueue(batch(0, 2), 2);
         p.enqueue(batch(2, 2), 4);
         p.enqueue(batch(4, 2), 6);
+        p.confirmed = true;
         p.take_next(true);
         p.take_next(true);
         p.on_ack();

@@ -18,6 +18,9 @@ pub struct FetchSettings {
     pub partition_max_bytes: i32,
     pub read_committed: bool,
     pub check_crcs: bool,
+    /// `auto.offset.reset = latest`: new partitions start at the log end
+    /// instead of the earliest offset (MM2's default).
+    pub start_from_latest: bool,
     /// Stop fetching a partition while this many bytes wait to be produced.
     pub max_queued_bytes_per_partition: usize,
 }
@@ -71,6 +74,7 @@ impl Default for FetchSettings {
             partition_max_bytes: 1_048_576,
             read_committed: true,
             check_crcs: true,
+            start_from_latest: false,
             max_queued_bytes_per_partition: 4 * 1_048_576,
         }
     }
@@ -151,6 +155,7 @@ pub fn plans_from_config(
             },
             check_crcs: crate::config::mm2::get_bool(cons, "check.crcs", true)
                 .map_err(|m| bad("consumer", src, "check.crcs", m))?,
+            start_from_latest: cons.get("auto.offset.reset").map(String::as_str) == Some("latest"),
             max_queued_bytes_per_partition: (ci32("max.partition.fetch.bytes", 1_048_576)?.max(1) as usize) * 4,
         };
         let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", true)
@@ -161,7 +166,8 @@ pub fn plans_from_config(
             idempotent,
             timeout_ms: pi32("delivery.timeout.ms", 30_000)?.min(pi32("request.timeout.ms", 30_000)?),
             max_request_bytes: pi32("max.request.size", 8 * 1_048_576)?.max(1) as usize,
-            max_in_flight_per_partition: if idempotent { in_flight.min(5) } else { in_flight },
+            // Without idempotence a retry could reorder pipelined batches.
+            max_in_flight_per_partition: if idempotent { in_flight.min(5) } else { 1 },
             max_in_flight_requests: 16,
             retry_backoff: std::time::Duration::from_millis(pi32("retry.backoff.ms", 100)?.max(0) as u64),
         };
@@ -170,8 +176,15 @@ pub fn plans_from_config(
             let get = |key: &str, default: i32| {
                 crate::config::mm2::get_i32(map, key, default).map_err(|m| bad(section, alias, key, m))
             };
+            // Kafka clients spell these `receive.buffer.bytes`; brokers (and
+            // some MM2 files) `socket.receive.buffer.bytes`. -1: kernel default.
             let buffer = |key: &str, default: i32| -> Result<Option<usize>, crate::config::ConfigError> {
-                let v = get(key, default)?;
+                let socket_key = format!("socket.{key}");
+                let v = if map.contains_key(key) || !map.contains_key(&socket_key) {
+                    get(key, default)?
+                } else {
+                    get(&socket_key, default)?
+                };
                 Ok((v > 0).then_some(v as usize))
             };
             Ok::<_, crate::config::ConfigError>(crate::client::ClientSettings {

@@ -344,6 +344,16 @@ impl Worker {
         out_of_range: bool,
     ) -> Result<(), ClientError> {
         let conn = self.sources[flow].broker(leader).await?;
+        if !out_of_range && self.plans[flow].fetch.start_from_latest {
+            let latest = admin::list_offsets(&conn, topic, &[partition], LATEST, false).await?;
+            if let Some((_, Ok(o))) = latest.first() {
+                tracing::info!(worker = self.id, topic, partition, offset = *o, "starting from the latest offset (auto.offset.reset = latest)");
+                let mut parts = self.parts.borrow_mut();
+                parts[idx].fetch_offset = Some(*o);
+                parts[idx].acked_offset = Some(*o);
+            }
+            return Ok(());
+        }
         let earliest = admin::list_offsets(&conn, topic, &[partition], EARLIEST, false).await?;
         let earliest = match earliest.first() {
             Some((_, Ok(o))) => *o,
@@ -538,6 +548,7 @@ impl Worker {
             rack_id: client.settings().rack.clone(),
         };
         let client_id = client.settings().client_id.clone();
+        tracing::trace!(worker = self.id, broker, partitions = wanted.len(), "fetch sending");
         let body = conn
             .send(Api::Fetch, version, |corr| {
                 let mut b = BytesMut::with_capacity(256);
@@ -550,6 +561,7 @@ impl Worker {
             .await?
             .wait()
             .await?;
+        tracing::trace!(worker = self.id, broker, bytes = body.len(), "fetch answered");
         let resp = FetchResponse::decode(body, version)
             .map_err(|e| ClientError::protocol(client.name(), conn.addr(), "Fetch", e))?;
         {
@@ -791,6 +803,15 @@ impl Worker {
                 }
                 Some((code, message, record_errors)) => {
                     let follow_on = !p.is_active();
+                    if !follow_on && code.is_retriable() {
+                        tracing::info!(
+                            cluster = %plan.target.cluster,
+                            topic = %p.target_topic,
+                            partition = p.partition,
+                            offset = p.inflight.front().map_or(-1, |s| s.base_offset),
+                            "produce failed with {code}; resending from the last acknowledged batch"
+                        );
+                    }
                     if code.is_retriable() {
                         p.on_retriable_failure(false, retry_at);
                         if code.needs_metadata_refresh() {
@@ -831,10 +852,35 @@ impl Worker {
     // ---------------------------------------------------------------- reporting
 
     async fn reporter(self: Rc<Self>) {
+        let mut n = 0u64;
         loop {
             tokio::time::sleep(REPORT_EVERY).await;
             self.report();
+            n += 1;
+            if n % 10 == 0 {
+                self.log_state();
+            }
         }
+    }
+
+    /// A debug snapshot of where partitions stand, for diagnosing stalls.
+    fn log_state(&self) {
+        let parts = self.parts.borrow();
+        let count = |f: &dyn Fn(&Partition) -> bool| parts.iter().filter(|p| f(p)).count();
+        tracing::debug!(
+            worker = self.id,
+            partitions = parts.len(),
+            active = count(&|p| p.is_active()),
+            failed = count(&|p| p.is_failed()),
+            no_source_leader = count(&|p| p.src_leader.is_none()),
+            no_target_leader = count(&|p| p.tgt_leader.is_none()),
+            no_offset = count(&|p| p.fetch_offset.is_none()),
+            fetching = count(&|p| p.fetching),
+            queued_batches = parts.iter().map(|p| p.queue.len()).sum::<usize>(),
+            in_flight_batches = parts.iter().map(|p| p.inflight.len()).sum::<usize>(),
+            loops = self.loops.borrow().len(),
+            "worker state"
+        );
     }
 
     fn report(&self) {

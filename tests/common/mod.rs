@@ -15,6 +15,8 @@ use kmirror::harness::tools::{self, ConsumedRecord, Isolation};
 
 pub use kmirror::harness::dist::{KAFKA_3, KAFKA_4};
 
+pub mod scenarios;
+
 pub fn pair(version: &str) -> &'static ClusterPair {
     shared_pair(version)
 }
@@ -68,7 +70,7 @@ impl Kmirror {
         let child = Command::new(env!("CARGO_BIN_EXE_kmirror"))
             .arg(config)
             .args(args)
-            .env("KMIRROR_LOG", "info")
+            .env("KMIRROR_LOG", std::env::var("KMIRROR_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(err.try_clone().expect("dup"))
             .stderr(err)
