@@ -13,7 +13,11 @@ use crate::net::{affinity, Backend};
 
 /// `kmirror mm2.properties [--clusters A B ...]`
 #[derive(Debug, Parser, Clone)]
-#[command(name = "kmirror", version, about = "Mirrors Kafka topics between clusters, driven by a MirrorMaker 2 properties file")]
+#[command(
+    name = "kmirror",
+    version,
+    about = "Mirrors Kafka topics between clusters, driven by a MirrorMaker 2 properties file"
+)]
 pub struct MirrorArgs {
     /// The MirrorMaker 2 properties file (connect-mirror-maker.properties).
     pub config: PathBuf,
@@ -33,7 +37,10 @@ pub struct MirrorArgs {
 
 /// `kmirror demo`
 #[derive(Debug, Parser, Clone)]
-#[command(name = "kmirror demo", about = "Two local Kafka clusters, a stream, and kmirror mirroring it")]
+#[command(
+    name = "kmirror demo",
+    about = "Two local Kafka clusters, a stream, and kmirror mirroring it"
+)]
 pub struct DemoArgs {
     /// Records to produce.
     #[arg(long, default_value_t = 300_000)]
@@ -65,13 +72,19 @@ pub enum CliError {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KMIRROR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Picks the backend: the one asked for, else io_uring when available.
 pub fn choose_backend(asked: Option<&str>) -> Result<Backend, CliError> {
     match asked {
-        Some(s) => Backend::parse(s).ok_or_else(|| CliError::Usage(format!("--io {s}: expected uring or epoll"))),
+        Some(s) => Backend::parse(s)
+            .ok_or_else(|| CliError::Usage(format!("--io {s}: expected uring or epoll"))),
         None => {
             let (b, why) = Backend::detect();
             if let Some(why) = why {
@@ -89,7 +102,8 @@ pub fn parse_cpus(s: &str) -> Result<Vec<usize>, CliError> {
         let bad = || CliError::Usage(format!("--cpus {s}: '{part}' is not a CPU number or range"));
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
                 if a > b {
                     return Err(bad());
                 }
@@ -105,7 +119,11 @@ pub fn parse_cpus(s: &str) -> Result<Vec<usize>, CliError> {
 }
 
 /// Loads the file, reports unimplemented keys, and runs until stopped.
-pub fn run_from_file(path: &Path, args: &MirrorArgs, stop: Arc<AtomicBool>) -> Result<Summary, CliError> {
+pub fn run_from_file(
+    path: &Path,
+    args: &MirrorArgs,
+    stop: Arc<AtomicBool>,
+) -> Result<Summary, CliError> {
     let only = (!args.clusters.is_empty()).then_some(args.clusters.as_slice());
     let config = MirrorConfig::load(path, only)?;
     for w in &config.warnings {

@@ -19,7 +19,11 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     eprintln!("kmirror demo: starting two Kafka {KAFKA_4} clusters (first run downloads Kafka from Maven Central)");
     let source = KafkaCluster::start("demo-src", KAFKA_4)?;
     let target = KafkaCluster::start("demo-dst", KAFKA_4)?;
-    eprintln!("kmirror demo: source {} , target {}", source.bootstrap(), target.bootstrap());
+    eprintln!(
+        "kmirror demo: source {} , target {}",
+        source.bootstrap(),
+        target.bootstrap()
+    );
     tools::create_topic(&source, TOPIC, args.partitions, &[])?;
 
     let dir = tempfile_dir()?;
@@ -54,13 +58,23 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             // latency figures measure mirroring rather than start-up.
             let ready = Instant::now();
             while ready.elapsed() < Duration::from_secs(60)
-                && !matches!(tools::partition_count(&target, &format!("src.{TOPIC}")), Ok(Some(_)))
+                && !matches!(
+                    tools::partition_count(&target, &format!("src.{TOPIC}")),
+                    Ok(Some(_))
+                )
             {
                 std::thread::sleep(Duration::from_millis(500));
             }
             std::thread::sleep(Duration::from_secs(3));
             let cluster = Bootstrap(bootstrap);
-            let r = tools::producer_perf(&cluster, TOPIC, n, size, rate, &[("compression.type", "lz4"), ("linger.ms", "5")]);
+            let r = tools::producer_perf(
+                &cluster,
+                TOPIC,
+                n,
+                size,
+                rate,
+                &[("compression.type", "lz4"), ("linger.ms", "5")],
+            );
             produced.store(true, Ordering::Relaxed);
             r
         })
@@ -76,7 +90,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
                 if !produced.load(Ordering::Relaxed) {
                     continue;
                 }
-                let sum = |c: &Bootstrap, t: &str| tools::end_offsets(c, t).map(|v| v.iter().map(|(_, o)| o).sum::<i64>());
+                let sum = |c: &Bootstrap, t: &str| {
+                    tools::end_offsets(c, t).map(|v| v.iter().map(|(_, o)| o).sum::<i64>())
+                };
                 if let (Ok(s), Ok(d)) = (sum(&src, TOPIC), sum(&dst, &format!("src.{TOPIC}"))) {
                     if s >= total && d >= s {
                         stop.store(true, Ordering::Relaxed);
@@ -98,7 +114,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let summary = cli::run_from_file(&props, &margs, stop.clone());
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
-    let perf = producer.join().map_err(|_| CliError::Usage("producer thread panicked".into()))?;
+    let perf = producer
+        .join()
+        .map_err(|_| CliError::Usage("producer thread panicked".into()))?;
     let summary = summary?;
     if let Ok(p) = perf {
         eprintln!(
@@ -106,8 +124,14 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             p.records, p.mb_per_sec
         );
     }
-    let src_total: i64 = tools::end_offsets(&source, TOPIC)?.iter().map(|(_, o)| o).sum();
-    let dst_total: i64 = tools::end_offsets(&target, &format!("src.{TOPIC}"))?.iter().map(|(_, o)| o).sum();
+    let src_total: i64 = tools::end_offsets(&source, TOPIC)?
+        .iter()
+        .map(|(_, o)| o)
+        .sum();
+    let dst_total: i64 = tools::end_offsets(&target, &format!("src.{TOPIC}"))?
+        .iter()
+        .map(|(_, o)| o)
+        .sum();
     println!("{}", summary.render());
     println!("kmirror demo: source topic '{TOPIC}' holds {src_total} records; target topic 'src.{TOPIC}' holds {dst_total}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -16,7 +16,9 @@ fn main() -> ExitCode {
     cli::init_logging();
     match args.get(1).map(String::as_str) {
         Some("demo") => {
-            let demo = DemoArgs::parse_from(std::iter::once("kmirror demo".to_string()).chain(args[2..].iter().cloned()));
+            let demo = DemoArgs::parse_from(
+                std::iter::once("kmirror demo".to_string()).chain(args[2..].iter().cloned()),
+            );
             match kmirror::demo::run(&demo) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

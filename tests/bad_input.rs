@@ -22,7 +22,10 @@ fn malformed_file_names_file_and_line() {
     );
     let (code, out) = run_kmirror(&[path.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains(&format!("{}:3", path.display())), "file and line missing: {out}");
+    assert!(
+        out.contains(&format!("{}:3", path.display())),
+        "file and line missing: {out}"
+    );
 }
 
 #[test]
@@ -50,7 +53,10 @@ fn unknown_alias_on_the_command_line() {
 
 #[test]
 fn missing_bootstrap_servers_names_the_key() {
-    let path = write("bootstrap", "clusters = A, B\nA.bootstrap.servers = 127.0.0.1:1\nA->B.enabled = true\n");
+    let path = write(
+        "bootstrap",
+        "clusters = A, B\nA.bootstrap.servers = 127.0.0.1:1\nA->B.enabled = true\n",
+    );
     let (code, out) = run_kmirror(&[path.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("B.bootstrap.servers"), "{out}");
@@ -66,13 +72,20 @@ fn bad_client_value_names_file_line_and_key() {
     );
     let (code, out) = run_kmirror(&[path.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains(&format!("{}:5", path.display())) && out.contains("fetch.max.bytes"), "{out}");
+    assert!(
+        out.contains(&format!("{}:5", path.display())) && out.contains("fetch.max.bytes"),
+        "{out}"
+    );
 }
 
 #[test]
 fn unreachable_cluster_is_retried_not_fatal() {
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let path = write(
         "unreachable",
         &format!(
@@ -85,8 +98,16 @@ fn unreachable_cluster_is_retried_not_fatal() {
     });
     assert!(km.is_running(), "kmirror exited:\n{}", km.output());
     let out = km.output();
-    let lines: Vec<&str> = out.lines().filter(|l| l.contains("cluster unreachable")).collect();
-    assert!(lines.iter().all(|l| l.contains("attempt") && l.contains(&port.to_string())), "{lines:#?}");
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("cluster unreachable"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("attempt") && l.contains(&port.to_string())),
+        "{lines:#?}"
+    );
     let code = km.stop();
     assert_eq!(code, Some(0), "{}", km.output());
 }

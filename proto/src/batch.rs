@@ -108,11 +108,15 @@ impl RecordBatch {
         if magic != 2 {
             return Err(ProtoError::Unsupported {
                 base_offset,
-                detail: format!("magic v{magic} message set (only v2 record batches are forwarded)"),
+                detail: format!(
+                    "magic v{magic} message set (only v2 record batches are forwarded)"
+                ),
             });
         }
         let batch_length = be_i32(&bytes, 8);
-        if batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || batch_length as usize + LOG_OVERHEAD != bytes.len() {
+        if batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
+            || batch_length as usize + LOG_OVERHEAD != bytes.len()
+        {
             return Err(ProtoError::malformed(
                 "record batch",
                 format!(
@@ -162,7 +166,10 @@ impl RecordBatch {
     pub fn compression(&self) -> Result<Compression, ProtoError> {
         Compression::from_attributes(self.attributes()).ok_or_else(|| ProtoError::Unsupported {
             base_offset: self.base_offset(),
-            detail: format!("unknown compression codec {}", self.attributes() & ATTR_COMPRESSION_MASK),
+            detail: format!(
+                "unknown compression codec {}",
+                self.attributes() & ATTR_COMPRESSION_MASK
+            ),
         })
     }
     pub fn is_log_append_time(&self) -> bool {
@@ -403,7 +410,13 @@ mod tests {
 
     #[test]
     fn rewrite_sets_producer_fields_and_keeps_crc_valid() {
-        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let b = sample_batch(&[b"hello", b"world", b""], c);
             b.verify_crc().unwrap();
             assert!(b.is_transactional());
@@ -435,7 +448,10 @@ mod tests {
         let damaged = RecordBatch::parse(Bytes::from(raw)).unwrap();
         assert!(damaged.verify_crc().is_err());
         let out = damaged.rewrite(&BatchRewrite::NON_IDEMPOTENT);
-        assert!(RecordBatch::parse(out.to_contiguous()).unwrap().verify_crc().is_err());
+        assert!(RecordBatch::parse(out.to_contiguous())
+            .unwrap()
+            .verify_crc()
+            .is_err());
     }
 
     #[test]
@@ -457,7 +473,10 @@ mod tests {
         v[8..12].copy_from_slice(&28i32.to_be_bytes());
         v[16] = 1;
         let mut it = split_record_set(Bytes::from(v));
-        assert!(matches!(it.next(), Some(Ok(RecordSetEntry::Legacy { magic: 1, .. }))));
+        assert!(matches!(
+            it.next(),
+            Some(Ok(RecordSetEntry::Legacy { magic: 1, .. }))
+        ));
     }
 
     proptest! {

@@ -61,14 +61,19 @@ impl Compression {
             Compression::None => return Ok(data.clone()),
             Compression::Gzip => read_capped(flate2::read::GzDecoder::new(&data[..]), &mut out)
                 .map_err(|e| self.err("decompression", e))?,
-            Compression::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(&data[..]), &mut out)
-                .map_err(|e| self.err("decompression", e))?,
+            Compression::Lz4 => {
+                read_capped(lz4_flex::frame::FrameDecoder::new(&data[..]), &mut out)
+                    .map_err(|e| self.err("decompression", e))?
+            }
             Compression::Zstd => read_capped(
-                zstd::stream::read::Decoder::new(&data[..]).map_err(|e| self.err("decompression", e))?,
+                zstd::stream::read::Decoder::new(&data[..])
+                    .map_err(|e| self.err("decompression", e))?,
                 &mut out,
             )
             .map_err(|e| self.err("decompression", e))?,
-            Compression::Snappy => snappy_decompress(data, &mut out).map_err(|e| self.err("decompression", e))?,
+            Compression::Snappy => {
+                snappy_decompress(data, &mut out).map_err(|e| self.err("decompression", e))?
+            }
         }
         Ok(Bytes::from(out))
     }
@@ -77,16 +82,21 @@ impl Compression {
         let out = match self {
             Compression::None => data.to_vec(),
             Compression::Gzip => {
-                let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                enc.write_all(data).map_err(|e| self.err("compression", e))?;
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                enc.write_all(data)
+                    .map_err(|e| self.err("compression", e))?;
                 enc.finish().map_err(|e| self.err("compression", e))?
             }
             Compression::Lz4 => {
                 let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
-                enc.write_all(data).map_err(|e| self.err("compression", e))?;
+                enc.write_all(data)
+                    .map_err(|e| self.err("compression", e))?;
                 enc.finish().map_err(|e| self.err("compression", e))?
             }
-            Compression::Zstd => zstd::stream::encode_all(data, 3).map_err(|e| self.err("compression", e))?,
+            Compression::Zstd => {
+                zstd::stream::encode_all(data, 3).map_err(|e| self.err("compression", e))?
+            }
             Compression::Snappy => snappy_compress(data).map_err(|e| self.err("compression", e))?,
         };
         Ok(Bytes::from(out))
@@ -108,10 +118,14 @@ fn snappy_decompress(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
             if data.len() - pos < 4 {
                 return Err("truncated xerial chunk length".into());
             }
-            let n = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+            let n = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
+                as usize;
             pos += 4;
             if data.len() - pos < n {
-                return Err(format!("xerial chunk of {n} bytes exceeds the {} left", data.len() - pos));
+                return Err(format!(
+                    "xerial chunk of {n} bytes exceeds the {} left",
+                    data.len() - pos
+                ));
             }
             let chunk = &data[pos..pos + n];
             let len = snap::raw::decompress_len(chunk).map_err(|e| e.to_string())?;
@@ -132,7 +146,9 @@ fn snappy_decompress(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
             return Err("decompressed batch exceeds 1 GiB".into());
         }
         out.resize(len, 0);
-        snap::raw::Decoder::new().decompress(data, out).map_err(|e| e.to_string())?;
+        snap::raw::Decoder::new()
+            .decompress(data, out)
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -157,8 +173,16 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips() {
-        let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
-        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let z = c.compress(&data).unwrap();
             assert_eq!(&c.decompress(&z).unwrap()[..], &data[..], "{}", c.name());
         }
@@ -166,14 +190,28 @@ mod tests {
 
     #[test]
     fn raw_snappy_without_framing_is_read() {
-        let raw = snap::raw::Encoder::new().compress_vec(b"plain snappy block").unwrap();
-        assert_eq!(&Compression::Snappy.decompress(&Bytes::from(raw)).unwrap()[..], b"plain snappy block");
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(b"plain snappy block")
+            .unwrap();
+        assert_eq!(
+            &Compression::Snappy.decompress(&Bytes::from(raw)).unwrap()[..],
+            b"plain snappy block"
+        );
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for c in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-            assert!(c.decompress(&Bytes::from_static(b"\x82SNAPPY\0\0\0\0\x01\0\0\0\x01\xff\xff\xff\xff")).is_err());
+        for c in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            assert!(c
+                .decompress(&Bytes::from_static(
+                    b"\x82SNAPPY\0\0\0\0\x01\0\0\0\x01\xff\xff\xff\xff"
+                ))
+                .is_err());
         }
     }
 }

@@ -7,8 +7,8 @@
 use bytes::{Bytes, BytesMut};
 pub use kafka_protocol::messages;
 pub use kafka_protocol::messages::{BrokerId, TopicName};
-pub use kafka_protocol::protocol::Request;
 use kafka_protocol::protocol::Decodable;
+pub use kafka_protocol::protocol::Request;
 pub use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ProtoError;
@@ -23,18 +23,22 @@ pub fn encode_request<R: Request>(
 ) -> Result<Bytes, ProtoError> {
     let mut buf = BytesMut::with_capacity(128);
     begin_request(&mut buf, R::KEY, version, correlation_id, client_id);
-    req.encode(&mut buf, version).map_err(|e| ProtoError::Codec {
-        api: api_name(R::KEY),
-        version,
-        detail: e.to_string(),
-    })?;
+    req.encode(&mut buf, version)
+        .map_err(|e| ProtoError::Codec {
+            api: api_name(R::KEY),
+            version,
+            detail: e.to_string(),
+        })?;
     let len = buf.len();
     finish_frame(&mut buf, len - 4);
     Ok(buf.freeze())
 }
 
 /// Decodes a response body (after the response header).
-pub fn decode_response<R: Request>(mut body: Bytes, version: i16) -> Result<R::Response, ProtoError> {
+pub fn decode_response<R: Request>(
+    mut body: Bytes,
+    version: i16,
+) -> Result<R::Response, ProtoError> {
     <R::Response as Decodable>::decode(&mut body, version).map_err(|e| ProtoError::Codec {
         api: api_name(R::KEY),
         version,

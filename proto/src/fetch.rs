@@ -6,7 +6,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::ProtoError;
 use crate::error_code::ErrorCode;
-use crate::wire::{put_compact_array_len, put_compact_string, put_empty_tagged_fields, put_uvarint, Reader};
+use crate::wire::{
+    put_compact_array_len, put_compact_string, put_empty_tagged_fields, put_uvarint, Reader,
+};
 
 pub const ISOLATION_READ_UNCOMMITTED: i8 = 0;
 pub const ISOLATION_READ_COMMITTED: i8 = 1;
@@ -148,7 +150,9 @@ impl FetchResponse {
                 let high_watermark = r.i64("high watermark")?;
                 let last_stable_offset = r.i64("last stable offset")?;
                 let log_start_offset = r.i64("log start offset")?;
-                let n_aborted = r.compact_array_len("aborted transactions", 17)?.unwrap_or(0);
+                let n_aborted = r
+                    .compact_array_len("aborted transactions", 17)?
+                    .unwrap_or(0);
                 let mut aborted_transactions = Vec::with_capacity(n_aborted);
                 for _ in 0..n_aborted {
                     let producer_id = r.i64("aborted producer id")?;
@@ -255,7 +259,10 @@ mod tests {
         assert_eq!(&p.records[..], b"0123456789");
         let start = buf.as_ptr() as usize;
         let rec = p.records.as_ptr() as usize;
-        assert!(rec >= start && rec < start + buf.len(), "records must slice the response buffer");
+        assert!(
+            rec >= start && rec < start + buf.len(),
+            "records must slice the response buffer"
+        );
     }
 
     #[test]
@@ -281,7 +288,10 @@ mod tests {
         };
         let mut b = BytesMut::new();
         req.encode(&mut b, 12).unwrap();
-        assert_eq!(b.len(), 4 * 3 + 4 + 1 + 8 + 1 + 2 + 1 + (4 + 4 + 8 + 4 + 8 + 4 + 1) + 1 + 1 + 1 + 1);
+        assert_eq!(
+            b.len(),
+            4 * 3 + 4 + 1 + 8 + 1 + 2 + 1 + (4 + 4 + 8 + 4 + 8 + 4 + 1) + 1 + 1 + 1 + 1
+        );
     }
 
     proptest! {

@@ -22,7 +22,13 @@ pub fn response_header_version(api_key: i16, version: i16) -> i16 {
 
 /// Starts a request frame: a size placeholder and the request header.
 /// Finish it with [`finish_frame`] once the body is appended.
-pub fn begin_request(buf: &mut BytesMut, api_key: i16, version: i16, correlation_id: i32, client_id: &str) {
+pub fn begin_request(
+    buf: &mut BytesMut,
+    api_key: i16,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+) {
     buf.put_i32(0);
     buf.put_i16(api_key);
     buf.put_i16(version);
@@ -42,7 +48,11 @@ pub fn finish_frame(buf: &mut BytesMut, total_after_size: usize) {
 
 /// Splits a received response frame (without its size prefix) into the
 /// correlation id and the body, skipping the header's tagged fields.
-pub fn split_response(frame: Bytes, api_key: i16, version: i16) -> Result<(i32, Bytes), ProtoError> {
+pub fn split_response(
+    frame: Bytes,
+    api_key: i16,
+    version: i16,
+) -> Result<(i32, Bytes), ProtoError> {
     let mut r = Reader::new(frame.clone());
     let correlation_id = r.i32("response header")?;
     if response_header_version(api_key, version) >= 1 {

@@ -8,7 +8,10 @@ use crate::batch::OutBatch;
 use crate::error::ProtoError;
 use crate::error_code::ErrorCode;
 use crate::header::{begin_request, finish_frame};
-use crate::wire::{put_compact_array_len, put_compact_string, put_empty_tagged_fields, put_string, put_uvarint, Reader};
+use crate::wire::{
+    put_compact_array_len, put_compact_string, put_empty_tagged_fields, put_string, put_uvarint,
+    Reader,
+};
 
 pub const API_KEY: i16 = 0;
 
@@ -176,15 +179,32 @@ impl ProduceResponse {
         if flexible {
             r.skip_tagged_fields("produce response tags")?;
         }
-        Ok(ProduceResponse { topics, throttle_time_ms })
+        Ok(ProduceResponse {
+            topics,
+            throttle_time_ms,
+        })
     }
 }
 
-fn arr(r: &mut Reader, flexible: bool, what: &'static str, min: usize) -> Result<usize, ProtoError> {
-    Ok(if flexible { r.compact_array_len(what, min)? } else { r.array_len(what, min)? }.unwrap_or(0))
+fn arr(
+    r: &mut Reader,
+    flexible: bool,
+    what: &'static str,
+    min: usize,
+) -> Result<usize, ProtoError> {
+    Ok(if flexible {
+        r.compact_array_len(what, min)?
+    } else {
+        r.array_len(what, min)?
+    }
+    .unwrap_or(0))
 }
 
-fn string(r: &mut Reader, flexible: bool, what: &'static str) -> Result<Option<String>, ProtoError> {
+fn string(
+    r: &mut Reader,
+    flexible: bool,
+    what: &'static str,
+) -> Result<Option<String>, ProtoError> {
     if flexible {
         r.compact_string(what)
     } else {
@@ -255,7 +275,8 @@ mod tests {
             )
             .unwrap();
             let total: usize = segs.iter().map(|s| s.len()).sum();
-            let size = i32::from_be_bytes([segs[0][0], segs[0][1], segs[0][2], segs[0][3]]) as usize;
+            let size =
+                i32::from_be_bytes([segs[0][0], segs[0][1], segs[0][2], segs[0][3]]) as usize;
             assert_eq!(size + 4, total);
             assert!(segs.iter().any(|s| s.as_ptr() == body.as_ptr()));
         }
@@ -279,7 +300,8 @@ mod tests {
                 }],
                 throttle_time_ms: 0,
             };
-            let got = ProduceResponse::decode(encode_response(&resp, version).freeze(), version).unwrap();
+            let got =
+                ProduceResponse::decode(encode_response(&resp, version).freeze(), version).unwrap();
             assert_eq!(got.topics[0].partitions[0].base_offset, 77);
             assert_eq!(got.topics[0].partitions[0].error, ErrorCode::INVALID_RECORD);
         }

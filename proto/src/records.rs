@@ -54,7 +54,10 @@ pub fn decode_records(batch: &RecordBatch) -> Result<Vec<RawRecord>, ProtoError>
     for _ in 0..count {
         let len = r.varint("record length")?;
         if len < 0 {
-            return Err(ProtoError::malformed("record", format!("negative length {len}")));
+            return Err(ProtoError::malformed(
+                "record",
+                format!("negative length {len}"),
+            ));
         }
         let mut rec = Reader::new(r.bytes(len as usize, "record")?);
         let attributes = rec.i8("record attributes")?;
@@ -96,7 +99,10 @@ pub struct ReencodedBatch {
 /// Returns `None` when no record is left.
 pub fn reencode(batch: &RecordBatch, opts: Reencode) -> Result<Option<ReencodedBatch>, ProtoError> {
     let records = decode_records(batch)?;
-    let kept: Vec<&RawRecord> = records.iter().filter(|r| r.offset >= opts.min_offset).collect();
+    let kept: Vec<&RawRecord> = records
+        .iter()
+        .filter(|r| r.offset >= opts.min_offset)
+        .collect();
     let (Some(first), Some(last)) = (kept.first(), kept.last()) else {
         return Ok(None);
     };
@@ -164,7 +170,14 @@ pub fn encode_batch(meta: &BatchMeta, records: &[NewRecord]) -> Result<Bytes, Pr
         body.put_slice(&inner);
     }
     let payload = meta.compression.compress(&body)?;
-    Ok(assemble(meta, last_delta, base_ts, max_ts, records.len() as i32, &payload))
+    Ok(assemble(
+        meta,
+        last_delta,
+        base_ts,
+        max_ts,
+        records.len() as i32,
+        &payload,
+    ))
 }
 
 fn put_opt_bytes(buf: &mut BytesMut, b: Option<&[u8]>) {
@@ -246,11 +259,25 @@ mod tests {
 
     #[test]
     fn compacted_holes_are_closed() {
-        for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let bytes = encode_batch(&meta(c), &[rec(0, "a"), rec(3, "b"), rec(7, "c")]).unwrap();
             let b = RecordBatch::parse(bytes).unwrap();
             assert!(b.has_offset_holes());
-            let out = reencode(&b, Reencode { min_offset: 0, force_timestamp: None }).unwrap().unwrap();
+            let out = reencode(
+                &b,
+                Reencode {
+                    min_offset: 0,
+                    force_timestamp: None,
+                },
+            )
+            .unwrap()
+            .unwrap();
             assert!(!out.batch.has_offset_holes());
             out.batch.verify_crc().unwrap();
             assert_eq!(out.first_source_offset, 1000);
@@ -268,13 +295,33 @@ mod tests {
 
     #[test]
     fn records_below_resume_offset_are_dropped() {
-        let bytes = encode_batch(&meta(Compression::Lz4), &[rec(0, "a"), rec(1, "b"), rec(2, "c")]).unwrap();
+        let bytes = encode_batch(
+            &meta(Compression::Lz4),
+            &[rec(0, "a"), rec(1, "b"), rec(2, "c")],
+        )
+        .unwrap();
         let b = RecordBatch::parse(bytes).unwrap();
-        let out = reencode(&b, Reencode { min_offset: 1002, force_timestamp: Some(77) }).unwrap().unwrap();
+        let out = reencode(
+            &b,
+            Reencode {
+                min_offset: 1002,
+                force_timestamp: Some(77),
+            },
+        )
+        .unwrap()
+        .unwrap();
         let recs = decode_records(&out.batch).unwrap();
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].timestamp, 77);
         assert_eq!(out.first_source_offset, 1002);
-        assert!(reencode(&b, Reencode { min_offset: 2000, force_timestamp: None }).unwrap().is_none());
+        assert!(reencode(
+            &b,
+            Reencode {
+                min_offset: 2000,
+                force_timestamp: None
+            }
+        )
+        .unwrap()
+        .is_none());
     }
 }

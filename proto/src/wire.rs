@@ -124,18 +124,31 @@ impl Reader {
 
     /// Classic array length (INT32, -1 for null) as an optional count, checked
     /// against the bytes left given each element takes at least `min_elem` bytes.
-    pub fn array_len(&mut self, what: &'static str, min_elem: usize) -> Result<Option<usize>, ProtoError> {
+    pub fn array_len(
+        &mut self,
+        what: &'static str,
+        min_elem: usize,
+    ) -> Result<Option<usize>, ProtoError> {
         let n = self.i32(what)?;
         self.checked_len(n as i64, what, min_elem)
     }
 
     /// Compact array length (UNSIGNED_VARINT n+1, 0 for null).
-    pub fn compact_array_len(&mut self, what: &'static str, min_elem: usize) -> Result<Option<usize>, ProtoError> {
+    pub fn compact_array_len(
+        &mut self,
+        what: &'static str,
+        min_elem: usize,
+    ) -> Result<Option<usize>, ProtoError> {
         let n = self.uvarint(what)? as i64 - 1;
         self.checked_len(n, what, min_elem)
     }
 
-    fn checked_len(&self, n: i64, what: &'static str, min_elem: usize) -> Result<Option<usize>, ProtoError> {
+    fn checked_len(
+        &self,
+        n: i64,
+        what: &'static str,
+        min_elem: usize,
+    ) -> Result<Option<usize>, ProtoError> {
         if n < 0 {
             if n == -1 {
                 return Ok(None);
@@ -182,7 +195,10 @@ impl Reader {
         }
     }
 
-    pub fn compact_nullable_bytes(&mut self, what: &'static str) -> Result<Option<Bytes>, ProtoError> {
+    pub fn compact_nullable_bytes(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<Bytes>, ProtoError> {
         let n = self.uvarint(what)? as i64 - 1;
         match self.checked_len(n, what, 1)? {
             None => Ok(None),

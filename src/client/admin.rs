@@ -3,17 +3,24 @@
 
 use std::collections::HashMap;
 
+use kmirror_proto::api::Api;
 use kmirror_proto::control::messages::create_partitions_request::CreatePartitionsTopic;
-use kmirror_proto::control::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kmirror_proto::control::messages::create_topics_request::{
+    CreatableTopic, CreatableTopicConfig,
+};
 use kmirror_proto::control::messages::describe_configs_request::DescribeConfigsResource;
-use kmirror_proto::control::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kmirror_proto::control::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kmirror_proto::control::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsTopic,
+};
+use kmirror_proto::control::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kmirror_proto::control::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kmirror_proto::control::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DescribeConfigsRequest, FindCoordinatorRequest, GroupId,
-    InitProducerIdRequest, ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest, ProducerId,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DescribeConfigsRequest,
+    FindCoordinatorRequest, GroupId, InitProducerIdRequest, ListOffsetsRequest,
+    OffsetCommitRequest, OffsetFetchRequest, ProducerId,
 };
-use kmirror_proto::api::Api;
 use kmirror_proto::control::{str_bytes, topic_name};
 use kmirror_proto::error_code::ErrorCode;
 
@@ -25,7 +32,12 @@ use crate::client::error::ClientError;
 pub const EARLIEST: i64 = -2;
 pub const LATEST: i64 = -1;
 
-fn kafka_err(cluster: &ClusterClient, what: String, code: i16, message: Option<String>) -> ClientError {
+fn kafka_err(
+    cluster: &ClusterClient,
+    what: String,
+    code: i16,
+    message: Option<String>,
+) -> ClientError {
     ClientError::Kafka {
         cluster: cluster.name().to_string(),
         what,
@@ -46,17 +58,19 @@ pub async fn list_offsets(
     let req = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_isolation_level(read_committed as i8)
-        .with_topics(vec![ListOffsetsTopic::default().with_name(topic_name(topic)).with_partitions(
-            partitions
-                .iter()
-                .map(|p| {
-                    ListOffsetsPartition::default()
-                        .with_partition_index(*p)
-                        .with_current_leader_epoch(-1)
-                        .with_timestamp(timestamp)
-                })
-                .collect(),
-        )]);
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|p| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(*p)
+                            .with_current_leader_epoch(-1)
+                            .with_timestamp(timestamp)
+                    })
+                    .collect(),
+            )]);
     let resp = conn.call(Api::ListOffsets, &req).await?;
     Ok(resp
         .topics
@@ -64,7 +78,14 @@ pub async fn list_offsets(
         .flat_map(|t| t.partitions.iter())
         .map(|p| {
             let code = ErrorCode(p.error_code);
-            (p.partition_index, if code.is_ok() { Ok(p.offset) } else { Err(code) })
+            (
+                p.partition_index,
+                if code.is_ok() {
+                    Ok(p.offset)
+                } else {
+                    Err(code)
+                },
+            )
         })
         .collect())
 }
@@ -79,7 +100,12 @@ pub async fn init_producer_id(cluster: &ClusterClient) -> Result<(i64, i16), Cli
         .with_producer_epoch(-1);
     let resp = conn.call(Api::InitProducerId, &req).await?;
     if resp.error_code != 0 {
-        return Err(kafka_err(cluster, "InitProducerId".into(), resp.error_code, None));
+        return Err(kafka_err(
+            cluster,
+            "InitProducerId".into(),
+            resp.error_code,
+            None,
+        ));
     }
     Ok((resp.producer_id.0, resp.producer_epoch))
 }
@@ -94,36 +120,55 @@ pub struct NewTopic {
 }
 
 /// Creates topics; an already existing topic counts as success.
-pub async fn create_topics(cluster: &ClusterClient, topics: &[NewTopic]) -> Vec<(String, Result<(), ClientError>)> {
+pub async fn create_topics(
+    cluster: &ClusterClient,
+    topics: &[NewTopic],
+) -> Vec<(String, Result<(), ClientError>)> {
     let conn = match cluster.any().await {
         Ok(c) => c,
-        Err(e) => return topics.iter().map(|t| (t.name.clone(), Err(e.clone()))).collect(),
+        Err(e) => {
+            return topics
+                .iter()
+                .map(|t| (t.name.clone(), Err(e.clone())))
+                .collect()
+        }
     };
-    let req = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(
-        topics
-            .iter()
-            .map(|t| {
-                CreatableTopic::default()
-                    .with_name(topic_name(&t.name))
-                    .with_num_partitions(t.partitions)
-                    .with_replication_factor(t.replication_factor)
-                    .with_configs(
-                        t.configs
-                            .iter()
-                            .map(|(k, v)| CreatableTopicConfig::default().with_name(str_bytes(k)).with_value(Some(str_bytes(v))))
-                            .collect(),
-                    )
-            })
-            .collect(),
-    );
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    CreatableTopic::default()
+                        .with_name(topic_name(&t.name))
+                        .with_num_partitions(t.partitions)
+                        .with_replication_factor(t.replication_factor)
+                        .with_configs(
+                            t.configs
+                                .iter()
+                                .map(|(k, v)| {
+                                    CreatableTopicConfig::default()
+                                        .with_name(str_bytes(k))
+                                        .with_value(Some(str_bytes(v)))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
     match conn.call(Api::CreateTopics, &req).await {
-        Err(e) => topics.iter().map(|t| (t.name.clone(), Err(e.clone()))).collect(),
+        Err(e) => topics
+            .iter()
+            .map(|t| (t.name.clone(), Err(e.clone())))
+            .collect(),
         Ok(resp) => resp
             .topics
             .iter()
             .map(|r| {
                 let name = r.name.0.to_string();
-                let res = if r.error_code == 0 || ErrorCode(r.error_code) == ErrorCode::TOPIC_ALREADY_EXISTS {
+                let res = if r.error_code == 0
+                    || ErrorCode(r.error_code) == ErrorCode::TOPIC_ALREADY_EXISTS
+                {
                     Ok(())
                 } else {
                     Err(kafka_err(
@@ -140,7 +185,11 @@ pub async fn create_topics(cluster: &ClusterClient, topics: &[NewTopic]) -> Vec<
 }
 
 /// Grows `topic` to `count` partitions.
-pub async fn create_partitions(cluster: &ClusterClient, topic: &str, count: i32) -> Result<(), ClientError> {
+pub async fn create_partitions(
+    cluster: &ClusterClient,
+    topic: &str,
+    count: i32,
+) -> Result<(), ClientError> {
     let conn = cluster.any().await?;
     let req = CreatePartitionsRequest::default()
         .with_timeout_ms(30_000)
@@ -176,12 +225,16 @@ pub struct ConfigEntry {
 pub const CONFIG_SOURCE_TOPIC: i8 = 1;
 const RESOURCE_TOPIC: i8 = 2;
 
-pub async fn describe_topic_configs(cluster: &ClusterClient, topic: &str) -> Result<Vec<ConfigEntry>, ClientError> {
+pub async fn describe_topic_configs(
+    cluster: &ClusterClient,
+    topic: &str,
+) -> Result<Vec<ConfigEntry>, ClientError> {
     let conn = cluster.any().await?;
-    let req = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-        .with_resource_type(RESOURCE_TOPIC)
-        .with_resource_name(str_bytes(topic))
-        .with_configuration_keys(None)]);
+    let req =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(RESOURCE_TOPIC)
+            .with_resource_name(str_bytes(topic))
+            .with_configuration_keys(None)]);
     let resp = conn.call(Api::DescribeConfigs, &req).await?;
     let mut out = Vec::new();
     for r in &resp.results {
@@ -211,13 +264,22 @@ pub async fn group_coordinator(cluster: &ClusterClient, group: &str) -> Result<C
     let conn = cluster.any().await?;
     // v4+ batches keys; earlier versions take exactly one.
     let req = if conn.version(Api::FindCoordinator)? >= 4 {
-        FindCoordinatorRequest::default().with_key_type(0).with_coordinator_keys(vec![str_bytes(group)])
+        FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![str_bytes(group)])
     } else {
-        FindCoordinatorRequest::default().with_key(str_bytes(group)).with_key_type(0)
+        FindCoordinatorRequest::default()
+            .with_key(str_bytes(group))
+            .with_key_type(0)
     };
     let resp = conn.call(Api::FindCoordinator, &req).await?;
     let (code, host, port, message) = match resp.coordinators.first() {
-        Some(c) => (c.error_code, c.host.to_string(), c.port, c.error_message.as_ref().map(|m| m.to_string())),
+        Some(c) => (
+            c.error_code,
+            c.host.to_string(),
+            c.port,
+            c.error_message.as_ref().map(|m| m.to_string()),
+        ),
         None => (
             resp.error_code,
             resp.host.to_string(),
@@ -226,7 +288,12 @@ pub async fn group_coordinator(cluster: &ClusterClient, group: &str) -> Result<C
         ),
     };
     if code != 0 {
-        return Err(kafka_err(cluster, format!("finding the coordinator of group '{group}'"), code, message));
+        return Err(kafka_err(
+            cluster,
+            format!("finding the coordinator of group '{group}'"),
+            code,
+            message,
+        ));
     }
     cluster.conn_to(&format!("{host}:{port}")).await
 }
@@ -256,7 +323,11 @@ pub async fn commit_offsets(
         .with_topics(
             by_topic
                 .into_iter()
-                .map(|(t, ps)| OffsetCommitRequestTopic::default().with_name(topic_name(t)).with_partitions(ps))
+                .map(|(t, ps)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partitions(ps)
+                })
                 .collect(),
         );
     let resp = coordinator.call(Api::OffsetCommit, &req).await?;
@@ -265,7 +336,11 @@ pub async fn commit_offsets(
             if p.error_code != 0 {
                 return Err(kafka_err(
                     cluster,
-                    format!("committing progress of {}[{}] in group '{group}'", t.name.0.as_str(), p.partition_index),
+                    format!(
+                        "committing progress of {}[{}] in group '{group}'",
+                        t.name.0.as_str(),
+                        p.partition_index
+                    ),
                     p.error_code,
                     None,
                 ));
@@ -288,18 +363,30 @@ pub async fn fetch_offsets(
         .with_topics(Some(
             topics
                 .iter()
-                .map(|(t, ps)| OffsetFetchRequestTopic::default().with_name(topic_name(t)).with_partition_indexes(ps.clone()))
+                .map(|(t, ps)| {
+                    OffsetFetchRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partition_indexes(ps.clone())
+                })
                 .collect(),
         ));
     let resp = coordinator.call(Api::OffsetFetch, &req).await?;
     if resp.error_code != 0 {
-        return Err(kafka_err(cluster, format!("reading offsets of group '{group}'"), resp.error_code, None));
+        return Err(kafka_err(
+            cluster,
+            format!("reading offsets of group '{group}'"),
+            resp.error_code,
+            None,
+        ));
     }
     let mut out = HashMap::new();
     for t in &resp.topics {
         for p in &t.partitions {
             if p.error_code == 0 && p.committed_offset >= 0 {
-                out.insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+                out.insert(
+                    (t.name.0.to_string(), p.partition_index),
+                    p.committed_offset,
+                );
             }
         }
     }

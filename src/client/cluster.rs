@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use kmirror_proto::control::messages::metadata_request::MetadataRequestTopic;
-use kmirror_proto::control::messages::{MetadataRequest, MetadataResponse};
 use kmirror_proto::api::Api;
 use kmirror_proto::control;
+use kmirror_proto::control::messages::metadata_request::MetadataRequestTopic;
+use kmirror_proto::control::messages::{MetadataRequest, MetadataResponse};
 use kmirror_proto::error_code::ErrorCode;
 
 use crate::client::conn::Conn;
@@ -95,9 +95,19 @@ impl ClusterClient {
             }
         }
         let s = &self.settings;
-        let conn = Conn::connect(&s.cluster, addr, s.backend, &s.tuning, &s.client_id, s.request_timeout).await?;
+        let conn = Conn::connect(
+            &s.cluster,
+            addr,
+            s.backend,
+            &s.tuning,
+            &s.client_id,
+            s.request_timeout,
+        )
+        .await?;
         tracing::debug!(cluster = %s.cluster, broker = addr, "connected");
-        self.conns.borrow_mut().insert(addr.to_string(), conn.clone());
+        self.conns
+            .borrow_mut()
+            .insert(addr.to_string(), conn.clone());
         Ok(conn)
     }
 
@@ -112,7 +122,12 @@ impl ClusterClient {
 
     /// Any live connection: a known broker first, then the bootstrap list.
     pub async fn any(&self) -> Result<Conn, ClientError> {
-        let live: Option<Conn> = self.conns.borrow().values().find(|c| !c.is_closed()).cloned();
+        let live: Option<Conn> = self
+            .conns
+            .borrow()
+            .values()
+            .find(|c| !c.is_closed())
+            .cloned();
         if let Some(c) = live {
             return Ok(c);
         }
@@ -132,12 +147,17 @@ impl ClusterClient {
     }
 
     /// Metadata for `topics` (all topics when `None`); learns brokers.
-    pub async fn metadata(&self, topics: Option<&[String]>) -> Result<Vec<TopicMetadata>, ClientError> {
+    pub async fn metadata(
+        &self,
+        topics: Option<&[String]>,
+    ) -> Result<Vec<TopicMetadata>, ClientError> {
         let conn = self.any().await?;
         let req = MetadataRequest::default()
             .with_topics(topics.map(|ts| {
                 ts.iter()
-                    .map(|t| MetadataRequestTopic::default().with_name(Some(control::topic_name(t))))
+                    .map(|t| {
+                        MetadataRequestTopic::default().with_name(Some(control::topic_name(t)))
+                    })
                     .collect()
             }))
             .with_allow_auto_topic_creation(false);

@@ -9,9 +9,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kmirror_proto::control::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kmirror_proto::api::{Api, BrokerVersions};
 use kmirror_proto::control;
+use kmirror_proto::control::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kmirror_proto::error_code::ErrorCode;
 use kmirror_proto::header::{peek_correlation_id, split_response};
 use kmirror_proto::ProtoError;
@@ -79,7 +79,9 @@ impl Conn {
             .map_err(|e| connect_err(format!("cannot resolve: {e}")))?
             .next()
             .ok_or_else(|| connect_err("name resolves to no address".into()))?;
-        let tcp = socket::connect(sockaddr, tuning).await.map_err(|e| connect_err(e.to_string()))?;
+        let tcp = socket::connect(sockaddr, tuning)
+            .await
+            .map_err(|e| connect_err(e.to_string()))?;
         let stream = Stream::from_tokio(tcp, backend).map_err(|e| connect_err(e.to_string()))?;
         let conn = Conn {
             inner: Rc::new(Inner {
@@ -137,10 +139,18 @@ impl Conn {
             .with_client_software_version(control::str_bytes(env!("CARGO_PKG_VERSION")));
         let mut version = 3;
         loop {
-            let frame = |corr| control::encode_request(&req, version, corr, &self.inner.client_id).map(|b| vec![b]);
-            let body = self.send(Api::ApiVersions, version, frame).await?.wait().await?;
-            let resp: ApiVersionsResponse = control::decode_response::<ApiVersionsRequest>(body, version)
-                .map_err(|e| ClientError::protocol(&self.inner.cluster, &self.inner.addr, "ApiVersions", e))?;
+            let frame = |corr| {
+                control::encode_request(&req, version, corr, &self.inner.client_id).map(|b| vec![b])
+            };
+            let body = self
+                .send(Api::ApiVersions, version, frame)
+                .await?
+                .wait()
+                .await?;
+            let resp: ApiVersionsResponse =
+                control::decode_response::<ApiVersionsRequest>(body, version).map_err(|e| {
+                    ClientError::protocol(&self.inner.cluster, &self.inner.addr, "ApiVersions", e)
+                })?;
             let code = ErrorCode(resp.error_code);
             if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
                 version = 0;
@@ -173,18 +183,21 @@ impl Conn {
         frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
     ) -> Result<InFlight, ClientError> {
         let inner = &self.inner;
-        let _guard = match tokio::time::timeout(inner.request_timeout, inner.write_lock.lock()).await {
-            Ok(g) => g,
-            Err(_) => {
-                close(inner, "a request write stalled".into());
-                return Err(self.disconnected("a request write stalled".into()));
-            }
-        };
+        let _guard =
+            match tokio::time::timeout(inner.request_timeout, inner.write_lock.lock()).await {
+                Ok(g) => g,
+                Err(_) => {
+                    close(inner, "a request write stalled".into());
+                    return Err(self.disconnected("a request write stalled".into()));
+                }
+            };
         if let Some(reason) = inner.closed.borrow().clone() {
             return Err(self.disconnected(reason));
         }
         let correlation_id = inner.next_correlation.get();
-        inner.next_correlation.set(correlation_id.wrapping_add(1).max(1));
+        inner
+            .next_correlation
+            .set(correlation_id.wrapping_add(1).max(1));
         let bufs = frame(correlation_id).map_err(|e| ClientError::Other {
             cluster: inner.cluster.clone(),
             reason: format!("cannot encode {} request: {e}", api.name()),
@@ -231,8 +244,9 @@ impl Conn {
             .await?
             .wait()
             .await?;
-        control::decode_response::<R>(body, version)
-            .map_err(|e| ClientError::protocol(&self.inner.cluster, &self.inner.addr, api.name(), e))
+        control::decode_response::<R>(body, version).map_err(|e| {
+            ClientError::protocol(&self.inner.cluster, &self.inner.addr, api.name(), e)
+        })
     }
 
     fn disconnected(&self, reason: String) -> ClientError {
@@ -296,7 +310,10 @@ async fn read_loop(inner: Rc<Inner>) {
         while buf.len() >= 4 {
             let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
             if size < 4 || size as usize > MAX_FRAME {
-                close(&inner, format!("response frame size {size} is out of range"));
+                close(
+                    &inner,
+                    format!("response frame size {size} is out of range"),
+                );
                 return;
             }
             let size = size as usize;

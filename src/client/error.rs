@@ -64,7 +64,9 @@ impl ClientError {
     /// Whether trying again later (after a metadata refresh) may succeed.
     pub fn is_retriable(&self) -> bool {
         match self {
-            ClientError::Connect { .. } | ClientError::Disconnected { .. } | ClientError::Timeout { .. } => true,
+            ClientError::Connect { .. }
+            | ClientError::Disconnected { .. }
+            | ClientError::Timeout { .. } => true,
             ClientError::Kafka { code, .. } => code.is_retriable(),
             _ => false,
         }

@@ -224,7 +224,10 @@ pub const HONOURED_COMMON: &[ClientKey] = &[
     key("client.rack", ValueType::Text),
     key("request.timeout.ms", ValueType::IntAtLeast(0)),
     key("retry.backoff.ms", ValueType::IntAtLeast(0)),
-    key("socket.connection.setup.timeout.ms", ValueType::IntAtLeast(0)),
+    key(
+        "socket.connection.setup.timeout.ms",
+        ValueType::IntAtLeast(0),
+    ),
     key("socket.send.buffer.bytes", ValueType::IntAtLeast(-1)),
     key("socket.receive.buffer.bytes", ValueType::IntAtLeast(-1)),
     key("send.buffer.bytes", ValueType::IntAtLeast(-1)),

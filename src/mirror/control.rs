@@ -54,12 +54,25 @@ pub fn run(plans: Vec<FlowPlan>, opts: RunOptions) -> std::io::Result<Summary> {
     let mut threads = Vec::new();
     for (id, cpu) in slots.into_iter().enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
-        threads.push(worker::spawn(id, opts.backend, cpu, plans.clone(), rx, to_control.clone())?);
+        threads.push(worker::spawn(
+            id,
+            opts.backend,
+            cpu,
+            plans.clone(),
+            rx,
+            to_control.clone(),
+        )?);
         senders.push(tx);
     }
     drop(to_control);
-    tracing::info!(backend = opts.backend.name(), workers = senders.len(), flows = plans.len(), "kmirror starting");
-    let summary = net::run_on_this_thread(Backend::Epoll, control(plans, senders, from_workers, opts));
+    tracing::info!(
+        backend = opts.backend.name(),
+        workers = senders.len(),
+        flows = plans.len(),
+        "kmirror starting"
+    );
+    let summary =
+        net::run_on_this_thread(Backend::Epoll, control(plans, senders, from_workers, opts));
     for t in threads {
         let _ = t.join();
     }
@@ -179,11 +192,19 @@ async fn refresh(
     next_worker: &mut usize,
     stop: &AtomicBool,
 ) {
-    if let Err(e) = flow.source.metadata_with_retry(Some(&[]), || stop.load(Ordering::Relaxed)).await {
+    if let Err(e) = flow
+        .source
+        .metadata_with_retry(Some(&[]), || stop.load(Ordering::Relaxed))
+        .await
+    {
         tracing::warn!(flow = %plan.name(), "source unreachable: {e}");
         return;
     }
-    if let Err(e) = flow.target.metadata_with_retry(Some(&[]), || stop.load(Ordering::Relaxed)).await {
+    if let Err(e) = flow
+        .target
+        .metadata_with_retry(Some(&[]), || stop.load(Ordering::Relaxed))
+        .await
+    {
         tracing::warn!(flow = %plan.name(), "target unreachable: {e}");
         return;
     }
@@ -248,7 +269,10 @@ async fn commit(plan: &FlowPlan, flow: &mut FlowState) {
 
 async fn watch_signals(stop: Arc<AtomicBool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return;
     };
     tokio::select! {
@@ -271,7 +295,8 @@ impl Window {
         Window {
             records: 0,
             bytes: 0,
-            latency_us: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+            latency_us: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid bounds"),
             at: Instant::now(),
         }
     }

@@ -86,7 +86,10 @@ pub fn apply(
                 .map_err(|e| format!("source batch failed its CRC check: {e}"))?;
         }
         let next = batch.next_offset();
-        let forwardable = if batch.has_offset_holes() || batch.base_offset() < position || batch.is_log_append_time() {
+        let forwardable = if batch.has_offset_holes()
+            || batch.base_offset() < position
+            || batch.is_log_append_time()
+        {
             let force = batch.is_log_append_time().then(|| batch.max_timestamp());
             let rebuilt = reencode(
                 &batch,
@@ -95,7 +98,12 @@ pub fn apply(
                     force_timestamp: force,
                 },
             )
-            .map_err(|e| format!("cannot re-encode the batch at offset {}: {e}", batch.base_offset()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot re-encode the batch at offset {}: {e}",
+                    batch.base_offset()
+                )
+            })?;
             out.reencoded += 1;
             match rebuilt {
                 Some(r) => {

@@ -33,7 +33,10 @@ pub enum Status {
     Active,
     /// A produce failed: wait for in-flight requests, then resume from the
     /// last acknowledged batch.
-    Recovering { reset_producer: bool, retry_at: Instant },
+    Recovering {
+        reset_producer: bool,
+        retry_at: Instant,
+    },
     /// Stopped for good, with the operator-facing reason.
     Failed(String),
 }
@@ -77,7 +80,13 @@ pub struct Partition {
 }
 
 impl Partition {
-    pub fn new(flow: usize, source_topic: Rc<str>, target_topic: Rc<str>, partition: i32, start: Option<i64>) -> Self {
+    pub fn new(
+        flow: usize,
+        source_topic: Rc<str>,
+        target_topic: Rc<str>,
+        partition: i32,
+        start: Option<i64>,
+    ) -> Self {
         Partition {
             flow,
             source_topic,
@@ -124,7 +133,10 @@ impl Partition {
         } else if let Some(s) = self.inflight.back_mut() {
             s.next_offset = s.next_offset.max(next_offset);
         } else {
-            self.acked_offset = Some(self.acked_offset.map_or(next_offset, |a| a.max(next_offset)));
+            self.acked_offset = Some(
+                self.acked_offset
+                    .map_or(next_offset, |a| a.max(next_offset)),
+            );
         }
         self.fetch_offset = Some(next_offset);
     }
@@ -132,7 +144,10 @@ impl Partition {
     /// Whether another batch may be sent now under the in-flight limit.
     pub fn can_send(&self, max_in_flight: usize) -> bool {
         let limit = if self.confirmed { max_in_flight } else { 1 };
-        self.is_active() && !self.queue.is_empty() && self.inflight.len() < limit && self.producer.is_some()
+        self.is_active()
+            && !self.queue.is_empty()
+            && self.inflight.len() < limit
+            && self.producer.is_some()
     }
 
     /// Takes the next batch, stamped with the producer's fields and the next
@@ -173,11 +188,17 @@ impl Partition {
     }
 
     /// The oldest in-flight batch failed in a way worth retrying.
-    pub fn on_retriable_failure(&mut self, reset_producer: bool, retry_at: Instant) -> Option<Sent> {
+    pub fn on_retriable_failure(
+        &mut self,
+        reset_producer: bool,
+        retry_at: Instant,
+    ) -> Option<Sent> {
         let s = self.inflight.pop_front();
         match &mut self.status {
             Status::Failed(_) => {}
-            Status::Recovering { reset_producer: r, .. } => *r |= reset_producer,
+            Status::Recovering {
+                reset_producer: r, ..
+            } => *r |= reset_producer,
             Status::Active => {
                 self.status = Status::Recovering {
                     reset_producer,
@@ -296,7 +317,10 @@ mod tests {
         p.enqueue(batch(1, 1), 2);
         assert!(p.can_send(5));
         p.take_next(true);
-        assert!(!p.can_send(5), "a second batch before the first ack could land after a failed first");
+        assert!(
+            !p.can_send(5),
+            "a second batch before the first ack could land after a failed first"
+        );
         p.on_ack();
         assert!(p.can_send(5));
     }

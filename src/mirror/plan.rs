@@ -61,7 +61,10 @@ impl FlowPlan {
     /// The consumer group on the target under which kmirror keeps this
     /// flow's source positions.
     pub fn progress_group(&self) -> String {
-        format!("kmirror.progress.{}.{}", self.source.cluster, self.target.cluster)
+        format!(
+            "kmirror.progress.{}.{}",
+            self.source.cluster, self.target.cluster
+        )
     }
 }
 
@@ -131,10 +134,12 @@ pub fn plans_from_config(
         let cons = &flow.source_consumer;
         let prod = &flow.target_producer;
         let ci32 = |key: &str, default: i32| {
-            crate::config::mm2::get_i32(cons, key, default).map_err(|m| bad("consumer", src, key, m))
+            crate::config::mm2::get_i32(cons, key, default)
+                .map_err(|m| bad("consumer", src, key, m))
         };
         let pi32 = |key: &str, default: i32| {
-            crate::config::mm2::get_i32(prod, key, default).map_err(|m| bad("producer", tgt, key, m))
+            crate::config::mm2::get_i32(prod, key, default)
+                .map_err(|m| bad("producer", tgt, key, m))
         };
         let fetch = FetchSettings {
             max_wait_ms: ci32("fetch.max.wait.ms", 500)?,
@@ -156,7 +161,9 @@ pub fn plans_from_config(
             check_crcs: crate::config::mm2::get_bool(cons, "check.crcs", true)
                 .map_err(|m| bad("consumer", src, "check.crcs", m))?,
             start_from_latest: cons.get("auto.offset.reset").map(String::as_str) == Some("latest"),
-            max_queued_bytes_per_partition: (ci32("max.partition.fetch.bytes", 1_048_576)?.max(1) as usize) * 4,
+            max_queued_bytes_per_partition: (ci32("max.partition.fetch.bytes", 1_048_576)?.max(1)
+                as usize)
+                * 4,
         };
         let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", true)
             .map_err(|m| bad("producer", tgt, "enable.idempotence", m))?;
@@ -164,42 +171,61 @@ pub fn plans_from_config(
         let produce = ProduceSettings {
             acks: -1,
             idempotent,
-            timeout_ms: pi32("delivery.timeout.ms", 30_000)?.min(pi32("request.timeout.ms", 30_000)?),
+            timeout_ms: pi32("delivery.timeout.ms", 30_000)?
+                .min(pi32("request.timeout.ms", 30_000)?),
             max_request_bytes: pi32("max.request.size", 8 * 1_048_576)?.max(1) as usize,
             // Without idempotence a retry could reorder pipelined batches.
             max_in_flight_per_partition: if idempotent { in_flight.min(5) } else { 1 },
             max_in_flight_requests: 16,
-            retry_backoff: std::time::Duration::from_millis(pi32("retry.backoff.ms", 100)?.max(0) as u64),
+            retry_backoff: std::time::Duration::from_millis(
+                pi32("retry.backoff.ms", 100)?.max(0) as u64
+            ),
         };
-        let settings = |alias: &str, section: &str, map: &std::collections::BTreeMap<String, String>| {
+        let settings = |alias: &str,
+                        section: &str,
+                        map: &std::collections::BTreeMap<String, String>| {
             let cluster = config.cluster(alias).expect("flows name listed clusters");
             let get = |key: &str, default: i32| {
-                crate::config::mm2::get_i32(map, key, default).map_err(|m| bad(section, alias, key, m))
+                crate::config::mm2::get_i32(map, key, default)
+                    .map_err(|m| bad(section, alias, key, m))
             };
             // Kafka clients spell these `receive.buffer.bytes`; brokers (and
             // some MM2 files) `socket.receive.buffer.bytes`. -1: kernel default.
-            let buffer = |key: &str, default: i32| -> Result<Option<usize>, crate::config::ConfigError> {
-                let socket_key = format!("socket.{key}");
-                let v = if map.contains_key(key) || !map.contains_key(&socket_key) {
-                    get(key, default)?
-                } else {
-                    get(&socket_key, default)?
+            let buffer =
+                |key: &str, default: i32| -> Result<Option<usize>, crate::config::ConfigError> {
+                    let socket_key = format!("socket.{key}");
+                    let v = if map.contains_key(key) || !map.contains_key(&socket_key) {
+                        get(key, default)?
+                    } else {
+                        get(&socket_key, default)?
+                    };
+                    Ok((v > 0).then_some(v as usize))
                 };
-                Ok((v > 0).then_some(v as usize))
-            };
             Ok::<_, crate::config::ConfigError>(crate::client::ClientSettings {
                 cluster: alias.to_string(),
                 bootstrap: cluster.bootstrap_servers.clone(),
-                client_id: map.get("client.id").cloned().unwrap_or_else(|| format!("kmirror-{src}-{tgt}")),
+                client_id: map
+                    .get("client.id")
+                    .cloned()
+                    .unwrap_or_else(|| format!("kmirror-{src}-{tgt}")),
                 rack: map.get("client.rack").cloned().unwrap_or_default(),
                 tuning: crate::net::SocketTuning {
-                    receive_buffer: buffer("receive.buffer.bytes", if section == "consumer" { 65_536 } else { 32_768 })?,
+                    receive_buffer: buffer(
+                        "receive.buffer.bytes",
+                        if section == "consumer" {
+                            65_536
+                        } else {
+                            32_768
+                        },
+                    )?,
                     send_buffer: buffer("send.buffer.bytes", 131_072)?,
                     connect_timeout: std::time::Duration::from_millis(
                         get("socket.connection.setup.timeout.ms", 10_000)?.max(1) as u64,
                     ),
                 },
-                request_timeout: std::time::Duration::from_millis(get("request.timeout.ms", 30_000)?.max(1000) as u64 + 5_000),
+                request_timeout: std::time::Duration::from_millis(
+                    get("request.timeout.ms", 30_000)?.max(1000) as u64 + 5_000,
+                ),
                 backend,
             })
         };
@@ -212,7 +238,9 @@ pub fn plans_from_config(
             replication_factor: flow.replication_factor,
             sync_topic_configs: flow.sync_topic_configs_enabled,
             config_exclude: flow.config_properties_exclude.clone(),
-            refresh_topics: flow.refresh_topics_enabled.then_some(flow.refresh_topics_interval),
+            refresh_topics: flow
+                .refresh_topics_enabled
+                .then_some(flow.refresh_topics_interval),
             commit_interval: flow.offset_flush_interval,
             fetch,
             produce,

@@ -60,8 +60,10 @@ impl ProgressStore {
     }
 
     pub fn record(&mut self, p: &Progress) {
-        self.latest
-            .insert((p.target_topic.clone(), p.partition), (p.source_topic.clone(), p.next_offset));
+        self.latest.insert(
+            (p.target_topic.clone(), p.partition),
+            (p.source_topic.clone(), p.next_offset),
+        );
     }
 
     /// Commits positions that moved since the last commit.
@@ -70,7 +72,9 @@ impl ProgressStore {
             .latest
             .iter()
             .filter(|(k, (_, off))| self.committed.get(*k) != Some(off))
-            .map(|((t, p), (src, off))| (t.clone(), *p, *off, format!("kmirror source topic {src}")))
+            .map(|((t, p), (src, off))| {
+                (t.clone(), *p, *off, format!("kmirror source topic {src}"))
+            })
             .collect();
         if changed.is_empty() {
             return Ok(0);

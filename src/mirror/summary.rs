@@ -28,7 +28,8 @@ impl Summary {
             copied_bytes: 0,
             reencoded_batches: 0,
             elapsed: Duration::ZERO,
-            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid histogram bounds"),
             failures: Vec::new(),
             partitions: 0,
         }
@@ -67,7 +68,10 @@ impl Summary {
             self.reencoded_batches,
         );
         for f in &self.failures {
-            s.push_str(&format!("\n  stopped partition {}[{}]: {}", f.source_topic, f.partition, f.reason));
+            s.push_str(&format!(
+                "\n  stopped partition {}[{}]: {}",
+                f.source_topic, f.partition, f.reason
+            ));
         }
         s
     }

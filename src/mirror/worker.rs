@@ -85,7 +85,8 @@ impl Stats {
             batches: 0,
             copied_bytes: 0,
             reencoded: 0,
-            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("valid histogram bounds"),
         }
     }
 }
@@ -109,7 +110,12 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(id: usize, backend: Backend, plans: Arc<Vec<FlowPlan>>, tx: UnboundedSender<FromWorker>) -> Worker {
+    fn new(
+        id: usize,
+        backend: Backend,
+        plans: Arc<Vec<FlowPlan>>,
+        tx: UnboundedSender<FromWorker>,
+    ) -> Worker {
         let client = |s: &crate::client::ClientSettings| {
             let mut s = s.clone();
             s.backend = backend;
@@ -159,10 +165,10 @@ impl Worker {
     }
 
     fn drained(&self) -> bool {
-        self.parts
-            .borrow()
-            .iter()
-            .all(|p| p.is_failed() || (p.inflight.is_empty() && (p.queue.is_empty() || p.tgt_leader.is_none())))
+        self.parts.borrow().iter().all(|p| {
+            p.is_failed()
+                || (p.inflight.is_empty() && (p.queue.is_empty() || p.tgt_leader.is_none()))
+        })
     }
 
     fn assign(&self, list: Vec<Assignment>) {
@@ -235,7 +241,8 @@ impl Worker {
 
     async fn resolve_flow(&self, flow: usize) {
         // Producer id for the target.
-        let need_pid = self.producer_ids.borrow()[flow].is_none() || self.producer_reset.borrow()[flow];
+        let need_pid =
+            self.producer_ids.borrow()[flow].is_none() || self.producer_reset.borrow()[flow];
         let has_parts = self.parts.borrow().iter().any(|p| p.flow == flow);
         if need_pid && has_parts {
             if self.plans[flow].produce.idempotent {
@@ -261,7 +268,12 @@ impl Worker {
             }
         }
         if let Some(pid) = self.producer_ids.borrow()[flow] {
-            for p in self.parts.borrow_mut().iter_mut().filter(|p| p.flow == flow) {
+            for p in self
+                .parts
+                .borrow_mut()
+                .iter_mut()
+                .filter(|p| p.flow == flow)
+            {
                 if p.producer.is_none() {
                     p.adopt_producer(pid);
                 }
@@ -321,11 +333,26 @@ impl Worker {
             .borrow()
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.flow == flow && !p.is_failed() && (p.fetch_offset.is_none() || p.out_of_range))
-            .filter_map(|(i, p)| p.src_leader.map(|l| (i, p.source_topic.to_string(), p.partition, l, p.out_of_range)))
+            .filter(|(_, p)| {
+                p.flow == flow && !p.is_failed() && (p.fetch_offset.is_none() || p.out_of_range)
+            })
+            .filter_map(|(i, p)| {
+                p.src_leader.map(|l| {
+                    (
+                        i,
+                        p.source_topic.to_string(),
+                        p.partition,
+                        l,
+                        p.out_of_range,
+                    )
+                })
+            })
             .collect();
         for (idx, topic, partition, leader, out_of_range) in todo {
-            if let Err(e) = self.resolve_offset(flow, idx, &topic, partition, leader, out_of_range).await {
+            if let Err(e) = self
+                .resolve_offset(flow, idx, &topic, partition, leader, out_of_range)
+                .await
+            {
                 tracing::warn!(worker = self.id, topic = %topic, partition, "cannot look up offsets: {e}");
                 if e.is_retriable() {
                     self.parts.borrow_mut()[idx].src_leader = None;
@@ -347,7 +374,13 @@ impl Worker {
         if !out_of_range && self.plans[flow].fetch.start_from_latest {
             let latest = admin::list_offsets(&conn, topic, &[partition], LATEST, false).await?;
             if let Some((_, Ok(o))) = latest.first() {
-                tracing::info!(worker = self.id, topic, partition, offset = *o, "starting from the latest offset (auto.offset.reset = latest)");
+                tracing::info!(
+                    worker = self.id,
+                    topic,
+                    partition,
+                    offset = *o,
+                    "starting from the latest offset (auto.offset.reset = latest)"
+                );
                 let mut parts = self.parts.borrow_mut();
                 parts[idx].fetch_offset = Some(*o);
                 parts[idx].acked_offset = Some(*o);
@@ -367,15 +400,19 @@ impl Worker {
             }
             None => return Ok(()),
         };
-        let mut parts = self.parts.borrow_mut();
-        let p = &mut parts[idx];
         if !out_of_range {
-            tracing::info!(worker = self.id, topic, partition, offset = earliest, "starting from the earliest offset");
-            p.fetch_offset = Some(earliest);
-            p.acked_offset = Some(earliest);
+            tracing::info!(
+                worker = self.id,
+                topic,
+                partition,
+                offset = earliest,
+                "starting from the earliest offset"
+            );
+            let mut parts = self.parts.borrow_mut();
+            parts[idx].fetch_offset = Some(earliest);
+            parts[idx].acked_offset = Some(earliest);
             return Ok(());
         }
-        drop(parts);
         let latest = admin::list_offsets(&conn, topic, &[partition], LATEST, false).await?;
         let latest = latest.first().and_then(|(_, r)| r.ok()).unwrap_or(earliest);
         let mut parts = self.parts.borrow_mut();
@@ -407,7 +444,11 @@ impl Worker {
         let now = Instant::now();
         let mut parts = self.parts.borrow_mut();
         for p in parts.iter_mut() {
-            if let Status::Recovering { reset_producer, retry_at } = p.status {
+            if let Status::Recovering {
+                reset_producer,
+                retry_at,
+            } = p.status
+            {
                 if !p.inflight.is_empty() || retry_at > now {
                     continue;
                 }
@@ -441,7 +482,9 @@ impl Worker {
                 let (side, flow, broker) = key;
                 match side {
                     Side::Fetch => tokio::task::spawn_local(self.clone().fetch_loop(flow, broker)),
-                    Side::Produce => tokio::task::spawn_local(self.clone().produce_loop(flow, broker)),
+                    Side::Produce => {
+                        tokio::task::spawn_local(self.clone().produce_loop(flow, broker))
+                    }
                 };
             }
         }
@@ -508,7 +551,12 @@ impl Worker {
         out
     }
 
-    async fn fetch_once(&self, flow: usize, broker: i32, wanted: &[(usize, i64)]) -> Result<(), ClientError> {
+    async fn fetch_once(
+        &self,
+        flow: usize,
+        broker: i32,
+        wanted: &[(usize, i64)],
+    ) -> Result<(), ClientError> {
         let plan = &self.plans[flow];
         let client = &self.sources[flow];
         let conn = client.broker(broker).await?;
@@ -548,7 +596,12 @@ impl Worker {
             rack_id: client.settings().rack.clone(),
         };
         let client_id = client.settings().client_id.clone();
-        tracing::trace!(worker = self.id, broker, partitions = wanted.len(), "fetch sending");
+        tracing::trace!(
+            worker = self.id,
+            broker,
+            partitions = wanted.len(),
+            "fetch sending"
+        );
         let body = conn
             .send(Api::Fetch, version, |corr| {
                 let mut b = BytesMut::with_capacity(256);
@@ -561,7 +614,12 @@ impl Worker {
             .await?
             .wait()
             .await?;
-        tracing::trace!(worker = self.id, broker, bytes = body.len(), "fetch answered");
+        tracing::trace!(
+            worker = self.id,
+            broker,
+            bytes = body.len(),
+            "fetch answered"
+        );
         let resp = FetchResponse::decode(body, version)
             .map_err(|e| ClientError::protocol(client.name(), conn.addr(), "Fetch", e))?;
         {
@@ -604,7 +662,13 @@ impl Worker {
                     }
                     continue;
                 }
-                match fetched::apply(p, data, requested, plan.fetch.read_committed, plan.fetch.check_crcs) {
+                match fetched::apply(
+                    p,
+                    data,
+                    requested,
+                    plan.fetch.read_committed,
+                    plan.fetch.check_crcs,
+                ) {
                     Ok(f) => {
                         let mut s = self.stats.borrow_mut();
                         s.copied_bytes += f.copied_bytes;
@@ -632,7 +696,9 @@ impl Worker {
             if self.shutting_down.get() && self.drained() {
                 break;
             }
-            if in_flight.get() >= plan.produce.max_in_flight_requests || !self.has_sendable(flow, broker) {
+            if in_flight.get() >= plan.produce.max_in_flight_requests
+                || !self.has_sendable(flow, broker)
+            {
                 self.idle().await;
                 continue;
             }
@@ -679,8 +745,14 @@ impl Worker {
                     tokio::task::spawn_local(async move {
                         let res = inflight.wait().await;
                         match res.and_then(|body| {
-                            ProduceResponse::decode(body, version)
-                                .map_err(|e| ClientError::protocol(&worker.plans[flow].target.cluster, "", "Produce", e))
+                            ProduceResponse::decode(body, version).map_err(|e| {
+                                ClientError::protocol(
+                                    &worker.plans[flow].target.cluster,
+                                    "",
+                                    "Produce",
+                                    e,
+                                )
+                            })
                         }) {
                             Ok(resp) => worker.produce_done(flow, &sent, resp),
                             Err(e) => worker.produce_failed(&sent, &e),
@@ -691,7 +763,9 @@ impl Worker {
                 }
             }
         }
-        self.loops.borrow_mut().remove(&(Side::Produce, flow, broker));
+        self.loops
+            .borrow_mut()
+            .remove(&(Side::Produce, flow, broker));
     }
 
     fn target_parts(&self, flow: usize, broker: i32) -> Vec<usize> {
@@ -722,7 +796,12 @@ impl Worker {
 
     /// One batch from each sendable partition led by `broker`, up to the
     /// request size limit (always at least one batch).
-    fn take_batches(&self, flow: usize, broker: i32, rotate: &mut usize) -> (Vec<ProduceTopic>, Vec<usize>) {
+    fn take_batches(
+        &self,
+        flow: usize,
+        broker: i32,
+        rotate: &mut usize,
+    ) -> (Vec<ProduceTopic>, Vec<usize>) {
         let produce = &self.plans[flow].produce;
         let mut parts = self.parts.borrow_mut();
         let n = parts.len();
@@ -736,7 +815,10 @@ impl Worker {
         for k in 0..n {
             let idx = (k + *rotate) % n;
             let p = &mut parts[idx];
-            if p.flow != flow || p.tgt_leader != Some(broker) || !p.can_send(produce.max_in_flight_per_partition) {
+            if p.flow != flow
+                || p.tgt_leader != Some(broker)
+                || !p.can_send(produce.max_in_flight_per_partition)
+            {
                 continue;
             }
             let next_len = p.queue.front().map_or(0, |q| q.batch.len());
@@ -778,7 +860,10 @@ impl Worker {
                 results.insert((t.name.as_str(), p.partition), p);
             }
         }
-        let now_us = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
         let mut failures = Vec::new();
         let mut parts = self.parts.borrow_mut();
         let mut stats = self.stats.borrow_mut();
@@ -792,7 +877,9 @@ impl Worker {
                 None => {
                     p.on_retriable_failure(false, retry_at);
                 }
-                Some((code, _, _)) if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => {
+                Some((code, _, _))
+                    if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER =>
+                {
                     if let Some(s) = p.on_ack() {
                         stats.records += s.records as u64;
                         stats.bytes += s.bytes as u64;
@@ -819,14 +906,17 @@ impl Worker {
                         }
                     } else if matches!(
                         code,
-                        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER | ErrorCode::UNKNOWN_PRODUCER_ID | ErrorCode::INVALID_PRODUCER_EPOCH
+                        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                            | ErrorCode::UNKNOWN_PRODUCER_ID
+                            | ErrorCode::INVALID_PRODUCER_EPOCH
                     ) {
                         // After an earlier failure this is expected; otherwise
                         // the broker lost our producer state: take a new id.
                         p.on_retriable_failure(!follow_on, retry_at);
                     } else {
                         let s = p.inflight.front().cloned();
-                        let (first, last) = s.map_or((-1, -1), |s| (s.base_offset, s.next_offset - 1));
+                        let (first, last) =
+                            s.map_or((-1, -1), |s| (s.base_offset, s.next_offset - 1));
                         let mut reason = format!(
                             "the target cluster {} rejected the batch with source offsets {first}..={last} (target topic {}): {code}",
                             plan.target.cluster, p.target_topic
@@ -919,4 +1009,3 @@ impl Worker {
         let _ = self.tx.send(FromWorker::Report(report));
     }
 }
-

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use socket2::SockRef;
@@ -37,9 +38,38 @@ pub async fn connect(addr: SocketAddr, tuning: &SocketTuning) -> io::Result<toki
     };
     let stream = tokio::time::timeout(timeout, socket.connect(addr))
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("connect timed out after {timeout:?}")))??;
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect timed out after {timeout:?}"),
+            )
+        })??;
     stream.set_nodelay(true)?;
     let sock = SockRef::from(&stream);
     sock.set_keepalive(true)?;
+    report_buffers(&sock, addr, tuning);
     Ok(stream)
+}
+
+/// Logs the buffer sizes the kernel granted and warns (once per process)
+/// when it capped a requested size: Linux doubles what is asked and caps it
+/// at twice `net.core.rmem_max` / `wmem_max`.
+fn report_buffers(sock: &SockRef<'_>, addr: SocketAddr, tuning: &SocketTuning) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let granted_rcv = sock.recv_buffer_size().unwrap_or(0);
+    let granted_snd = sock.send_buffer_size().unwrap_or(0);
+    tracing::debug!(peer = %addr, receive_buffer = granted_rcv, send_buffer = granted_snd, "socket buffers granted");
+    let capped = |asked: Option<usize>, granted: usize| asked.is_some_and(|a| granted < a);
+    if (capped(tuning.receive_buffer, granted_rcv) || capped(tuning.send_buffer, granted_snd))
+        && !WARNED.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!(
+            peer = %addr,
+            asked_receive = tuning.receive_buffer,
+            granted_receive = granted_rcv,
+            asked_send = tuning.send_buffer,
+            granted_send = granted_snd,
+            "the kernel capped the socket buffers; raise net.core.rmem_max / net.core.wmem_max (see tuning/)"
+        );
+    }
 }

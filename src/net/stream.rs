@@ -38,7 +38,11 @@ impl Stream {
         match self {
             Stream::Uring(s) => {
                 while !bufs.is_empty() {
-                    let rest = if bufs.len() > IOV_MAX { bufs.split_off(IOV_MAX) } else { Vec::new() };
+                    let rest = if bufs.len() > IOV_MAX {
+                        bufs.split_off(IOV_MAX)
+                    } else {
+                        Vec::new()
+                    };
                     let (res, mut sent) = s.writev(bufs).await;
                     let mut n = res?;
                     if n == 0 {
@@ -62,7 +66,8 @@ impl Stream {
                 let mut first = 0;
                 while first < bufs.len() {
                     let end = (first + IOV_MAX).min(bufs.len());
-                    let slices: Vec<IoSlice<'_>> = bufs[first..end].iter().map(|b| IoSlice::new(b)).collect();
+                    let slices: Vec<IoSlice<'_>> =
+                        bufs[first..end].iter().map(|b| IoSlice::new(b)).collect();
                     s.writable().await?;
                     let mut n = match s.try_write_vectored(&slices) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

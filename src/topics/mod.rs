@@ -2,5 +2,5 @@
 //! they are called on the target.
 
 pub mod filter;
-pub mod sync;
 pub mod replication_policy;
+pub mod sync;

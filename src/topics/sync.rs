@@ -19,13 +19,24 @@ pub struct SourceTopic {
 
 /// Source topics the flow mirrors: matching `topics`, not `topics.exclude`,
 /// not internal, and not coming back from the target (a cycle).
-pub async fn discover(source: &ClusterClient, plan: &FlowPlan) -> Result<Vec<SourceTopic>, ClientError> {
+pub async fn discover(
+    source: &ClusterClient,
+    plan: &FlowPlan,
+) -> Result<Vec<SourceTopic>, ClientError> {
     let meta = source.metadata(None).await?;
-    Ok(select(plan, meta.iter().filter(|t| t.error.is_ok()).map(|t| (t.name.as_str(), t.is_internal, t.partitions.len() as i32))))
+    Ok(select(
+        plan,
+        meta.iter()
+            .filter(|t| t.error.is_ok())
+            .map(|t| (t.name.as_str(), t.is_internal, t.partitions.len() as i32)),
+    ))
 }
 
 /// The selection rule alone, over (name, is_internal, partitions).
-pub fn select<'a>(plan: &FlowPlan, topics: impl Iterator<Item = (&'a str, bool, i32)>) -> Vec<SourceTopic> {
+pub fn select<'a>(
+    plan: &FlowPlan,
+    topics: impl Iterator<Item = (&'a str, bool, i32)>,
+) -> Vec<SourceTopic> {
     let mut out: Vec<SourceTopic> = topics
         .filter(|(name, internal, _)| {
             !internal
@@ -117,7 +128,9 @@ pub async fn ensure_targets(
                         ready.push(t.clone());
                     }
                 }
-                Err(e) => tracing::error!(flow = %plan.name(), topic = %name, "cannot create the target topic: {e}"),
+                Err(e) => {
+                    tracing::error!(flow = %plan.name(), topic = %name, "cannot create the target topic: {e}")
+                }
             }
         }
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use kmirror::harness::cluster::{shared_pair, ClusterPair, KafkaCluster};
 use kmirror::harness::tools::{self, ConsumedRecord, Isolation};
 
+#[allow(unused_imports)]
 pub use kmirror::harness::dist::{KAFKA_3, KAFKA_4};
 
 pub mod scenarios;
@@ -67,16 +68,32 @@ impl Kmirror {
         let log = config.with_extension(format!("log.{}", std::process::id()));
         let log = unique_path(&log);
         let err = File::create(&log).expect("log file");
+        // KMIRROR_TEST_IO picks the I/O backend for a whole test binary.
+        let io: Vec<String> = match std::env::var("KMIRROR_TEST_IO") {
+            Ok(io) if !args.contains(&"--io") => vec!["--io".into(), io],
+            _ => Vec::new(),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_kmirror"))
             .arg(config)
             .args(args)
-            .env("KMIRROR_LOG", std::env::var("KMIRROR_LOG").unwrap_or_else(|_| "info".into()))
+            .args(&io)
+            .env(
+                "KMIRROR_LOG",
+                std::env::var("KMIRROR_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(err.try_clone().expect("dup"))
             .stderr(err)
             .spawn()
             .expect("start kmirror");
-        Kmirror { child: Some(child), log }
+        Kmirror {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
     pub fn output(&self) -> String {
@@ -102,7 +119,10 @@ impl Kmirror {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("kmirror did not stop within 40 s after SIGTERM; output:\n{}", self.output());
+                panic!(
+                    "kmirror did not stop within 40 s after SIGTERM; output:\n{}",
+                    self.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -125,7 +145,11 @@ impl Drop for Kmirror {
 
 fn unique_path(p: &Path) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    PathBuf::from(format!("{}.{}", p.display(), N.fetch_add(1, Ordering::Relaxed)))
+    PathBuf::from(format!(
+        "{}.{}",
+        p.display(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// Runs `kmirror` to completion with `args` (for configuration errors).
@@ -183,12 +207,32 @@ pub fn by_partition(records: &[ConsumedRecord]) -> BTreeMap<i32, Vec<Essence>> {
 /// Reads both topics with a real consumer and checks that, partition by
 /// partition, the target holds exactly the source's committed records in
 /// the same order, with the same keys, values, headers and timestamps.
-pub fn assert_mirrored_exactly(source: &KafkaCluster, src_topic: &str, target: &KafkaCluster, tgt_topic: &str) {
-    let src = tools::consume_all(source, src_topic, Isolation::ReadCommitted, None, Duration::from_secs(120))
-        .expect("consume source");
-    let dst = tools::consume_all(target, tgt_topic, Isolation::ReadCommitted, Some(src.len()), Duration::from_secs(120))
-        .expect("consume target");
-    assert!(!src.is_empty(), "source topic {src_topic} is empty: the test produced nothing");
+pub fn assert_mirrored_exactly(
+    source: &KafkaCluster,
+    src_topic: &str,
+    target: &KafkaCluster,
+    tgt_topic: &str,
+) {
+    let src = tools::consume_all(
+        source,
+        src_topic,
+        Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(120),
+    )
+    .expect("consume source");
+    let dst = tools::consume_all(
+        target,
+        tgt_topic,
+        Isolation::ReadCommitted,
+        Some(src.len()),
+        Duration::from_secs(120),
+    )
+    .expect("consume target");
+    assert!(
+        !src.is_empty(),
+        "source topic {src_topic} is empty: the test produced nothing"
+    );
     let (s, d) = (by_partition(&src), by_partition(&dst));
     assert_eq!(
         s.keys().collect::<Vec<_>>(),
@@ -197,7 +241,13 @@ pub fn assert_mirrored_exactly(source: &KafkaCluster, src_topic: &str, target: &
     );
     for (p, srecs) in &s {
         let drecs = &d[p];
-        assert_eq!(srecs.len(), drecs.len(), "{tgt_topic}[{p}]: {} records on the source, {} on the target", srecs.len(), drecs.len());
+        assert_eq!(
+            srecs.len(),
+            drecs.len(),
+            "{tgt_topic}[{p}]: {} records on the source, {} on the target",
+            srecs.len(),
+            drecs.len()
+        );
         for (i, (a, b)) in srecs.iter().zip(drecs).enumerate() {
             assert_eq!(a, b, "{tgt_topic}[{p}] record #{i} differs");
         }
@@ -206,11 +256,28 @@ pub fn assert_mirrored_exactly(source: &KafkaCluster, src_topic: &str, target: &
 
 /// Like [`assert_mirrored_exactly`] but allows duplicates after a crash:
 /// the source sequence must appear in order in the target, every record.
-pub fn assert_mirrored_at_least_once(source: &KafkaCluster, src_topic: &str, target: &KafkaCluster, tgt_topic: &str) {
-    let src = tools::consume_all(source, src_topic, Isolation::ReadCommitted, None, Duration::from_secs(120))
-        .expect("consume source");
-    let dst = tools::consume_all(target, tgt_topic, Isolation::ReadCommitted, Some(src.len()), Duration::from_secs(120))
-        .expect("consume target");
+pub fn assert_mirrored_at_least_once(
+    source: &KafkaCluster,
+    src_topic: &str,
+    target: &KafkaCluster,
+    tgt_topic: &str,
+) {
+    let src = tools::consume_all(
+        source,
+        src_topic,
+        Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(120),
+    )
+    .expect("consume source");
+    let dst = tools::consume_all(
+        target,
+        tgt_topic,
+        Isolation::ReadCommitted,
+        Some(src.len()),
+        Duration::from_secs(120),
+    )
+    .expect("consume target");
     let (s, d) = (by_partition(&src), by_partition(&dst));
     for (p, srecs) in &s {
         let drecs = d.get(p).cloned().unwrap_or_default();

@@ -7,7 +7,6 @@ use kmirror::harness::tools::{self, TestRecord, TxnOutcome};
 
 use super::*;
 
-
 pub fn records(n: usize, tag: &str, partitions: i32) -> Vec<TestRecord> {
     (0..n)
         .map(|i| {
@@ -21,24 +20,46 @@ pub fn records(n: usize, tag: &str, partitions: i32) -> Vec<TestRecord> {
 pub fn partitions_1_3_12_and_every_codec(version: &str) {
     let pair = pair(version);
     let mut topics = Vec::new();
-    for (codec, parts) in [("none", 1), ("gzip", 3), ("snappy", 12), ("lz4", 3), ("zstd", 12)] {
+    for (codec, parts) in [
+        ("none", 1),
+        ("gzip", 3),
+        ("snappy", 12),
+        ("lz4", 3),
+        ("zstd", 12),
+    ] {
         let t = format!("codec-{codec}-{parts}");
         tools::create_topic(&pair.source, &t, parts, &[]).unwrap();
-        tools::produce_with(&pair.source, &t, &records(1500, codec, parts), &[("compression.type", codec), ("linger.ms", "20")]).unwrap();
+        tools::produce_with(
+            &pair.source,
+            &t,
+            &records(1500, codec, parts),
+            &[("compression.type", codec), ("linger.ms", "20")],
+        )
+        .unwrap();
         topics.push(t);
     }
     // A bulk stream from Kafka's producer perf tool into 12 partitions.
     tools::create_topic(&pair.source, "perf-12", 12, &[]).unwrap();
-    tools::producer_perf(&pair.source, "perf-12", 20_000, 1024, -1, &[("compression.type", "lz4")]).unwrap();
+    tools::producer_perf(
+        &pair.source,
+        "perf-12",
+        20_000,
+        1024,
+        -1,
+        &[("compression.type", "lz4")],
+    )
+    .unwrap();
     topics.push("perf-12".into());
 
     let cfg = mm2_file(pair, "codecs", &format!("topics = {}", topics.join(", ")));
     let mut km = Kmirror::start(&cfg, &[]);
     for t in &topics {
         let want = total_end_offset(&pair.source, t);
-        wait_until(Duration::from_secs(120), &format!("A.{t} to catch up"), || {
-            total_end_offset(&pair.target, &format!("A.{t}")) >= want
-        });
+        wait_until(
+            Duration::from_secs(120),
+            &format!("A.{t} to catch up"),
+            || total_end_offset(&pair.target, &format!("A.{t}")) >= want,
+        );
     }
     assert_eq!(km.stop(), Some(0), "{}", km.output());
     for t in &topics {
@@ -49,7 +70,10 @@ pub fn partitions_1_3_12_and_every_codec(version: &str) {
         );
     }
     let out = km.output();
-    assert!(out.contains("slow-path copies 0 bytes"), "plain batches must not be copied:\n{out}");
+    assert!(
+        out.contains("slow-path copies 0 bytes"),
+        "plain batches must not be copied:\n{out}"
+    );
 }
 
 pub fn headers_null_keys_null_values_and_timestamps(version: &str) {
@@ -59,7 +83,10 @@ pub fn headers_null_keys_null_values_and_timestamps(version: &str) {
     let recs = vec![
         TestRecord::new("plain").with_key("k1").with_partition(0),
         TestRecord::new("no-key").with_partition(0),
-        TestRecord::default().with_key("tombstone").with_null_value().with_partition(1),
+        TestRecord::default()
+            .with_key("tombstone")
+            .with_null_value()
+            .with_partition(1),
         TestRecord::new("").with_key("").with_partition(1),
         TestRecord::new("with-headers")
             .with_key("k2")
@@ -67,14 +94,22 @@ pub fn headers_null_keys_null_values_and_timestamps(version: &str) {
             .with_header("empty", "")
             .with_header("trace", "dup-name")
             .with_partition(0),
-        TestRecord::new("old").with_key("k3").with_timestamp(1_600_000_000_123).with_partition(1),
-        TestRecord::new(vec![0u8, 159, 146, 150, 255]).with_key(vec![255u8, 0]).with_timestamp(1_700_000_000_000).with_partition(0),
+        TestRecord::new("old")
+            .with_key("k3")
+            .with_timestamp(1_600_000_000_123)
+            .with_partition(1),
+        TestRecord::new(vec![0u8, 159, 146, 150, 255])
+            .with_key(vec![255u8, 0])
+            .with_timestamp(1_700_000_000_000)
+            .with_partition(0),
     ];
     tools::produce(&pair.source, t, &recs).unwrap();
     let cfg = mm2_file(pair, "fields", &format!("topics = {t}"));
     let mut km = Kmirror::start(&cfg, &[]);
     let want = total_end_offset(&pair.source, t);
-    wait_until(Duration::from_secs(90), "fields mirrored", || total_end_offset(&pair.target, "A.fields") >= want);
+    wait_until(Duration::from_secs(90), "fields mirrored", || {
+        total_end_offset(&pair.target, "A.fields") >= want
+    });
     km.stop();
     assert_mirrored_exactly(&pair.source, t, &pair.target, "A.fields");
 }
@@ -85,7 +120,11 @@ pub fn aborted_transactions_never_reach_the_target(version: &str) {
     tools::create_topic(&pair.source, t, 3, &[]).unwrap();
     let mut txns = Vec::new();
     for i in 0..12 {
-        let outcome = if i % 3 == 1 { TxnOutcome::Abort } else { TxnOutcome::Commit };
+        let outcome = if i % 3 == 1 {
+            TxnOutcome::Abort
+        } else {
+            TxnOutcome::Commit
+        };
         let recs: Vec<TestRecord> = (0..40)
             .map(|j| TestRecord::new(format!("txn{i}-rec{j}-{outcome:?}")).with_partition(j % 3))
             .collect();
@@ -96,16 +135,37 @@ pub fn aborted_transactions_never_reach_the_target(version: &str) {
     tools::produce(&pair.source, t, &records(30, "after", 3)).unwrap();
     let cfg = mm2_file(pair, "txn", &format!("topics = {t}"));
     let mut km = Kmirror::start(&cfg, &[]);
-    let committed = tools::consume_all(&pair.source, t, tools::Isolation::ReadCommitted, None, Duration::from_secs(60)).unwrap();
+    let committed = tools::consume_all(
+        &pair.source,
+        t,
+        tools::Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
     assert_eq!(committed.len(), 8 * 40 + 30);
-    wait_until(Duration::from_secs(90), "committed records mirrored", || {
-        total_end_offset(&pair.target, "A.txn") >= committed.len() as i64
-    });
+    wait_until(
+        Duration::from_secs(90),
+        "committed records mirrored",
+        || total_end_offset(&pair.target, "A.txn") >= committed.len() as i64,
+    );
     // Give a straggler time to show up, then compare.
     std::thread::sleep(Duration::from_secs(2));
     km.stop();
-    let mirrored = tools::consume_all(&pair.target, "A.txn", tools::Isolation::ReadUncommitted, None, Duration::from_secs(60)).unwrap();
-    assert!(mirrored.iter().all(|r| !String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).contains("Abort")), "aborted records reached the target");
+    let mirrored = tools::consume_all(
+        &pair.target,
+        "A.txn",
+        tools::Isolation::ReadUncommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        mirrored.iter().all(
+            |r| !String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).contains("Abort")
+        ),
+        "aborted records reached the target"
+    );
     assert_mirrored_exactly(&pair.source, t, &pair.target, "A.txn");
 }
 
@@ -133,9 +193,12 @@ pub fn compacted_topic_after_cleaning(version: &str) {
             let rec = if i % 2 == 0 {
                 TestRecord::new(format!("round{round}-hot{i}")).with_key(format!("hot-{i}"))
             } else if round == 5 && i % 5 == 0 {
-                TestRecord::default().with_key(format!("cold-0-{i}")).with_null_value()
+                TestRecord::default()
+                    .with_key(format!("cold-0-{i}"))
+                    .with_null_value()
             } else {
-                TestRecord::new(format!("round{round}-cold{i}")).with_key(format!("cold-{round}-{i}"))
+                TestRecord::new(format!("round{round}-cold{i}"))
+                    .with_key(format!("cold-{round}-{i}"))
             };
             recs.push(rec.with_partition(0));
         }
@@ -144,21 +207,53 @@ pub fn compacted_topic_after_cleaning(version: &str) {
         tools::produce_with(&pair.source, t, chunk, &[("linger.ms", "50")]).unwrap();
     }
     // Wait until the cleaner has removed records: offsets now have holes.
-    wait_until(Duration::from_secs(120), "the log cleaner to compact the source", || {
-        let got = tools::consume_all(&pair.source, t, tools::Isolation::ReadCommitted, None, Duration::from_secs(30)).unwrap();
-        got.len() < recs.len() && got.windows(2).any(|w| w[1].offset != w[0].offset + 1)
-    });
-    let cfg = mm2_file(pair, "compacted", &format!("topics = {t}\nsync.topic.configs.enabled = false"));
+    wait_until(
+        Duration::from_secs(120),
+        "the log cleaner to compact the source",
+        || {
+            let got = tools::consume_all(
+                &pair.source,
+                t,
+                tools::Isolation::ReadCommitted,
+                None,
+                Duration::from_secs(30),
+            )
+            .unwrap();
+            got.len() < recs.len() && got.windows(2).any(|w| w[1].offset != w[0].offset + 1)
+        },
+    );
+    let cfg = mm2_file(
+        pair,
+        "compacted",
+        &format!("topics = {t}\nsync.topic.configs.enabled = false"),
+    );
     let mut km = Kmirror::start(&cfg, &[]);
-    let src = tools::consume_all(&pair.source, t, tools::Isolation::ReadCommitted, None, Duration::from_secs(30)).unwrap();
+    let src = tools::consume_all(
+        &pair.source,
+        t,
+        tools::Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(30),
+    )
+    .unwrap();
     wait_until(Duration::from_secs(90), "compacted topic mirrored", || {
-        tools::consume_all(&pair.target, "A.compacted", tools::Isolation::ReadCommitted, None, Duration::from_secs(30))
-            .map(|v| v.len() >= src.len())
-            .unwrap_or(false)
+        tools::consume_all(
+            &pair.target,
+            "A.compacted",
+            tools::Isolation::ReadCommitted,
+            None,
+            Duration::from_secs(30),
+        )
+        .map(|v| v.len() >= src.len())
+        .unwrap_or(false)
     });
     km.stop();
     assert_mirrored_exactly(&pair.source, t, &pair.target, "A.compacted");
-    assert!(!km.output().contains(" in 0 re-encoded batches"), "holes must take the re-encoding path:\n{}", km.output());
+    assert!(
+        !km.output().contains(" in 0 re-encoded batches"),
+        "holes must take the re-encoding path:\n{}",
+        km.output()
+    );
 }
 
 pub fn naming_policies_exclude_and_discovery(version: &str) {
@@ -176,15 +271,25 @@ pub fn naming_policies_exclude_and_discovery(version: &str) {
          replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy",
     );
     let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(Duration::from_secs(60), "names-keep mirrored", || total_end_offset(&pair.target, "names-keep") >= 20);
+    wait_until(Duration::from_secs(60), "names-keep mirrored", || {
+        total_end_offset(&pair.target, "names-keep") >= 20
+    });
     // A topic created while kmirror runs is picked up on the refresh interval.
     tools::create_topic(&pair.source, "names-late", 2, &[]).unwrap();
     tools::produce(&pair.source, "names-late", &records(25, "late", 2)).unwrap();
-    wait_until(Duration::from_secs(60), "names-late mirrored", || total_end_offset(&pair.target, "names-late") >= 25);
+    wait_until(Duration::from_secs(60), "names-late mirrored", || {
+        total_end_offset(&pair.target, "names-late") >= 25
+    });
     km.stop();
     let target_topics = tools::list_topics(&pair.target).unwrap();
-    assert!(!target_topics.iter().any(|t| t == "names-skip"), "topics.exclude ignored: {target_topics:?}");
-    assert!(!target_topics.iter().any(|t| t.contains("names.internal")), "internal topic mirrored: {target_topics:?}");
+    assert!(
+        !target_topics.iter().any(|t| t == "names-skip"),
+        "topics.exclude ignored: {target_topics:?}"
+    );
+    assert!(
+        !target_topics.iter().any(|t| t.contains("names.internal")),
+        "internal topic mirrored: {target_topics:?}"
+    );
     assert_mirrored_exactly(&pair.source, "names-keep", &pair.target, "names-keep");
     assert_mirrored_exactly(&pair.source, "names-late", &pair.target, "names-late");
 }
@@ -195,13 +300,22 @@ pub fn default_policy_prefixes_and_refuses_cycles(version: &str) {
     tools::create_topic(&pair.source, "B.cyc", 1, &[]).unwrap();
     tools::produce(&pair.source, "cyc", &records(10, "c", 1)).unwrap();
     tools::produce(&pair.source, "B.cyc", &records(10, "b", 1)).unwrap();
-    let cfg = mm2_file(pair, "cycle", "topics = cyc, B\\.cyc\nreplication.policy.separator = .");
+    let cfg = mm2_file(
+        pair,
+        "cycle",
+        "topics = cyc, B\\.cyc\nreplication.policy.separator = .",
+    );
     let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(Duration::from_secs(60), "A.cyc mirrored", || total_end_offset(&pair.target, "A.cyc") >= 10);
+    wait_until(Duration::from_secs(60), "A.cyc mirrored", || {
+        total_end_offset(&pair.target, "A.cyc") >= 10
+    });
     std::thread::sleep(Duration::from_secs(2));
     km.stop();
     let target_topics = tools::list_topics(&pair.target).unwrap();
-    assert!(!target_topics.iter().any(|t| t == "A.B.cyc"), "a topic from the target came back: {target_topics:?}");
+    assert!(
+        !target_topics.iter().any(|t| t == "A.B.cyc"),
+        "a topic from the target came back: {target_topics:?}"
+    );
 }
 
 pub fn stop_and_restart_loses_nothing(version: &str) {
@@ -215,27 +329,43 @@ pub fn stop_and_restart_loses_nothing(version: &str) {
             let c = Bootstrap(bootstrap);
             for batch in 0..20 {
                 let recs: Vec<TestRecord> = (0..300)
-                    .map(|i| TestRecord::new(format!("b{batch}-r{i}")).with_key(format!("k{i}")).with_partition(i % 3))
+                    .map(|i| {
+                        TestRecord::new(format!("b{batch}-r{i}"))
+                            .with_key(format!("k{i}"))
+                            .with_partition(i % 3)
+                    })
                     .collect();
                 tools::produce(&c, "restart", &recs).unwrap();
             }
         })
     };
     let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(Duration::from_secs(60), "some progress", || total_end_offset(&pair.target, "A.restart") > 500);
+    wait_until(Duration::from_secs(60), "some progress", || {
+        total_end_offset(&pair.target, "A.restart") > 500
+    });
     km.stop();
     // A crash this time: SIGKILL mid-stream.
     let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(Duration::from_secs(60), "more progress", || total_end_offset(&pair.target, "A.restart") > 2500);
+    wait_until(Duration::from_secs(60), "more progress", || {
+        total_end_offset(&pair.target, "A.restart") > 2500
+    });
     km.kill();
     producer.join().unwrap();
     let mut km = Kmirror::start(&cfg, &[]);
     let want = total_end_offset(&pair.source, t);
     assert_eq!(want, 6000);
-    wait_until(Duration::from_secs(90), "all records after restarts", || total_end_offset(&pair.target, "A.restart") >= want);
+    wait_until(
+        Duration::from_secs(90),
+        "all records after restarts",
+        || total_end_offset(&pair.target, "A.restart") >= want,
+    );
     std::thread::sleep(Duration::from_secs(1));
     km.stop();
-    assert!(km.output().contains("resuming from committed progress"), "{}", km.output());
+    assert!(
+        km.output().contains("resuming from committed progress"),
+        "{}",
+        km.output()
+    );
     assert_mirrored_at_least_once(&pair.source, t, &pair.target, "A.restart");
 }
 
@@ -252,12 +382,22 @@ pub fn rejected_batch_stops_only_its_partition(version: &str) {
     let t = "reject";
     tools::create_topic(&pair.source, t, 2, &[]).unwrap();
     // The target topic exists already and refuses batches over 2000 bytes.
-    tools::create_topic(&pair.target, "A.reject", 2, &[("max.message.bytes", "2000")]).unwrap();
+    tools::create_topic(
+        &pair.target,
+        "A.reject",
+        2,
+        &[("max.message.bytes", "2000")],
+    )
+    .unwrap();
     let mut recs = Vec::new();
     for i in 0..20 {
         recs.push(TestRecord::new(format!("small-{i}")).with_partition(1));
     }
-    recs.push(TestRecord::new(vec![b'x'; 5000]).with_key("big").with_partition(0));
+    recs.push(
+        TestRecord::new(vec![b'x'; 5000])
+            .with_key("big")
+            .with_partition(0),
+    );
     for i in 0..5 {
         recs.push(TestRecord::new(format!("after-big-{i}")).with_partition(0));
     }
@@ -265,21 +405,39 @@ pub fn rejected_batch_stops_only_its_partition(version: &str) {
     let cfg = mm2_file(pair, "reject", &format!("topics = {t}"));
     let mut km = Kmirror::start(&cfg, &[]);
     wait_until(Duration::from_secs(60), "partition 1 mirrored", || {
-        tools::end_offsets(&pair.target, "A.reject").map(|v| v.contains(&(1, 20))).unwrap_or(false)
+        tools::end_offsets(&pair.target, "A.reject")
+            .map(|v| v.contains(&(1, 20)))
+            .unwrap_or(false)
     });
-    wait_until(Duration::from_secs(30), "the rejection to be reported", || {
-        km.output().contains("MESSAGE_TOO_LARGE") || km.output().contains("RECORD_LIST_TOO_LARGE")
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the rejection to be reported",
+        || {
+            km.output().contains("MESSAGE_TOO_LARGE")
+                || km.output().contains("RECORD_LIST_TOO_LARGE")
+        },
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert!(km.is_running(), "a rejected batch must not stop kmirror:\n{}", km.output());
+    assert!(
+        km.is_running(),
+        "a rejected batch must not stop kmirror:\n{}",
+        km.output()
+    );
     let code = km.stop();
     let out = km.output();
     let line = out
         .lines()
         .find(|l| l.contains("partition stopped"))
         .unwrap_or_else(|| panic!("no partition-stopped line:\n{out}"));
-    assert!(line.contains("reject") && line.contains("partition=0") && line.contains("offsets 0..="), "{line}");
-    assert_eq!(code, Some(3), "a run with a stopped partition exits 3:\n{out}");
+    assert!(
+        line.contains("reject") && line.contains("partition=0") && line.contains("offsets 0..="),
+        "{line}"
+    );
+    assert_eq!(
+        code,
+        Some(3),
+        "a run with a stopped partition exits 3:\n{out}"
+    );
     // Nothing after the rejected batch was produced: no silent skip.
     let after = tools::end_offsets(&pair.target, "A.reject").unwrap();
     assert!(after.contains(&(0, 0)), "{after:?}");
