@@ -24,7 +24,8 @@ fn worker_threads(pid: u32) -> Vec<(String, String)> {
     {
         let tid = entry.file_name().to_string_lossy().into_owned();
         let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if comm.trim().starts_with("kmirror-worker") {
+        // Linux keeps 15 bytes of a thread name: workers are kmirror-w0, kmirror-w1, ...
+        if comm.trim().starts_with("kmirror-w") {
             out.push((comm.trim().to_string(), affinity_of(pid, &tid)));
         }
     }
@@ -61,7 +62,7 @@ fn cpus_flag_pins_one_worker_per_cpu() {
         threads.len() == chosen.len()
     });
     for (i, (name, allowed)) in threads.iter().enumerate() {
-        assert_eq!(name, &format!("kmirror-worker-{i}"));
+        assert_eq!(name, &format!("kmirror-w{i}"));
         assert_eq!(
             allowed,
             &chosen[i].to_string(),

@@ -48,7 +48,7 @@ pub fn spawn(
     tx: UnboundedSender<FromWorker>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(format!("kmirror-worker-{id}"))
+        .name(format!("kmirror-w{id}"))
         .spawn(move || {
             if let Some(cpu) = cpu {
                 if let Err(e) = crate::net::affinity::pin_current_thread(cpu) {
