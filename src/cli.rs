@@ -43,13 +43,13 @@ pub struct MirrorArgs {
 )]
 pub struct DemoArgs {
     /// Records to produce.
-    #[arg(long, default_value_t = 300_000)]
+    #[arg(long, default_value_t = 200_000)]
     pub records: u64,
     /// Record size in bytes.
     #[arg(long, default_value_t = 1024)]
     pub record_size: usize,
     /// Producer rate in records per second.
-    #[arg(long, default_value_t = 30_000)]
+    #[arg(long, default_value_t = 10_000)]
     pub rate: u64,
     /// Partitions of the demo topic.
     #[arg(long, default_value_t = 6)]

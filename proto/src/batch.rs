@@ -410,13 +410,7 @@ mod tests {
 
     #[test]
     fn rewrite_sets_producer_fields_and_keeps_crc_valid() {
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for c in Compression::ALL {
             let b = sample_batch(&[b"hello", b"world", b""], c);
             b.verify_crc().unwrap();
             assert!(b.is_transactional());

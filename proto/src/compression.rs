@@ -26,6 +26,14 @@ const SNAPPY_CHUNK: usize = 32 * 1024;
 const MAX_DECOMPRESSED: usize = 1 << 30;
 
 impl Compression {
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     pub fn from_attributes(attributes: i16) -> Option<Compression> {
         match attributes & 0x07 {
             0 => Some(Compression::None),
@@ -176,13 +184,7 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32)
             .flat_map(|i| (i % 251).to_le_bytes())
             .collect();
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for c in Compression::ALL {
             let z = c.compress(&data).unwrap();
             assert_eq!(&c.decompress(&z).unwrap()[..], &data[..], "{}", c.name());
         }

@@ -259,13 +259,7 @@ mod tests {
 
     #[test]
     fn compacted_holes_are_closed() {
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for c in Compression::ALL {
             let bytes = encode_batch(&meta(c), &[rec(0, "a"), rec(3, "b"), rec(7, "c")]).unwrap();
             let b = RecordBatch::parse(bytes).unwrap();
             assert!(b.has_offset_holes());

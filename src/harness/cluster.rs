@@ -672,6 +672,9 @@ fn random_cluster_id() -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&state.hash_one((seed, 1u8)).to_le_bytes());
     bytes[8..].copy_from_slice(&state.hash_one((seed, 2u8)).to_le_bytes());
+    // A leading '-' reads as an option to kafka-storage: keep the first
+    // character a letter, as Kafka's own ids do.
+    bytes[0] &= 0x7f;
     wire::base64(&bytes, wire::URL_SAFE, false)
 }
 
@@ -700,5 +703,9 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(id, random_cluster_id());
+        for _ in 0..2000 {
+            let id = random_cluster_id();
+            assert!(id.as_bytes()[0].is_ascii_alphabetic(), "{id}");
+        }
     }
 }

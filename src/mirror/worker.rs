@@ -9,6 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -196,8 +197,17 @@ impl Worker {
         self.wake.notify_waiters();
     }
 
-    async fn idle(&self) {
-        let _ = tokio::time::timeout(IDLE_TICK, self.wake.notified()).await;
+    /// A wake-up armed *before* a loop looks for work, so a notification
+    /// sent between the look and the wait is not lost.
+    fn armed(&self) -> Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut n = Box::pin(self.wake.notified());
+        n.as_mut().enable();
+        n
+    }
+
+    /// Waits for a notification (armed earlier) or the idle tick.
+    async fn idle(&self, armed: Pin<Box<tokio::sync::futures::Notified<'_>>>) {
+        let _ = tokio::time::timeout(IDLE_TICK, armed).await;
     }
 
     fn fail_partition(&self, idx: usize, reason: String) {
@@ -230,12 +240,13 @@ impl Worker {
             if self.shutting_down.get() && self.drained() {
                 return;
             }
+            let armed = self.armed();
             for flow in 0..self.plans.len() {
                 self.resolve_flow(flow).await;
             }
             self.resume_recovering();
             self.start_loops();
-            self.idle().await;
+            self.idle(armed).await;
         }
     }
 
@@ -500,11 +511,13 @@ impl Worker {
             if self.shutting_down.get() {
                 break;
             }
+            let armed = self.armed();
             let wanted = self.fetchable(flow, broker, &mut rotate);
             if wanted.is_empty() {
-                self.idle().await;
+                self.idle(armed).await;
                 continue;
             }
+            drop(armed);
             match self.fetch_once(flow, broker, &wanted).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
@@ -696,12 +709,14 @@ impl Worker {
             if self.shutting_down.get() && self.drained() {
                 break;
             }
+            let armed = self.armed();
             if in_flight.get() >= plan.produce.max_in_flight_requests
                 || !self.has_sendable(flow, broker)
             {
-                self.idle().await;
+                self.idle(armed).await;
                 continue;
             }
+            drop(armed);
             let conn = match self.targets[flow].broker(broker).await {
                 Ok(c) => c,
                 Err(e) => {

@@ -204,6 +204,27 @@ pub fn by_partition(records: &[ConsumedRecord]) -> BTreeMap<i32, Vec<Essence>> {
     out
 }
 
+/// Every committed record of the source topic, and at least as many of the target's.
+fn consume_both(
+    source: &KafkaCluster,
+    src_topic: &str,
+    target: &KafkaCluster,
+    tgt_topic: &str,
+) -> (Vec<ConsumedRecord>, Vec<ConsumedRecord>) {
+    let wait = Duration::from_secs(120);
+    let src = tools::consume_all(source, src_topic, Isolation::ReadCommitted, None, wait)
+        .expect("consume source");
+    let dst = tools::consume_all(
+        target,
+        tgt_topic,
+        Isolation::ReadCommitted,
+        Some(src.len()),
+        wait,
+    )
+    .expect("consume target");
+    (src, dst)
+}
+
 /// Reads both topics with a real consumer and checks that, partition by
 /// partition, the target holds exactly the source's committed records in
 /// the same order, with the same keys, values, headers and timestamps.
@@ -213,22 +234,7 @@ pub fn assert_mirrored_exactly(
     target: &KafkaCluster,
     tgt_topic: &str,
 ) {
-    let src = tools::consume_all(
-        source,
-        src_topic,
-        Isolation::ReadCommitted,
-        None,
-        Duration::from_secs(120),
-    )
-    .expect("consume source");
-    let dst = tools::consume_all(
-        target,
-        tgt_topic,
-        Isolation::ReadCommitted,
-        Some(src.len()),
-        Duration::from_secs(120),
-    )
-    .expect("consume target");
+    let (src, dst) = consume_both(source, src_topic, target, tgt_topic);
     assert!(
         !src.is_empty(),
         "source topic {src_topic} is empty: the test produced nothing"
@@ -262,22 +268,7 @@ pub fn assert_mirrored_at_least_once(
     target: &KafkaCluster,
     tgt_topic: &str,
 ) {
-    let src = tools::consume_all(
-        source,
-        src_topic,
-        Isolation::ReadCommitted,
-        None,
-        Duration::from_secs(120),
-    )
-    .expect("consume source");
-    let dst = tools::consume_all(
-        target,
-        tgt_topic,
-        Isolation::ReadCommitted,
-        Some(src.len()),
-        Duration::from_secs(120),
-    )
-    .expect("consume target");
+    let (src, dst) = consume_both(source, src_topic, target, tgt_topic);
     let (s, d) = (by_partition(&src), by_partition(&dst));
     for (p, srecs) in &s {
         let drecs = d.get(p).cloned().unwrap_or_default();
