@@ -221,7 +221,6 @@ pub const HONOURED_COMMON: &[ClientKey] = &[
         ValueType::OneOf(&["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
     ),
     key("client.id", ValueType::Text),
-    key("client.rack", ValueType::Text),
     key("request.timeout.ms", ValueType::IntAtLeast(0)),
     key("retry.backoff.ms", ValueType::IntAtLeast(0)),
     key(

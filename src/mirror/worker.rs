@@ -606,7 +606,10 @@ impl Worker {
             session_epoch: -1,
             topics,
             forgotten: Vec::new(),
-            rack_id: client.settings().rack.clone(),
+            // No rack id yet: a broker with a rack-aware replica selector
+            // would answer with a preferred read replica and no records, and
+            // following it (KIP-392) is not implemented; the leader serves.
+            rack_id: String::new(),
         };
         let client_id = client.settings().client_id.clone();
         tracing::trace!(
