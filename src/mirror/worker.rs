@@ -106,6 +106,9 @@ struct Worker {
     producer_reset: RefCell<Vec<bool>>,
     failures: RefCell<Vec<Failure>>,
     stats: RefCell<Stats>,
+    /// Per (flow, side): no metadata request before this instant, and the
+    /// backoff to apply after the next failure.
+    metadata_backoff: RefCell<HashMap<(usize, Side), (Instant, Duration)>>,
     wake: Notify,
     shutting_down: Cell<bool>,
 }
@@ -140,6 +143,7 @@ impl Worker {
             producer_reset: RefCell::new(vec![false; n]),
             failures: RefCell::new(Vec::new()),
             stats: RefCell::new(Stats::new()),
+            metadata_backoff: RefCell::new(HashMap::new()),
             wake: Notify::new(),
             shutting_down: Cell::new(false),
         }
@@ -313,12 +317,21 @@ impl Worker {
             if topics.is_empty() {
                 continue;
             }
+            let not_before = self
+                .metadata_backoff
+                .borrow()
+                .get(&(flow, side))
+                .map(|(t, _)| *t);
+            if not_before.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
             let client = match side {
                 Side::Fetch => &self.sources[flow],
                 Side::Produce => &self.targets[flow],
             };
             match client.metadata(Some(&topics)).await {
                 Ok(meta) => {
+                    self.metadata_backoff.borrow_mut().remove(&(flow, side));
                     let mut parts = self.parts.borrow_mut();
                     for t in meta {
                         for l in t.partitions.iter().filter(|l| l.leader >= 0) {
@@ -335,7 +348,20 @@ impl Worker {
                         }
                     }
                 }
-                Err(e) => tracing::warn!(worker = self.id, "metadata refresh failed: {e}"),
+                Err(e) => {
+                    // Back off while a cluster is down: 100 ms doubling to 5 s.
+                    let mut backoffs = self.metadata_backoff.borrow_mut();
+                    let entry = backoffs
+                        .entry((flow, side))
+                        .or_insert((Instant::now(), Duration::from_millis(50)));
+                    entry.1 = (entry.1 * 2).min(Duration::from_secs(5));
+                    entry.0 = Instant::now() + entry.1;
+                    tracing::warn!(
+                        worker = self.id,
+                        retry_in_ms = entry.1.as_millis() as u64,
+                        "metadata refresh failed: {e}"
+                    );
+                }
             }
         }
         // Start offsets and out-of-range positions.
