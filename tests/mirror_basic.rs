@@ -46,3 +46,13 @@ fn stop_and_restart_loses_nothing() {
 fn rejected_batch_stops_only_its_partition() {
     scenarios::rejected_batch_stops_only_its_partition(KAFKA_4);
 }
+
+#[test]
+fn topic_configs_are_copied_minus_excludes() {
+    scenarios::topic_configs_are_copied_minus_excludes(KAFKA_4);
+}
+
+#[test]
+fn log_append_time_source_keeps_what_consumers_saw() {
+    scenarios::log_append_time_source_keeps_what_consumers_saw(KAFKA_4);
+}

@@ -442,3 +442,80 @@ pub fn rejected_batch_stops_only_its_partition(version: &str) {
     let after = tools::end_offsets(&pair.target, "A.reject").unwrap();
     assert!(after.contains(&(0, 0)), "{after:?}");
 }
+
+pub fn topic_configs_are_copied_minus_excludes(version: &str) {
+    let pair = pair(version);
+    let t = "configured";
+    tools::create_topic(
+        &pair.source,
+        t,
+        2,
+        &[
+            ("retention.ms", "123456789"),
+            ("cleanup.policy", "compact"),
+            ("min.insync.replicas", "1"),
+        ],
+    )
+    .unwrap();
+    tools::produce(&pair.source, t, &records(20, "cfg", 2)).unwrap();
+    let cfg = mm2_file(pair, "configs", &format!("topics = {t}"));
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(Duration::from_secs(60), "A.configured mirrored", || {
+        total_end_offset(&pair.target, "A.configured") >= 20
+    });
+    km.stop();
+    let got = tools::topic_config_overrides(&pair.target, "A.configured").unwrap();
+    let get = |k: &str| {
+        got.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("retention.ms"), Some("123456789"), "{got:?}");
+    assert_eq!(get("cleanup.policy"), Some("compact"), "{got:?}");
+    assert_eq!(
+        get("min.insync.replicas"),
+        None,
+        "config.properties.exclude ignored: {got:?}"
+    );
+}
+
+pub fn log_append_time_source_keeps_what_consumers_saw(version: &str) {
+    let pair = pair(version);
+    let t = "appendtime";
+    tools::create_topic(
+        &pair.source,
+        t,
+        1,
+        &[("message.timestamp.type", "LogAppendTime")],
+    )
+    .unwrap();
+    let recs: Vec<TestRecord> = (0..50)
+        .map(|i| {
+            TestRecord::new(format!("lat-{i}"))
+                .with_timestamp(1_500_000_000_000 + i)
+                .with_partition(0)
+        })
+        .collect();
+    tools::produce_with(&pair.source, t, &recs, &[("linger.ms", "20")]).unwrap();
+    let cfg = mm2_file(pair, "appendtime", &format!("topics = {t}"));
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(Duration::from_secs(60), "A.appendtime mirrored", || {
+        total_end_offset(&pair.target, "A.appendtime") >= 50
+    });
+    km.stop();
+    // The source's consumers saw broker append times, not 2017 timestamps;
+    // so must the target's.
+    let src = tools::consume_all(
+        &pair.source,
+        t,
+        tools::Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        src.iter().all(|r| r.timestamp > 1_600_000_000_000),
+        "source did not apply LogAppendTime"
+    );
+    assert_mirrored_exactly(&pair.source, t, &pair.target, "A.appendtime");
+}
