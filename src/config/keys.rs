@@ -227,6 +227,9 @@ pub const HONOURED_COMMON: &[ClientKey] = &[
         "socket.connection.setup.timeout.ms",
         ValueType::IntAtLeast(0),
     ),
+    key("kmirror.tcp.congestion.control", ValueType::Text),
+    key("kmirror.tcp.notsent.lowat.bytes", ValueType::IntAtLeast(0)),
+    key("kmirror.tcp.user.timeout.ms", ValueType::IntAtLeast(0)),
     key("socket.send.buffer.bytes", ValueType::IntAtLeast(-1)),
     key("socket.receive.buffer.bytes", ValueType::IntAtLeast(-1)),
     key("send.buffer.bytes", ValueType::IntAtLeast(-1)),
@@ -262,6 +265,15 @@ pub const HONOURED_PRODUCER: &[ClientKey] = &[
     ),
     key("max.request.size", ValueType::IntAtLeast(0)),
     key("delivery.timeout.ms", ValueType::IntAtLeast(0)),
+];
+
+/// kmirror's own per-cluster socket settings (no Kafka client has them):
+/// TCP congestion control (e.g. `bbr`), TCP_NOTSENT_LOWAT and
+/// TCP_USER_TIMEOUT for the cluster's connections.
+pub const KMIRROR_CLIENT_KEYS: &[&str] = &[
+    "kmirror.tcp.congestion.control",
+    "kmirror.tcp.notsent.lowat.bytes",
+    "kmirror.tcp.user.timeout.ms",
 ];
 
 /// Kafka settings common to all clients (besides `ssl.*` and `sasl.*`).
@@ -383,6 +395,7 @@ pub fn is_connect_key(name: &str) -> bool {
 /// belongs in a cluster's client properties.
 pub fn is_common_client_key(name: &str) -> bool {
     KAFKA_COMMON_CLIENT_KEYS.contains(&name)
+        || KMIRROR_CLIENT_KEYS.contains(&name)
         || KAFKA_COMMON_CLIENT_PREFIXES
             .iter()
             .any(|p| name.starts_with(p))

@@ -222,6 +222,15 @@ pub fn plans_from_config(
                     connect_timeout: std::time::Duration::from_millis(
                         get("socket.connection.setup.timeout.ms", 10_000)?.max(1) as u64,
                     ),
+                    congestion: map.get("kmirror.tcp.congestion.control").cloned(),
+                    notsent_lowat: match get("kmirror.tcp.notsent.lowat.bytes", -1)? {
+                        v if v > 0 => Some(v as u32),
+                        _ => None,
+                    },
+                    user_timeout: match get("kmirror.tcp.user.timeout.ms", -1)? {
+                        v if v > 0 => Some(std::time::Duration::from_millis(v as u64)),
+                        _ => None,
+                    },
                 },
                 request_timeout: std::time::Duration::from_millis(
                     get("request.timeout.ms", 30_000)?.max(1000) as u64 + 5_000,

@@ -14,6 +14,14 @@ pub struct SocketTuning {
     pub receive_buffer: Option<usize>,
     pub send_buffer: Option<usize>,
     pub connect_timeout: Duration,
+    /// TCP congestion control algorithm, e.g. `bbr`.
+    pub congestion: Option<String>,
+    /// TCP_NOTSENT_LOWAT: unsent bytes the kernel holds before the socket
+    /// stops being writable (keeps latency low on fat pipes).
+    pub notsent_lowat: Option<u32>,
+    /// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before
+    /// the connection is dropped.
+    pub user_timeout: Option<Duration>,
 }
 
 /// Connects to `addr` with the tuning applied before the handshake (so the
@@ -31,6 +39,9 @@ pub async fn connect(addr: SocketAddr, tuning: &SocketTuning) -> io::Result<toki
     if let Some(n) = tuning.send_buffer {
         socket.set_send_buffer_size(n as u32)?;
     }
+    if let Some(cc) = &tuning.congestion {
+        set_congestion(&socket, cc)?;
+    }
     let timeout = if tuning.connect_timeout.is_zero() {
         Duration::from_secs(10)
     } else {
@@ -47,8 +58,43 @@ pub async fn connect(addr: SocketAddr, tuning: &SocketTuning) -> io::Result<toki
     stream.set_nodelay(true)?;
     let sock = SockRef::from(&stream);
     sock.set_keepalive(true)?;
+    if let Some(lowat) = tuning.notsent_lowat {
+        sock.set_tcp_notsent_lowat(lowat)?;
+    }
+    if let Some(t) = tuning.user_timeout {
+        sock.set_tcp_user_timeout(Some(t))?;
+    }
     report_buffers(&sock, addr, tuning);
     Ok(stream)
+}
+
+/// Sets the congestion control algorithm before connecting; a name the
+/// kernel does not offer is an error naming what it does offer.
+fn set_congestion(socket: &tokio::net::TcpSocket, name: &str) -> io::Result<()> {
+    SockRef::from(socket).set_tcp_congestion(name.as_bytes()).map_err(|e| {
+        let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap_or_default();
+        io::Error::new(
+            e.kind(),
+            format!("TCP congestion control '{name}' is not available ({e}); this kernel offers: {}", available.trim()),
+        )
+    })
+}
+
+/// The socket options in effect on a connection, as the kernel reports them.
+pub fn describe(sock: &SockRef<'_>) -> String {
+    let cc = sock.tcp_congestion().map(|v| {
+        String::from_utf8_lossy(&v)
+            .trim_end_matches('\0')
+            .to_string()
+    });
+    format!(
+        "receive buffer {} B, send buffer {} B, congestion control {}, notsent_lowat {} B, user timeout {:?}",
+        sock.recv_buffer_size().unwrap_or(0),
+        sock.send_buffer_size().unwrap_or(0),
+        cc.unwrap_or_else(|_| "?".into()),
+        sock.tcp_notsent_lowat().unwrap_or(0),
+        sock.tcp_user_timeout().ok().flatten().unwrap_or_default(),
+    )
 }
 
 /// Logs the buffer sizes the kernel granted and warns (once per process)
@@ -58,7 +104,12 @@ fn report_buffers(sock: &SockRef<'_>, addr: SocketAddr, tuning: &SocketTuning) {
     static WARNED: AtomicBool = AtomicBool::new(false);
     let granted_rcv = sock.recv_buffer_size().unwrap_or(0);
     let granted_snd = sock.send_buffer_size().unwrap_or(0);
-    tracing::debug!(peer = %addr, receive_buffer = granted_rcv, send_buffer = granted_snd, "socket buffers granted");
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.swap(true, Ordering::Relaxed) {
+        tracing::info!(peer = %addr, "socket options in effect: {}", describe(sock));
+    } else {
+        tracing::debug!(peer = %addr, "socket options in effect: {}", describe(sock));
+    }
     let capped = |asked: Option<usize>, granted: usize| asked.is_some_and(|a| granted < a);
     if (capped(tuning.receive_buffer, granted_rcv) || capped(tuning.send_buffer, granted_snd))
         && !WARNED.swap(true, Ordering::Relaxed)

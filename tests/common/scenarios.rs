@@ -104,13 +104,27 @@ pub fn headers_null_keys_null_values_and_timestamps(version: &str) {
             .with_partition(0),
     ];
     tools::produce(&pair.source, t, &recs).unwrap();
-    let cfg = mm2_file(pair, "fields", &format!("topics = {t}"));
+    // kmirror's own socket keys ride along: they must be applied, not warned about.
+    let cfg = mm2_file(
+        pair,
+        "fields",
+        &format!("topics = {t}\nkmirror.tcp.congestion.control = reno\nkmirror.tcp.notsent.lowat.bytes = 131072"),
+    );
     let mut km = Kmirror::start(&cfg, &[]);
     let want = total_end_offset(&pair.source, t);
     wait_until(Duration::from_secs(90), "fields mirrored", || {
         total_end_offset(&pair.target, "A.fields") >= want
     });
     km.stop();
+    let out = km.output();
+    assert!(
+        out.contains("congestion control reno") && out.contains("notsent_lowat 131072"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("kmirror.tcp"),
+        "socket keys reported as unknown:\n{out}"
+    );
     assert_mirrored_exactly(&pair.source, t, &pair.target, "A.fields");
 }
 
