@@ -23,6 +23,9 @@ pub struct FetchSettings {
     pub start_from_latest: bool,
     /// Stop fetching a partition while this many bytes wait to be produced.
     pub max_queued_bytes_per_partition: usize,
+    /// Stop fetching on a worker while this many bytes wait to be produced
+    /// across all its partitions: bounds memory with many partitions.
+    pub max_queued_bytes_per_worker: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +82,7 @@ impl Default for FetchSettings {
             check_crcs: true,
             start_from_latest: false,
             max_queued_bytes_per_partition: 4 * 1_048_576,
+            max_queued_bytes_per_worker: 256 * 1_048_576,
         }
     }
 }
@@ -164,6 +168,7 @@ pub fn plans_from_config(
             max_queued_bytes_per_partition: (ci32("max.partition.fetch.bytes", 1_048_576)?.max(1)
                 as usize)
                 * 4,
+            max_queued_bytes_per_worker: 256 * 1_048_576,
         };
         let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", true)
             .map_err(|m| bad("producer", tgt, "enable.idempotence", m))?;

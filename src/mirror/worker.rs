@@ -571,6 +571,10 @@ impl Worker {
         if n == 0 {
             return out;
         }
+        let queued: usize = parts.iter().map(|p| p.queued_bytes).sum();
+        if queued >= plan.fetch.max_queued_bytes_per_worker {
+            return out;
+        }
         *rotate = (*rotate + 1) % n;
         for k in 0..n {
             let idx = (k + *rotate) % n;
