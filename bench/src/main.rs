@@ -117,18 +117,15 @@ fn e2e(args: &Args) -> Result<(), String> {
     let dist = KafkaDist::ensure(KAFKA_4).map_err(e)?;
 
     let mm2_props = write_props(&dir, "mm2", &source, &target)?;
-    let mm2 = Command::new("java")
-        .args([
-            "-Xmx2g",
-            "-cp",
-            &dist.classpath(),
-            "org.apache.kafka.connect.mirror.MirrorMaker",
-        ])
-        .arg(&mm2_props)
-        .stdout(log_file(&dir, "mm2.out")?)
-        .stderr(log_file(&dir, "mm2.err")?)
-        .spawn()
-        .map_err(|x| format!("cannot start MirrorMaker 2: {x}"))?;
+    let mut mm2 = Command::new("java");
+    mm2.args([
+        "-Xmx2g",
+        "-cp",
+        &dist.classpath(),
+        "org.apache.kafka.connect.mirror.MirrorMaker",
+    ])
+    .arg(&mm2_props);
+    let mm2 = spawn_logged(&mut mm2, &dir, "mm2")?;
     let mm2 = measure(
         "MirrorMaker 2",
         mm2,
@@ -141,12 +138,9 @@ fn e2e(args: &Args) -> Result<(), String> {
     )?;
 
     let km_props = write_props(&dir, "km", &source, &target)?;
-    let km = Command::new(kmirror_binary()?)
-        .arg(&km_props)
-        .stdout(log_file(&dir, "kmirror.out")?)
-        .stderr(log_file(&dir, "kmirror.err")?)
-        .spawn()
-        .map_err(|x| format!("cannot start kmirror: {x}"))?;
+    let mut km = Command::new(kmirror_binary()?);
+    km.arg(&km_props);
+    let km = spawn_logged(&mut km, &dir, "kmirror")?;
     let km = measure(
         "kmirror",
         km,
@@ -184,8 +178,15 @@ fn kmirror_binary() -> Result<PathBuf, String> {
     Ok(path)
 }
 
-fn log_file(dir: &Path, name: &str) -> Result<std::fs::File, String> {
-    std::fs::File::create(dir.join(name)).map_err(|e| e.to_string())
+/// Starts a mirror with its stdout and stderr in `<dir>/<name>.out|.err`.
+fn spawn_logged(cmd: &mut Command, dir: &Path, name: &str) -> Result<Child, String> {
+    let log = |ext: &str| {
+        std::fs::File::create(dir.join(format!("{name}.{ext}"))).map_err(|e| e.to_string())
+    };
+    cmd.stdout(log("out")?)
+        .stderr(log("err")?)
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))
 }
 
 fn write_props(

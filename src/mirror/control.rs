@@ -15,7 +15,7 @@ use crate::client::ClusterClient;
 use crate::mirror::messages::{Assignment, FromWorker, Report, ToWorker};
 use crate::mirror::plan::FlowPlan;
 use crate::mirror::progress::ProgressStore;
-use crate::mirror::summary::Summary;
+use crate::mirror::summary::{latency_histogram, Summary};
 use crate::mirror::worker;
 use crate::net::{self, Backend};
 use crate::topics::sync;
@@ -192,14 +192,19 @@ async fn refresh(
     next_worker: &mut usize,
     stop: &AtomicBool,
 ) {
-    if let Err(e) = flow
+    // One metadata request both proves the source reachable (with a log line
+    // per failed attempt) and lists its topics.
+    let source_topics = match flow
         .source
-        .metadata_with_retry(Some(&[]), || stop.load(Ordering::Relaxed))
+        .metadata_with_retry(None, || stop.load(Ordering::Relaxed))
         .await
     {
-        tracing::warn!(flow = %plan.name(), "source unreachable: {e}");
-        return;
-    }
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(flow = %plan.name(), "source unreachable: {e}");
+            return;
+        }
+    };
     if let Err(e) = flow
         .target
         .metadata_with_retry(Some(&[]), || stop.load(Ordering::Relaxed))
@@ -208,13 +213,7 @@ async fn refresh(
         tracing::warn!(flow = %plan.name(), "target unreachable: {e}");
         return;
     }
-    let topics = match sync::discover(&flow.source, plan).await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(flow = %plan.name(), "topic discovery failed: {e}");
-            return;
-        }
-    };
+    let topics = sync::select(plan, &source_topics);
     let ready = sync::ensure_targets(&flow.source, &flow.target, plan, &topics).await;
     let fresh: Vec<(String, String, i32)> = ready
         .iter()
@@ -295,8 +294,7 @@ impl Window {
         Window {
             records: 0,
             bytes: 0,
-            latency_us: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                .expect("valid bounds"),
+            latency_us: latency_histogram(),
             at: Instant::now(),
         }
     }

@@ -145,11 +145,14 @@ pub fn plans_from_config(
             crate::config::mm2::get_i32(prod, key, default)
                 .map_err(|m| bad("producer", tgt, key, m))
         };
+        // Kafka's client defaults, as `Default` spells them.
+        let (df, dp) = (FetchSettings::default(), ProduceSettings::default());
+        let partition_max_bytes = ci32("max.partition.fetch.bytes", df.partition_max_bytes)?;
         let fetch = FetchSettings {
-            max_wait_ms: ci32("fetch.max.wait.ms", 500)?,
-            min_bytes: ci32("fetch.min.bytes", 1)?,
-            max_bytes: ci32("fetch.max.bytes", 52_428_800)?,
-            partition_max_bytes: ci32("max.partition.fetch.bytes", 1_048_576)?,
+            max_wait_ms: ci32("fetch.max.wait.ms", df.max_wait_ms)?,
+            min_bytes: ci32("fetch.min.bytes", df.min_bytes)?,
+            max_bytes: ci32("fetch.max.bytes", df.max_bytes)?,
+            partition_max_bytes,
             read_committed: match cons.get("isolation.level").map(String::as_str) {
                 None | Some("read_committed") => true,
                 Some("read_uncommitted") => false,
@@ -162,28 +165,31 @@ pub fn plans_from_config(
                     ))
                 }
             },
-            check_crcs: crate::config::mm2::get_bool(cons, "check.crcs", true)
+            check_crcs: crate::config::mm2::get_bool(cons, "check.crcs", df.check_crcs)
                 .map_err(|m| bad("consumer", src, "check.crcs", m))?,
             start_from_latest: cons.get("auto.offset.reset").map(String::as_str) == Some("latest"),
-            max_queued_bytes_per_partition: (ci32("max.partition.fetch.bytes", 1_048_576)?.max(1)
-                as usize)
-                * 4,
-            max_queued_bytes_per_worker: 256 * 1_048_576,
+            max_queued_bytes_per_partition: partition_max_bytes.max(1) as usize * 4,
+            max_queued_bytes_per_worker: df.max_queued_bytes_per_worker,
         };
-        let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", true)
+        let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", dp.idempotent)
             .map_err(|m| bad("producer", tgt, "enable.idempotence", m))?;
-        let in_flight = pi32("max.in.flight.requests.per.connection", 5)?.max(1) as usize;
+        let in_flight = pi32(
+            "max.in.flight.requests.per.connection",
+            dp.max_in_flight_per_partition as i32,
+        )?
+        .max(1) as usize;
         let produce = ProduceSettings {
-            acks: -1,
+            acks: dp.acks,
             idempotent,
-            timeout_ms: pi32("delivery.timeout.ms", 30_000)?
-                .min(pi32("request.timeout.ms", 30_000)?),
-            max_request_bytes: pi32("max.request.size", 8 * 1_048_576)?.max(1) as usize,
+            timeout_ms: pi32("delivery.timeout.ms", dp.timeout_ms)?
+                .min(pi32("request.timeout.ms", dp.timeout_ms)?),
+            max_request_bytes: pi32("max.request.size", dp.max_request_bytes as i32)?.max(1)
+                as usize,
             // Without idempotence a retry could reorder pipelined batches.
             max_in_flight_per_partition: if idempotent { in_flight.min(5) } else { 1 },
-            max_in_flight_requests: 16,
+            max_in_flight_requests: dp.max_in_flight_requests,
             retry_backoff: std::time::Duration::from_millis(
-                pi32("retry.backoff.ms", 100)?.max(0) as u64
+                pi32("retry.backoff.ms", dp.retry_backoff.as_millis() as i32)?.max(0) as u64,
             ),
         };
         let settings = |alias: &str,

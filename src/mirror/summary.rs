@@ -6,6 +6,11 @@ use hdrhistogram::Histogram;
 
 use crate::mirror::messages::Failure;
 
+/// A histogram of latencies in microseconds, 1 µs to 1 hour, 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
 #[derive(Debug)]
 pub struct Summary {
     pub records: u64,
@@ -28,8 +33,7 @@ impl Summary {
             copied_bytes: 0,
             reencoded_batches: 0,
             elapsed: Duration::ZERO,
-            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                .expect("valid histogram bounds"),
+            latency_us: latency_histogram(),
             failures: Vec::new(),
             partitions: 0,
         }

@@ -30,6 +30,7 @@ use crate::mirror::fetched;
 use crate::mirror::messages::{Assignment, Failure, FromWorker, Progress, Report, ToWorker};
 use crate::mirror::partition::{Partition, ProducerIdentity, Status};
 use crate::mirror::plan::FlowPlan;
+use crate::mirror::summary::latency_histogram;
 use crate::net::{self, Backend};
 
 /// How often a worker reports progress and counters.
@@ -86,8 +87,7 @@ impl Stats {
             batches: 0,
             copied_bytes: 0,
             reencoded: 0,
-            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                .expect("valid histogram bounds"),
+            latency_us: latency_histogram(),
         }
     }
 }
@@ -917,17 +917,13 @@ impl Worker {
         let mut stats = self.stats.borrow_mut();
         for &idx in sent {
             let p = &mut parts[idx];
-            let code = results
-                .get(&(&*p.target_topic, p.partition))
-                .map(|r| (r.error, r.error_message.clone(), r.record_errors.clone()));
+            let result = results.get(&(&*p.target_topic, p.partition)).copied();
             let retry_at = Instant::now() + plan.produce.retry_backoff;
-            match code {
+            match result {
                 None => {
                     p.on_retriable_failure(false, retry_at);
                 }
-                Some((code, _, _))
-                    if code.is_ok() || code == ErrorCode::DUPLICATE_SEQUENCE_NUMBER =>
-                {
+                Some(r) if r.error.is_ok() || r.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => {
                     if let Some(s) = p.on_ack() {
                         stats.records += s.records as u64;
                         stats.bytes += s.bytes as u64;
@@ -936,7 +932,8 @@ impl Worker {
                         let _ = stats.latency_us.record(lat.min(3_600_000_000));
                     }
                 }
-                Some((code, message, record_errors)) => {
+                Some(r) => {
+                    let code = r.error;
                     let follow_on = !p.is_active();
                     if !follow_on && code.is_retriable() {
                         tracing::info!(
@@ -969,11 +966,14 @@ impl Worker {
                             "the target cluster {} rejected the batch with source offsets {first}..={last} (target topic {}): {code}",
                             plan.target.cluster, p.target_topic
                         );
-                        if let Some(m) = message {
+                        if let Some(m) = &r.error_message {
                             reason.push_str(&format!(": {m}"));
                         }
-                        for (i, m) in record_errors {
-                            reason.push_str(&format!("; record {i}: {}", m.unwrap_or_default()));
+                        for (i, m) in &r.record_errors {
+                            reason.push_str(&format!(
+                                "; record {i}: {}",
+                                m.as_deref().unwrap_or_default()
+                            ));
                         }
                         failures.push((idx, reason));
                     }

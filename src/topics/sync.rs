@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use crate::client::admin::{self, NewTopic, CONFIG_SOURCE_TOPIC};
+use crate::client::cluster::TopicMetadata;
 use crate::client::{ClientError, ClusterClient};
 use crate::mirror::plan::FlowPlan;
 
@@ -17,37 +18,25 @@ pub struct SourceTopic {
     pub partitions: i32,
 }
 
-/// Source topics the flow mirrors: matching `topics`, not `topics.exclude`,
-/// not internal, and not coming back from the target (a cycle).
-pub async fn discover(
-    source: &ClusterClient,
-    plan: &FlowPlan,
-) -> Result<Vec<SourceTopic>, ClientError> {
-    let meta = source.metadata(None).await?;
-    Ok(select(
-        plan,
-        meta.iter()
-            .filter(|t| t.error.is_ok())
-            .map(|t| (t.name.as_str(), t.is_internal, t.partitions.len() as i32)),
-    ))
-}
-
-/// The selection rule alone, over (name, is_internal, partitions).
-pub fn select<'a>(
-    plan: &FlowPlan,
-    topics: impl Iterator<Item = (&'a str, bool, i32)>,
-) -> Vec<SourceTopic> {
-    let mut out: Vec<SourceTopic> = topics
-        .filter(|(name, internal, _)| {
-            !internal
-                && plan.topics.matches(name)
-                && !plan.policy.is_internal_topic(name)
-                && !plan.policy.is_cycle(name, &plan.target.cluster)
+/// The source topics the flow mirrors, from the source's full metadata:
+/// matching `topics`, not `topics.exclude`, not internal, and not coming back
+/// from the target (a cycle).
+pub fn select(plan: &FlowPlan, metadata: &[TopicMetadata]) -> Vec<SourceTopic> {
+    let mut out: Vec<SourceTopic> = metadata
+        .iter()
+        .filter(|t| {
+            t.error.is_ok()
+                && !t.is_internal
+                && plan.topics.matches(&t.name)
+                && !plan.policy.is_internal_topic(&t.name)
+                && !plan.policy.is_cycle(&t.name, &plan.target.cluster)
         })
-        .map(|(name, _, partitions)| SourceTopic {
-            name: name.to_string(),
-            target: plan.policy.format_remote_topic(&plan.source.cluster, name),
-            partitions,
+        .map(|t| SourceTopic {
+            name: t.name.clone(),
+            target: plan
+                .policy
+                .format_remote_topic(&plan.source.cluster, &t.name),
+            partitions: t.partitions.len() as i32,
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
