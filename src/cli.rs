@@ -30,6 +30,11 @@ pub struct MirrorArgs {
     /// CPUs to pin one worker each to, e.g. 0,1 or 2-5 (default: every CPU this process may use).
     #[arg(long)]
     pub cpus: Option<String>,
+    /// Connections per broker for each worker's fetches and produces, with the
+    /// worker's partitions spread over them: for long fat pipes where one TCP
+    /// connection's window limits throughput. MirrorMaker 1's --num.streams.
+    #[arg(long, alias = "num.streams", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub streams: u16,
     /// Print a progress line every second.
     #[arg(long)]
     pub readout: bool,
@@ -145,6 +150,7 @@ pub fn run_from_file(
         backend,
         workers: cpus.as_ref().map_or(1, |c| c.len()),
         cpus,
+        streams: usize::from(args.streams),
         readout: args.readout,
         stop,
     };

@@ -109,6 +109,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         clusters: Vec::new(),
         io: args.io.clone(),
         cpus: None,
+        streams: 1,
         readout: true,
     };
     let summary = cli::run_from_file(&props, &margs, stop.clone());

@@ -13,6 +13,11 @@ fn partitions_1_3_12_and_every_codec() {
 }
 
 #[test]
+fn fetch_sessions_and_streams() {
+    scenarios::fetch_sessions_and_streams(KAFKA_4);
+}
+
+#[test]
 fn headers_null_keys_null_values_and_timestamps() {
     scenarios::headers_null_keys_null_values_and_timestamps(KAFKA_4);
 }

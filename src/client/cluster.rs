@@ -46,11 +46,16 @@ pub struct TopicMetadata {
     pub partitions: Vec<PartitionLeader>,
 }
 
+/// A connection's address and stream number.
+type ConnKey = (String, usize);
+
 pub struct ClusterClient {
     settings: ClientSettings,
     brokers: RefCell<HashMap<i32, String>>,
-    conns: RefCell<HashMap<String, Conn>>,
-    connecting: RefCell<HashMap<String, Rc<tokio::sync::Mutex<()>>>>,
+    /// Open connections by (address, stream): stream 0 is the one every
+    /// caller shares; fetch and produce loops of `--streams N` use 0..N.
+    conns: RefCell<HashMap<ConnKey, Conn>>,
+    connecting: RefCell<HashMap<ConnKey, Rc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ClusterClient {
@@ -77,7 +82,13 @@ impl ClusterClient {
 
     /// The connection to `addr`, opened when there is none (one attempt).
     pub async fn conn_to(&self, addr: &str) -> Result<Conn, ClientError> {
-        if let Some(c) = self.conns.borrow().get(addr) {
+        self.stream_to(addr, 0).await
+    }
+
+    /// Connection number `stream` to `addr`, opened when there is none.
+    async fn stream_to(&self, addr: &str, stream: usize) -> Result<Conn, ClientError> {
+        let key = (addr.to_string(), stream);
+        if let Some(c) = self.conns.borrow().get(&key) {
             if !c.is_closed() {
                 return Ok(c.clone());
             }
@@ -85,11 +96,11 @@ impl ClusterClient {
         let lock = self
             .connecting
             .borrow_mut()
-            .entry(addr.to_string())
+            .entry(key.clone())
             .or_insert_with(|| Rc::new(tokio::sync::Mutex::new(())))
             .clone();
         let _g = lock.lock().await;
-        if let Some(c) = self.conns.borrow().get(addr) {
+        if let Some(c) = self.conns.borrow().get(&key) {
             if !c.is_closed() {
                 return Ok(c.clone());
             }
@@ -104,20 +115,24 @@ impl ClusterClient {
             s.request_timeout,
         )
         .await?;
-        tracing::debug!(cluster = %s.cluster, broker = addr, "connected");
-        self.conns
-            .borrow_mut()
-            .insert(addr.to_string(), conn.clone());
+        tracing::debug!(cluster = %s.cluster, broker = addr, stream, "connected");
+        self.conns.borrow_mut().insert(key, conn.clone());
         Ok(conn)
     }
 
     /// The connection to broker `id` (known from metadata).
     pub async fn broker(&self, id: i32) -> Result<Conn, ClientError> {
+        self.broker_stream(id, 0).await
+    }
+
+    /// Connection number `stream` to broker `id`: with `--streams N` a
+    /// worker spreads its partitions over N connections per broker.
+    pub async fn broker_stream(&self, id: i32, stream: usize) -> Result<Conn, ClientError> {
         let addr = self.broker_addr(id).ok_or_else(|| ClientError::Other {
             cluster: self.settings.cluster.clone(),
             reason: format!("broker {id} is not in the cluster metadata"),
         })?;
-        self.conn_to(&addr).await
+        self.stream_to(&addr, stream).await
     }
 
     /// Any live connection: a known broker first, then the bootstrap list.

@@ -221,6 +221,9 @@ pub const HONOURED_COMMON: &[ClientKey] = &[
         ValueType::OneOf(&["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]),
     ),
     key("client.id", ValueType::Text),
+    // Sent as the Fetch rack id; sources with a rack-aware replica selector
+    // then point fetches at a replica in the same rack (KIP-392).
+    key("client.rack", ValueType::Text),
     key("request.timeout.ms", ValueType::IntAtLeast(0)),
     key("retry.backoff.ms", ValueType::IntAtLeast(0)),
     key(

@@ -27,6 +27,8 @@ pub struct RunOptions {
     /// CPUs to pin workers to, one worker per CPU; `None`: `workers` unpinned.
     pub cpus: Option<Vec<usize>>,
     pub workers: usize,
+    /// Connections per broker for each worker's fetches and produces.
+    pub streams: usize,
     /// Print a progress line every second.
     pub readout: bool,
     /// Set to stop the mirror (signals set it too).
@@ -58,6 +60,7 @@ pub fn run(plans: Vec<FlowPlan>, opts: RunOptions) -> std::io::Result<Summary> {
             id,
             opts.backend,
             cpu,
+            opts.streams,
             plans.clone(),
             rx,
             to_control.clone(),
@@ -167,12 +170,14 @@ async fn control(
     summary
 }
 
-fn absorb(summary: &mut Summary, flows: &mut [FlowState], window: &mut Window, r: Report) {
+fn absorb(summary: &mut Summary, flows: &mut [FlowState], window: &mut Window, r: Box<Report>) {
     summary.records += r.records;
     summary.bytes += r.bytes;
     summary.batches += r.batches;
     summary.copied_bytes += r.copied_bytes;
     summary.reencoded_batches += r.reencoded_batches;
+    summary.fetch_requests += r.fetch_requests;
+    summary.session_fetches += r.session_fetches;
     let _ = summary.latency_us.add(&r.latency_us);
     let _ = window.latency_us.add(&r.latency_us);
     window.records += r.records;

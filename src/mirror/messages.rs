@@ -52,6 +52,9 @@ pub struct Report {
     /// Record bytes copied on slow paths (re-encoded batches).
     pub copied_bytes: u64,
     pub reencoded_batches: u64,
+    pub fetch_requests: u64,
+    /// Fetch requests sent as increments of a fetch session (KIP-227).
+    pub session_fetches: u64,
     /// Source record timestamp to produce acknowledgement, in microseconds.
     pub latency_us: Histogram<u64>,
     pub assigned: usize,
@@ -60,6 +63,6 @@ pub struct Report {
 
 #[derive(Debug)]
 pub enum FromWorker {
-    Report(Report),
+    Report(Box<Report>),
     Stopped { worker: usize },
 }

@@ -3,6 +3,7 @@
 //! and produce record batches and report their progress back.
 
 pub mod control;
+pub mod fetch_session;
 pub mod fetched;
 pub mod messages;
 pub mod partition;

@@ -56,7 +56,13 @@ pub struct Partition {
     pub target_topic: Rc<str>,
     pub partition: i32,
     pub src_leader: Option<i32>,
+    /// A replica the source leader told us to fetch from instead of itself
+    /// (KIP-392, when `client.rack` is set), until the instant given.
+    pub src_replica: Option<(i32, Instant)>,
     pub tgt_leader: Option<i32>,
+    /// Which of the worker's connections per broker (`--streams`) carries
+    /// this partition's fetches and produces.
+    pub stream: usize,
     /// Next source offset to fetch; `None` until the start offset is known.
     pub fetch_offset: Option<i64>,
     pub fetching: bool,
@@ -93,7 +99,9 @@ impl Partition {
             target_topic,
             partition,
             src_leader: None,
+            src_replica: None,
             tgt_leader: None,
+            stream: 0,
             fetch_offset: start,
             fetching: false,
             out_of_range: false,
@@ -116,6 +124,16 @@ impl Partition {
 
     pub fn is_failed(&self) -> bool {
         matches!(self.status, Status::Failed(_))
+    }
+
+    /// The source broker to fetch from: the preferred read replica while it
+    /// holds, else the leader.
+    pub fn fetch_broker(&self, now: Instant) -> Option<i32> {
+        self.src_leader?;
+        match self.src_replica {
+            Some((replica, until)) if now < until => Some(replica),
+            _ => self.src_leader,
+        }
     }
 
     /// Queues a fetched batch; the fetch position moves past it.

@@ -18,6 +18,8 @@ pub struct Summary {
     pub batches: u64,
     pub copied_bytes: u64,
     pub reencoded_batches: u64,
+    pub fetch_requests: u64,
+    pub session_fetches: u64,
     pub elapsed: Duration,
     pub latency_us: Histogram<u64>,
     pub failures: Vec<Failure>,
@@ -32,6 +34,8 @@ impl Summary {
             batches: 0,
             copied_bytes: 0,
             reencoded_batches: 0,
+            fetch_requests: 0,
+            session_fetches: 0,
             elapsed: Duration::ZERO,
             latency_us: latency_histogram(),
             failures: Vec::new(),
@@ -58,7 +62,7 @@ impl Summary {
     /// The closing lines kmirror prints.
     pub fn render(&self) -> String {
         let mut s = format!(
-            "kmirror summary: {} records, {:.1} MB in {:.1} s ({:.1} MB/s), {} batches over {} partitions; end-to-end latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; slow-path copies {} bytes in {} re-encoded batches",
+            "kmirror summary: {} records, {:.1} MB in {:.1} s ({:.1} MB/s), {} batches over {} partitions; end-to-end latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; slow-path copies {} bytes in {} re-encoded batches; {} fetch requests, {} of them in fetch sessions",
             self.records,
             self.bytes as f64 / 1e6,
             self.elapsed.as_secs_f64(),
@@ -70,6 +74,8 @@ impl Summary {
             if self.latency_us.is_empty() { 0.0 } else { self.latency_us.max() as f64 / 1000.0 },
             self.copied_bytes,
             self.reencoded_batches,
+            self.fetch_requests,
+            self.session_fetches,
         );
         for f in &self.failures {
             s.push_str(&format!(

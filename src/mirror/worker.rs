@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 
 use crate::client::admin::{self, EARLIEST, LATEST};
 use crate::client::{ClientError, ClusterClient};
+use crate::mirror::fetch_session::{FetchSession, Wanted};
 use crate::mirror::fetched;
 use crate::mirror::messages::{Assignment, Failure, FromWorker, Progress, Report, ToWorker};
 use crate::mirror::partition::{Partition, ProducerIdentity, Status};
@@ -39,12 +40,16 @@ const REPORT_EVERY: Duration = Duration::from_millis(500);
 const IDLE_TICK: Duration = Duration::from_millis(100);
 /// How long a shutting-down worker keeps producing what it already fetched.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a preferred read replica (KIP-392) is followed before the
+/// leader is asked again (Kafka clients use `metadata.max.age.ms`, 5 min).
+const PREFERRED_REPLICA_FOR: Duration = Duration::from_secs(300);
 
 /// Starts a worker thread running on `backend`, pinned to `cpu` if given.
 pub fn spawn(
     id: usize,
     backend: Backend,
     cpu: Option<usize>,
+    streams: usize,
     plans: Arc<Vec<FlowPlan>>,
     rx: UnboundedReceiver<ToWorker>,
     tx: UnboundedSender<FromWorker>,
@@ -58,7 +63,7 @@ pub fn spawn(
                 }
             }
             net::run_on_this_thread(backend, async move {
-                let w = Rc::new(Worker::new(id, backend, plans, tx));
+                let w = Rc::new(Worker::new(id, backend, streams, plans, tx));
                 w.run(rx).await;
             })
         })
@@ -70,12 +75,23 @@ enum Side {
     Produce,
 }
 
+/// A fetch or produce loop: its side, flow, broker and stream.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct LoopKey {
+    side: Side,
+    flow: usize,
+    broker: i32,
+    stream: usize,
+}
+
 struct Stats {
     records: u64,
     bytes: u64,
     batches: u64,
     copied_bytes: u64,
     reencoded: u64,
+    fetch_requests: u64,
+    session_fetches: u64,
     latency_us: Histogram<u64>,
 }
 
@@ -87,6 +103,8 @@ impl Stats {
             batches: 0,
             copied_bytes: 0,
             reencoded: 0,
+            fetch_requests: 0,
+            session_fetches: 0,
             latency_us: latency_histogram(),
         }
     }
@@ -94,6 +112,8 @@ impl Stats {
 
 struct Worker {
     id: usize,
+    /// Connections per broker and side; partitions are spread over them.
+    streams: usize,
     plans: Arc<Vec<FlowPlan>>,
     tx: UnboundedSender<FromWorker>,
     sources: Vec<Rc<ClusterClient>>,
@@ -101,7 +121,7 @@ struct Worker {
     parts: RefCell<Vec<Partition>>,
     by_source: RefCell<HashMap<(usize, String, i32), usize>>,
     by_target: RefCell<HashMap<(usize, String, i32), usize>>,
-    loops: RefCell<HashSet<(Side, usize, i32)>>,
+    loops: RefCell<HashSet<LoopKey>>,
     producer_ids: RefCell<Vec<Option<ProducerIdentity>>>,
     producer_reset: RefCell<Vec<bool>>,
     failures: RefCell<Vec<Failure>>,
@@ -117,6 +137,7 @@ impl Worker {
     fn new(
         id: usize,
         backend: Backend,
+        streams: usize,
         plans: Arc<Vec<FlowPlan>>,
         tx: UnboundedSender<FromWorker>,
     ) -> Worker {
@@ -131,6 +152,7 @@ impl Worker {
         let n = plans.len();
         Worker {
             id,
+            streams: streams.max(1),
             plans,
             tx,
             sources,
@@ -185,13 +207,15 @@ impl Worker {
             }
             let idx = parts.len();
             tracing::debug!(worker = self.id, topic = %a.source_topic, partition = a.partition, start = ?a.start_offset, "assigned");
-            parts.push(Partition::new(
+            let mut p = Partition::new(
                 a.flow,
                 Rc::from(a.source_topic.as_str()),
                 Rc::from(a.target_topic.as_str()),
                 a.partition,
                 a.start_offset,
-            ));
+            );
+            p.stream = idx % self.streams;
+            parts.push(p);
             self.by_source.borrow_mut().insert(key, idx);
             self.by_target
                 .borrow_mut()
@@ -504,24 +528,28 @@ impl Worker {
     }
 
     fn start_loops(self: &Rc<Self>) {
-        let wanted: HashSet<(Side, usize, i32)> = self
+        let now = Instant::now();
+        let wanted: HashSet<LoopKey> = self
             .parts
             .borrow()
             .iter()
             .flat_map(|p| {
-                let f = p.src_leader.map(|l| (Side::Fetch, p.flow, l));
-                let t = p.tgt_leader.map(|l| (Side::Produce, p.flow, l));
+                let key = |side, broker| LoopKey {
+                    side,
+                    flow: p.flow,
+                    broker,
+                    stream: p.stream,
+                };
+                let f = p.fetch_broker(now).map(|b| key(Side::Fetch, b));
+                let t = p.tgt_leader.map(|b| key(Side::Produce, b));
                 f.into_iter().chain(t)
             })
             .collect();
         for key in wanted {
             if self.loops.borrow_mut().insert(key) {
-                let (side, flow, broker) = key;
-                match side {
-                    Side::Fetch => tokio::task::spawn_local(self.clone().fetch_loop(flow, broker)),
-                    Side::Produce => {
-                        tokio::task::spawn_local(self.clone().produce_loop(flow, broker))
-                    }
+                match key.side {
+                    Side::Fetch => tokio::task::spawn_local(self.clone().fetch_loop(key)),
+                    Side::Produce => tokio::task::spawn_local(self.clone().produce_loop(key)),
                 };
             }
         }
@@ -529,30 +557,34 @@ impl Worker {
 
     // ---------------------------------------------------------------- fetch
 
-    async fn fetch_loop(self: Rc<Self>, flow: usize, broker: i32) {
-        let plan = &self.plans[flow];
+    async fn fetch_loop(self: Rc<Self>, key: LoopKey) {
+        let plan = &self.plans[key.flow];
         let mut rotate = 0usize;
         let mut backoff = Duration::from_millis(100);
+        let mut session = FetchSession::new();
         loop {
             if self.shutting_down.get() {
                 break;
             }
             let armed = self.armed();
-            let wanted = self.fetchable(flow, broker, &mut rotate);
+            let wanted = self.fetchable(key, &mut rotate);
             if wanted.is_empty() {
                 self.idle(armed).await;
                 continue;
             }
             drop(armed);
-            match self.fetch_once(flow, broker, &wanted).await {
+            match self.fetch_once(key, &wanted, &mut session).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
-                    tracing::warn!(worker = self.id, cluster = %plan.source.cluster, broker, "fetch failed: {e}");
+                    tracing::warn!(worker = self.id, cluster = %plan.source.cluster, broker = key.broker, "fetch failed: {e}");
+                    session.reset();
                     {
                         let mut parts = self.parts.borrow_mut();
-                        for (idx, _) in &wanted {
-                            parts[*idx].fetching = false;
-                            parts[*idx].src_leader = None;
+                        for w in &wanted {
+                            let p = &mut parts[w.idx];
+                            p.fetching = false;
+                            p.src_leader = None;
+                            p.src_replica = None;
                         }
                     }
                     tokio::time::sleep(backoff).await;
@@ -560,11 +592,13 @@ impl Worker {
                 }
             }
         }
-        self.loops.borrow_mut().remove(&(Side::Fetch, flow, broker));
+        self.loops.borrow_mut().remove(&key);
     }
 
-    fn fetchable(&self, flow: usize, broker: i32, rotate: &mut usize) -> Vec<(usize, i64)> {
-        let plan = &self.plans[flow];
+    /// The partitions this loop fetches now: on its broker and stream,
+    /// active, with a known position and room in their queues.
+    fn fetchable(&self, key: LoopKey, rotate: &mut usize) -> Vec<Wanted> {
+        let plan = &self.plans[key.flow];
         let parts = self.parts.borrow();
         let n = parts.len();
         let mut out = Vec::new();
@@ -575,56 +609,64 @@ impl Worker {
         if queued >= plan.fetch.max_queued_bytes_per_worker {
             return out;
         }
+        let now = Instant::now();
         *rotate = (*rotate + 1) % n;
         for k in 0..n {
             let idx = (k + *rotate) % n;
             let p = &parts[idx];
-            if p.flow == flow
-                && p.src_leader == Some(broker)
+            if p.flow == key.flow
+                && p.stream == key.stream
+                && p.fetch_broker(now) == Some(key.broker)
                 && p.is_active()
                 && !p.fetching
                 && !p.out_of_range
                 && p.queued_bytes < plan.fetch.max_queued_bytes_per_partition
             {
-                if let Some(off) = p.fetch_offset {
-                    out.push((idx, off));
+                if let Some(offset) = p.fetch_offset {
+                    out.push(Wanted {
+                        idx,
+                        topic: p.source_topic.clone(),
+                        partition: p.partition,
+                        offset,
+                    });
                 }
             }
         }
         out
     }
 
+    /// One Fetch request in `session` for `wanted`, and its response applied.
     async fn fetch_once(
         &self,
-        flow: usize,
-        broker: i32,
-        wanted: &[(usize, i64)],
+        key: LoopKey,
+        wanted: &[Wanted],
+        session: &mut FetchSession,
     ) -> Result<(), ClientError> {
-        let plan = &self.plans[flow];
-        let client = &self.sources[flow];
-        let conn = client.broker(broker).await?;
+        let plan = &self.plans[key.flow];
+        let client = &self.sources[key.flow];
+        let conn = client.broker_stream(key.broker, key.stream).await?;
         let version = conn.version(Api::Fetch)?;
+        let planned = session.next_request(wanted);
         let mut topics: Vec<FetchTopic> = Vec::new();
-        let mut index: HashMap<(String, i32), (usize, i64)> = HashMap::new();
+        for w in &planned.send {
+            let fp = FetchPartition {
+                partition: w.partition,
+                current_leader_epoch: -1,
+                fetch_offset: w.offset,
+                partition_max_bytes: plan.fetch.partition_max_bytes,
+            };
+            match topics.iter_mut().find(|t| *t.name == *w.topic) {
+                Some(t) => t.partitions.push(fp),
+                None => topics.push(FetchTopic {
+                    name: w.topic.to_string(),
+                    partitions: vec![fp],
+                }),
+            }
+        }
         {
             let mut parts = self.parts.borrow_mut();
-            for &(idx, offset) in wanted {
-                let p = &mut parts[idx];
-                p.fetching = true;
-                let fp = FetchPartition {
-                    partition: p.partition,
-                    current_leader_epoch: -1,
-                    fetch_offset: offset,
-                    partition_max_bytes: plan.fetch.partition_max_bytes,
-                };
-                match topics.iter_mut().find(|t| *t.name == *p.source_topic) {
-                    Some(t) => t.partitions.push(fp),
-                    None => topics.push(FetchTopic {
-                        name: p.source_topic.to_string(),
-                        partitions: vec![fp],
-                    }),
-                }
-                index.insert((p.source_topic.to_string(), p.partition), (idx, offset));
+            for w in wanted {
+                parts[w.idx].fetching = true;
             }
         }
         let req = FetchRequest {
@@ -632,20 +674,31 @@ impl Worker {
             min_bytes: plan.fetch.min_bytes,
             max_bytes: plan.fetch.max_bytes,
             isolation_level: plan.fetch.read_committed as i8,
-            session_id: 0,
-            session_epoch: -1,
+            session_id: planned.session_id,
+            session_epoch: planned.epoch,
             topics,
-            forgotten: Vec::new(),
-            // No rack id yet: a broker with a rack-aware replica selector
-            // would answer with a preferred read replica and no records, and
-            // following it (KIP-392) is not implemented; the leader serves.
-            rack_id: String::new(),
+            forgotten: planned
+                .forget
+                .iter()
+                .map(|(t, ps)| (t.to_string(), ps.clone()))
+                .collect(),
+            // With a rack id a broker using a rack-aware replica selector
+            // names the replica to fetch from (KIP-392).
+            rack_id: client.settings().rack.clone(),
         };
+        {
+            let mut s = self.stats.borrow_mut();
+            s.fetch_requests += 1;
+            s.session_fetches += u64::from(!planned.is_full());
+        }
         let client_id = client.settings().client_id.clone();
         tracing::trace!(
             worker = self.id,
-            broker,
+            broker = key.broker,
             partitions = wanted.len(),
+            named = planned.send.len(),
+            session = planned.session_id,
+            epoch = planned.epoch,
             "fetch sending"
         );
         let body = conn
@@ -662,7 +715,7 @@ impl Worker {
             .await?;
         tracing::trace!(
             worker = self.id,
-            broker,
+            broker = key.broker,
             bytes = body.len(),
             "fetch answered"
         );
@@ -670,9 +723,26 @@ impl Worker {
             .map_err(|e| ClientError::protocol(client.name(), conn.addr(), "Fetch", e))?;
         {
             let mut parts = self.parts.borrow_mut();
-            for &(idx, _) in wanted {
-                parts[idx].fetching = false;
+            for w in wanted {
+                parts[w.idx].fetching = false;
             }
+        }
+        let opened = planned.is_full() && resp.error.is_ok() && resp.session_id != 0;
+        session.on_response(resp.session_id, resp.error);
+        if opened {
+            tracing::debug!(
+                worker = self.id,
+                broker = key.broker,
+                stream = key.stream,
+                session = resp.session_id,
+                "fetch session opened"
+            );
+        }
+        if resp.error == ErrorCode::FETCH_SESSION_ID_NOT_FOUND
+            || resp.error == ErrorCode::INVALID_FETCH_SESSION_EPOCH
+        {
+            // The next request opens a new session; nothing was fetched.
+            return Ok(());
         }
         if !resp.error.is_ok() {
             return Err(ClientError::Kafka {
@@ -682,16 +752,51 @@ impl Worker {
                 message: None,
             });
         }
+        let now = Instant::now();
         let mut failures = Vec::new();
         for t in &resp.topics {
             for data in &t.partitions {
-                let Some(&(idx, requested)) = index.get(&(t.name.clone(), data.partition)) else {
+                let Some(held) = session.lookup(&t.name, data.partition) else {
                     continue;
                 };
+                let (idx, requested) = (held.idx, held.offset);
                 let mut parts = self.parts.borrow_mut();
                 let p = &mut parts[idx];
                 if !p.is_active() || p.fetch_offset != Some(requested) {
                     continue; // rewound meanwhile: this data is stale
+                }
+                let from_replica = p.src_leader != Some(key.broker);
+                if data.preferred_read_replica >= 0 && data.preferred_read_replica != key.broker {
+                    let replica = data.preferred_read_replica;
+                    if client.broker_addr(replica).is_some() {
+                        tracing::info!(
+                            worker = self.id,
+                            topic = %p.source_topic,
+                            partition = p.partition,
+                            replica,
+                            "fetching from the preferred read replica"
+                        );
+                        p.src_replica = Some((replica, now + PREFERRED_REPLICA_FOR));
+                        self.wake.notify_waiters();
+                        continue;
+                    }
+                }
+                if !data.error.is_ok() && from_replica {
+                    // The replica cannot serve (it lags, or is no longer a
+                    // replica): back to the leader, which decides again.
+                    tracing::info!(
+                        worker = self.id,
+                        topic = %p.source_topic,
+                        partition = p.partition,
+                        replica = key.broker,
+                        "the read replica answered {}; fetching from the leader",
+                        data.error
+                    );
+                    p.src_replica = None;
+                    if data.error.needs_metadata_refresh() {
+                        p.src_leader = None;
+                    }
+                    continue;
                 }
                 if data.error == ErrorCode::OFFSET_OUT_OF_RANGE {
                     p.out_of_range = true;
@@ -733,7 +838,8 @@ impl Worker {
 
     // ---------------------------------------------------------------- produce
 
-    async fn produce_loop(self: Rc<Self>, flow: usize, broker: i32) {
+    async fn produce_loop(self: Rc<Self>, key: LoopKey) {
+        let (flow, broker) = (key.flow, key.broker);
         let plan = &self.plans[flow];
         let in_flight = Rc::new(Cell::new(0usize));
         let mut rotate = 0usize;
@@ -743,18 +849,16 @@ impl Worker {
                 break;
             }
             let armed = self.armed();
-            if in_flight.get() >= plan.produce.max_in_flight_requests
-                || !self.has_sendable(flow, broker)
-            {
+            if in_flight.get() >= plan.produce.max_in_flight_requests || !self.has_sendable(key) {
                 self.idle(armed).await;
                 continue;
             }
             drop(armed);
-            let conn = match self.targets[flow].broker(broker).await {
+            let conn = match self.targets[flow].broker_stream(broker, key.stream).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(worker = self.id, cluster = %plan.target.cluster, broker, "cannot reach target broker: {e}");
-                    self.forget_target_leader(flow, broker);
+                    self.forget_target_leader(key);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
@@ -764,14 +868,14 @@ impl Worker {
             let version = match conn.version(Api::Produce) {
                 Ok(v) => v,
                 Err(e) => {
-                    let idxs: Vec<usize> = self.target_parts(flow, broker);
+                    let idxs: Vec<usize> = self.target_parts(key);
                     for idx in idxs {
                         self.fail_partition(idx, e.to_string());
                     }
                     continue;
                 }
             };
-            let (topics, sent) = self.take_batches(flow, broker, &mut rotate);
+            let (topics, sent) = self.take_batches(key, &mut rotate);
             if sent.is_empty() {
                 continue;
             }
@@ -811,46 +915,44 @@ impl Worker {
                 }
             }
         }
-        self.loops
-            .borrow_mut()
-            .remove(&(Side::Produce, flow, broker));
+        self.loops.borrow_mut().remove(&key);
     }
 
-    fn target_parts(&self, flow: usize, broker: i32) -> Vec<usize> {
+    /// Whether partition `p` is produced by the loop `key`.
+    fn produced_by(p: &Partition, key: LoopKey) -> bool {
+        p.flow == key.flow && p.stream == key.stream && p.tgt_leader == Some(key.broker)
+    }
+
+    fn target_parts(&self, key: LoopKey) -> Vec<usize> {
         self.parts
             .borrow()
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.flow == flow && p.tgt_leader == Some(broker))
+            .filter(|(_, p)| Self::produced_by(p, key))
             .map(|(i, _)| i)
             .collect()
     }
 
-    fn forget_target_leader(&self, flow: usize, broker: i32) {
+    fn forget_target_leader(&self, key: LoopKey) {
         for p in self.parts.borrow_mut().iter_mut() {
-            if p.flow == flow && p.tgt_leader == Some(broker) {
+            if Self::produced_by(p, key) {
                 p.tgt_leader = None;
             }
         }
     }
 
-    fn has_sendable(&self, flow: usize, broker: i32) -> bool {
-        let max = self.plans[flow].produce.max_in_flight_per_partition;
+    fn has_sendable(&self, key: LoopKey) -> bool {
+        let max = self.plans[key.flow].produce.max_in_flight_per_partition;
         self.parts
             .borrow()
             .iter()
-            .any(|p| p.flow == flow && p.tgt_leader == Some(broker) && p.can_send(max))
+            .any(|p| Self::produced_by(p, key) && p.can_send(max))
     }
 
     /// One batch from each sendable partition led by `broker`, up to the
     /// request size limit (always at least one batch).
-    fn take_batches(
-        &self,
-        flow: usize,
-        broker: i32,
-        rotate: &mut usize,
-    ) -> (Vec<ProduceTopic>, Vec<usize>) {
-        let produce = &self.plans[flow].produce;
+    fn take_batches(&self, key: LoopKey, rotate: &mut usize) -> (Vec<ProduceTopic>, Vec<usize>) {
+        let produce = &self.plans[key.flow].produce;
         let mut parts = self.parts.borrow_mut();
         let n = parts.len();
         let mut topics: Vec<ProduceTopic> = Vec::new();
@@ -863,10 +965,7 @@ impl Worker {
         for k in 0..n {
             let idx = (k + *rotate) % n;
             let p = &mut parts[idx];
-            if p.flow != flow
-                || p.tgt_leader != Some(broker)
-                || !p.can_send(produce.max_in_flight_per_partition)
-            {
+            if !Self::produced_by(p, key) || !p.can_send(produce.max_in_flight_per_partition) {
                 continue;
             }
             let next_len = p.queue.front().map_or(0, |q| q.batch.len());
@@ -1050,10 +1149,12 @@ impl Worker {
             batches: old.batches,
             copied_bytes: old.copied_bytes,
             reencoded_batches: old.reencoded,
+            fetch_requests: old.fetch_requests,
+            session_fetches: old.session_fetches,
             latency_us: old.latency_us,
             assigned: self.parts.borrow().len(),
             lag_hint: 0,
         };
-        let _ = self.tx.send(FromWorker::Report(report));
+        let _ = self.tx.send(FromWorker::Report(Box::new(report)));
     }
 }

@@ -164,6 +164,39 @@ pub fn run_kmirror(args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+/// Established TCP connections process `pid` holds to local port `port`:
+/// its socket inodes (from /proc/PID/fd) matched against /proc/net/tcp{,6}.
+pub fn connections_to(pid: u32, port: u16) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy().into_owned();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut n = 0;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[3] != "01" || !inodes.contains(f[9]) {
+                continue; // 01: ESTABLISHED
+            }
+            let remote_port = f[2]
+                .rsplit(':')
+                .next()
+                .and_then(|h| u16::from_str_radix(h, 16).ok());
+            if remote_port == Some(port) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// Polls `cond` every 500 ms until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

@@ -76,6 +76,69 @@ pub fn partitions_1_3_12_and_every_codec(version: &str) {
     );
 }
 
+/// Sixty partitions over one worker with `--streams 3`: fetches go as
+/// increments of fetch sessions (KIP-227), each worker holds three
+/// connections per broker, and every record, backlog and live, arrives once
+/// and in order.
+pub fn fetch_sessions_and_streams(version: &str) {
+    let pair = pair(version);
+    let topics = ["streams-a", "streams-b", "streams-c"];
+    for t in topics {
+        tools::create_topic(&pair.source, t, 20, &[]).unwrap();
+        tools::produce(&pair.source, t, &records(400, t, 20)).unwrap();
+    }
+    let cfg = mm2_file(pair, "streams", "topics = streams-.*");
+    let cpu = kmirror::net::affinity::allowed_cpus()[0].to_string();
+    let mut km = Kmirror::start(&cfg, &["--cpus", &cpu, "--streams", "3"]);
+    let caught_up = |topic: &str| {
+        total_end_offset(&pair.target, &format!("A.{topic}"))
+            >= total_end_offset(&pair.source, topic)
+    };
+    for t in topics {
+        wait_until(Duration::from_secs(120), &format!("A.{t} backlog"), || {
+            caught_up(t)
+        });
+    }
+    // One worker, three streams: three fetch connections to the source
+    // broker and three produce connections to the target, besides the
+    // control thread's one each.
+    let (src_port, tgt_port) = (pair.source.broker_port(), pair.target.broker_port());
+    let source_conns = connections_to(km.pid(), src_port);
+    let target_conns = connections_to(km.pid(), tgt_port);
+    assert!(
+        source_conns >= 4 && target_conns >= 4,
+        "expected 3 streams + 1 control connection per cluster, got {source_conns} to the source and {target_conns} to the target"
+    );
+    // Live records while sessions are open.
+    for t in topics {
+        tools::produce(&pair.source, t, &records(200, &format!("{t}-live"), 20)).unwrap();
+    }
+    for t in topics {
+        wait_until(Duration::from_secs(120), &format!("A.{t} live"), || {
+            caught_up(t)
+        });
+    }
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
+    for t in topics {
+        assert_mirrored_exactly(&pair.source, t, &pair.target, &format!("A.{t}"));
+    }
+    let out = km.output();
+    let (requests, in_sessions) = fetch_counts(&out);
+    assert!(
+        in_sessions > 0 && in_sessions * 2 >= requests,
+        "fetches should go as fetch-session increments: {in_sessions} of {requests}\n{out}"
+    );
+}
+
+/// The summary's "N fetch requests, M of them in fetch sessions".
+fn fetch_counts(out: &str) -> (u64, u64) {
+    let re = regex::Regex::new(r"(\d+) fetch requests, (\d+) of them in fetch sessions").unwrap();
+    let c = re
+        .captures(out)
+        .unwrap_or_else(|| panic!("no fetch counts in the summary:\n{out}"));
+    (c[1].parse().unwrap(), c[2].parse().unwrap())
+}
+
 pub fn headers_null_keys_null_values_and_timestamps(version: &str) {
     let pair = pair(version);
     let t = "fields";
