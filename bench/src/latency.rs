@@ -1,11 +1,11 @@
 //! End-to-end latency of a mirror under a fixed-rate stream: kcat follows
-//! the target topic and every record's arrival time minus its CreateTime
-//! (stamped by the source producer at send) goes into an HdrHistogram.
+//! the target topic and every record's arrival time minus its timestamp goes
+//! into an HdrHistogram.
 //!
-//! The producer is Kafka's ProducerPerformance at a fixed rate; if it falls
-//! behind its schedule its timestamps move with it, so coordinated omission
-//! is not corrected beyond what that tool does. Both mirrors are measured the
-//! same way in the same run.
+//! The producer (the harness's PacedProducer) stamps each record with the
+//! time it was due on its fixed schedule, not the time it was sent, so a
+//! producer that falls behind does not hide the delay (no coordinated
+//! omission). Both mirrors are measured the same way in the same run.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -83,7 +83,7 @@ pub fn svg(series: &[(&str, &Histogram<u64>)]) -> String {
     let (lo, hi) = (0.1f64.log10(), (max_ms * 1.5).log10());
     let y_of =
         |ms: f64| (h - bottom) - ((ms.max(0.1).log10() - lo) / (hi - lo)) * (h - bottom - 20.0);
-    let colours = ["#c0392b", "#2471a3", "#27ae60"];
+    let colours = ["#c0392b", "#2471a3", "#27ae60", "#7f8c8d"];
     let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n");
     s.push_str(&format!(
         "<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"

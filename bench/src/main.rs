@@ -7,6 +7,7 @@
 
 mod latency;
 mod procstat;
+mod scale;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -51,6 +52,15 @@ fn parse_args() -> Result<(String, Args), String> {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("scale") {
+        kmirror::cli::init_logging();
+        if let Err(e) = scale::run(&argv[1..]) {
+            eprintln!("kmirror-bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let (cmd, args) = match parse_args() {
         Ok(x) => x,
         Err(e) => {
@@ -61,7 +71,7 @@ fn main() {
     kmirror::cli::init_logging();
     let result = match cmd.as_str() {
         "e2e" => e2e(&args),
-        other => Err(format!("unknown benchmark '{other}' (available: e2e)")),
+        other => Err(format!("unknown benchmark '{other}' (available: e2e, scale)")),
     };
     if let Err(e) = result {
         eprintln!("kmirror-bench: {e}");
@@ -75,6 +85,11 @@ const LIVE_TOPIC: &str = "bench-live";
 
 struct Outcome {
     latency_us: hdrhistogram::Histogram<u64>,
+    /// The same stream read on the source cluster during this mirror's run:
+    /// what the producer, broker and consumer cost without any mirror.
+    baseline_us: hdrhistogram::Histogram<u64>,
+    /// How far the paced producer fell behind its schedule at worst.
+    producer_late: Duration,
     live_seen: u64,
     name: &'static str,
     bytes: u64,
@@ -160,6 +175,10 @@ fn e2e(args: &Args) -> Result<(), String> {
     let plot = latency::svg(&[
         (outcomes[0].name, &outcomes[0].latency_us),
         (outcomes[1].name, &outcomes[1].latency_us),
+        (
+            "no mirror (read on the source)",
+            &outcomes[1].baseline_us,
+        ),
     ]);
     std::fs::write(out.with_file_name("e2e-latency.svg"), plot).map_err(e)?;
     eprintln!("kmirror-bench: wrote {}", out.display());
@@ -278,22 +297,29 @@ fn measure(
     }
     let n = args.rate * args.live_secs;
     let bootstrap = target.bootstrap();
+    let timeout = Duration::from_secs(args.live_secs * 3 + 60);
     let follower = {
         let topic = live_target.clone();
-        let timeout = Duration::from_secs(args.live_secs * 3 + 60);
         std::thread::spawn(move || latency::follow(&bootstrap, &topic, n, timeout))
     };
+    let baseline = {
+        let bootstrap = source.bootstrap();
+        std::thread::spawn(move || latency::follow(&bootstrap, LIVE_TOPIC, n, timeout))
+    };
     std::thread::sleep(Duration::from_secs(2));
-    tools::producer_perf(
+    let producer_late = tools::paced_produce(
         source,
         LIVE_TOPIC,
+        args.rate,
         n,
         args.record_size,
-        args.rate as i64,
-        &[("compression.type", "lz4"), ("linger.ms", "5")],
+        &[("compression.type", "lz4"), ("linger.ms", "0")],
     )
     .map_err(|e| e.to_string())?;
     let (latency_us, live_seen) = follower
+        .join()
+        .map_err(|_| "latency follower panicked".to_string())??;
+    let (baseline_us, _) = baseline
         .join()
         .map_err(|_| "latency follower panicked".to_string())??;
     // SAFETY: plain kill(2) on our own child.
@@ -314,6 +340,8 @@ fn measure(
     );
     Ok(Outcome {
         latency_us,
+        baseline_us,
+        producer_late,
         live_seen,
         name,
         bytes,
@@ -359,22 +387,33 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
         s.push_str(&format!("\nkmirror used {:.3} of MirrorMaker 2's CPU time for the same backlog (goal: at most 0.1).\n", ratio));
     }
     s.push_str(&format!(
-        "\n## Fixed-rate stream\n\n{} records/s of {} B (lz4) for {} s into a {}-partition topic, after each mirror caught up the backlog. \
-         Latency = arrival at a kcat consumer on the target minus the record's CreateTime (stamped by the source producer).\n\n",
+        "\n## Fixed-rate stream\n\n{} records/s of {} B (lz4, linger.ms 0, acks all) for {} s into a {}-partition topic, after each mirror caught up the backlog. \
+         Latency = arrival at a kcat consumer on the target minus the record's timestamp, which the paced producer sets to the time the record was *due* \
+         (start + i / rate), so a producer that falls behind does not hide the wait (no coordinated omission). \
+         The baseline row is the same stream read by kcat on the source cluster at the same time: the producer, broker and consumer without a mirror.\n\n",
         args.rate, args.record_size, args.live_secs, args.partitions
     ));
-    s.push_str("| mirror | records seen | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) |\n|---|---:|---:|---:|---:|---:|\n");
+    s.push_str("| path | records seen | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | producer behind schedule at worst (ms) |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for o in outcomes {
-        let q = |p: f64| o.latency_us.value_at_quantile(p) as f64 / 1000.0;
-        s.push_str(&format!(
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
-            o.name,
-            o.live_seen,
-            q(0.5),
-            q(0.99),
-            q(0.999),
-            o.latency_us.max() as f64 / 1000.0
-        ));
+        let rows = [
+            (format!("{} (target)", o.name), &o.latency_us, o.live_seen),
+            (
+                format!("baseline during {} (source)", o.name),
+                &o.baseline_us,
+                o.baseline_us.len(),
+            ),
+        ];
+        for (label, h, seen) in rows {
+            let q = |p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+            s.push_str(&format!(
+                "| {label} | {seen} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
+                q(0.5),
+                q(0.99),
+                q(0.999),
+                h.max() as f64 / 1000.0,
+                o.producer_late.as_millis()
+            ));
+        }
     }
     if let [mm2, km] = outcomes {
         let r = km.latency_us.value_at_quantile(0.99) as f64
@@ -383,6 +422,6 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
     }
     s.push_str("\nCPU time is user+system of the mirror process alone (/proc/PID/stat), including its start-up; \
                 the active window runs from the first record seen on the target to the last. \
-                The live stream's timestamps come from ProducerPerformance, which does not correct coordinated omission.\n");
+                Timestamps have millisecond resolution (Kafka's), so sub-millisecond figures round.\n");
     s
 }

@@ -31,7 +31,7 @@ pub(crate) fn tool<S: Into<OsString>>(
 ) -> io::Result<Command> {
     let tools = KafkaDist::tools()?;
     let mut classpath = tools.classpath();
-    if matches!(main, "TestProducer" | "TestConsumer") {
+    if matches!(main, "TestProducer" | "TestConsumer" | "PacedProducer") {
         classpath = format!("{}:{classpath}", test_clients()?.display());
     }
     let log_config = repo_root().join("tests/kafka/tools-log4j2.properties");
@@ -62,7 +62,7 @@ fn test_clients() -> io::Result<PathBuf> {
         .map_err(io::Error::other)
 }
 
-const SOURCES: [(&str, &str); 3] = [
+const SOURCES: [(&str, &str); 4] = [
     (
         "Wire.java",
         include_str!("../../tests/kafka/java/Wire.java"),
@@ -74,6 +74,10 @@ const SOURCES: [(&str, &str); 3] = [
     (
         "TestConsumer.java",
         include_str!("../../tests/kafka/java/TestConsumer.java"),
+    ),
+    (
+        "PacedProducer.java",
+        include_str!("../../tests/kafka/java/PacedProducer.java"),
     ),
 ];
 

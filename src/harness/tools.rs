@@ -409,6 +409,47 @@ pub fn alter_topic_configs(
 }
 
 /// Produces `num_records` random records of `record_size` bytes with
+/// A fixed-rate stream of `count` records of `size` random bytes at `rate`
+/// records/s (tests/kafka/java/PacedProducer.java), each record stamped with
+/// the time it was *due*, so latencies measured from record timestamps are
+/// free of coordinated omission. Returns how far behind its schedule the
+/// producer fell at worst.
+pub fn paced_produce(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+    rate: u64,
+    count: u64,
+    size: usize,
+    producer_props: &[(&str, &str)],
+) -> io::Result<Duration> {
+    let bootstrap = cluster.bootstrap_servers();
+    let mut args = vec![
+        bootstrap.clone(),
+        topic.to_owned(),
+        rate.to_string(),
+        count.to_string(),
+        size.to_string(),
+    ];
+    args.extend(producer_props.iter().map(|(k, v)| format!("{k}={v}")));
+    let what = format!("PacedProducer of {count} records at {rate}/s to {topic} on {bootstrap}");
+    let paced = Duration::from_secs(count / rate.max(1));
+    let cmd = java::tool("PacedProducer", Jvm::Data, args)?;
+    let out = process::run(cmd, None, TOOL_TIMEOUT + paced * 2, &what)?;
+    let stdout = out.stdout_text();
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SENT "))
+        .and_then(|rest| rest.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{what}: no SENT line; stdout:\n{}\nstderr:\n{}",
+                process::tail(&stdout, 20),
+                process::tail(&out.stderr_text(), 40)
+            ))
+        })
+}
+
 /// Kafka's `ProducerPerformance` at up to `throughput` records/s (-1: no
 /// limit). `producer_props` go to the producer, e.g. `compression.type`.
 /// Fails unless every record was acknowledged.
@@ -743,7 +784,9 @@ fn wait_for_partition_count(
     want: Option<i32>,
     what: &str,
 ) -> io::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Thousands of partitions take a loaded broker a while to set up.
+    let per_partition = Duration::from_millis(20) * want.unwrap_or(0).max(0) as u32;
+    let deadline = Instant::now() + Duration::from_secs(30) + per_partition;
     loop {
         let seen = partition_count(cluster, topic)?;
         if seen == want {

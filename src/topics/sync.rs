@@ -109,7 +109,11 @@ pub async fn ensure_targets(
                 configs,
             });
         }
-        for (name, res) in admin::create_topics(target, &new_topics).await {
+        let mut results = Vec::new();
+        for chunk in create_chunks(&new_topics) {
+            results.extend(admin::create_topics(target, chunk).await);
+        }
+        for (name, res) in results {
             match res {
                 Ok(()) => {
                     tracing::info!(flow = %plan.name(), topic = %name, "created target topic");
@@ -127,6 +131,30 @@ pub async fn ensure_targets(
     ready
 }
 
+/// Partitions per CreateTopics request: a KRaft controller refuses one
+/// operation of more than 10,000 metadata records (a topic is one record
+/// plus one per partition), so many topics are created in several requests.
+const PARTITIONS_PER_CREATE: i32 = 5000;
+
+/// `topics` cut into runs of at most [`PARTITIONS_PER_CREATE`] partitions
+/// (a larger topic goes alone).
+fn create_chunks(topics: &[NewTopic]) -> Vec<&[NewTopic]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, t) in topics.iter().enumerate() {
+        let cost = t.partitions.max(1) + 1;
+        if i > start && size + cost > PARTITIONS_PER_CREATE {
+            chunks.push(&topics[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += cost;
+    }
+    if start < topics.len() {
+        chunks.push(&topics[start..]);
+    }
+    chunks
+}
+
 /// The source topic's configs MM2 would copy: those set on the topic itself,
 /// minus `config.properties.exclude`, minus sensitive and read-only ones.
 pub async fn synced_configs(
@@ -141,4 +169,34 @@ pub async fn synced_configs(
         .filter(|e| !plan.config_exclude.iter().any(|r| r.is_match(&e.name)))
         .filter_map(|e| e.value.map(|v| (e.name, v)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(partitions: i32) -> NewTopic {
+        NewTopic {
+            name: format!("t{partitions}"),
+            partitions,
+            replication_factor: 1,
+            configs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn creation_is_cut_under_the_controllers_record_limit() {
+        let topics: Vec<NewTopic> = (0..10).map(|_| topic(1000)).collect();
+        let chunks = create_chunks(&topics);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 10);
+        for c in &chunks {
+            let records: i32 = c.iter().map(|t| t.partitions + 1).sum();
+            assert!(records <= PARTITIONS_PER_CREATE, "{records}");
+        }
+        // A topic larger than the limit still goes, alone.
+        let big = [topic(3), topic(9000), topic(3)];
+        let sizes: Vec<usize> = create_chunks(&big).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![1, 1, 1]);
+        assert!(create_chunks(&[]).is_empty());
+    }
 }

@@ -1,0 +1,336 @@
+//! `cargo run --release -p kmirror-bench -- scale`: one kmirror instance
+//! mirrors 10,000 partitions (2 topics of 5,000: a KRaft controller refuses
+//! to create more than about 10,000 partitions in one operation) between two
+//! local Kafka clusters while producers write to them at a fixed aggregate
+//! rate, one record per partition in turn (so every partition is live). Reports kmirror's peak
+//! RSS and CPU, whether the target kept up (lag sampled through the run and
+//! the time to drain once the producer stops), and writes
+//! bench/results/scale.md.
+//!
+//! Flags: `--partitions N` in all (10000), `--topics N` (2),
+//! `--rate RECORDS/S` in all (2000), `--record-size BYTES` (1024),
+//! `--seconds S` (60).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kmirror::harness::cluster::KafkaCluster;
+use kmirror::harness::dist::KAFKA_4;
+use kmirror::harness::tools;
+
+use crate::procstat;
+
+struct ScaleArgs {
+    partitions: i32,
+    topics: i32,
+    rate: u64,
+    record_size: usize,
+    seconds: u64,
+}
+
+fn parse(args: &[String]) -> Result<ScaleArgs, String> {
+    let mut a = ScaleArgs {
+        partitions: 10_000,
+        topics: 2,
+        rate: 2000,
+        record_size: 1024,
+        seconds: 60,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |_| format!("{flag} {v}: not a number");
+        match flag.as_str() {
+            "--partitions" => a.partitions = v.parse().map_err(bad)?,
+            "--topics" => a.topics = v.parse().map_err(bad)?,
+            "--rate" => a.rate = v.parse().map_err(bad)?,
+            "--record-size" => a.record_size = v.parse().map_err(bad)?,
+            "--seconds" => a.seconds = v.parse().map_err(bad)?,
+            _ => return Err(format!("scale: unknown flag {flag}")),
+        }
+    }
+    if a.topics < 1 || a.partitions < a.topics {
+        return Err("scale: need at least one topic and one partition per topic".into());
+    }
+    Ok(a)
+}
+
+/// One sample of the run: seconds since the producer started, records on
+/// the source and on the target, kmirror's resident set.
+struct Sample {
+    at: f64,
+    source: i64,
+    target: i64,
+    rss_kib: u64,
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let a = parse(args)?;
+    let e = |x: std::io::Error| x.to_string();
+    let source = KafkaCluster::start("scale-src", KAFKA_4).map_err(e)?;
+    let target = KafkaCluster::start("scale-dst", KAFKA_4).map_err(e)?;
+    let per_topic = a.partitions / a.topics;
+    let topics: Vec<String> = (0..a.topics).map(|i| format!("scale-{i}")).collect();
+    for t in &topics {
+        eprintln!("kmirror-bench: creating {t} with {per_topic} partitions");
+        tools::create_topic(&source, t, per_topic, &[]).map_err(e)?;
+    }
+
+    let dir = std::env::temp_dir().join(format!("kmirror-bench-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(e)?;
+    let props = dir.join("scale.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "clusters = src, dst\n\
+             src.bootstrap.servers = {}\n\
+             dst.bootstrap.servers = {}\n\
+             src->dst.enabled = true\n\
+             src->dst.topics = scale-.*\n\
+             replication.factor = 1\n",
+            source.bootstrap(),
+            target.bootstrap()
+        ),
+    )
+    .map_err(e)?;
+    let mut km = Command::new(crate::kmirror_binary()?);
+    km.arg(&props);
+    let mut km = crate::spawn_logged(&mut km, &dir, "kmirror")?;
+    let pid = km.id();
+    // Ready: the target topics exist with every partition, and kmirror has
+    // had time to deal them to its workers.
+    let started = Instant::now();
+    while !topics.iter().all(|t| {
+        tools::partition_count(&target, &format!("src.{t}"))
+            .ok()
+            .flatten()
+            == Some(per_topic)
+    }) {
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = km.kill();
+            return Err("kmirror did not create the target topics within 10 minutes".into());
+        }
+        if let Ok(Some(status)) = km.try_wait() {
+            return Err(format!("kmirror exited early with {status}"));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let ready_after = started.elapsed();
+    std::thread::sleep(Duration::from_secs(5));
+    let idle_rss = procstat::peak_rss_kib(pid).unwrap_or(0);
+    let cpu_before = procstat::cpu_time(pid).unwrap_or_default();
+
+    let rate = a.rate / a.topics as u64;
+    let n = rate * a.seconds;
+    eprintln!(
+        "kmirror-bench: producing {n} records at {rate} records/s into each of {} topics, round-robin over their partitions",
+        a.topics
+    );
+    let producers: Vec<_> = topics
+        .iter()
+        .map(|t| {
+            let bootstrap = source.bootstrap();
+            let (topic, size) = (t.clone(), a.record_size);
+            std::thread::spawn(move || {
+                tools::producer_perf(
+                    &bootstrap,
+                    &topic,
+                    n,
+                    size,
+                    rate as i64,
+                    &[
+                        (
+                            "partitioner.class",
+                            "org.apache.kafka.clients.producer.RoundRobinPartitioner",
+                        ),
+                        ("linger.ms", "5"),
+                    ],
+                )
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut samples = Vec::new();
+    let total = |c: &KafkaCluster, prefix: &str| -> i64 {
+        topics
+            .iter()
+            .map(|t| {
+                tools::end_offsets(c, &format!("{prefix}{t}"))
+                    .map(|v| v.iter().map(|(_, o)| *o).sum())
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let sample = |samples: &mut Vec<Sample>| {
+        let s = Sample {
+            at: t0.elapsed().as_secs_f64(),
+            source: total(&source, ""),
+            target: total(&target, "src."),
+            rss_kib: current_rss_kib(pid).unwrap_or(0),
+        };
+        eprintln!(
+            "kmirror-bench: t={:.0}s source {} target {} lag {} rss {} MiB",
+            s.at,
+            s.source,
+            s.target,
+            s.source - s.target,
+            s.rss_kib / 1024
+        );
+        samples.push(s);
+    };
+    while !producers.iter().all(|p| p.is_finished()) {
+        sample(&mut samples);
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    let mut perf = Vec::new();
+    for p in producers {
+        perf.push(
+            p.join()
+                .map_err(|_| "producer thread panicked".to_string())?
+                .map_err(e)?,
+        );
+    }
+    let produced_for = t0.elapsed();
+    sample(&mut samples);
+    let want = samples.last().map_or(0, |s| s.source);
+    let drain_start = Instant::now();
+    let mut drained = None;
+    while drain_start.elapsed() < Duration::from_secs(300) {
+        let got = total(&target, "src.");
+        if got >= want {
+            drained = Some(drain_start.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    sample(&mut samples);
+    let cpu = procstat::cpu_time(pid).unwrap_or_default() - cpu_before;
+    let peak_rss = procstat::peak_rss_kib(pid).unwrap_or(0);
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let _ = km.wait();
+    let log = std::fs::read_to_string(dir.join("kmirror.err")).unwrap_or_default();
+    let summary = log
+        .lines()
+        .find(|l| l.starts_with("kmirror summary:"))
+        .unwrap_or("(no summary line)")
+        .to_string();
+
+    let report = render(
+        &a,
+        &perf,
+        ready_after,
+        produced_for,
+        drained,
+        want,
+        cpu,
+        idle_rss,
+        peak_rss,
+        &samples,
+        &summary,
+    );
+    println!("{report}");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/scale.md");
+    std::fs::write(&out, report).map_err(e)?;
+    eprintln!("kmirror-bench: wrote {}", out.display());
+    Ok(())
+}
+
+/// Current resident set (VmRSS) of `pid`, in KiB.
+fn current_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    a: &ScaleArgs,
+    perf: &[tools::PerfSummary],
+    ready_after: Duration,
+    produced_for: Duration,
+    drained: Option<Duration>,
+    records: i64,
+    cpu: Duration,
+    idle_rss_kib: u64,
+    peak_rss_kib: u64,
+    samples: &[Sample],
+    summary: &str,
+) -> String {
+    let mut s = format!("# kmirror at scale: {} partitions\n\n", a.partitions);
+    s.push_str(&format!(
+        "Two local Kafka {KAFKA_4} clusters on this machine ({} CPUs). {} topics of {} partitions; \
+         one ProducerPerformance per topic writes {} B records, {} records/s in all, for {} s with the round-robin partitioner \
+         (every partition receives a record every {:.1} s). One kmirror instance, default settings, one worker per CPU.\n\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        a.topics,
+        a.partitions / a.topics,
+        a.record_size,
+        a.rate,
+        a.seconds,
+        a.partitions as f64 / a.rate.max(1) as f64,
+    ));
+    let lag_max = samples
+        .iter()
+        .map(|x| x.source - x.target)
+        .max()
+        .unwrap_or(0);
+    s.push_str("| figure | value |\n|---|---:|\n");
+    s.push_str(&format!(
+        "| target topic created and partitions dealt | {:.1} s after start |\n",
+        ready_after.as_secs_f64()
+    ));
+    s.push_str(&format!(
+        "| producers: records sent / achieved rate | {} / {:.0} records/s |\n",
+        perf.iter().map(|p| p.records).sum::<u64>(),
+        perf.iter().map(|p| p.records_per_sec).sum::<f64>()
+    ));
+    s.push_str(&format!(
+        "| producer ran for | {:.1} s |\n",
+        produced_for.as_secs_f64()
+    ));
+    s.push_str(&format!(
+        "| largest lag sampled while producing (records) | {lag_max} |\n"
+    ));
+    s.push_str(&format!(
+        "| drained after the producer stopped | {} |\n",
+        drained.map_or("not within 300 s".to_string(), |d| format!(
+            "{:.1} s",
+            d.as_secs_f64()
+        ))
+    ));
+    s.push_str(&format!("| records mirrored | {records} |\n"));
+    s.push_str(&format!(
+        "| kmirror CPU-s while producing and draining | {:.1} |\n",
+        cpu.as_secs_f64()
+    ));
+    s.push_str(&format!(
+        "| kmirror RSS with all partitions assigned, before records | {} MiB |\n",
+        idle_rss_kib / 1024
+    ));
+    s.push_str(&format!(
+        "| kmirror peak RSS (VmHWM) | {} MiB (goal: at most 512 MiB) |\n",
+        peak_rss_kib / 1024
+    ));
+    s.push_str("\n## Samples\n\n| t (s) | source records | target records | lag | kmirror RSS (MiB) |\n|---:|---:|---:|---:|---:|\n");
+    for x in samples {
+        s.push_str(&format!(
+            "| {:.0} | {} | {} | {} | {} |\n",
+            x.at,
+            x.source,
+            x.target,
+            x.source - x.target,
+            x.rss_kib / 1024
+        ));
+    }
+    s.push_str(&format!(
+        "\nSampling reads every partition's end offset on both clusters with kcat, which takes a few seconds \
+         at this partition count, so the lag column is coarse.\n\nkmirror's own closing line:\n\n```\n{summary}\n```\n"
+    ));
+    s
+}
