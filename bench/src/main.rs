@@ -6,16 +6,20 @@
 //! RSS; writes bench/results/e2e.md.
 
 mod latency;
+mod mirrors;
 mod procstat;
 mod scale;
+mod wan;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use kmirror::harness::cluster::KafkaCluster;
 use kmirror::harness::dist::{KafkaDist, KAFKA_4};
 use kmirror::harness::tools;
+
+use crate::mirrors::{kmirror_binary, spawn_logged, sum_offsets};
 
 struct Args {
     records: u64,
@@ -26,9 +30,8 @@ struct Args {
     live_secs: u64,
 }
 
-fn parse_args() -> Result<(String, Args), String> {
-    let mut it = std::env::args().skip(1);
-    let cmd = it.next().unwrap_or_else(|| "e2e".into());
+fn parse_args(rest: Vec<String>) -> Result<Args, String> {
+    let mut it = rest.into_iter();
     let mut a = Args {
         records: 1_000_000,
         partitions: 12,
@@ -48,35 +51,45 @@ fn parse_args() -> Result<(String, Args), String> {
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    Ok((cmd, a))
+    Ok(a)
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.first().map(String::as_str) == Some("scale") {
-        kmirror::cli::init_logging();
-        if let Err(e) = scale::run(&argv[1..]) {
-            eprintln!("kmirror-bench: {e}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    let (cmd, args) = match parse_args() {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("kmirror-bench: {e}\nusage: kmirror-bench e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S]");
-            std::process::exit(2);
-        }
-    };
-    kmirror::cli::init_logging();
+    let mut argv = std::env::args().skip(1);
+    let cmd = argv.next().unwrap_or_else(|| "e2e".into());
+    let rest: Vec<String> = argv.collect();
     let result = match cmd.as_str() {
-        "e2e" => e2e(&args),
-        other => Err(format!("unknown benchmark '{other}' (available: e2e, scale)")),
+        "e2e" => match parse_args(rest) {
+            Ok(args) => {
+                kmirror::cli::init_logging();
+                e2e(&args)
+            }
+            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S]"),
+        },
+        "wan" => match wan::parse_args(rest) {
+            Ok(args) => {
+                kmirror::cli::init_logging();
+                wan::run(&args)
+            }
+            Err(e) => usage(&e, wan::USAGE),
+        },
+        "scale" => {
+            kmirror::cli::init_logging();
+            scale::run(&rest)
+        }
+        other => Err(format!(
+            "unknown benchmark '{other}' (available: e2e, wan, scale)"
+        )),
     };
     if let Err(e) = result {
         eprintln!("kmirror-bench: {e}");
         std::process::exit(1);
     }
+}
+
+fn usage(error: &str, usage: &str) -> ! {
+    eprintln!("kmirror-bench: {error}\nusage: kmirror-bench {usage}");
+    std::process::exit(2);
 }
 
 const TOPICS: [(&str, &str); 2] = [("bench-lz4", "lz4"), ("bench-none", "none")];
@@ -131,16 +144,9 @@ fn e2e(args: &Args) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(e)?;
     let dist = KafkaDist::ensure(KAFKA_4).map_err(e)?;
 
-    let mm2_props = write_props(&dir, "mm2", &source, &target)?;
-    let mut mm2 = Command::new("java");
-    mm2.args([
-        "-Xmx2g",
-        "-cp",
-        &dist.classpath(),
-        "org.apache.kafka.connect.mirror.MirrorMaker",
-    ])
-    .arg(&mm2_props);
-    let mm2 = spawn_logged(&mut mm2, &dir, "mm2")?;
+    let mm2_props =
+        mirrors::write_props(&dir, "mm2", &source.bootstrap(), &target.bootstrap(), &[])?;
+    let mm2 = spawn_logged(&mut mirrors::mm2_command(&dist, &mm2_props), &dir, "mm2")?;
     let mm2 = measure(
         "MirrorMaker 2",
         mm2,
@@ -152,7 +158,7 @@ fn e2e(args: &Args) -> Result<(), String> {
         args,
     )?;
 
-    let km_props = write_props(&dir, "km", &source, &target)?;
+    let km_props = mirrors::write_props(&dir, "km", &source.bootstrap(), &target.bootstrap(), &[])?;
     let mut km = Command::new(kmirror_binary()?);
     km.arg(&km_props);
     let km = spawn_logged(&mut km, &dir, "kmirror")?;
@@ -175,72 +181,11 @@ fn e2e(args: &Args) -> Result<(), String> {
     let plot = latency::svg(&[
         (outcomes[0].name, &outcomes[0].latency_us),
         (outcomes[1].name, &outcomes[1].latency_us),
-        (
-            "no mirror (read on the source)",
-            &outcomes[1].baseline_us,
-        ),
+        ("no mirror (read on the source)", &outcomes[1].baseline_us),
     ]);
     std::fs::write(out.with_file_name("e2e-latency.svg"), plot).map_err(e)?;
     eprintln!("kmirror-bench: wrote {}", out.display());
     Ok(())
-}
-
-fn kmirror_binary() -> Result<PathBuf, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = root.join("target/release/kmirror");
-    if !path.exists() {
-        return Err(format!(
-            "{} is missing: run `cargo build --release` first",
-            path.display()
-        ));
-    }
-    Ok(path)
-}
-
-/// Starts a mirror with its stdout and stderr in `<dir>/<name>.out|.err`.
-fn spawn_logged(cmd: &mut Command, dir: &Path, name: &str) -> Result<Child, String> {
-    let log = |ext: &str| {
-        std::fs::File::create(dir.join(format!("{name}.{ext}"))).map_err(|e| e.to_string())
-    };
-    cmd.stdout(log("out")?)
-        .stderr(log("err")?)
-        .spawn()
-        .map_err(|e| format!("cannot start {name}: {e}"))
-}
-
-fn write_props(
-    dir: &Path,
-    alias: &str,
-    source: &KafkaCluster,
-    target: &KafkaCluster,
-) -> Result<PathBuf, String> {
-    let path = dir.join(format!("{alias}.properties"));
-    let text = format!(
-        "clusters = {alias}, dst\n\
-         {alias}.bootstrap.servers = {}\n\
-         dst.bootstrap.servers = {}\n\
-         {alias}->dst.enabled = true\n\
-         {alias}->dst.topics = bench-.*\n\
-         tasks.max = 2\n\
-         replication.factor = 1\n\
-         checkpoints.topic.replication.factor = 1\n\
-         heartbeats.topic.replication.factor = 1\n\
-         offset-syncs.topic.replication.factor = 1\n\
-         offset.storage.replication.factor = 1\n\
-         status.storage.replication.factor = 1\n\
-         config.storage.replication.factor = 1\n\
-         refresh.topics.interval.seconds = 5\n",
-        source.bootstrap(),
-        target.bootstrap()
-    );
-    std::fs::write(&path, text).map_err(|e| e.to_string())?;
-    Ok(path)
-}
-
-fn sum_offsets(cluster: &KafkaCluster, topic: &str) -> i64 {
-    tools::end_offsets(cluster, topic)
-        .map(|v| v.iter().map(|(_, o)| *o).sum())
-        .unwrap_or(0)
 }
 
 /// Waits until the mirror's target topics hold `want` records, sampling the

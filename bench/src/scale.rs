@@ -94,9 +94,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ),
     )
     .map_err(e)?;
-    let mut km = Command::new(crate::kmirror_binary()?);
+    let mut km = Command::new(crate::mirrors::kmirror_binary()?);
     km.arg(&props);
-    let mut km = crate::spawn_logged(&mut km, &dir, "kmirror")?;
+    let mut km = crate::mirrors::spawn_logged(&mut km, &dir, "kmirror")?;
     let pid = km.id();
     // Ready: the target topics exist with every partition, and kmirror has
     // had time to deal them to its workers.

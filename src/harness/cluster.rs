@@ -29,12 +29,26 @@ pub struct ClusterOptions {
     /// JVM options (heap, GC); when empty, a small heap and the serial
     /// collector, which suit tests on a 2-core machine.
     pub jvm_args: Vec<String>,
+    /// Extra PLAINTEXT listeners: (name, advertised `host:port`). Each binds
+    /// its own loopback port, which [`KafkaCluster::listener_port`] reports.
+    pub extra_listeners: Vec<(String, String)>,
 }
 
 impl ClusterOptions {
     /// Adds or replaces one broker property.
     pub fn broker_prop(mut self, key: &str, value: &str) -> Self {
         self.broker_props.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds a PLAINTEXT listener `name` on a port of its own that advertises
+    /// `advertised` (`host:port`) instead, so clients that bootstrap through
+    /// it learn that address from Metadata: e.g. a delay relay in front of
+    /// the broker. The `PLAINTEXT` listener, its [`KafkaCluster::bootstrap`],
+    /// and inter-broker traffic are unchanged.
+    pub fn advertised_listener(mut self, name: &str, advertised: &str) -> Self {
+        self.extra_listeners
+            .push((name.to_ascii_uppercase(), advertised.to_owned()));
         self
     }
 
@@ -53,6 +67,8 @@ pub struct KafkaCluster {
     dir: PathBuf,
     broker_port: u16,
     controller_port: u16,
+    /// Extra listeners: name, bound port, advertised `host:port`.
+    extra_listeners: Vec<(String, u16, String)>,
     cluster_id: String,
     jvm_args: Vec<String>,
     process: Mutex<Option<Child>>,
@@ -175,6 +191,15 @@ impl KafkaCluster {
         self.controller_port
     }
 
+    /// The port the broker binds for an extra listener added with
+    /// [`ClusterOptions::advertised_listener`].
+    pub fn listener_port(&self, name: &str) -> Option<u16> {
+        self.extra_listeners
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, port, _)| *port)
+    }
+
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
     }
@@ -260,6 +285,22 @@ impl KafkaCluster {
         fs::create_dir_all(dir.join("logs"))?;
 
         let (broker_port, controller_port) = free_port_pair()?;
+        // Held open together so that their ports differ from each other; a
+        // clash with the two ports above is only possible, so skip it.
+        let mut held = Vec::new();
+        let mut extra_listeners = Vec::new();
+        for (listener, advertised) in &options.extra_listeners {
+            let port = loop {
+                let socket = TcpListener::bind("127.0.0.1:0")?;
+                let port = socket.local_addr()?.port();
+                held.push(socket);
+                if port != broker_port && port != controller_port {
+                    break port;
+                }
+            };
+            extra_listeners.push((listener.clone(), port, advertised.clone()));
+        }
+        drop(held);
         let jvm_args = if options.jvm_args.is_empty() {
             DEFAULT_JVM_ARGS.iter().map(|s| s.to_string()).collect()
         } else {
@@ -271,6 +312,7 @@ impl KafkaCluster {
             dir,
             broker_port,
             controller_port,
+            extra_listeners,
             cluster_id: random_cluster_id(),
             jvm_args,
             process: Mutex::new(None),
@@ -298,6 +340,16 @@ impl KafkaCluster {
 
     fn server_properties(&self, options: &ClusterOptions) -> String {
         let (b, c) = (self.broker_port, self.controller_port);
+        let (mut listeners, mut advertised, mut protocols) = (
+            format!("PLAINTEXT://127.0.0.1:{b},CONTROLLER://127.0.0.1:{c}"),
+            format!("PLAINTEXT://127.0.0.1:{b}"),
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
+        );
+        for (name, port, addr) in &self.extra_listeners {
+            let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
+            let _ = write!(advertised, ",{name}://{addr}");
+            let _ = write!(protocols, ",{name}:PLAINTEXT");
+        }
         let mut props: Vec<(String, String)> = vec![
             ("process.roles".into(), "broker,controller".into()),
             ("node.id".into(), "1".into()),
@@ -305,20 +357,11 @@ impl KafkaCluster {
                 "controller.quorum.voters".into(),
                 format!("1@127.0.0.1:{c}"),
             ),
-            (
-                "listeners".into(),
-                format!("PLAINTEXT://127.0.0.1:{b},CONTROLLER://127.0.0.1:{c}"),
-            ),
-            (
-                "advertised.listeners".into(),
-                format!("PLAINTEXT://127.0.0.1:{b}"),
-            ),
+            ("listeners".into(), listeners),
+            ("advertised.listeners".into(), advertised),
             ("controller.listener.names".into(), "CONTROLLER".into()),
             ("inter.broker.listener.name".into(), "PLAINTEXT".into()),
-            (
-                "listener.security.protocol.map".into(),
-                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
-            ),
+            ("listener.security.protocol.map".into(), protocols),
             (
                 "log.dirs".into(),
                 self.dir.join("data").display().to_string(),
