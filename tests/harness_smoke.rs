@@ -1,15 +1,16 @@
 //! The harness itself against real Kafka 4 and 3 clusters: they start,
-//! restart and stop, and the tools put records in and read them back with
-//! every field intact, so later tests can trust them as checkers.
+//! restart and stop, single-node or three brokers in racks, and the tools
+//! put records in and read them back with every field intact, so later tests
+//! can trust them as checkers.
 
 use std::path::Path;
 use std::ptr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kmirror::harness::tools::{
     self, ConsumedRecord, Isolation, TestRecord, TimestampType, TxnOutcome,
 };
-use kmirror::harness::{shared_pair, KafkaCluster, KAFKA_3, KAFKA_4};
+use kmirror::harness::{shared_pair, ClusterOptions, KafkaCluster, KAFKA_3, KAFKA_4};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -188,6 +189,116 @@ fn kafka3_round_trips_and_survives_restart_and_crash() {
         !Path::new(&format!("/proc/{pid}")).exists(),
         "broker outlived drop"
     );
+    assert!(!dir.exists(), "cluster directory left behind");
+}
+
+/// Three brokers in racks r1..r3 with the rack-aware replica selector: a
+/// topic gets a replica on each, and a consumer in r2 reads every record
+/// back from the broker in its own rack (KIP-392), also after that broker
+/// restarts.
+#[test]
+fn kafka4_three_brokers_in_racks_serve_a_rack_aware_consumer() {
+    let started = Instant::now();
+    let cluster = KafkaCluster::start_with(
+        "smoke-racks",
+        KAFKA_4,
+        &ClusterOptions::default()
+            .brokers(3)
+            .racks(&["r1", "r2", "r3"])
+            .broker_prop(
+                "replica.selector.class",
+                "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+            ),
+    )
+    .unwrap();
+    eprintln!("3 brokers up in {:.1?}", started.elapsed());
+    assert_eq!(cluster.broker_ids(), [1, 2, 3]);
+    assert_eq!(cluster.bootstrap().split(',').count(), 3);
+    let dir = cluster.dir().to_owned();
+    for node in ["", "broker-2/", "broker-3/"] {
+        let props = std::fs::read_to_string(dir.join(format!("{node}server.properties"))).unwrap();
+        assert!(props.contains("replica.selector.class="), "{node}: {props}");
+    }
+
+    let topic = "smoke-racks";
+    tools::create_replicated_topic(&cluster, topic, 2, 3, &[]).unwrap();
+    let partitions = tools::partition_replicas(&cluster, topic).unwrap();
+    assert_eq!(partitions.len(), 2, "{partitions:?}");
+    for p in &partitions {
+        let mut replicas = p.replicas.clone();
+        replicas.sort();
+        assert_eq!(replicas, [1, 2, 3], "{p:?}");
+    }
+    // Two partitions, two different leaders: at least one is not broker 2.
+    assert!(partitions.iter().any(|p| p.leader != 2), "{partitions:?}");
+
+    // acks=all: every replica has every record before the consumer starts.
+    let value_size = 1000;
+    let sent: Vec<TestRecord> = (0..300)
+        .map(|i| {
+            let mut value = format!("rec-{i:04}-").into_bytes();
+            value.resize(value_size, b'.');
+            TestRecord::new(value).with_partition(i % 2)
+        })
+        .collect();
+    tools::produce(&cluster, topic, &sent).unwrap();
+    let payload = (sent.len() * value_size) as u64;
+
+    let read_in_r2 = || {
+        tools::consume_all_with(
+            &cluster,
+            topic,
+            Isolation::ReadUncommitted,
+            Some(sent.len()),
+            TIMEOUT,
+            &[("client.rack", "r2")],
+        )
+        .unwrap()
+    };
+    let check = |got: &tools::Consumption| {
+        let mut want: Vec<_> = sent.iter().map(|r| r.value.clone()).collect();
+        let mut values: Vec<_> = got.records.iter().map(|r| r.value.clone()).collect();
+        want.sort();
+        values.sort();
+        assert_eq!(values, want);
+        // The leaders answer the first fetch with broker 2 as preferred
+        // read replica; the records themselves come from broker 2.
+        eprintln!("bytes by broker: {:?}", got.bytes_from_broker);
+        let from = |id| {
+            got.bytes_from_broker
+                .iter()
+                .find(|(node, _)| *node == id)
+                .map_or(0, |(_, bytes)| *bytes)
+        };
+        assert!(from(2) >= payload, "{:?}", got.bytes_from_broker);
+        assert!(
+            from(1) < payload / 4 && from(3) < payload / 4,
+            "{:?}",
+            got.bytes_from_broker
+        );
+    };
+    check(&read_in_r2());
+
+    let started = Instant::now();
+    cluster.restart_broker(2).unwrap();
+    eprintln!("broker 2 restarted in {:.1?}", started.elapsed());
+    assert!(cluster.is_running());
+    // A leader names only in-sync followers as preferred read replicas.
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let partitions = tools::partition_replicas(&cluster, topic).unwrap();
+        if partitions.iter().all(|p| p.isr.contains(&2)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "broker 2 not back in sync: {partitions:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check(&read_in_r2());
+
+    drop(cluster);
     assert!(!dir.exists(), "cluster directory left behind");
 }
 

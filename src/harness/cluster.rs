@@ -1,10 +1,13 @@
-//! A real single-node Apache Kafka cluster (KRaft, broker and controller in
-//! one JVM) on loopback ports, started from the jars of a [`KafkaDist`].
+//! A real Apache Kafka cluster (KRaft) on loopback ports, started from the
+//! jars of a [`KafkaDist`]: by default one node that is broker and
+//! controller in one JVM; on request up to a few more broker-only nodes,
+//! each in its own JVM and rack, for tests of replication and of fetching
+//! from the nearest replica (KIP-392).
 //!
 //! Each cluster lives in its own directory (configuration, data, logs) under
 //! `target/kafka-clusters/` or `$KMIRROR_KAFKA_DIR`; the directory is kept
-//! when a test fails so the broker's `logs/server.log` can be read, and
-//! removed by the next run once its process is gone.
+//! when a test fails so the brokers' `logs/server.log` can be read, and
+//! removed by the next run once its processes are gone.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -22,20 +25,40 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::harness::{process, repo_root, wire, KafkaDist};
 
 /// How a cluster differs from the harness defaults.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClusterOptions {
-    /// `server.properties` entries added to, or replacing, the defaults.
+    /// `server.properties` entries added to, or replacing, the defaults, on
+    /// every node.
     pub broker_props: Vec<(String, String)>,
-    /// JVM options (heap, GC); when empty, a small heap and the serial
-    /// collector, which suit tests on a 2-core machine.
+    /// JVM options (heap, GC) of every node; when empty, a small heap and
+    /// the serial collector, which suit tests on a 2-core machine.
     pub jvm_args: Vec<String>,
     /// Extra PLAINTEXT listeners: (name, advertised `host:port`). Each binds
     /// its own loopback port, which [`KafkaCluster::listener_port`] reports.
+    /// Node 1 only.
     pub extra_listeners: Vec<(String, String)>,
+    /// How many nodes: node 1 is controller and broker, nodes 2.. are
+    /// brokers only. 1 by default.
+    pub brokers: usize,
+    /// `broker.rack` of nodes 1, 2, ... in order, one per node; empty for
+    /// no racks.
+    pub racks: Vec<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            broker_props: Vec::new(),
+            jvm_args: Vec::new(),
+            extra_listeners: Vec::new(),
+            brokers: 1,
+            racks: Vec::new(),
+        }
+    }
 }
 
 impl ClusterOptions {
-    /// Adds or replaces one broker property.
+    /// Adds or replaces one broker property (on every node).
     pub fn broker_prop(mut self, key: &str, value: &str) -> Self {
         self.broker_props.push((key.to_owned(), value.to_owned()));
         self
@@ -57,21 +80,34 @@ impl ClusterOptions {
         self.jvm_args = args.into_iter().map(Into::into).collect();
         self
     }
+
+    /// Runs `count` broker nodes (ids 1..=count) instead of one.
+    pub fn brokers(mut self, count: usize) -> Self {
+        self.brokers = count;
+        self
+    }
+
+    /// Puts node `i + 1` in rack `racks[i]`; needs one rack per node.
+    pub fn racks(mut self, racks: &[&str]) -> Self {
+        self.racks = racks.iter().map(|r| r.to_string()).collect();
+        self
+    }
 }
 
-/// A running (or stopped) single-node Kafka cluster. Dropping it stops it;
+/// A running (or stopped) Kafka cluster: one node that is both controller
+/// and broker, plus any broker-only nodes asked for. Dropping it stops it;
 /// when it is never dropped (a `static`), it dies with the test process.
 pub struct KafkaCluster {
     name: String,
     dist: KafkaDist,
     dir: PathBuf,
-    broker_port: u16,
+    /// Node 1 (controller and broker) first, then the broker-only nodes.
+    nodes: Vec<Node>,
     controller_port: u16,
     /// Extra listeners: name, bound port, advertised `host:port`.
     extra_listeners: Vec<(String, u16, String)>,
     cluster_id: String,
     jvm_args: Vec<String>,
-    process: Mutex<Option<Child>>,
     /// Cleared when a start fails, so the logs stay for a post-mortem.
     healthy: AtomicBool,
 }
@@ -127,12 +163,30 @@ impl KafkaCluster {
         KafkaCluster::start_with(name, version, &ClusterOptions::default())
     }
 
-    /// [`KafkaCluster::start`] with extra broker properties or JVM options.
+    /// [`KafkaCluster::start`] with extra broker properties, JVM options,
+    /// more brokers or racks. Returns once every broker serves metadata
+    /// that lists every broker.
     pub fn start_with(
         name: &str,
         version: &str,
         options: &ClusterOptions,
     ) -> io::Result<KafkaCluster> {
+        if options.brokers == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("Kafka cluster {name:?}: a cluster needs at least one broker"),
+            ));
+        }
+        if !options.racks.is_empty() && options.racks.len() != options.brokers {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "Kafka cluster {name:?}: {} racks for {} brokers, want one per broker",
+                    options.racks.len(),
+                    options.brokers
+                ),
+            ));
+        }
         let dist = KafkaDist::ensure(version)?;
         let root = clusters_root();
         remove_dead_clusters(&root);
@@ -156,9 +210,14 @@ impl KafkaCluster {
         }
     }
 
-    /// `127.0.0.1:PORT` of the broker's PLAINTEXT listener.
+    /// `127.0.0.1:PORT` of every broker's PLAINTEXT listener, comma-separated
+    /// in node id order; a single-node cluster has just one.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.broker_port)
+        self.nodes
+            .iter()
+            .map(Node::address)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn name(&self) -> &str {
@@ -173,18 +232,20 @@ impl KafkaCluster {
         &self.dist
     }
 
-    /// The cluster's directory: `server.properties`, `data/`, `logs/`.
+    /// The cluster's directory: node 1's `server.properties`, `data/` and
+    /// `logs/`, and a `broker-ID/` directory like it for every other node.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The broker's log4j log.
+    /// Node 1's log4j log.
     pub fn log_file(&self) -> PathBuf {
-        self.dir.join("logs").join("server.log")
+        self.nodes[0].log_file()
     }
 
+    /// The PLAINTEXT port of node 1.
     pub fn broker_port(&self) -> u16 {
-        self.broker_port
+        self.nodes[0].broker_port
     }
 
     pub fn controller_port(&self) -> u16 {
@@ -204,59 +265,76 @@ impl KafkaCluster {
         &self.cluster_id
     }
 
-    /// The broker JVM's pid while it runs.
+    /// The node ids of the brokers, 1..=N.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Node 1's JVM pid while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child().as_ref().map(Child::id)
+        self.nodes[0].pid()
     }
 
-    /// Whether the broker process is alive (not whether it is healthy).
+    /// Whether every node's process is alive (not whether it is healthy).
     pub fn is_running(&self) -> bool {
-        let mut child = self.child();
-        let Some(running) = child.as_mut() else {
-            return false;
-        };
-        if let Ok(None) = running.try_wait() {
-            return true;
-        }
-        // It died by itself: reap it and end its watchdog.
-        if let Some(dead) = child.take() {
-            process::kill_group(dead.id(), libc::SIGKILL);
-        }
-        false
+        // Every node is looked at, not just up to the first dead one, so
+        // that all the dead ones are reaped.
+        let alive: Vec<bool> = self.nodes.iter().map(Node::is_alive).collect();
+        alive.iter().all(|&a| a)
     }
 
-    /// Shuts the broker down cleanly (SIGTERM), killing it if it takes more
-    /// than 30 s. Stopping a stopped cluster does nothing.
+    /// Shuts the cluster down cleanly (SIGTERM), broker-only nodes first
+    /// so their controlled shutdown still finds the controller; a node that
+    /// takes more than 30 s is killed. Stopping a stopped cluster does
+    /// nothing.
     pub fn stop(&self) -> io::Result<()> {
-        let Some(mut child) = self.child().take() else {
-            return Ok(());
-        };
-        process::kill_process(child.id(), libc::SIGTERM);
-        if process::wait_timeout(&mut child, Duration::from_secs(30))?.is_none() {
-            tracing::warn!(cluster = %self.name, "broker ignored SIGTERM for 30 s, killing it");
-            process::kill_group(child.id(), libc::SIGKILL);
-            child.wait()?;
-        }
-        // The watchdog, still in the broker's process group.
-        process::kill_group(child.id(), libc::SIGKILL);
-        Ok(())
+        let (controller, brokers) = self.nodes.split_first().expect("a cluster has a node");
+        let brokers: Vec<&Node> = brokers.iter().collect();
+        self.stop_nodes(&brokers)?;
+        self.stop_nodes(&[controller])
     }
 
-    /// Kills the broker without warning (SIGKILL), like a crashed host.
+    /// Kills every node without warning (SIGKILL), like a crashed host.
     pub fn kill(&self) -> io::Result<()> {
-        let Some(mut child) = self.child().take() else {
-            return Ok(());
-        };
-        process::kill_group(child.id(), libc::SIGKILL);
-        child.wait()?;
+        for node in &self.nodes {
+            node.kill()?;
+        }
         Ok(())
     }
 
-    /// Stops the broker if it runs and starts it again on the same ports
+    /// Stops the cluster if it runs and starts it again on the same ports
     /// with the same data; returns once it serves metadata again.
     pub fn restart(&self) -> io::Result<()> {
         self.stop()?;
         self.launch()
+    }
+
+    /// Kills one node (SIGKILL). The others notice once its broker session
+    /// times out (9 s by default).
+    pub fn kill_broker(&self, node_id: i32) -> io::Result<()> {
+        self.node(node_id)?.kill()
+    }
+
+    /// Stops one node cleanly if it runs and starts it again on the same
+    /// port with the same data; returns once every node's metadata lists
+    /// every node. Its replicas may still be catching up then.
+    pub fn restart_broker(&self, node_id: i32) -> io::Result<()> {
+        let node = self.node(node_id)?;
+        self.stop_nodes(&[node])?;
+        self.launch()
+    }
+
+    fn node(&self, node_id: i32) -> io::Result<&Node> {
+        self.nodes.iter().find(|n| n.id == node_id).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "Kafka cluster {:?} has no broker {node_id} (brokers {:?})",
+                    self.name,
+                    self.broker_ids()
+                ),
+            )
+        })
     }
 
     fn prepare(
@@ -282,25 +360,27 @@ impl KafkaCluster {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("logs"))?;
 
-        let (broker_port, controller_port) = free_port_pair()?;
-        // Held open together so that their ports differ from each other; a
-        // clash with the two ports above is only possible, so skip it.
-        let mut held = Vec::new();
-        let mut extra_listeners = Vec::new();
-        for (listener, advertised) in &options.extra_listeners {
-            let port = loop {
-                let socket = TcpListener::bind("127.0.0.1:0")?;
-                let port = socket.local_addr()?.port();
-                held.push(socket);
-                if port != broker_port && port != controller_port {
-                    break port;
-                }
-            };
-            extra_listeners.push((listener.clone(), port, advertised.clone()));
-        }
-        drop(held);
+        let ports = free_ports(options.brokers + 1 + options.extra_listeners.len())?;
+        let nodes = (1..=options.brokers)
+            .map(|n| Node {
+                id: n as i32,
+                dir: if n == 1 {
+                    dir.clone()
+                } else {
+                    dir.join(format!("broker-{n}"))
+                },
+                broker_port: ports[n],
+                rack: options.racks.get(n - 1).cloned(),
+                process: Mutex::new(None),
+            })
+            .collect();
+        let extra_listeners = options
+            .extra_listeners
+            .iter()
+            .zip(&ports[options.brokers + 1..])
+            .map(|((name, advertised), port)| (name.clone(), *port, advertised.clone()))
+            .collect();
         let jvm_args = if options.jvm_args.is_empty() {
             DEFAULT_JVM_ARGS.iter().map(|s| s.to_string()).collect()
         } else {
@@ -310,49 +390,64 @@ impl KafkaCluster {
             name: name.to_owned(),
             dist: dist.clone(),
             dir,
-            broker_port,
-            controller_port,
+            nodes,
+            controller_port: ports[0],
             extra_listeners,
             cluster_id: random_cluster_id(),
             jvm_args,
-            process: Mutex::new(None),
             healthy: AtomicBool::new(true),
         };
-        fs::write(
-            cluster.properties_file(),
-            cluster.server_properties(options),
-        )?;
-        fs::write(
-            cluster.dir.join("log4j2.properties"),
-            cluster.log4j2_config(),
-        )?;
-        fs::write(
-            cluster.dir.join("log4j.properties"),
-            cluster.log4j1_config(),
-        )?;
-        cluster.format_storage()?;
+        for node in &cluster.nodes {
+            fs::create_dir_all(node.dir.join("logs"))?;
+            fs::write(
+                node.properties_file(),
+                cluster.server_properties(node, options),
+            )?;
+            fs::write(node.dir.join("log4j2.properties"), node.log4j2_config())?;
+            fs::write(node.dir.join("log4j.properties"), node.log4j1_config())?;
+        }
+        // One JVM per node: format them side by side.
+        thread::scope(|s| {
+            let formats: Vec<_> = cluster
+                .nodes
+                .iter()
+                .map(|node| s.spawn(|| cluster.format_storage(node)))
+                .collect();
+            formats.into_iter().try_for_each(|f| {
+                f.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("storage format thread panicked")))
+            })
+        })?;
         Ok(cluster)
     }
 
-    fn properties_file(&self) -> PathBuf {
-        self.dir.join("server.properties")
-    }
-
-    fn server_properties(&self, options: &ClusterOptions) -> String {
-        let (b, c) = (self.broker_port, self.controller_port);
+    fn server_properties(&self, node: &Node, options: &ClusterOptions) -> String {
+        let (b, c) = (node.broker_port, self.controller_port);
+        let controller = node.id == 1;
         let (mut listeners, mut advertised, mut protocols) = (
-            format!("PLAINTEXT://127.0.0.1:{b},CONTROLLER://127.0.0.1:{c}"),
+            format!("PLAINTEXT://127.0.0.1:{b}"),
             format!("PLAINTEXT://127.0.0.1:{b}"),
             "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".to_owned(),
         );
-        for (name, port, addr) in &self.extra_listeners {
-            let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
-            let _ = write!(advertised, ",{name}://{addr}");
-            let _ = write!(protocols, ",{name}:PLAINTEXT");
+        if controller {
+            let _ = write!(listeners, ",CONTROLLER://127.0.0.1:{c}");
+            for (name, port, addr) in &self.extra_listeners {
+                let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
+                let _ = write!(advertised, ",{name}://{addr}");
+                let _ = write!(protocols, ",{name}:PLAINTEXT");
+            }
         }
         let mut props: Vec<(String, String)> = vec![
-            ("process.roles".into(), "broker,controller".into()),
-            ("node.id".into(), "1".into()),
+            (
+                "process.roles".into(),
+                if controller {
+                    "broker,controller"
+                } else {
+                    "broker"
+                }
+                .into(),
+            ),
+            ("node.id".into(), node.id.to_string()),
             (
                 "controller.quorum.voters".into(),
                 format!("1@127.0.0.1:{c}"),
@@ -364,18 +459,27 @@ impl KafkaCluster {
             ("listener.security.protocol.map".into(), protocols),
             (
                 "log.dirs".into(),
-                self.dir.join("data").display().to_string(),
+                node.dir.join("data").display().to_string(),
             ),
         ];
+        if let Some(rack) = &node.rack {
+            props.push(("broker.rack".into(), rack.clone()));
+        }
+        // Internal topics get a replica on every broker, up to three, but
+        // need only one in sync: a test may stop brokers.
+        let replicas = self.nodes.len().min(3).to_string();
+        for key in [
+            "offsets.topic.replication.factor",
+            "transaction.state.log.replication.factor",
+            "default.replication.factor",
+        ] {
+            props.push((key.into(), replicas.clone()));
+        }
         let fixed: &[(&str, &str)] = &[
-            // One node: every internal topic has one replica, and few
-            // partitions so the first group or transaction is quick.
-            ("offsets.topic.replication.factor", "1"),
+            // Few partitions, so the first group or transaction is quick.
             ("offsets.topic.num.partitions", "4"),
-            ("transaction.state.log.replication.factor", "1"),
             ("transaction.state.log.min.isr", "1"),
             ("transaction.state.log.num.partitions", "4"),
-            ("default.replication.factor", "1"),
             ("min.insync.replicas", "1"),
             ("num.partitions", "1"),
             ("auto.create.topics.enable", "false"),
@@ -399,15 +503,20 @@ impl KafkaCluster {
         ];
         props.extend(fixed.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         if self.dist.major() >= 4 {
-            props.extend(
-                [
-                    ("share.coordinator.state.topic.replication.factor", "1"),
-                    ("share.coordinator.state.topic.min.isr", "1"),
-                    ("share.coordinator.state.topic.num.partitions", "1"),
-                ]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-            );
+            props.extend([
+                (
+                    "share.coordinator.state.topic.replication.factor".to_owned(),
+                    replicas,
+                ),
+                (
+                    "share.coordinator.state.topic.min.isr".to_owned(),
+                    "1".to_owned(),
+                ),
+                (
+                    "share.coordinator.state.topic.num.partitions".to_owned(),
+                    "1".to_owned(),
+                ),
+            ]);
         }
         for (key, value) in &options.broker_props {
             match props.iter_mut().find(|(k, _)| k == key) {
@@ -417,13 +526,296 @@ impl KafkaCluster {
         }
 
         let mut text = format!(
-            "# kmirror test harness: cluster {:?}, Kafka {}\n",
-            self.name, self.dist.version
+            "# kmirror test harness: cluster {:?} node {}, Kafka {}\n",
+            self.name, node.id, self.dist.version
         );
         for (key, value) in props {
             let _ = writeln!(text, "{key}={value}");
         }
         text
+    }
+
+    fn java_command(
+        &self,
+        node: &Node,
+        main: &str,
+        jvm_args: &[String],
+        args: &[String],
+    ) -> Command {
+        let mut argv: Vec<String> = jvm_args.to_vec();
+        argv.extend([
+            "-XX:-UsePerfData".to_owned(),
+            "-Djava.awt.headless=true".to_owned(),
+            format!("-Dkafka.logs.dir={}", node.dir.join("logs").display()),
+            format!(
+                "-Dlog4j2.configurationFile={}",
+                node.dir.join("log4j2.properties").display()
+            ),
+            format!(
+                "-Dlog4j.configuration=file:{}",
+                node.dir.join("log4j.properties").display()
+            ),
+            "-cp".to_owned(),
+            self.dist.classpath(),
+            main.to_owned(),
+        ]);
+        argv.extend_from_slice(args);
+        process::guarded("java", &argv)
+    }
+
+    fn format_storage(&self, node: &Node) -> io::Result<()> {
+        let cmd = self.java_command(
+            node,
+            "kafka.tools.StorageTool",
+            &["-Xmx256m".into(), "-XX:TieredStopAtLevel=1".into()],
+            &[
+                "format".into(),
+                "-t".into(),
+                self.cluster_id.clone(),
+                "-c".into(),
+                node.properties_file().display().to_string(),
+            ],
+        );
+        let what = format!(
+            "formatting storage of node {} of Kafka {} cluster {:?} in {}",
+            node.id,
+            self.dist.version,
+            self.name,
+            node.dir.display()
+        );
+        process::run(cmd, None, Duration::from_secs(120), &what).map(drop)
+    }
+
+    /// Starts the JVM of every node that is not running and waits until
+    /// they all serve metadata.
+    fn launch(&self) -> io::Result<()> {
+        for node in &self.nodes {
+            self.spawn_node(node)?;
+        }
+        // Several JVMs share two cores: give each extra node more time.
+        let timeout = Duration::from_secs(60 + 30 * (self.nodes.len() as u64 - 1));
+        match self.wait_ready(timeout) {
+            Ok(()) => {
+                tracing::info!(cluster = %self.name, version = %self.dist.version,
+                    bootstrap = %self.bootstrap(), dir = %self.dir.display(), "Kafka cluster up");
+                Ok(())
+            }
+            Err(e) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                let _ = self.kill();
+                Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "Kafka {} cluster {:?} ({}) did not come up: {e}\n{}",
+                        self.dist.version,
+                        self.name,
+                        self.dir.display(),
+                        self.log_tails()
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn spawn_node(&self, node: &Node) -> io::Result<()> {
+        let mut child = node.child();
+        if let Some(old) = child.as_mut() {
+            if old.try_wait()?.is_none() {
+                return Ok(());
+            }
+            // It crashed on its own; end its watchdog too.
+            process::kill_group(old.id(), libc::SIGKILL);
+            *child = None;
+        }
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("logs").join("kafka.out"))?;
+        let mut cmd = self.java_command(
+            node,
+            "kafka.Kafka",
+            &self.jvm_args,
+            &[node.properties_file().display().to_string()],
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        *child = Some(cmd.spawn().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot start java for node {} of {:?}: {e}",
+                    node.id, self.name
+                ),
+            )
+        })?);
+        Ok(())
+    }
+
+    /// Ready means every broker lists every broker in a metadata response
+    /// from its own listener: a KRaft broker lists only registered, unfenced
+    /// brokers, and asking each one directly rules out a stale registration
+    /// of a node that was just restarted.
+    fn wait_ready(&self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let listed: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("broker {} at ", n.id))
+            .collect();
+        loop {
+            for node in &self.nodes {
+                if let Some(child) = node.child().as_mut() {
+                    if let Some(status) = child.try_wait()? {
+                        return Err(io::Error::other(format!(
+                            "node {} exited: {status}",
+                            node.id
+                        )));
+                    }
+                }
+            }
+            let mut ready = true;
+            for node in &self.nodes {
+                if !node.lists(&listed)? {
+                    ready = false;
+                    break;
+                }
+            }
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no metadata listing brokers {:?} from each of {} within {timeout:?}",
+                        self.broker_ids(),
+                        self.bootstrap()
+                    ),
+                ));
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Sends SIGTERM to every node given, then waits for each, killing any
+    /// still there after 30 s.
+    fn stop_nodes(&self, nodes: &[&Node]) -> io::Result<()> {
+        let children: Vec<(i32, Child)> = nodes
+            .iter()
+            .filter_map(|n| n.child().take().map(|c| (n.id, c)))
+            .collect();
+        for (_, child) in &children {
+            process::kill_process(child.id(), libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for (id, mut child) in children {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if process::wait_timeout(&mut child, left)?.is_none() {
+                tracing::warn!(cluster = %self.name, node = id,
+                    "broker ignored SIGTERM for 30 s, killing it");
+                process::kill_group(child.id(), libc::SIGKILL);
+                child.wait()?;
+            }
+            // The watchdog, still in the broker's process group.
+            process::kill_group(child.id(), libc::SIGKILL);
+        }
+        Ok(())
+    }
+
+    fn lost_port_race(&self) -> bool {
+        self.nodes.iter().any(|node| {
+            ["server.log", "kafka.out"].iter().any(|f| {
+                fs::read_to_string(node.dir.join("logs").join(f))
+                    .map(|t| t.contains("Address already in use"))
+                    .unwrap_or(false)
+            })
+        })
+    }
+
+    fn log_tails(&self) -> String {
+        let mut text = String::new();
+        for node in &self.nodes {
+            for f in ["kafka.out", "server.log"] {
+                let path = node.dir.join("logs").join(f);
+                let body = fs::read_to_string(&path).unwrap_or_default();
+                let _ = writeln!(
+                    text,
+                    "--- {} (last lines) ---\n{}",
+                    path.display(),
+                    process::tail(&body, 40)
+                );
+            }
+        }
+        text
+    }
+}
+
+/// One broker JVM of a cluster, in its own directory.
+struct Node {
+    id: i32,
+    /// `server.properties`, `data/`, `logs/`: the cluster's directory for
+    /// node 1, `broker-ID/` in it for the others.
+    dir: PathBuf,
+    broker_port: u16,
+    rack: Option<String>,
+    process: Mutex<Option<Child>>,
+}
+
+impl Node {
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.broker_port)
+    }
+
+    fn properties_file(&self) -> PathBuf {
+        self.dir.join("server.properties")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.dir.join("logs").join("server.log")
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child().as_ref().map(Child::id)
+    }
+
+    fn is_alive(&self) -> bool {
+        let mut child = self.child();
+        let Some(running) = child.as_mut() else {
+            return false;
+        };
+        if let Ok(None) = running.try_wait() {
+            return true;
+        }
+        // It died by itself: reap it and end its watchdog.
+        if let Some(dead) = child.take() {
+            process::kill_group(dead.id(), libc::SIGKILL);
+        }
+        false
+    }
+
+    fn kill(&self) -> io::Result<()> {
+        let Some(mut child) = self.child().take() else {
+            return Ok(());
+        };
+        process::kill_group(child.id(), libc::SIGKILL);
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Whether this node's own listener answers metadata naming every
+    /// `broker N at ` in `listed`.
+    fn lists(&self, listed: &[String]) -> io::Result<bool> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.broker_port));
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err() {
+            return Ok(false);
+        }
+        let mut kcat = Command::new("kcat");
+        kcat.args(["-L", "-m", "3", "-b", &self.address()]);
+        let probe = process::run_unchecked(kcat, None, Duration::from_secs(10), "kcat -L")
+            .map_err(|e| io::Error::new(e.kind(), format!("{e} (is kcat installed?)")))?;
+        let text = probe.stdout_text();
+        Ok(probe.status.success() && listed.iter().all(|b| text.contains(b.as_str())))
     }
 
     /// Kafka 4 logs through log4j2.
@@ -463,159 +855,6 @@ impl KafkaCluster {
                 .map(|name| format!("log4j.logger.{name}=WARN\n"))
                 .collect::<String>()
         )
-    }
-
-    fn java_command(&self, main: &str, jvm_args: &[String], args: &[String]) -> Command {
-        let mut argv: Vec<String> = jvm_args.to_vec();
-        argv.extend([
-            "-XX:-UsePerfData".to_owned(),
-            "-Djava.awt.headless=true".to_owned(),
-            format!("-Dkafka.logs.dir={}", self.dir.join("logs").display()),
-            format!(
-                "-Dlog4j2.configurationFile={}",
-                self.dir.join("log4j2.properties").display()
-            ),
-            format!(
-                "-Dlog4j.configuration=file:{}",
-                self.dir.join("log4j.properties").display()
-            ),
-            "-cp".to_owned(),
-            self.dist.classpath(),
-            main.to_owned(),
-        ]);
-        argv.extend_from_slice(args);
-        process::guarded("java", &argv)
-    }
-
-    fn format_storage(&self) -> io::Result<()> {
-        let cmd = self.java_command(
-            "kafka.tools.StorageTool",
-            &["-Xmx256m".into(), "-XX:TieredStopAtLevel=1".into()],
-            &[
-                "format".into(),
-                "-t".into(),
-                self.cluster_id.clone(),
-                "-c".into(),
-                self.properties_file().display().to_string(),
-            ],
-        );
-        let what = format!(
-            "formatting storage of Kafka {} cluster {:?} in {}",
-            self.dist.version,
-            self.name,
-            self.dir.display()
-        );
-        process::run(cmd, None, Duration::from_secs(120), &what).map(drop)
-    }
-
-    /// Starts the broker JVM and waits until it serves metadata.
-    fn launch(&self) -> io::Result<()> {
-        {
-            let mut child = self.child();
-            if let Some(old) = child.as_mut() {
-                if old.try_wait()?.is_none() {
-                    return Err(io::Error::other(format!(
-                        "Kafka cluster {:?} is already running",
-                        self.name
-                    )));
-                }
-                // It crashed on its own; end its watchdog too.
-                process::kill_group(old.id(), libc::SIGKILL);
-                *child = None;
-            }
-            let out = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join("logs").join("kafka.out"))?;
-            let mut cmd = self.java_command(
-                "kafka.Kafka",
-                &self.jvm_args,
-                &[self.properties_file().display().to_string()],
-            );
-            cmd.stdin(Stdio::null())
-                .stdout(out.try_clone()?)
-                .stderr(out);
-            *child = Some(cmd.spawn().map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot start java for {:?}: {e}", self.name),
-                )
-            })?);
-        }
-        match self.wait_ready(Duration::from_secs(60)) {
-            Ok(()) => {
-                tracing::info!(cluster = %self.name, version = %self.dist.version,
-                    bootstrap = %self.bootstrap(), dir = %self.dir.display(), "Kafka cluster up");
-                Ok(())
-            }
-            Err(e) => {
-                self.healthy.store(false, Ordering::Relaxed);
-                let _ = self.kill();
-                Err(io::Error::new(
-                    e.kind(),
-                    format!(
-                        "Kafka {} cluster {:?} ({}) did not come up: {e}\n{}",
-                        self.dist.version,
-                        self.name,
-                        self.dir.display(),
-                        self.log_tails()
-                    ),
-                ))
-            }
-        }
-    }
-
-    /// Ready means the broker lists itself in a metadata response, which a
-    /// KRaft broker does only once it is registered and unfenced.
-    fn wait_ready(&self, timeout: Duration) -> io::Result<()> {
-        let deadline = Instant::now() + timeout;
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.broker_port));
-        loop {
-            if let Some(child) = self.child().as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    return Err(io::Error::other(format!("the broker exited: {status}")));
-                }
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-                let mut kcat = Command::new("kcat");
-                kcat.args(["-L", "-m", "3", "-b", &self.bootstrap()]);
-                let probe = process::run_unchecked(kcat, None, Duration::from_secs(10), "kcat -L")
-                    .map_err(|e| io::Error::new(e.kind(), format!("{e} (is kcat installed?)")))?;
-                if probe.status.success() && probe.stdout_text().contains("broker 1 at ") {
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no metadata from {} within {timeout:?}", self.bootstrap()),
-                ));
-            }
-            thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    fn lost_port_race(&self) -> bool {
-        ["server.log", "kafka.out"].iter().any(|f| {
-            fs::read_to_string(self.dir.join("logs").join(f))
-                .map(|t| t.contains("Address already in use"))
-                .unwrap_or(false)
-        })
-    }
-
-    fn log_tails(&self) -> String {
-        let mut text = String::new();
-        for f in ["kafka.out", "server.log"] {
-            let path = self.dir.join("logs").join(f);
-            let body = fs::read_to_string(&path).unwrap_or_default();
-            let _ = writeln!(
-                text,
-                "--- {} (last lines) ---\n{}",
-                path.display(),
-                process::tail(&body, 40)
-            );
-        }
-        text
     }
 
     fn child(&self) -> MutexGuard<'_, Option<Child>> {
@@ -691,11 +930,16 @@ fn remove_dead_clusters(root: &Path) {
     });
 }
 
-fn free_port_pair() -> io::Result<(u16, u16)> {
-    // Both listeners are open at once so the two ports differ.
-    let a = TcpListener::bind("127.0.0.1:0")?;
-    let b = TcpListener::bind("127.0.0.1:0")?;
-    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+/// `count` distinct free loopback ports.
+fn free_ports(count: usize) -> io::Result<Vec<u16>> {
+    // Every listener is open at once so the ports differ.
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
 }
 
 /// 16 random bytes as 22 characters of unpadded base64url, the form

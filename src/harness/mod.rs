@@ -1,6 +1,7 @@
-//! The project's test harness: real single-node Apache Kafka clusters
-//! (KRaft) on loopback for integration tests, the demo and benchmarks, and
-//! real Kafka clients to feed and check them independently of kmirror.
+//! The project's test harness: real Apache Kafka clusters (KRaft; one node
+//! by default, a few brokers in racks on request) on loopback for
+//! integration tests, the demo and benchmarks, and real Kafka clients to
+//! feed and check them independently of kmirror.
 //!
 //! Everything here blocks and returns `io::Result` whose errors carry the
 //! tools' stderr or the broker's log tail. It must never be used by the

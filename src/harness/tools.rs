@@ -141,6 +141,26 @@ pub struct ConsumedRecord {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
+/// What [`consume_all_with`] read, and from which brokers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consumption {
+    /// Ordered by partition and offset.
+    pub records: Vec<ConsumedRecord>,
+    /// Bytes the consumer received from each broker (node id, ascending;
+    /// negative ids are bootstrap connections), responses of every kind:
+    /// tells whether a follower served fetches.
+    pub bytes_from_broker: Vec<(i32, u64)>,
+}
+
+/// One partition's replicas as metadata shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionReplicas {
+    pub partition: i32,
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
 /// The summary line of `ProducerPerformance`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PerfSummary {
@@ -174,6 +194,18 @@ pub fn create_topic(
     partitions: i32,
     configs: &[(&str, &str)],
 ) -> io::Result<()> {
+    create_replicated_topic(cluster, topic, partitions, 1, configs)
+}
+
+/// [`create_topic`] with `replication_factor` replicas of each partition,
+/// placed by the controller (across racks when brokers have them).
+pub fn create_replicated_topic(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: &[(&str, &str)],
+) -> io::Result<()> {
     let bootstrap = cluster.bootstrap_servers();
     let mut args = vec![
         "--bootstrap-server".to_owned(),
@@ -184,7 +216,7 @@ pub fn create_topic(
         "--partitions".into(),
         partitions.to_string(),
         "--replication-factor".into(),
-        "1".into(),
+        replication_factor.to_string(),
     ];
     for (key, value) in configs {
         args.push("--config".into());
@@ -268,6 +300,35 @@ pub fn partition_count(
             io::Error::other(format!("kcat -L on {bootstrap}: cannot parse {line:?}"))
         })?;
     Ok(Some(count))
+}
+
+/// Leader, replicas and in-sync replicas of every partition, by partition
+/// (kcat).
+pub fn partition_replicas(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+) -> io::Result<Vec<PartitionReplicas>> {
+    let bootstrap = cluster.bootstrap_servers();
+    let out = kcat(&["-L", "-b", &bootstrap, "-t", topic], &bootstrap)?;
+    // "partition 0, leader 2, replicas: 2,3,1, isrs: 2,3,1"
+    let mut partitions = Vec::new();
+    for line in out.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix("partition ") else {
+            continue;
+        };
+        let parsed = parse_partition_line(rest).ok_or_else(|| {
+            io::Error::other(format!("kcat -L on {bootstrap}: cannot parse {line:?}"))
+        })?;
+        partitions.push(parsed);
+    }
+    if partitions.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("kcat -L on {bootstrap}: no partitions of {topic} in:\n{out}"),
+        ));
+    }
+    partitions.sort_by_key(|p| p.partition);
+    Ok(partitions)
 }
 
 /// Every topic of the cluster, internal ones included, sorted (kcat).
@@ -636,6 +697,20 @@ pub fn consume_all(
     expected: Option<usize>,
     timeout: Duration,
 ) -> io::Result<Vec<ConsumedRecord>> {
+    consume_all_with(cluster, topic, isolation, expected, timeout, &[]).map(|c| c.records)
+}
+
+/// [`consume_all`] with extra consumer properties (`client.rack`,
+/// `fetch.max.bytes`, ...), also reporting how many bytes came from each
+/// broker.
+pub fn consume_all_with(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+    isolation: Isolation,
+    expected: Option<usize>,
+    timeout: Duration,
+    consumer_props: &[(&str, &str)],
+) -> io::Result<Consumption> {
     let bootstrap = cluster.bootstrap_servers();
     let level = match isolation {
         Isolation::ReadUncommitted => "read_uncommitted",
@@ -643,32 +718,32 @@ pub fn consume_all(
     };
     let expected_arg = expected.map_or("-1".to_owned(), |n| n.to_string());
     let what = format!("consuming {topic} ({level}) from {bootstrap}");
-    let cmd = java::tool(
-        "TestConsumer",
-        Jvm::Data,
-        [
-            bootstrap.clone(),
-            topic.to_owned(),
-            level.to_owned(),
-            expected_arg,
-            timeout.as_millis().to_string(),
-        ],
-    )?;
+    let mut args = vec![
+        bootstrap.clone(),
+        topic.to_owned(),
+        level.to_owned(),
+        expected_arg,
+        timeout.as_millis().to_string(),
+    ];
+    args.extend(consumer_props.iter().map(|(k, v)| format!("{k}={v}")));
+    let cmd = java::tool("TestConsumer", Jvm::Data, args)?;
     // The consumer enforces `timeout` itself and then reports what it saw;
     // the margin is for JVM start-up.
     let out = process::run(cmd, None, timeout + Duration::from_secs(60), &what)?;
     let stdout = out.stdout_text();
     let mut records = Vec::new();
+    let mut bytes_from_broker = Vec::new();
     let mut ended = false;
     for (n, line) in stdout.lines().enumerate() {
         if line == "END" {
             ended = true;
             break;
         }
-        records.push(
-            parse_consumed(line)
-                .map_err(|e| io::Error::other(format!("{what}: line {}: {e}", n + 1)))?,
-        );
+        let bad = |e: io::Error| io::Error::other(format!("{what}: line {}: {e}", n + 1));
+        match line.strip_prefix("B ") {
+            Some(rest) => bytes_from_broker.push(parse_node_bytes(rest).map_err(bad)?),
+            None => records.push(parse_consumed(line).map_err(bad)?),
+        }
     }
     if !ended {
         return Err(io::Error::other(format!(
@@ -677,7 +752,11 @@ pub fn consume_all(
         )));
     }
     records.sort_by_key(|r| (r.partition, r.offset));
-    Ok(records)
+    bytes_from_broker.sort();
+    Ok(Consumption {
+        records,
+        bytes_from_broker,
+    })
 }
 
 /// The committed offsets of a consumer group (kafka-consumer-groups
@@ -888,6 +967,37 @@ fn parse_consumed(line: &str) -> io::Result<ConsumedRecord> {
     })
 }
 
+/// "2 123456" after the "B ".
+fn parse_node_bytes(rest: &str) -> io::Result<(i32, u64)> {
+    rest.split_once(' ')
+        .and_then(|(node, bytes)| Some((node.parse().ok()?, bytes.parse().ok()?)))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad per-broker byte count {rest:?}"),
+            )
+        })
+}
+
+/// "0, leader 2, replicas: 2,3,1, isrs: 2,3,1" after the "partition ".
+fn parse_partition_line(rest: &str) -> Option<PartitionReplicas> {
+    let ids = |list: &str| -> Option<Vec<i32>> {
+        list.split(',')
+            .filter(|id| !id.is_empty())
+            .map(|id| id.trim().parse().ok())
+            .collect()
+    };
+    let (partition, rest) = rest.split_once(", leader ")?;
+    let (leader, rest) = rest.split_once(", replicas: ")?;
+    let (replicas, isr) = rest.split_once(", isrs: ")?;
+    Some(PartitionReplicas {
+        partition: partition.trim().parse().ok()?,
+        leader: leader.trim().parse().ok()?,
+        replicas: ids(replicas)?,
+        isr: ids(isr.split_whitespace().next().unwrap_or(""))?,
+    })
+}
+
 fn parse_perf_summary(line: &str) -> Option<PerfSummary> {
     let mut summary = PerfSummary::default();
     for part in line.trim().trim_end_matches('.').split(", ") {
@@ -985,6 +1095,17 @@ mod tests {
             vec![("h".to_owned(), None), ("i".to_owned(), Some(vec![0, 255]))]
         );
         assert!(parse_consumed("R 2 7 1 C ~ = 1 =aA==").is_err());
+    }
+
+    #[test]
+    fn kcat_partition_line_parses() {
+        let p = parse_partition_line("1, leader 2, replicas: 2,3,1, isrs: 2,1").unwrap();
+        assert_eq!((p.partition, p.leader), (1, 2));
+        assert_eq!(p.replicas, [2, 3, 1]);
+        assert_eq!(p.isr, [2, 1]);
+        assert!(parse_partition_line("1, leader 2").is_none());
+        assert_eq!(parse_node_bytes("-1 512").unwrap(), (-1, 512));
+        assert!(parse_node_bytes("x 1").is_err());
     }
 
     #[test]

@@ -10,6 +10,8 @@ import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.RetriableException;
@@ -22,6 +24,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * test can compare what a real Kafka consumer sees with what it expects.
  *
  * Usage: TestConsumer BOOTSTRAP TOPIC read_committed|read_uncommitted EXPECTED TIMEOUT_MS
+ *            [consumer.property=value ...]
  *
  * EXPECTED < 0: stop once the end offsets seen at start are reached.
  * EXPECTED >= 0: keep going (re-reading end offsets and the partition list,
@@ -29,6 +32,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *
  * stdout (byte fields as in Wire; timestamp type C, L or N):
  *   R PARTITION OFFSET TIMESTAMP TYPE KEY VALUE NHEADERS [HNAME HVALUE]...
+ *   B NODE BYTES        (bytes received from each broker, bootstrap ones negative)
  *   END
  * Exit status 3 on timeout, after printing what was read.
  */
@@ -39,8 +43,8 @@ public final class TestConsumer {
     private static String lastState = "topic not found";
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 5) {
-            System.err.println("usage: TestConsumer BOOTSTRAP TOPIC read_committed|read_uncommitted EXPECTED TIMEOUT_MS");
+        if (args.length < 5) {
+            System.err.println("usage: TestConsumer BOOTSTRAP TOPIC read_committed|read_uncommitted EXPECTED TIMEOUT_MS [key=value ...]");
             System.exit(2);
         }
         String topic = args[1];
@@ -56,6 +60,13 @@ public final class TestConsumer {
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "5000");
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, "kmirror-test-consumer");
+        for (int i = 5; i < args.length; i++) {
+            int eq = args[i].indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("consumer property must be key=value: " + args[i]);
+            }
+            props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+        }
 
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8);
         boolean timedOut = false;
@@ -92,6 +103,7 @@ public final class TestConsumer {
                 }
                 Thread.sleep(200);
             }
+            printBytesByNode(consumer, out);
         }
         out.println("END");
         out.flush();
@@ -123,6 +135,21 @@ public final class TestConsumer {
             for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
                 print(out, r);
                 count++;
+            }
+        }
+    }
+
+    /** Lets a test tell which brokers served its fetches (KIP-392). */
+    private static void printBytesByNode(KafkaConsumer<byte[], byte[]> consumer, PrintStream out) {
+        for (Map.Entry<MetricName, ? extends Metric> e : consumer.metrics().entrySet()) {
+            MetricName name = e.getKey();
+            String node = name.tags().get("node-id");
+            if (name.group().equals("consumer-node-metrics") && name.name().equals("incoming-byte-total")
+                    && node != null && node.startsWith("node-")) {
+                Object value = e.getValue().metricValue();
+                if (value instanceof Number) {
+                    out.println("B " + node.substring(5) + " " + ((Number) value).longValue());
+                }
             }
         }
     }
