@@ -119,11 +119,18 @@ pub struct NewTopic {
     pub configs: Vec<(String, String)>,
 }
 
+/// Whether a topic asked for was made or was there already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    New,
+    AlreadyThere,
+}
+
 /// Creates topics; an already existing topic counts as success.
 pub async fn create_topics(
     cluster: &ClusterClient,
     topics: &[NewTopic],
-) -> Vec<(String, Result<(), ClientError>)> {
+) -> Vec<(String, Result<Created, ClientError>)> {
     let conn = match cluster.any().await {
         Ok(c) => c,
         Err(e) => {
@@ -166,10 +173,10 @@ pub async fn create_topics(
             .iter()
             .map(|r| {
                 let name = r.name.0.to_string();
-                let res = if r.error_code == 0
-                    || ErrorCode(r.error_code) == ErrorCode::TOPIC_ALREADY_EXISTS
-                {
-                    Ok(())
+                let res = if r.error_code == 0 {
+                    Ok(Created::New)
+                } else if ErrorCode(r.error_code) == ErrorCode::TOPIC_ALREADY_EXISTS {
+                    Ok(Created::AlreadyThere)
                 } else {
                     Err(kafka_err(
                         cluster,

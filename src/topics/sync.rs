@@ -115,8 +115,12 @@ pub async fn ensure_targets(
         }
         for (name, res) in results {
             match res {
-                Ok(()) => {
-                    tracing::info!(flow = %plan.name(), topic = %name, "created target topic");
+                Ok(created) => {
+                    if created == admin::Created::New {
+                        tracing::info!(flow = %plan.name(), topic = %name, "created target topic");
+                    } else {
+                        tracing::debug!(flow = %plan.name(), topic = %name, "target topic exists (its metadata is still settling)");
+                    }
                     if let Some(t) = to_create.iter().find(|t| t.target == name) {
                         ready.push(t.clone());
                     }
