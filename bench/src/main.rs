@@ -4,7 +4,11 @@
 //! (different source aliases, so their target topics differ). Reports per
 //! mirror: MB/s, CPU-seconds per GB of the mirror process alone, and peak
 //! RSS; writes bench/results/e2e.md.
+//!
+//! `cargo run --release -p kmirror-bench -- ceiling`: kmirror between fake
+//! brokers beside a kernel-only splice relay; see [`ceiling`].
 
+mod ceiling;
 mod latency;
 mod procstat;
 
@@ -50,18 +54,31 @@ fn parse_args() -> Result<(String, Args), String> {
     Ok((cmd, a))
 }
 
+const USAGE: &str = "usage: kmirror-bench e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S]\n       kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...]";
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("ceiling") {
+        kmirror::cli::init_logging();
+        let flags: Vec<String> = std::env::args().skip(2).collect();
+        if let Err(e) = ceiling::run(&flags) {
+            eprintln!("kmirror-bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let (cmd, args) = match parse_args() {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("kmirror-bench: {e}\nusage: kmirror-bench e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S]");
+            eprintln!("kmirror-bench: {e}\n{USAGE}");
             std::process::exit(2);
         }
     };
     kmirror::cli::init_logging();
     let result = match cmd.as_str() {
         "e2e" => e2e(&args),
-        other => Err(format!("unknown benchmark '{other}' (available: e2e)")),
+        other => Err(format!(
+            "unknown benchmark '{other}' (available: e2e, ceiling)"
+        )),
     };
     if let Err(e) = result {
         eprintln!("kmirror-bench: {e}");
