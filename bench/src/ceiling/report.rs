@@ -121,7 +121,9 @@ pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
          how much CPU the other side (fake brokers, sender and sink) could get; per-core figures normalise \
          for that. The relay never looks at the bytes, so its figures hardly depend on the batch size; \
          kmirror's per-batch work (CRC-32C check of every source batch, producer-field rewrite, one batch per \
-         partition per produce request) is what the smaller batches expose.\n\n\
+         partition per produce request) is what the smaller batches expose. On loopback the receiving side's \
+         TCP processing runs inside the sender's system call, so kmirror's produce writes and the relay's \
+         splices out both pay for their peer's receive path.\n\n\
          The fake brokers exist only for this measurement: they answer every request kmirror makes \
          (ApiVersions, Metadata, ListOffsets, FindCoordinator, OffsetFetch/OffsetCommit, InitProducerId, \
          DescribeConfigs, CreateTopics, Fetch v12, Produce) but store nothing; nothing here shows that \
