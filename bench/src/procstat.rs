@@ -41,3 +41,29 @@ pub fn current_tid() -> i32 {
     // SAFETY: gettid takes no arguments and cannot fail.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
+
+/// Time the threads of `pid` spent runnable but waiting for a CPU (second
+/// field of /proc/PID/task/TID/schedstat): how much a busy machine held a
+/// process back.
+pub fn run_queue_wait(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        tasks
+            .filter_map(|t| t.ok())
+            .filter_map(|t| schedstat_wait(&t.path().join("schedstat")))
+            .sum(),
+    )
+}
+
+/// [`run_queue_wait`] of one thread of this process.
+pub fn thread_run_queue_wait(tid: i32) -> Option<Duration> {
+    schedstat_wait(std::path::Path::new(&format!(
+        "/proc/self/task/{tid}/schedstat"
+    )))
+}
+
+fn schedstat_wait(path: &std::path::Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let ns: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}

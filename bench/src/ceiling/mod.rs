@@ -56,6 +56,8 @@ struct MirrorOutcome {
     requests: u64,
     wall: Duration,
     cpu: Duration,
+    /// Time kmirror's threads were runnable but had no CPU.
+    waited: Duration,
     source_cpu: Duration,
     target_cpu: Duration,
 }
@@ -234,6 +236,7 @@ fn mirror_window(
             procstat::cpu_time(pid).unwrap_or_default(),
             source.cpu_time(),
             target.cpu_time(),
+            procstat::run_queue_wait(pid).unwrap_or_default(),
         )
     };
     let s0 = snapshot();
@@ -260,6 +263,7 @@ fn mirror_window(
         requests: s1.3 - s0.3,
         wall: s1.0 - s0.0,
         cpu: s1.4.saturating_sub(s0.4),
+        waited: s1.7.saturating_sub(s0.7),
         source_cpu: s1.5.saturating_sub(s0.5),
         target_cpu: s1.6.saturating_sub(s0.6),
     })

@@ -95,20 +95,23 @@ pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
         ));
     }
     s.push_str("\n![GB/s per core](ceiling.svg)\n\n");
-    s.push_str("| batch | records per batch | batches/s | produce requests/s | fake source CPU (cores) | fake target CPU (cores) | relay sender + sink CPU (cores) |\n");
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| batch | records per batch | batches/s | produce requests/s | kmirror waiting for a CPU (cores) | relay waiting for a CPU (cores) | fake source CPU (cores) | fake target CPU (cores) | relay sender + sink CPU (cores) |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let m = &r.mirror;
         let wall = m.wall.as_secs_f64().max(1e-9);
+        let rwall = r.relay.wall.as_secs_f64().max(1e-9);
         s.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} |\n",
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
             size_name(r.batch_len),
             r.records_per_batch,
             m.batches as f64 / wall,
             m.requests as f64 / wall,
+            m.waited.as_secs_f64() / wall,
+            r.relay.relay_waited.as_secs_f64() / rwall,
             m.source_cpu.as_secs_f64() / wall,
             m.target_cpu.as_secs_f64() / wall,
-            r.relay.ends_cpu.as_secs_f64() / r.relay.wall.as_secs_f64().max(1e-9),
+            r.relay.ends_cpu.as_secs_f64() / rwall,
         ));
     }
     s.push_str(
@@ -118,8 +121,9 @@ pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
          (/proc/self/task/TID/stat). This machine has only a few cores, shared by kmirror, the fake brokers, \
          the relay's sender and sink, and whatever else runs on it; the mover is pinned to its CPUs and the \
          others to the rest, and each setup runs alone, one after the other. Raw GB/s therefore depends on \
-         how much CPU the other side (fake brokers, sender and sink) could get; per-core figures normalise \
-         for that. The relay never looks at the bytes, so its figures hardly depend on the batch size; \
+         how much CPU the mover and its other side (fake brokers, sender and sink) could get on a machine \
+         shared with other work (the *waiting for a CPU* columns, from /proc/…/schedstat, show how long the \
+         mover was runnable with no CPU free); per-core figures normalise for that. The relay never looks at the bytes, so its figures hardly depend on the batch size; \
          kmirror's per-batch work (CRC-32C check of every source batch, producer-field rewrite, one batch per \
          partition per produce request) is what the smaller batches expose. On loopback the receiving side's \
          TCP processing runs inside the sender's system call, so kmirror's produce writes and the relay's \

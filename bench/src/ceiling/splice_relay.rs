@@ -24,6 +24,8 @@ pub struct RelayOutcome {
     pub wall: Duration,
     /// CPU time of the relay thread alone.
     pub relay_cpu: Duration,
+    /// Time the relay thread was runnable but had no CPU.
+    pub relay_waited: Duration,
     /// CPU time of the sender and the sink (for the record; not the relay's).
     pub ends_cpu: Duration,
 }
@@ -104,18 +106,21 @@ pub fn measure(
             .filter_map(|t| procstat::thread_cpu_time(*t))
             .sum()
     };
-    let (t0, b0, r0, e0) = (
+    let waited = || procstat::thread_run_queue_wait(relay_tid).unwrap_or_default();
+    let (t0, b0, r0, e0, w0) = (
         Instant::now(),
         moved.load(Ordering::Relaxed),
         cpu(&[relay_tid]),
         cpu(&ends_tids),
+        waited(),
     );
     std::thread::sleep(window);
-    let (t1, b1, r1, e1) = (
+    let (t1, b1, r1, e1, w1) = (
         Instant::now(),
         moved.load(Ordering::Relaxed),
         cpu(&[relay_tid]),
         cpu(&ends_tids),
+        waited(),
     );
     stop.store(true, Ordering::Relaxed);
     for (name, h) in [("sender", sender), ("relay", relay), ("sink", sink)] {
@@ -129,6 +134,7 @@ pub fn measure(
         bytes: b1 - b0,
         wall: t1 - t0,
         relay_cpu: r1.saturating_sub(r0),
+        relay_waited: w1.saturating_sub(w0),
         ends_cpu: e1.saturating_sub(e0),
     })
 }
