@@ -4,7 +4,11 @@
 //! (different source aliases, so their target topics differ). Reports per
 //! mirror: MB/s, CPU-seconds per GB of the mirror process alone, and peak
 //! RSS; writes bench/results/e2e.md.
+//!
+//! `cargo run --release -p kmirror-bench -- ceiling`: kmirror between fake
+//! brokers beside a kernel-only splice relay; see [`ceiling`].
 
+mod ceiling;
 mod latency;
 mod mirrors;
 mod procstat;
@@ -77,8 +81,12 @@ fn main() {
             kmirror::cli::init_logging();
             scale::run(&rest)
         }
+        "ceiling" => {
+            kmirror::cli::init_logging();
+            ceiling::run(&rest)
+        }
         other => Err(format!(
-            "unknown benchmark '{other}' (available: e2e, wan, scale)"
+            "unknown benchmark '{other}' (available: e2e, wan, scale, ceiling)"
         )),
     };
     if let Err(e) = result {

@@ -1,0 +1,294 @@
+//! `cargo build --release && cargo run --release -p kmirror-bench -- ceiling`:
+//! kmirror's own cost, with the brokers taken out. kmirror mirrors from a
+//! fake source broker that serves Fetch responses from memory to a fake
+//! target broker that acknowledges every Produce without storing it (see
+//! [`fake_broker`]: they isolate kmirror's cost and prove nothing about
+//! mirroring). In the same run a kernel-only TCP relay ([`splice_relay`])
+//! moves the same batches socket -> pipe -> socket. For 1 KiB, 64 KiB and
+//! 1 MiB batches it reports GB/s and GB/s per CPU-second of kmirror (bytes
+//! acknowledged by the fake target / CPU time of the kmirror process) and
+//! of the relay thread, and their ratio; writes bench/results/ceiling.md and
+//! ceiling.svg.
+//!
+//! Flags: `--seconds S` (measured window per run, default 10), `--warmup S`
+//! (default 2), `--partitions N` (default 12), `--cpus LIST` (kmirror's
+//! `--cpus`, default `1`: one pinned worker; the fake brokers, and the
+//! relay's sender and sink, are pinned to the other CPUs), `--sizes
+//! 1024,65536,1048576` (batch sizes in bytes).
+
+mod batches;
+mod fake_broker;
+mod fetch_serve;
+mod produce_ack;
+mod report;
+mod splice_relay;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use batches::{Run, Template};
+use fake_broker::{FakeBroker, Role};
+use splice_relay::RelayOutcome;
+
+use crate::procstat;
+
+/// The source topic kmirror mirrors (to `src.ceiling` on the target).
+const TOPIC: &str = "ceiling";
+
+/// What the relay's sender writes per call: about one fetch partition's worth.
+const RELAY_WRITE: usize = 1 << 20;
+
+struct Args {
+    seconds: u64,
+    warmup: u64,
+    partitions: i32,
+    cpus: String,
+    sizes: Vec<usize>,
+}
+
+/// One measured window of kmirror between the fake brokers.
+#[derive(Debug, Clone, Copy)]
+struct MirrorOutcome {
+    bytes: u64,
+    batches: u64,
+    requests: u64,
+    wall: Duration,
+    cpu: Duration,
+    /// Time kmirror's threads were runnable but had no CPU.
+    waited: Duration,
+    source_cpu: Duration,
+    target_cpu: Duration,
+}
+
+struct Row {
+    batch_len: usize,
+    records_per_batch: i64,
+    mirror: MirrorOutcome,
+    relay: RelayOutcome,
+}
+
+/// Runs the benchmark; `argv` are the flags after `ceiling`.
+/// The flags `ceiling` takes.
+pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...]";
+
+pub fn run(argv: &[String]) -> Result<(), String> {
+    let args = parse(argv).map_err(|e| format!("{e}\n{USAGE}"))?;
+    let worker_cpus = kmirror::cli::parse_cpus(&args.cpus).map_err(|e| e.to_string())?;
+    let n_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let others: Vec<usize> = (0..n_cpus).filter(|c| !worker_cpus.contains(c)).collect();
+    let dir = std::env::temp_dir().join(format!("kmirror-ceiling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for &size in &args.sizes {
+        let template = Template::new(size)?;
+        eprintln!(
+            "kmirror-bench: ceiling: {} B batches ({} records), kmirror on CPUs {}",
+            template.len(),
+            template.records,
+            args.cpus
+        );
+        let mirror = mirror_window(&args, &template, &others, &dir)?;
+        eprintln!(
+            "kmirror-bench: kmirror: {:.3} GB/s, {:.2} CPU, fake brokers {:.2} CPU",
+            mirror.bytes as f64 / mirror.wall.as_secs_f64() / 1e9,
+            mirror.cpu.as_secs_f64() / mirror.wall.as_secs_f64(),
+            (mirror.source_cpu + mirror.target_cpu).as_secs_f64() / mirror.wall.as_secs_f64(),
+        );
+        let count = (RELAY_WRITE / template.len()).max(1);
+        let data = Run::new(&template).batches(&template, 0, count).to_vec();
+        let relay = splice_relay::measure(
+            data,
+            Duration::from_secs(args.warmup),
+            Duration::from_secs(args.seconds),
+            worker_cpus.clone(),
+            others.clone(),
+        )?;
+        eprintln!(
+            "kmirror-bench: splice relay: {:.3} GB/s, {:.2} CPU",
+            relay.bytes as f64 / relay.wall.as_secs_f64() / 1e9,
+            relay.relay_cpu.as_secs_f64() / relay.wall.as_secs_f64(),
+        );
+        rows.push(Row {
+            batch_len: template.len(),
+            records_per_batch: template.records,
+            mirror,
+            relay,
+        });
+    }
+    let text = report::markdown(
+        &report::Setup {
+            cpus: n_cpus,
+            kmirror_cpus: &args.cpus,
+            partitions: args.partitions,
+            seconds: args.seconds,
+            warmup: args.warmup,
+        },
+        &rows,
+    );
+    println!("{text}");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/ceiling.md");
+    std::fs::write(&out, text).map_err(|e| e.to_string())?;
+    std::fs::write(out.with_file_name("ceiling.svg"), report::svg(&rows))
+        .map_err(|e| e.to_string())?;
+    eprintln!("kmirror-bench: wrote {}", out.display());
+    Ok(())
+}
+
+fn parse(argv: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        seconds: 10,
+        warmup: 2,
+        partitions: 12,
+        cpus: "1".into(),
+        sizes: vec![1024, 65536, 1 << 20],
+    };
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |_| format!("{flag} {v}: not a number");
+        match flag.as_str() {
+            "--seconds" => a.seconds = v.parse().map_err(bad)?,
+            "--warmup" => a.warmup = v.parse().map_err(bad)?,
+            "--partitions" => a.partitions = v.parse().map_err(bad)?,
+            "--cpus" => a.cpus = v.clone(),
+            "--sizes" => {
+                a.sizes = v
+                    .split(',')
+                    .map(|s| s.trim().parse().map_err(bad))
+                    .collect::<Result<_, _>>()?
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if a.seconds == 0 || a.partitions < 1 || a.sizes.iter().any(|&s| s < 128) {
+        return Err("--seconds and --partitions must be positive, sizes at least 128 B".into());
+    }
+    Ok(a)
+}
+
+/// Starts both fake brokers and kmirror between them, waits for the first
+/// acknowledged produce and the warm-up, then measures one window.
+fn mirror_window(
+    args: &Args,
+    template: &Template,
+    broker_cpus: &[usize],
+    dir: &Path,
+) -> Result<MirrorOutcome, String> {
+    let e = |x: std::io::Error| x.to_string();
+    let source = FakeBroker::start(
+        "fake-source",
+        Role::Source {
+            topic: TOPIC.into(),
+            partitions: args.partitions,
+            template: template.clone(),
+        },
+        broker_cpus.to_vec(),
+    )
+    .map_err(e)?;
+    let target = FakeBroker::start("fake-target", Role::Target, broker_cpus.to_vec()).map_err(e)?;
+    let props = dir.join("ceiling.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "clusters = src, dst\n\
+             src.bootstrap.servers = {}\n\
+             dst.bootstrap.servers = {}\n\
+             src->dst.enabled = true\n\
+             src->dst.topics = {TOPIC}\n\
+             replication.factor = 1\n",
+            source.bootstrap(),
+            target.bootstrap()
+        ),
+    )
+    .map_err(e)?;
+    let mut cmd = Command::new(crate::kmirror_binary()?);
+    cmd.arg(&props).args(["--cpus", &args.cpus]);
+    let name = format!("kmirror-{}", template.len());
+    let mut child = crate::spawn_logged(&mut cmd, dir, &name)?;
+    let pid = child.id();
+    let log = dir.join(format!("{name}.err"));
+    let alive = |child: &mut std::process::Child| -> Result<(), String> {
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            _ => Err(format!("kmirror exited early; see {}", log.display())),
+        }
+    };
+
+    let started = Instant::now();
+    let acked = target.acked();
+    while acked.bytes.load(Ordering::Relaxed) == 0 {
+        alive(&mut child)?;
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            return Err(format!(
+                "kmirror produced nothing in 60 s; see {}",
+                log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(args.warmup));
+    let snapshot = || {
+        (
+            Instant::now(),
+            acked.bytes.load(Ordering::Relaxed),
+            acked.batches.load(Ordering::Relaxed),
+            acked.requests.load(Ordering::Relaxed),
+            procstat::cpu_time(pid).unwrap_or_default(),
+            source.cpu_time(),
+            target.cpu_time(),
+            procstat::run_queue_wait(pid).unwrap_or_default(),
+        )
+    };
+    let s0 = snapshot();
+    std::thread::sleep(Duration::from_secs(args.seconds));
+    let s1 = snapshot();
+    alive(&mut child)?;
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let stopping = Instant::now();
+    while matches!(child.try_wait(), Ok(None)) {
+        if stopping.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            eprintln!("kmirror-bench: kmirror did not stop on SIGTERM within 15 s; killed");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.wait();
+    Ok(MirrorOutcome {
+        bytes: s1.1 - s0.1,
+        batches: s1.2 - s0.2,
+        requests: s1.3 - s0.3,
+        wall: s1.0 - s0.0,
+        cpu: s1.4.saturating_sub(s0.4),
+        waited: s1.7.saturating_sub(s0.7),
+        source_cpu: s1.5.saturating_sub(s0.5),
+        target_cpu: s1.6.saturating_sub(s0.6),
+    })
+}
+
+/// Pins the calling thread to `cpus` (no-op when empty).
+fn pin_current_thread(cpus: &[usize]) {
+    if cpus.is_empty() {
+        return;
+    }
+    // SAFETY: cpu_set_t is plain data; CPU_SET bounds-checks against the
+    // set's size; sched_setaffinity(0, ..) affects only the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!(
+                "kmirror-bench: cannot pin a thread to CPUs {cpus:?}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
