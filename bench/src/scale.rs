@@ -56,9 +56,9 @@ fn parse(args: &[String]) -> Result<ScaleArgs, String> {
     Ok(a)
 }
 
-/// One sample of the run: seconds since the producers started, records
-/// they were due to have sent by then, records kmirror reports mirrored
-/// (its `--readout` line), kmirror's resident set.
+/// One sample of the run: seconds since the producers started, records on
+/// the source (every partition's end offset), records kmirror reports
+/// mirrored (its `--readout` line), kmirror's resident set.
 struct Sample {
     at: f64,
     source: i64,
@@ -115,11 +115,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let log_path = dir.join("kmirror.err");
     let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    while read_log()
-        .matches("starting from the earliest offset")
-        .count()
-        < a.partitions as usize
-    {
+    let ready = |log: &str| {
+        log.matches("starting from the earliest offset").count() >= a.partitions as usize
+            && log.contains("idempotent producer ready")
+    };
+    while !ready(&read_log()) {
         if started.elapsed() > Duration::from_secs(900) {
             let _ = km.kill();
             return Err("kmirror did not start every partition within 15 minutes".into());
@@ -176,10 +176,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .sum()
     };
     let sample = |samples: &mut Vec<Sample>| {
-        let at = t0.elapsed().as_secs_f64();
+        let source = exact_total(&source, "");
         let s = Sample {
-            at,
-            source: ((at * a.rate as f64) as i64).min((n * a.topics as u64) as i64),
+            at: t0.elapsed().as_secs_f64(),
+            source,
             target: mirrored_so_far(&read_log()).unwrap_or(0),
             rss_kib: current_rss_kib(pid).unwrap_or(0),
         };
@@ -195,7 +195,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     while !producers.iter().all(|p| p.is_finished()) {
         sample(&mut samples);
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_secs(10));
     }
     let mut perf = Vec::new();
     for p in producers {
@@ -333,7 +333,7 @@ fn render(
         "| kmirror peak RSS (VmHWM) | {} MiB (goal: at most 512 MiB) |\n",
         peak_rss_kib / 1024
     ));
-    s.push_str("\n## Samples\n\n| t (s) | records due from the producers | records kmirror acknowledged | lag | kmirror RSS (MiB) |\n|---:|---:|---:|---:|---:|\n");
+    s.push_str("\n## Samples\n\n| t (s) | records on the source | records kmirror acknowledged | lag | kmirror RSS (MiB) |\n|---:|---:|---:|---:|---:|\n");
     for x in samples {
         s.push_str(&format!(
             "| {:.0} | {} | {} | {} | {} |\n",
@@ -345,8 +345,9 @@ fn render(
         ));
     }
     s.push_str(&format!(
-        "\nWhile producing, the source column is the producers' schedule (rate × time) and the target column kmirror's own \
-         count of acknowledged records (its `--readout` line); the end totals are every partition's end offset on each cluster.\n\n\
+        "\nThe source column sums every partition's end offset (kcat, which takes seconds at this partition count, so the \
+         two columns are a few seconds apart), the target column is kmirror's own count of acknowledged records (its `--readout` line); \
+         the end totals are every partition's end offset on each cluster.\n\n\
          kmirror's own closing line:\n\n```\n{summary}\n```\n"
     ));
     s

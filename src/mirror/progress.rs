@@ -66,7 +66,8 @@ impl ProgressStore {
         );
     }
 
-    /// Commits positions that moved since the last commit.
+    /// Commits positions that moved since the last commit, in requests of
+    /// at most [`COMMIT_CHUNK`] partitions.
     pub async fn commit(&mut self, target: &ClusterClient) -> Result<usize, ClientError> {
         let changed: Vec<(String, i32, i64, String)> = self
             .latest
@@ -80,13 +81,21 @@ impl ProgressStore {
             return Ok(0);
         }
         let coord = self.coordinator(target).await?;
-        if let Err(e) = admin::commit_offsets(target, &coord, &self.group, &changed).await {
-            self.coordinator = None;
-            return Err(e);
-        }
-        for (t, p, off, _) in &changed {
-            self.committed.insert((t.clone(), *p), *off);
+        for chunk in changed.chunks(COMMIT_CHUNK) {
+            if let Err(e) = admin::commit_offsets(target, &coord, &self.group, chunk).await {
+                self.coordinator = None;
+                return Err(e);
+            }
+            for (t, p, off, _) in chunk {
+                self.committed.insert((t.clone(), *p), *off);
+            }
         }
         Ok(changed.len())
     }
 }
+
+/// Partitions per OffsetCommit: the coordinator writes one request's
+/// offsets as one batch to `__consumer_offsets`, which refuses a batch over
+/// its `max.message.bytes` (1 MiB by default); 10,000 partitions in one
+/// commit are over it, 1,000 are far under.
+const COMMIT_CHUNK: usize = 1000;

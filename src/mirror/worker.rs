@@ -388,30 +388,40 @@ impl Worker {
                 }
             }
         }
-        // Start offsets and out-of-range positions.
-        let todo: Vec<(usize, String, i32, i32, bool)> = self
-            .parts
-            .borrow()
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                p.flow == flow && !p.is_failed() && (p.fetch_offset.is_none() || p.out_of_range)
-            })
-            .filter_map(|(i, p)| {
-                p.src_leader.map(|l| {
-                    (
-                        i,
-                        p.source_topic.to_string(),
-                        p.partition,
-                        l,
-                        p.out_of_range,
-                    )
-                })
-            })
-            .collect();
-        for (idx, topic, partition, leader, out_of_range) in todo {
+        // Start offsets, asked of each leader for all its new partitions of a
+        // topic at once; out-of-range positions one by one (rare).
+        // (leader, topic) -> [(index, partition)]
+        type ByLeader = HashMap<(i32, Rc<str>), Vec<(usize, i32)>>;
+        let mut fresh = ByLeader::new();
+        let mut out_of_range = Vec::new();
+        for (i, p) in self.parts.borrow().iter().enumerate() {
+            if p.flow != flow || p.is_failed() {
+                continue;
+            }
+            let Some(leader) = p.src_leader else { continue };
+            if p.out_of_range {
+                out_of_range.push((i, p.source_topic.to_string(), p.partition, leader));
+            } else if p.fetch_offset.is_none() {
+                fresh
+                    .entry((leader, p.source_topic.clone()))
+                    .or_default()
+                    .push((i, p.partition));
+            }
+        }
+        for ((leader, topic), parts) in fresh {
+            if let Err(e) = self.start_offsets(flow, leader, &topic, &parts).await {
+                tracing::warn!(worker = self.id, topic = %topic, partitions = parts.len(), "cannot look up start offsets: {e}");
+                if e.is_retriable() {
+                    let mut all = self.parts.borrow_mut();
+                    for (idx, _) in &parts {
+                        all[*idx].src_leader = None;
+                    }
+                }
+            }
+        }
+        for (idx, topic, partition, leader) in out_of_range {
             if let Err(e) = self
-                .resolve_offset(flow, idx, &topic, partition, leader, out_of_range)
+                .resolve_offset(flow, idx, &topic, partition, leader)
                 .await
             {
                 tracing::warn!(worker = self.id, topic = %topic, partition, "cannot look up offsets: {e}");
@@ -422,6 +432,71 @@ impl Worker {
         }
     }
 
+    /// Where new partitions `parts` ((index, partition)) of `topic` led by
+    /// `leader` start: the earliest offset, or the latest with
+    /// `auto.offset.reset = latest`.
+    async fn start_offsets(
+        &self,
+        flow: usize,
+        leader: i32,
+        topic: &str,
+        parts: &[(usize, i32)],
+    ) -> Result<(), ClientError> {
+        let conn = self.sources[flow].broker(leader).await?;
+        let latest = self.plans[flow].fetch.start_from_latest;
+        let numbers: Vec<i32> = parts.iter().map(|(_, p)| *p).collect();
+        let found = admin::list_offsets(
+            &conn,
+            topic,
+            &numbers,
+            if latest { LATEST } else { EARLIEST },
+            false,
+        )
+        .await?;
+        let mut all = self.parts.borrow_mut();
+        for (partition, res) in found {
+            let Some(&(idx, _)) = parts.iter().find(|(_, p)| *p == partition) else {
+                continue;
+            };
+            match res {
+                Ok(offset) => {
+                    tracing::info!(
+                        worker = self.id,
+                        topic,
+                        partition,
+                        offset,
+                        "starting from the {} offset{}",
+                        if latest { "latest" } else { "earliest" },
+                        if latest {
+                            " (auto.offset.reset = latest)"
+                        } else {
+                            ""
+                        }
+                    );
+                    let p = &mut all[idx];
+                    if p.fetch_offset.is_none() {
+                        p.fetch_offset = Some(offset);
+                        p.acked_offset = Some(offset);
+                    }
+                }
+                Err(code) => {
+                    tracing::warn!(
+                        worker = self.id,
+                        topic,
+                        partition,
+                        "cannot look up the start offset: {code}"
+                    );
+                    if code.is_retriable() || code.needs_metadata_refresh() {
+                        all[idx].src_leader = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After OFFSET_OUT_OF_RANGE: moves the position to the log's start or
+    /// end, saying what was lost or why.
     async fn resolve_offset(
         &self,
         flow: usize,
@@ -429,25 +504,8 @@ impl Worker {
         topic: &str,
         partition: i32,
         leader: i32,
-        out_of_range: bool,
     ) -> Result<(), ClientError> {
         let conn = self.sources[flow].broker(leader).await?;
-        if !out_of_range && self.plans[flow].fetch.start_from_latest {
-            let latest = admin::list_offsets(&conn, topic, &[partition], LATEST, false).await?;
-            if let Some((_, Ok(o))) = latest.first() {
-                tracing::info!(
-                    worker = self.id,
-                    topic,
-                    partition,
-                    offset = *o,
-                    "starting from the latest offset (auto.offset.reset = latest)"
-                );
-                let mut parts = self.parts.borrow_mut();
-                parts[idx].fetch_offset = Some(*o);
-                parts[idx].acked_offset = Some(*o);
-            }
-            return Ok(());
-        }
         let earliest = admin::list_offsets(&conn, topic, &[partition], EARLIEST, false).await?;
         let earliest = match earliest.first() {
             Some((_, Ok(o))) => *o,
@@ -461,19 +519,6 @@ impl Worker {
             }
             None => return Ok(()),
         };
-        if !out_of_range {
-            tracing::info!(
-                worker = self.id,
-                topic,
-                partition,
-                offset = earliest,
-                "starting from the earliest offset"
-            );
-            let mut parts = self.parts.borrow_mut();
-            parts[idx].fetch_offset = Some(earliest);
-            parts[idx].acked_offset = Some(earliest);
-            return Ok(());
-        }
         let latest = admin::list_offsets(&conn, topic, &[partition], LATEST, false).await?;
         let latest = latest.first().and_then(|(_, r)| r.ok()).unwrap_or(earliest);
         let mut parts = self.parts.borrow_mut();
