@@ -18,7 +18,7 @@ use kmirror_proto::ProtoError;
 use tokio::sync::oneshot;
 
 use crate::client::error::ClientError;
-use crate::net::{socket, Backend, SocketTuning, Stream};
+use crate::net::{buffers, socket, Backend, SocketTuning, Stream};
 
 /// Largest response frame accepted (Kafka's own clients have no smaller limit
 /// for fetches; this guards against a garbage size field).
@@ -300,52 +300,60 @@ fn close(inner: &Inner, reason: String) {
     }
 }
 
+/// Reads response frames whole: first the 4-byte size, then exactly that
+/// many bytes into a buffer of the frame's own size from the thread's pool,
+/// so a frame never straddles two buffers and no received byte is copied.
 async fn read_loop(inner: Rc<Inner>) {
-    let mut buf = BytesMut::with_capacity(256 * 1024);
+    let mut head = BytesMut::with_capacity(4);
     loop {
         if inner.closed.borrow().is_some() {
             return;
         }
-        // Take every complete frame already buffered.
-        while buf.len() >= 4 {
-            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-            if size < 4 || size as usize > MAX_FRAME {
-                close(
-                    &inner,
-                    format!("response frame size {size} is out of range"),
-                );
-                return;
-            }
-            let size = size as usize;
-            if buf.len() < 4 + size {
-                if buf.capacity() < 4 + size {
-                    buf.reserve(4 + size - buf.len());
-                }
-                break;
-            }
-            let _ = buf.split_to(4);
-            let frame = buf.split_to(size).freeze();
-            if let Err(reason) = dispatch(&inner, frame) {
+        head.clear();
+        while head.len() < 4 {
+            let want = 4 - head.len();
+            let (res, b) = inner.stream.read_into(head, want).await;
+            head = b;
+            if let Err(reason) = read_result(res) {
                 close(&inner, reason);
                 return;
             }
         }
-        if buf.capacity() - buf.len() < 16 * 1024 {
-            buf.reserve(256 * 1024);
+        let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        if size < 4 || size as usize > MAX_FRAME {
+            close(
+                &inner,
+                format!("response frame size {size} is out of range"),
+            );
+            return;
         }
-        let (res, b) = inner.stream.read_into(buf).await;
-        buf = b;
-        match res {
-            Ok(0) => {
-                close(&inner, "closed by the broker".into());
+        let size = size as usize;
+        let mut buf = buffers::take(size);
+        let whole = buf.capacity();
+        while buf.len() < size {
+            let want = size - buf.len();
+            let (res, b) = inner.stream.read_into(buf, want).await;
+            buf = b;
+            if let Err(reason) = read_result(res) {
+                close(&inner, reason);
                 return;
             }
-            Ok(_) => {}
-            Err(e) => {
-                close(&inner, format!("read failed: {e}"));
-                return;
-            }
         }
+        let frame = buf.split().freeze();
+        buffers::retire(buf, whole);
+        if let Err(reason) = dispatch(&inner, frame) {
+            close(&inner, reason);
+            return;
+        }
+    }
+}
+
+/// A read's outcome as the reason to close, if it ends the connection.
+fn read_result(res: std::io::Result<usize>) -> Result<(), String> {
+    match res {
+        Ok(0) => Err("closed by the broker".into()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("read failed: {e}")),
     }
 }
 

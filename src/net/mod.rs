@@ -5,6 +5,7 @@
 
 pub mod affinity;
 pub mod backend;
+pub mod buffers;
 pub mod socket;
 pub mod stream;
 

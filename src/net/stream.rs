@@ -5,7 +5,7 @@
 use std::io;
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_uring::buf::BoundedBuf;
 
 use super::Backend;
@@ -92,24 +92,27 @@ impl Stream {
         }
     }
 
-    /// Reads at least one byte into the spare capacity of `buf` (appending
-    /// after its current length). `Ok(0)` means the peer closed.
-    pub async fn read_into(&self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+    /// Reads at least one and at most `max` bytes into the spare capacity of
+    /// `buf` (appending after its current length; capacity is added when
+    /// there is too little). `Ok(0)` means the peer closed.
+    pub async fn read_into(&self, mut buf: BytesMut, max: usize) -> (io::Result<usize>, BytesMut) {
+        let max = max.max(1);
         if buf.capacity() == buf.len() {
-            buf.reserve(64 * 1024);
+            buf.reserve(max.min(64 * 1024));
         }
         match self {
             Stream::Uring(s) => {
                 let len = buf.len();
-                let cap = buf.capacity();
-                let (res, slice) = s.read(buf.slice(len..cap)).await;
+                let end = buf.capacity().min(len + max);
+                let (res, slice) = s.read(buf.slice(len..end)).await;
                 (res, slice.into_inner())
             }
             Stream::Epoll(s) => loop {
                 if let Err(e) = s.readable().await {
                     return (Err(e), buf);
                 }
-                match s.try_read_buf(&mut buf) {
+                let room = buf.capacity() - buf.len();
+                match s.try_read_buf(&mut (&mut buf).limit(max.min(room))) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     other => return (other, buf),
                 }
