@@ -13,7 +13,7 @@ use bytes::BytesMut;
 const MIN_CAPACITY: usize = 64 * 1024;
 /// Retired buffers kept per thread, and the bytes they may hold in all.
 const MAX_RETIRED: usize = 64;
-const MAX_RETIRED_BYTES: usize = 256 * 1024 * 1024;
+const MAX_RETIRED_BYTES: usize = 64 * 1024 * 1024;
 
 thread_local! {
     /// Retired handles with the size of their whole allocation (a handle
