@@ -202,13 +202,7 @@ fn kafka4_three_brokers_in_racks_serve_a_rack_aware_consumer() {
     let cluster = KafkaCluster::start_with(
         "smoke-racks",
         KAFKA_4,
-        &ClusterOptions::default()
-            .brokers(3)
-            .racks(&["r1", "r2", "r3"])
-            .broker_prop(
-                "replica.selector.class",
-                "org.apache.kafka.common.replica.RackAwareReplicaSelector",
-            ),
+        &ClusterOptions::default().one_broker_per_rack(&["r1", "r2", "r3"]),
     )
     .unwrap();
     eprintln!("3 brokers up in {:.1?}", started.elapsed());

@@ -17,13 +17,7 @@ fn fetches_follow_the_preferred_read_replica_of_the_consumers_rack() {
     let source = KafkaCluster::start_with(
         "racks-src",
         KAFKA_4,
-        &ClusterOptions::default()
-            .brokers(3)
-            .racks(&["r1", "r2", "r3"])
-            .broker_prop(
-                "replica.selector.class",
-                "org.apache.kafka.common.replica.RackAwareReplicaSelector",
-            ),
+        &ClusterOptions::default().one_broker_per_rack(&["r1", "r2", "r3"]),
     )
     .unwrap();
     let target = KafkaCluster::start("racks-dst", KAFKA_4).unwrap();

@@ -92,6 +92,16 @@ impl ClusterOptions {
         self.racks = racks.iter().map(|r| r.to_string()).collect();
         self
     }
+
+    /// One broker per rack in `racks` (node `i + 1` in `racks[i]`), with
+    /// Kafka's rack-aware replica selector, so a consumer that names its
+    /// rack is pointed at the replica there (KIP-392).
+    pub fn one_broker_per_rack(self, racks: &[&str]) -> Self {
+        self.brokers(racks.len()).racks(racks).broker_prop(
+            "replica.selector.class",
+            "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+        )
+    }
 }
 
 /// A running (or stopped) Kafka cluster: one node that is both controller
