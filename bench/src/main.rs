@@ -248,6 +248,18 @@ fn measure(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    // The live topic already holds the previous mirror's live records: this
+    // mirror copies them first, and the latency follower must not count them.
+    let earlier = sum_offsets(source, LIVE_TOPIC);
+    while sum_offsets(target, &live_target) < earlier {
+        if ready.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            return Err(format!(
+                "{name} did not copy the {earlier} earlier records of {LIVE_TOPIC}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let n = args.rate * args.live_secs;
     let bootstrap = target.bootstrap();
     let timeout = Duration::from_secs(args.live_secs * 3 + 60);
