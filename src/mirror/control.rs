@@ -15,7 +15,7 @@ use crate::client::ClusterClient;
 use crate::mirror::messages::{Assignment, FromWorker, Report, ToWorker};
 use crate::mirror::plan::FlowPlan;
 use crate::mirror::progress::ProgressStore;
-use crate::mirror::summary::{latency_histogram, Summary};
+use crate::mirror::summary::{Counters, Summary};
 use crate::mirror::worker;
 use crate::net::{self, Backend};
 use crate::topics::sync;
@@ -171,17 +171,8 @@ async fn control(
 }
 
 fn absorb(summary: &mut Summary, flows: &mut [FlowState], window: &mut Window, r: Box<Report>) {
-    summary.records += r.records;
-    summary.bytes += r.bytes;
-    summary.batches += r.batches;
-    summary.copied_bytes += r.copied_bytes;
-    summary.reencoded_batches += r.reencoded_batches;
-    summary.fetch_requests += r.fetch_requests;
-    summary.session_fetches += r.session_fetches;
-    let _ = summary.latency_us.add(&r.latency_us);
-    let _ = window.latency_us.add(&r.latency_us);
-    window.records += r.records;
-    window.bytes += r.bytes;
+    summary.counts.add(&r.counts);
+    window.counts.add(&r.counts);
     for p in &r.progress {
         if let Some(f) = flows.get_mut(p.flow) {
             f.progress.record(p);
@@ -288,37 +279,28 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
 
 /// Counters since the last readout line.
 struct Window {
-    records: u64,
-    bytes: u64,
-    latency_us: hdrhistogram::Histogram<u64>,
+    counts: Counters,
     at: Instant,
 }
 
 impl Window {
     fn new() -> Window {
         Window {
-            records: 0,
-            bytes: 0,
-            latency_us: latency_histogram(),
+            counts: Counters::new(),
             at: Instant::now(),
         }
     }
 
     fn line(&mut self, total: &Summary, elapsed: Duration) -> String {
         let secs = self.at.elapsed().as_secs_f64().max(0.001);
-        let p99 = if self.latency_us.is_empty() {
-            0.0
-        } else {
-            self.latency_us.value_at_quantile(0.99) as f64 / 1000.0
-        };
         let line = format!(
             "[{:>5.0}s] mirrored {} records ({:.1} MB) | now {:.0} rec/s, {:.1} MB/s, p99 {:.1} ms | failed partitions {}",
             elapsed.as_secs_f64(),
-            total.records,
-            total.bytes as f64 / 1e6,
-            self.records as f64 / secs,
-            self.bytes as f64 / 1e6 / secs,
-            p99,
+            total.counts.records,
+            total.counts.bytes as f64 / 1e6,
+            self.counts.records as f64 / secs,
+            self.counts.bytes as f64 / 1e6 / secs,
+            self.counts.latency_ms(0.99),
             total.failures.len()
         );
         *self = Window::new();

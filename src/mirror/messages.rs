@@ -1,7 +1,7 @@
 //! Messages between the control thread and the workers. Workers never share
 //! state; this is the only way anything crosses threads.
 
-use hdrhistogram::Histogram;
+use crate::mirror::summary::Counters;
 
 /// A partition the control thread hands to a worker.
 #[derive(Debug, Clone)]
@@ -46,19 +46,8 @@ pub struct Report {
     pub worker: usize,
     pub progress: Vec<Progress>,
     pub failures: Vec<Failure>,
-    pub records: u64,
-    pub bytes: u64,
-    pub batches: u64,
-    /// Record bytes copied on slow paths (re-encoded batches).
-    pub copied_bytes: u64,
-    pub reencoded_batches: u64,
-    pub fetch_requests: u64,
-    /// Fetch requests sent as increments of a fetch session (KIP-227).
-    pub session_fetches: u64,
-    /// Source record timestamp to produce acknowledgement, in microseconds.
-    pub latency_us: Histogram<u64>,
-    pub assigned: usize,
-    pub lag_hint: i64,
+    /// Counted since the worker's previous report.
+    pub counts: Counters,
 }
 
 #[derive(Debug)]

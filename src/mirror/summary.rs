@@ -11,24 +11,26 @@ pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
+/// What the data path counts: a worker's since its last report, a readout
+/// line's since the last line, the run's in all.
 #[derive(Debug)]
-pub struct Summary {
+pub struct Counters {
     pub records: u64,
     pub bytes: u64,
     pub batches: u64,
+    /// Record bytes copied on slow paths (re-encoded batches).
     pub copied_bytes: u64,
     pub reencoded_batches: u64,
     pub fetch_requests: u64,
+    /// Fetch requests sent as increments of a fetch session (KIP-227).
     pub session_fetches: u64,
-    pub elapsed: Duration,
+    /// Source record timestamp to produce acknowledgement, in microseconds.
     pub latency_us: Histogram<u64>,
-    pub failures: Vec<Failure>,
-    pub partitions: usize,
 }
 
-impl Summary {
-    pub fn new() -> Summary {
-        Summary {
+impl Counters {
+    pub fn new() -> Counters {
+        Counters {
             records: 0,
             bytes: 0,
             batches: 0,
@@ -36,8 +38,48 @@ impl Summary {
             reencoded_batches: 0,
             fetch_requests: 0,
             session_fetches: 0,
-            elapsed: Duration::ZERO,
             latency_us: latency_histogram(),
+        }
+    }
+
+    pub fn add(&mut self, other: &Counters) {
+        self.records += other.records;
+        self.bytes += other.bytes;
+        self.batches += other.batches;
+        self.copied_bytes += other.copied_bytes;
+        self.reencoded_batches += other.reencoded_batches;
+        self.fetch_requests += other.fetch_requests;
+        self.session_fetches += other.session_fetches;
+        let _ = self.latency_us.add(&other.latency_us);
+    }
+
+    pub fn latency_ms(&self, quantile: f64) -> f64 {
+        if self.latency_us.is_empty() {
+            return 0.0;
+        }
+        self.latency_us.value_at_quantile(quantile) as f64 / 1000.0
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters::new()
+    }
+}
+
+#[derive(Debug)]
+pub struct Summary {
+    pub counts: Counters,
+    pub elapsed: Duration,
+    pub failures: Vec<Failure>,
+    pub partitions: usize,
+}
+
+impl Summary {
+    pub fn new() -> Summary {
+        Summary {
+            counts: Counters::new(),
+            elapsed: Duration::ZERO,
             failures: Vec::new(),
             partitions: 0,
         }
@@ -48,34 +90,28 @@ impl Summary {
         if s <= 0.0 {
             0.0
         } else {
-            self.bytes as f64 / 1e6 / s
+            self.counts.bytes as f64 / 1e6 / s
         }
-    }
-
-    pub fn latency_ms(&self, quantile: f64) -> f64 {
-        if self.latency_us.is_empty() {
-            return 0.0;
-        }
-        self.latency_us.value_at_quantile(quantile) as f64 / 1000.0
     }
 
     /// The closing lines kmirror prints.
     pub fn render(&self) -> String {
+        let c = &self.counts;
         let mut s = format!(
             "kmirror summary: {} records, {:.1} MB in {:.1} s ({:.1} MB/s), {} batches over {} partitions; end-to-end latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; slow-path copies {} bytes in {} re-encoded batches; {} fetch requests, {} of them in fetch sessions",
-            self.records,
-            self.bytes as f64 / 1e6,
+            c.records,
+            c.bytes as f64 / 1e6,
             self.elapsed.as_secs_f64(),
             self.mb_per_sec(),
-            self.batches,
+            c.batches,
             self.partitions,
-            self.latency_ms(0.50),
-            self.latency_ms(0.99),
-            if self.latency_us.is_empty() { 0.0 } else { self.latency_us.max() as f64 / 1000.0 },
-            self.copied_bytes,
-            self.reencoded_batches,
-            self.fetch_requests,
-            self.session_fetches,
+            c.latency_ms(0.50),
+            c.latency_ms(0.99),
+            if c.latency_us.is_empty() { 0.0 } else { c.latency_us.max() as f64 / 1000.0 },
+            c.copied_bytes,
+            c.reencoded_batches,
+            c.fetch_requests,
+            c.session_fetches,
         );
         for f in &self.failures {
             s.push_str(&format!(

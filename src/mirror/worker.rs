@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use hdrhistogram::Histogram;
 use kmirror_proto::api::Api;
 use kmirror_proto::error_code::ErrorCode;
 use kmirror_proto::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
@@ -31,7 +30,7 @@ use crate::mirror::fetched;
 use crate::mirror::messages::{Assignment, Failure, FromWorker, Progress, Report, ToWorker};
 use crate::mirror::partition::{Partition, ProducerIdentity, Status};
 use crate::mirror::plan::FlowPlan;
-use crate::mirror::summary::latency_histogram;
+use crate::mirror::summary::Counters;
 use crate::net::{self, Backend};
 
 /// How often a worker reports progress and counters.
@@ -84,32 +83,6 @@ struct LoopKey {
     stream: usize,
 }
 
-struct Stats {
-    records: u64,
-    bytes: u64,
-    batches: u64,
-    copied_bytes: u64,
-    reencoded: u64,
-    fetch_requests: u64,
-    session_fetches: u64,
-    latency_us: Histogram<u64>,
-}
-
-impl Stats {
-    fn new() -> Stats {
-        Stats {
-            records: 0,
-            bytes: 0,
-            batches: 0,
-            copied_bytes: 0,
-            reencoded: 0,
-            fetch_requests: 0,
-            session_fetches: 0,
-            latency_us: latency_histogram(),
-        }
-    }
-}
-
 struct Worker {
     id: usize,
     /// Connections per broker and side; partitions are spread over them.
@@ -125,7 +98,8 @@ struct Worker {
     producer_ids: RefCell<Vec<Option<ProducerIdentity>>>,
     producer_reset: RefCell<Vec<bool>>,
     failures: RefCell<Vec<Failure>>,
-    stats: RefCell<Stats>,
+    /// Counted since the last report.
+    stats: RefCell<Counters>,
     /// Per (flow, side): no metadata request before this instant, and the
     /// backoff to apply after the next failure.
     metadata_backoff: RefCell<HashMap<(usize, Side), (Instant, Duration)>>,
@@ -164,7 +138,7 @@ impl Worker {
             producer_ids: RefCell::new(vec![None; n]),
             producer_reset: RefCell::new(vec![false; n]),
             failures: RefCell::new(Vec::new()),
-            stats: RefCell::new(Stats::new()),
+            stats: RefCell::new(Counters::new()),
             metadata_backoff: RefCell::new(HashMap::new()),
             wake: Notify::new(),
             shutting_down: Cell::new(false),
@@ -868,7 +842,7 @@ impl Worker {
                     Ok(f) => {
                         let mut s = self.stats.borrow_mut();
                         s.copied_bytes += f.copied_bytes;
-                        s.reencoded += f.reencoded;
+                        s.reencoded_batches += f.reencoded;
                     }
                     Err(reason) => failures.push((idx, reason)),
                 }
@@ -1182,23 +1156,11 @@ impl Worker {
                 }
             }
         }
-        let mut s = self.stats.borrow_mut();
-        let fresh = Stats::new();
-        let old = std::mem::replace(&mut *s, fresh);
         let report = Report {
             worker: self.id,
             progress,
             failures: std::mem::take(&mut *self.failures.borrow_mut()),
-            records: old.records,
-            bytes: old.bytes,
-            batches: old.batches,
-            copied_bytes: old.copied_bytes,
-            reencoded_batches: old.reencoded,
-            fetch_requests: old.fetch_requests,
-            session_fetches: old.session_fetches,
-            latency_us: old.latency_us,
-            assigned: self.parts.borrow().len(),
-            lag_hint: 0,
+            counts: std::mem::take(&mut *self.stats.borrow_mut()),
         };
         let _ = self.tx.send(FromWorker::Report(Box::new(report)));
     }
