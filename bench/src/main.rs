@@ -9,6 +9,7 @@
 //! brokers beside a kernel-only splice relay; see [`ceiling`].
 
 mod ceiling;
+mod flags;
 mod latency;
 mod mirrors;
 mod procstat;
@@ -34,8 +35,7 @@ struct Args {
     live_secs: u64,
 }
 
-fn parse_args(rest: Vec<String>) -> Result<Args, String> {
-    let mut it = rest.into_iter();
+fn parse_args(rest: &[String]) -> Result<Args, String> {
     let mut a = Args {
         records: 1_000_000,
         partitions: 12,
@@ -43,15 +43,13 @@ fn parse_args(rest: Vec<String>) -> Result<Args, String> {
         rate: 5000,
         live_secs: 20,
     };
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |_| format!("{flag} {v}: not a number");
-        match flag.as_str() {
-            "--records" => a.records = v.parse().map_err(bad)?,
-            "--partitions" => a.partitions = v.parse().map_err(bad)?,
-            "--record-size" => a.record_size = v.parse().map_err(bad)?,
-            "--rate" => a.rate = v.parse().map_err(bad)?,
-            "--live-seconds" => a.live_secs = v.parse().map_err(bad)?,
+    for (flag, v) in flags::pairs(rest)? {
+        match flag {
+            "--records" => a.records = flags::number(flag, v)?,
+            "--partitions" => a.partitions = flags::number(flag, v)?,
+            "--record-size" => a.record_size = flags::number(flag, v)?,
+            "--rate" => a.rate = flags::number(flag, v)?,
+            "--live-seconds" => a.live_secs = flags::number(flag, v)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -63,14 +61,14 @@ fn main() {
     let cmd = argv.next().unwrap_or_else(|| "e2e".into());
     let rest: Vec<String> = argv.collect();
     let result = match cmd.as_str() {
-        "e2e" => match parse_args(rest) {
+        "e2e" => match parse_args(&rest) {
             Ok(args) => {
                 kmirror::cli::init_logging();
                 e2e(&args)
             }
             Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S]"),
         },
-        "wan" => match wan::parse_args(rest) {
+        "wan" => match wan::parse_args(&rest) {
             Ok(args) => {
                 kmirror::cli::init_logging();
                 wan::run(&args)

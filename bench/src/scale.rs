@@ -37,16 +37,13 @@ fn parse(args: &[String]) -> Result<ScaleArgs, String> {
         record_size: 1024,
         seconds: 60,
     };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |_| format!("{flag} {v}: not a number");
-        match flag.as_str() {
-            "--partitions" => a.partitions = v.parse().map_err(bad)?,
-            "--topics" => a.topics = v.parse().map_err(bad)?,
-            "--rate" => a.rate = v.parse().map_err(bad)?,
-            "--record-size" => a.record_size = v.parse().map_err(bad)?,
-            "--seconds" => a.seconds = v.parse().map_err(bad)?,
+    for (flag, v) in crate::flags::pairs(args)? {
+        match flag {
+            "--partitions" => a.partitions = crate::flags::number(flag, v)?,
+            "--topics" => a.topics = crate::flags::number(flag, v)?,
+            "--rate" => a.rate = crate::flags::number(flag, v)?,
+            "--record-size" => a.record_size = crate::flags::number(flag, v)?,
+            "--seconds" => a.seconds = crate::flags::number(flag, v)?,
             _ => return Err(format!("scale: unknown flag {flag}")),
         }
     }

@@ -144,19 +144,16 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         cpus: "1".into(),
         sizes: vec![1024, 65536, 1 << 20],
     };
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |_| format!("{flag} {v}: not a number");
-        match flag.as_str() {
-            "--seconds" => a.seconds = v.parse().map_err(bad)?,
-            "--warmup" => a.warmup = v.parse().map_err(bad)?,
-            "--partitions" => a.partitions = v.parse().map_err(bad)?,
-            "--cpus" => a.cpus = v.clone(),
+    for (flag, v) in crate::flags::pairs(argv)? {
+        match flag {
+            "--seconds" => a.seconds = crate::flags::number(flag, v)?,
+            "--warmup" => a.warmup = crate::flags::number(flag, v)?,
+            "--partitions" => a.partitions = crate::flags::number(flag, v)?,
+            "--cpus" => a.cpus = v.to_string(),
             "--sizes" => {
                 a.sizes = v
                     .split(',')
-                    .map(|s| s.trim().parse().map_err(bad))
+                    .map(|s| crate::flags::number(flag, s.trim()))
                     .collect::<Result<_, _>>()?
             }
             _ => return Err(format!("unknown flag {flag}")),

@@ -45,7 +45,7 @@ pub struct WanArgs {
     timeout_secs: u64,
 }
 
-pub fn parse_args(rest: Vec<String>) -> Result<WanArgs, String> {
+pub fn parse_args(rest: &[String]) -> Result<WanArgs, String> {
     let mut a = WanArgs {
         delay_ms: 50,
         records: 500_000,
@@ -55,18 +55,15 @@ pub fn parse_args(rest: Vec<String>) -> Result<WanArgs, String> {
         relay_buffer_mib: 64,
         timeout_secs: 900,
     };
-    let mut it = rest.into_iter();
-    while let Some(flag) = it.next() {
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let bad = |_| format!("{flag} {v}: not a number");
-        match flag.as_str() {
-            "--delay-ms" => a.delay_ms = v.parse().map_err(bad)?,
-            "--records" => a.records = v.parse().map_err(bad)?,
-            "--partitions" => a.partitions = v.parse().map_err(bad)?,
-            "--record-size" => a.record_size = v.parse().map_err(bad)?,
-            "--compression" => a.compression = v,
-            "--relay-buffer-mib" => a.relay_buffer_mib = v.parse().map_err(bad)?,
-            "--timeout-secs" => a.timeout_secs = v.parse().map_err(bad)?,
+    for (flag, v) in crate::flags::pairs(rest)? {
+        match flag {
+            "--delay-ms" => a.delay_ms = crate::flags::number(flag, v)?,
+            "--records" => a.records = crate::flags::number(flag, v)?,
+            "--partitions" => a.partitions = crate::flags::number(flag, v)?,
+            "--record-size" => a.record_size = crate::flags::number(flag, v)?,
+            "--compression" => a.compression = v.to_string(),
+            "--relay-buffer-mib" => a.relay_buffer_mib = crate::flags::number(flag, v)?,
+            "--timeout-secs" => a.timeout_secs = crate::flags::number(flag, v)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
