@@ -17,13 +17,16 @@ pub enum Api {
     ApiVersions = 18,
     CreateTopics = 19,
     InitProducerId = 22,
+    AddPartitionsToTxn = 24,
+    AddOffsetsToTxn = 25,
+    EndTxn = 26,
+    TxnOffsetCommit = 28,
     DescribeConfigs = 32,
     CreatePartitions = 37,
-    IncrementalAlterConfigs = 44,
 }
 
 impl Api {
-    pub const ALL: [Api; 13] = [
+    pub const ALL: [Api; 16] = [
         Api::Produce,
         Api::Fetch,
         Api::ListOffsets,
@@ -34,9 +37,12 @@ impl Api {
         Api::ApiVersions,
         Api::CreateTopics,
         Api::InitProducerId,
+        Api::AddPartitionsToTxn,
+        Api::AddOffsetsToTxn,
+        Api::EndTxn,
+        Api::TxnOffsetCommit,
         Api::DescribeConfigs,
         Api::CreatePartitions,
-        Api::IncrementalAlterConfigs,
     ];
 
     pub fn key(self) -> i16 {
@@ -55,9 +61,65 @@ impl Api {
             Api::ApiVersions => "ApiVersions",
             Api::CreateTopics => "CreateTopics",
             Api::InitProducerId => "InitProducerId",
+            Api::AddPartitionsToTxn => "AddPartitionsToTxn",
+            Api::AddOffsetsToTxn => "AddOffsetsToTxn",
+            Api::EndTxn => "EndTxn",
+            Api::TxnOffsetCommit => "TxnOffsetCommit",
             Api::DescribeConfigs => "DescribeConfigs",
             Api::CreatePartitions => "CreatePartitions",
-            Api::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        }
+    }
+
+    /// The API with key `key`, if kmirror speaks it.
+    pub fn from_key(key: i16) -> Option<Api> {
+        Api::ALL.iter().copied().find(|a| a.key() == key)
+    }
+
+    /// The first flexible version (compact lengths, tagged fields, request
+    /// header v2 and response header v1).
+    pub fn first_flexible(self) -> i16 {
+        match self {
+            Api::Produce => 9,
+            Api::Fetch => 12,
+            Api::ListOffsets => 6,
+            Api::Metadata => 9,
+            Api::OffsetCommit => 8,
+            Api::OffsetFetch => 6,
+            Api::FindCoordinator => 3,
+            Api::ApiVersions => 3,
+            Api::CreateTopics => 5,
+            Api::InitProducerId => 2,
+            Api::AddPartitionsToTxn => 3,
+            Api::AddOffsetsToTxn => 3,
+            Api::EndTxn => 3,
+            Api::TxnOffsetCommit => 3,
+            Api::DescribeConfigs => 4,
+            Api::CreatePartitions => 2,
+        }
+    }
+
+    pub fn is_flexible(self, version: i16) -> bool {
+        version >= self.first_flexible()
+    }
+
+    /// The largest response frame accepted for a request of this kind.
+    /// Fetch responses are bounded per request by the caller instead (the
+    /// fetch's own byte limits plus room for one oversized batch); every
+    /// other answer is small next to these, which leave room for clusters
+    /// with a million partitions.
+    pub fn max_response_bytes(self) -> usize {
+        const MIB: usize = 1 << 20;
+        match self {
+            Api::Fetch => 64 * MIB,
+            Api::Metadata | Api::OffsetFetch => 64 * MIB,
+            Api::Produce | Api::ListOffsets | Api::CreateTopics | Api::OffsetCommit => 16 * MIB,
+            Api::TxnOffsetCommit | Api::AddPartitionsToTxn | Api::DescribeConfigs => 16 * MIB,
+            Api::CreatePartitions => 4 * MIB,
+            Api::ApiVersions
+            | Api::FindCoordinator
+            | Api::InitProducerId
+            | Api::AddOffsetsToTxn
+            | Api::EndTxn => MIB,
         }
     }
 
@@ -80,9 +142,14 @@ impl Api {
             Api::ApiVersions => (0, 3),
             Api::CreateTopics => (2, 7),
             Api::InitProducerId => (0, 4),
+            // Transactions as Kafka 3.x clients run them: partitions added
+            // explicitly, one epoch per producer session (no KIP-890 part 2).
+            Api::AddPartitionsToTxn => (0, 3),
+            Api::AddOffsetsToTxn => (0, 4),
+            Api::EndTxn => (0, 4),
+            Api::TxnOffsetCommit => (0, 4),
             Api::DescribeConfigs => (1, 4),
             Api::CreatePartitions => (0, 3),
-            Api::IncrementalAlterConfigs => (0, 1),
         }
     }
 }

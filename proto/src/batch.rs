@@ -126,6 +126,18 @@ impl RecordBatch {
             ));
         }
         let batch = RecordBatch { bytes };
+        let last = i64::from(batch.last_offset_delta());
+        if base_offset < 0
+            || base_offset
+                .checked_add(last)
+                .and_then(|o| o.checked_add(1))
+                .is_none()
+        {
+            return Err(ProtoError::malformed(
+                "record batch",
+                format!("base offset {base_offset} with lastOffsetDelta {last} is out of range"),
+            ));
+        }
         if batch.record_count() < 0 || batch.last_offset_delta() < 0 {
             return Err(ProtoError::malformed(
                 "record batch",
@@ -188,6 +200,7 @@ impl RecordBatch {
         be_i32(&self.bytes, 23)
     }
     /// The offset after this batch: where the next fetch resumes.
+    /// The offset after the batch; `parse` checked that it fits.
     pub fn next_offset(&self) -> i64 {
         self.base_offset() + self.last_offset_delta() as i64 + 1
     }
@@ -562,7 +575,7 @@ mod tests {
                 if let Ok(RecordSetEntry::Batch(b)) = e {
                     let _ = b.verify_crc();
                     let _ = b.control_type();
-                    let _ = crate::records::decode_records(&b);
+                    let _ = crate::records::decode_records(&b, 1 << 20);
                 }
             }
         }

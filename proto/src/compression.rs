@@ -22,8 +22,10 @@ pub enum Compression {
 const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 const XERIAL_HEADER_LEN: usize = 16;
 const SNAPPY_CHUNK: usize = 32 * 1024;
-/// Refuse to inflate a batch beyond this: a guard against hostile input.
-const MAX_DECOMPRESSED: usize = 1 << 30;
+/// The default ceiling on a decompressed batch: no real batch comes near
+/// it (a batch is at most the broker's `message.max.bytes` compressed), and
+/// a hostile one cannot inflate past it.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 << 20;
 
 impl Compression {
     pub const ALL: [Compression; 5] = [
@@ -63,24 +65,30 @@ impl Compression {
         }
     }
 
-    pub fn decompress(self, data: &Bytes) -> Result<Bytes, ProtoError> {
+    /// Decompresses `data`, refusing to produce more than `max` bytes:
+    /// memory grows with the output actually produced, never with a size a
+    /// header claims.
+    pub fn decompress(self, data: &Bytes, max: usize) -> Result<Bytes, ProtoError> {
         let mut out = Vec::new();
         match self {
             Compression::None => return Ok(data.clone()),
-            Compression::Gzip => read_capped(flate2::read::GzDecoder::new(&data[..]), &mut out)
-                .map_err(|e| self.err("decompression", e))?,
+            Compression::Gzip => {
+                read_capped(flate2::read::GzDecoder::new(&data[..]), &mut out, max)
+                    .map_err(|e| self.err("decompression", e))?
+            }
             Compression::Lz4 => {
-                read_capped(lz4_flex::frame::FrameDecoder::new(&data[..]), &mut out)
+                read_capped(lz4_flex::frame::FrameDecoder::new(&data[..]), &mut out, max)
                     .map_err(|e| self.err("decompression", e))?
             }
             Compression::Zstd => read_capped(
                 zstd::stream::read::Decoder::new(&data[..])
                     .map_err(|e| self.err("decompression", e))?,
                 &mut out,
+                max,
             )
             .map_err(|e| self.err("decompression", e))?,
             Compression::Snappy => {
-                snappy_decompress(data, &mut out).map_err(|e| self.err("decompression", e))?
+                snappy_decompress(data, &mut out, max).map_err(|e| self.err("decompression", e))?
             }
         }
         Ok(Bytes::from(out))
@@ -111,15 +119,21 @@ impl Compression {
     }
 }
 
-fn read_capped(reader: impl Read, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let n = reader.take(MAX_DECOMPRESSED as u64 + 1).read_to_end(out)?;
-    if n > MAX_DECOMPRESSED {
-        return Err(std::io::Error::other("decompressed batch exceeds 1 GiB"));
+fn read_capped(reader: impl Read, out: &mut Vec<u8>, max: usize) -> std::io::Result<()> {
+    let n = reader
+        .take((max as u64).saturating_add(1))
+        .read_to_end(out)?;
+    if n > max {
+        return Err(std::io::Error::other(too_big(max)));
     }
     Ok(())
 }
 
-fn snappy_decompress(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+fn too_big(max: usize) -> String {
+    format!("the batch inflates past the limit of {max} bytes")
+}
+
+fn snappy_decompress(data: &[u8], out: &mut Vec<u8>, max: usize) -> Result<(), String> {
     if data.len() >= XERIAL_HEADER_LEN && data[..8] == XERIAL_MAGIC {
         let mut pos = XERIAL_HEADER_LEN;
         while pos < data.len() {
@@ -137,8 +151,8 @@ fn snappy_decompress(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
             }
             let chunk = &data[pos..pos + n];
             let len = snap::raw::decompress_len(chunk).map_err(|e| e.to_string())?;
-            if out.len() + len > MAX_DECOMPRESSED {
-                return Err("decompressed batch exceeds 1 GiB".into());
+            if len > max.saturating_sub(out.len()) {
+                return Err(too_big(max));
             }
             let start = out.len();
             out.resize(start + len, 0);
@@ -150,8 +164,8 @@ fn snappy_decompress(data: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         Ok(())
     } else {
         let len = snap::raw::decompress_len(data).map_err(|e| e.to_string())?;
-        if len > MAX_DECOMPRESSED {
-            return Err("decompressed batch exceeds 1 GiB".into());
+        if len > max {
+            return Err(too_big(max));
         }
         out.resize(len, 0);
         snap::raw::Decoder::new()
@@ -186,7 +200,12 @@ mod tests {
             .collect();
         for c in Compression::ALL {
             let z = c.compress(&data).unwrap();
-            assert_eq!(&c.decompress(&z).unwrap()[..], &data[..], "{}", c.name());
+            assert_eq!(
+                &c.decompress(&z, DEFAULT_MAX_DECOMPRESSED).unwrap()[..],
+                &data[..],
+                "{}",
+                c.name()
+            );
         }
     }
 
@@ -196,7 +215,9 @@ mod tests {
             .compress_vec(b"plain snappy block")
             .unwrap();
         assert_eq!(
-            &Compression::Snappy.decompress(&Bytes::from(raw)).unwrap()[..],
+            &Compression::Snappy
+                .decompress(&Bytes::from(raw), DEFAULT_MAX_DECOMPRESSED)
+                .unwrap()[..],
             b"plain snappy block"
         );
     }
@@ -210,10 +231,28 @@ mod tests {
             Compression::Zstd,
         ] {
             assert!(c
-                .decompress(&Bytes::from_static(
-                    b"\x82SNAPPY\0\0\0\0\x01\0\0\0\x01\xff\xff\xff\xff"
-                ))
+                .decompress(
+                    &Bytes::from_static(b"\x82SNAPPY\0\0\0\0\x01\0\0\0\x01\xff\xff\xff\xff"),
+                    DEFAULT_MAX_DECOMPRESSED
+                )
                 .is_err());
+        }
+    }
+
+    #[test]
+    fn a_small_batch_cannot_inflate_past_the_limit() {
+        let zeros = vec![0u8; 4 << 20];
+        for c in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let z = c.compress(&zeros).unwrap();
+            assert!(z.len() < 1 << 20, "{} does not shrink zeros", c.name());
+            let err = c.decompress(&z, 1 << 20).unwrap_err();
+            assert!(err.to_string().contains("limit of 1048576 bytes"), "{err}");
+            assert_eq!(c.decompress(&z, 4 << 20).unwrap().len(), 4 << 20);
         }
     }
 }

@@ -10,6 +10,11 @@ use crate::wire::{
     put_compact_array_len, put_compact_string, put_empty_tagged_fields, put_uvarint, Reader,
 };
 
+/// Elements reserved up front for a decoded array, whatever its count says:
+/// the count is checked against the bytes left, and the vector grows by
+/// what is actually decoded.
+const INITIAL_CAPACITY: usize = 64;
+
 pub const ISOLATION_READ_UNCOMMITTED: i8 = 0;
 pub const ISOLATION_READ_COMMITTED: i8 = 1;
 
@@ -139,11 +144,11 @@ impl FetchResponse {
         let error = ErrorCode(r.i16("fetch error code")?);
         let session_id = r.i32("fetch session id")?;
         let n_topics = r.compact_array_len("fetch responses", 2)?.unwrap_or(0);
-        let mut topics = Vec::with_capacity(n_topics);
+        let mut topics = Vec::with_capacity(n_topics.min(INITIAL_CAPACITY));
         for _ in 0..n_topics {
             let name = r.compact_string("fetch topic name")?.unwrap_or_default();
             let n_parts = r.compact_array_len("fetch partitions", 37)?.unwrap_or(0);
-            let mut partitions = Vec::with_capacity(n_parts);
+            let mut partitions = Vec::with_capacity(n_parts.min(INITIAL_CAPACITY));
             for _ in 0..n_parts {
                 let partition = r.i32("fetch partition index")?;
                 let error = ErrorCode(r.i16("fetch partition error")?);
@@ -153,7 +158,7 @@ impl FetchResponse {
                 let n_aborted = r
                     .compact_array_len("aborted transactions", 17)?
                     .unwrap_or(0);
-                let mut aborted_transactions = Vec::with_capacity(n_aborted);
+                let mut aborted_transactions = Vec::with_capacity(n_aborted.min(INITIAL_CAPACITY));
                 for _ in 0..n_aborted {
                     let producer_id = r.i64("aborted producer id")?;
                     let first_offset = r.i64("aborted first offset")?;

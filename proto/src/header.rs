@@ -1,23 +1,28 @@
 //! Request and response headers, and the 4-byte size frame around both.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::ApiKey;
 
+use crate::api::Api;
 use crate::error::ProtoError;
 use crate::wire::{put_empty_tagged_fields, put_string, Reader};
 
 /// Header version a request of `api_key` at `version` uses (1, or 2 when flexible).
 pub fn request_header_version(api_key: i16, version: i16) -> i16 {
-    ApiKey::try_from(api_key)
-        .map(|k| k.request_header_version(version))
-        .unwrap_or(1)
+    match Api::from_key(api_key) {
+        Some(api) if api.is_flexible(version) => 2,
+        _ => 1,
+    }
 }
 
 /// Header version the response uses (0, or 1 when flexible; ApiVersions is always 0).
 pub fn response_header_version(api_key: i16, version: i16) -> i16 {
-    ApiKey::try_from(api_key)
-        .map(|k| k.response_header_version(version))
-        .unwrap_or(0)
+    match Api::from_key(api_key) {
+        // Its response header stays v0 so that a client that asked in a
+        // version the broker does not know can still read the answer.
+        Some(Api::ApiVersions) => 0,
+        Some(api) if api.is_flexible(version) => 1,
+        _ => 0,
+    }
 }
 
 /// Starts a request frame: a size placeholder and the request header.

@@ -4,8 +4,10 @@
 //! malformed input is an error value that says what was wrong.
 //!
 //! The hot path (Fetch responses, Produce requests, record batches) has its
-//! own zero-copy framing; control-plane messages go through the
-//! `kafka-protocol` codec crate (see [`control`]).
+//! own zero-copy framing; control-plane messages have theirs in [`control`],
+//! on the versioned field readers of [`versioned`]. No decoder reserves
+//! memory from a count or length read off the wire before the bytes behind
+//! it are there.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -18,6 +20,7 @@ pub mod fetch;
 pub mod header;
 pub mod produce;
 pub mod records;
+pub mod versioned;
 pub mod wire;
 
 pub use batch::{BatchRewrite, RecordBatch};

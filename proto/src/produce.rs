@@ -15,6 +15,9 @@ use crate::wire::{
 
 pub const API_KEY: i16 = 0;
 
+/// Elements reserved up front for a decoded array (see `fetch.rs`).
+const INITIAL_CAPACITY: usize = 64;
+
 /// Partitions of one topic to produce to, one batch each.
 #[derive(Debug, Clone)]
 pub struct ProduceTopic {
@@ -135,11 +138,11 @@ impl ProduceResponse {
         let flexible = version >= 9;
         let mut r = Reader::new(body);
         let n_topics = arr(&mut r, flexible, "produce responses", 2)?;
-        let mut topics = Vec::with_capacity(n_topics);
+        let mut topics = Vec::with_capacity(n_topics.min(INITIAL_CAPACITY));
         for _ in 0..n_topics {
             let name = string(&mut r, flexible, "produce topic")?.unwrap_or_default();
             let n_parts = arr(&mut r, flexible, "produce partitions", 26)?;
-            let mut partitions = Vec::with_capacity(n_parts);
+            let mut partitions = Vec::with_capacity(n_parts.min(INITIAL_CAPACITY));
             for _ in 0..n_parts {
                 let partition = r.i32("produce partition index")?;
                 let error = ErrorCode(r.i16("produce error code")?);
@@ -147,7 +150,7 @@ impl ProduceResponse {
                 let log_append_time_ms = r.i64("log append time")?;
                 let log_start_offset = r.i64("log start offset")?;
                 let n_errs = arr(&mut r, flexible, "record errors", 5)?;
-                let mut record_errors = Vec::with_capacity(n_errs);
+                let mut record_errors = Vec::with_capacity(n_errs.min(INITIAL_CAPACITY));
                 for _ in 0..n_errs {
                     let idx = r.i32("record error index")?;
                     let msg = string(&mut r, flexible, "record error message")?;

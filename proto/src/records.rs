@@ -45,29 +45,61 @@ pub struct BatchMeta {
     pub transactional: bool,
 }
 
-/// Decodes every record of a batch (decompressing when needed).
-pub fn decode_records(batch: &RecordBatch) -> Result<Vec<RawRecord>, ProtoError> {
-    let data = batch.compression()?.decompress(&batch.records())?;
-    let count = batch.record_count();
+/// The fewest bytes a record can take: length, attributes, timestamp
+/// delta, offset delta, key length, value length, header count.
+const MIN_RECORD_BYTES: usize = 7;
+
+/// Decodes every record of a batch (decompressing when needed, to at most
+/// `max_decompressed` bytes). Offsets and timestamps are checked: deltas
+/// must rise within the batch's own range, and nothing may overflow.
+pub fn decode_records(
+    batch: &RecordBatch,
+    max_decompressed: usize,
+) -> Result<Vec<RawRecord>, ProtoError> {
+    let data = batch
+        .compression()?
+        .decompress(&batch.records(), max_decompressed)?;
+    let count = batch.record_count() as usize;
+    let base_offset = batch.base_offset();
+    let at = |detail: String| ProtoError::Malformed {
+        what: "record batch",
+        detail: format!("at offset {base_offset}: {detail}"),
+    };
+    if count.saturating_mul(MIN_RECORD_BYTES) > data.len() {
+        return Err(at(format!(
+            "{count} records cannot fit in {} bytes",
+            data.len()
+        )));
+    }
     let mut r = Reader::new(data);
-    let mut out = Vec::with_capacity((count as usize).min(r.remaining()));
+    let mut out = Vec::with_capacity(count.min(1024));
+    let mut last_delta: i64 = -1;
     for _ in 0..count {
         let len = r.varint("record length")?;
         if len < 0 {
-            return Err(ProtoError::malformed(
-                "record",
-                format!("negative length {len}"),
-            ));
+            return Err(at(format!("negative record length {len}")));
         }
         let mut rec = Reader::new(r.bytes(len as usize, "record")?);
         let attributes = rec.i8("record attributes")?;
         let ts_delta = rec.varlong("record timestamp delta")?;
-        let off_delta = rec.varint("record offset delta")?;
+        let off_delta = i64::from(rec.varint("record offset delta")?);
+        if off_delta <= last_delta || off_delta > i64::from(batch.last_offset_delta()) {
+            return Err(at(format!(
+                "record offset delta {off_delta} after {last_delta} (lastOffsetDelta {})",
+                batch.last_offset_delta()
+            )));
+        }
+        last_delta = off_delta;
+        let timestamp = batch
+            .base_timestamp()
+            .checked_add(ts_delta)
+            .ok_or_else(|| at(format!("timestamp delta {ts_delta} overflows")))?;
         let rest = rec.remaining();
         let body = rec.bytes(rest, "record body")?;
         out.push(RawRecord {
-            offset: batch.base_offset().wrapping_add(off_delta as i64),
-            timestamp: batch.base_timestamp().wrapping_add(ts_delta),
+            // Within [base, base + lastOffsetDelta], which parse checked.
+            offset: base_offset + off_delta,
+            timestamp,
             attributes,
             body,
         });
@@ -83,6 +115,8 @@ pub struct Reencode {
     /// Give every record this timestamp (the batch's LogAppendTime), as a
     /// consumer of the source saw them.
     pub force_timestamp: Option<i64>,
+    /// The most bytes the batch may decompress to.
+    pub max_decompressed: usize,
 }
 
 /// A batch rebuilt on the slow path, with the source offsets it covers.
@@ -98,7 +132,7 @@ pub struct ReencodedBatch {
 /// fields are copied; the caller rewrites them as for any batch.
 /// Returns `None` when no record is left.
 pub fn reencode(batch: &RecordBatch, opts: Reencode) -> Result<Option<ReencodedBatch>, ProtoError> {
-    let records = decode_records(batch)?;
+    let records = decode_records(batch, opts.max_decompressed)?;
     let kept: Vec<&RawRecord> = records
         .iter()
         .filter(|r| r.offset >= opts.min_offset)
@@ -112,7 +146,15 @@ pub fn reencode(batch: &RecordBatch, opts: Reencode) -> Result<Option<ReencodedB
     for (i, r) in kept.iter().enumerate() {
         let ts = opts.force_timestamp.unwrap_or(r.timestamp);
         max_ts = max_ts.max(ts);
-        let ts_delta = ts.wrapping_sub(base_ts);
+        let ts_delta = ts.checked_sub(base_ts).ok_or_else(|| {
+            ProtoError::malformed(
+                "record batch",
+                format!(
+                    "at offset {}: timestamps {base_ts} and {ts} are too far apart",
+                    batch.base_offset()
+                ),
+            )
+        })?;
         let mut inner = BytesMut::with_capacity(r.body.len() + 16);
         inner.put_i8(r.attributes);
         put_varlong(&mut inner, ts_delta);
@@ -233,6 +275,7 @@ pub fn framed_len(inner_len: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compression::DEFAULT_MAX_DECOMPRESSED;
 
     fn meta(c: Compression) -> BatchMeta {
         BatchMeta {
@@ -268,6 +311,7 @@ mod tests {
                 Reencode {
                     min_offset: 0,
                     force_timestamp: None,
+                    max_decompressed: DEFAULT_MAX_DECOMPRESSED,
                 },
             )
             .unwrap()
@@ -276,8 +320,8 @@ mod tests {
             out.batch.verify_crc().unwrap();
             assert_eq!(out.first_source_offset, 1000);
             assert_eq!(out.last_source_offset, 1007);
-            let old = decode_records(&b).unwrap();
-            let new = decode_records(&out.batch).unwrap();
+            let old = decode_records(&b, DEFAULT_MAX_DECOMPRESSED).unwrap();
+            let new = decode_records(&out.batch, DEFAULT_MAX_DECOMPRESSED).unwrap();
             assert_eq!(new.len(), 3);
             for (i, (o, n)) in old.iter().zip(&new).enumerate() {
                 assert_eq!(o.body, n.body);
@@ -300,11 +344,12 @@ mod tests {
             Reencode {
                 min_offset: 1002,
                 force_timestamp: Some(77),
+                max_decompressed: DEFAULT_MAX_DECOMPRESSED,
             },
         )
         .unwrap()
         .unwrap();
-        let recs = decode_records(&out.batch).unwrap();
+        let recs = decode_records(&out.batch, DEFAULT_MAX_DECOMPRESSED).unwrap();
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].timestamp, 77);
         assert_eq!(out.first_source_offset, 1002);
@@ -312,7 +357,8 @@ mod tests {
             &b,
             Reencode {
                 min_offset: 2000,
-                force_timestamp: None
+                force_timestamp: None,
+                max_decompressed: DEFAULT_MAX_DECOMPRESSED,
             }
         )
         .unwrap()

@@ -6,10 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use kmirror_proto::api::Api;
-use kmirror_proto::control;
-use kmirror_proto::control::messages::metadata_request::MetadataRequestTopic;
-use kmirror_proto::control::messages::{MetadataRequest, MetadataResponse};
+use kmirror_proto::control::metadata::MetadataRequest;
 use kmirror_proto::error_code::ErrorCode;
 
 use crate::client::conn::Conn;
@@ -167,37 +164,32 @@ impl ClusterClient {
         topics: Option<&[String]>,
     ) -> Result<Vec<TopicMetadata>, ClientError> {
         let conn = self.any().await?;
-        let req = MetadataRequest::default()
-            .with_topics(topics.map(|ts| {
-                ts.iter()
-                    .map(|t| {
-                        MetadataRequestTopic::default().with_name(Some(control::topic_name(t)))
-                    })
-                    .collect()
-            }))
-            .with_allow_auto_topic_creation(false);
-        let resp: MetadataResponse = conn.call(Api::Metadata, &req).await?;
+        let req = match topics {
+            None => MetadataRequest::all_topics(),
+            Some(names) => MetadataRequest::topics(names),
+        };
+        let resp = conn.call(&req).await?;
         {
             let mut brokers = self.brokers.borrow_mut();
             for b in &resp.brokers {
-                brokers.insert(b.node_id.0, format!("{}:{}", b.host.as_str(), b.port));
+                brokers.insert(b.node_id, format!("{}:{}", b.host, b.port));
             }
         }
         Ok(resp
             .topics
-            .iter()
+            .into_iter()
             .map(|t| TopicMetadata {
-                name: t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default(),
-                error: ErrorCode(t.error_code),
+                name: t.name,
+                error: t.error,
                 is_internal: t.is_internal,
                 partitions: t
                     .partitions
                     .iter()
                     .map(|p| PartitionLeader {
-                        partition: p.partition_index,
-                        leader: p.leader_id.0,
+                        partition: p.partition,
+                        leader: p.leader,
                         leader_epoch: p.leader_epoch,
-                        error: ErrorCode(p.error_code),
+                        error: p.error,
                     })
                     .collect(),
             })

@@ -8,10 +8,11 @@ use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kmirror_proto::api::{Api, BrokerVersions};
 use kmirror_proto::control;
-use kmirror_proto::control::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kmirror_proto::control::api_versions::ApiVersionsRequest;
+use kmirror_proto::control::ControlRequest;
 use kmirror_proto::error_code::ErrorCode;
 use kmirror_proto::header::{peek_correlation_id, split_response};
 use kmirror_proto::ProtoError;
@@ -20,16 +21,14 @@ use tokio::sync::oneshot;
 use crate::client::error::ClientError;
 use crate::net::{buffers, socket, Backend, SocketTuning, Stream};
 
-/// Largest response frame accepted (Kafka's own clients have no smaller limit
-/// for fetches; this guards against a garbage size field).
-const MAX_FRAME: usize = 1 << 30;
-
 type Reply = Result<Bytes, ClientError>;
 
 struct Pending {
     correlation_id: i32,
-    api_key: i16,
+    api: Api,
     version: i16,
+    /// The largest response frame accepted for this request.
+    max_response: usize,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -134,9 +133,7 @@ impl Conn {
     }
 
     async fn negotiate(&self) -> Result<(), ClientError> {
-        let req = ApiVersionsRequest::default()
-            .with_client_software_name(control::str_bytes("kmirror"))
-            .with_client_software_version(control::str_bytes(env!("CARGO_PKG_VERSION")));
+        let req = ApiVersionsRequest::new("kmirror", env!("CARGO_PKG_VERSION"));
         let mut version = 3;
         loop {
             let frame = |corr| {
@@ -147,11 +144,11 @@ impl Conn {
                 .await?
                 .wait()
                 .await?;
-            let resp: ApiVersionsResponse =
+            let resp =
                 control::decode_response::<ApiVersionsRequest>(body, version).map_err(|e| {
                     ClientError::protocol(&self.inner.cluster, &self.inner.addr, "ApiVersions", e)
                 })?;
-            let code = ErrorCode(resp.error_code);
+            let code = resp.error;
             if code == ErrorCode::UNSUPPORTED_VERSION && version > 0 {
                 version = 0;
                 continue;
@@ -176,10 +173,23 @@ impl Conn {
 
     /// Writes one request and returns without waiting for its response.
     /// `frame` builds the whole frame for the correlation id it is given.
+    /// The response may be at most `api`'s [`Api::max_response_bytes`].
     pub async fn send(
         &self,
         api: Api,
         version: i16,
+        frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
+    ) -> Result<InFlight, ClientError> {
+        self.send_limited(api, version, api.max_response_bytes(), frame)
+            .await
+    }
+
+    /// [`Conn::send`] with the largest response frame accepted given.
+    pub async fn send_limited(
+        &self,
+        api: Api,
+        version: i16,
+        max_response: usize,
         frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
     ) -> Result<InFlight, ClientError> {
         let inner = &self.inner;
@@ -205,8 +215,9 @@ impl Conn {
         let (tx, rx) = oneshot::channel();
         inner.pending.borrow_mut().push_back(Pending {
             correlation_id,
-            api_key: api.key(),
+            api,
             version,
+            max_response,
             reply: tx,
         });
         match tokio::time::timeout(inner.request_timeout, inner.stream.write_all(bufs)).await {
@@ -230,11 +241,8 @@ impl Conn {
 
     /// Sends a control-plane request at the negotiated version and waits for
     /// its decoded response.
-    pub async fn call<R: kmirror_proto::control::Request>(
-        &self,
-        api: Api,
-        req: &R,
-    ) -> Result<R::Response, ClientError> {
+    pub async fn call<R: ControlRequest>(&self, req: &R) -> Result<R::Response, ClientError> {
+        let api = R::API;
         let version = self.version(api)?;
         let client_id = self.inner.client_id.clone();
         let body = self
@@ -300,11 +308,13 @@ fn close(inner: &Inner, reason: String) {
     }
 }
 
-/// Reads response frames whole: first the 4-byte size, then exactly that
-/// many bytes into a buffer of the frame's own size from the thread's pool,
-/// so a frame never straddles two buffers and no received byte is copied.
+/// Reads response frames whole: first the 4-byte size, checked against
+/// what the request waiting for it may receive, then exactly that many
+/// bytes into a buffer that grows as they arrive (`net::buffers`), so a
+/// frame never straddles two buffers and an announced size alone reserves
+/// nothing.
 async fn read_loop(inner: Rc<Inner>) {
-    let mut head = BytesMut::with_capacity(4);
+    let mut head: Vec<u8> = Vec::with_capacity(4);
     loop {
         if inner.closed.borrow().is_some() {
             return;
@@ -320,32 +330,46 @@ async fn read_loop(inner: Rc<Inner>) {
             }
         }
         let size = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-        if size < 4 || size as usize > MAX_FRAME {
-            close(
-                &inner,
-                format!("response frame size {size} is out of range"),
-            );
+        // A defect closes the connection; the requests waiting on it fail
+        // with it, and whoever sent them reports it once, with the broker.
+        if let Err(defect) = check_frame_size(&inner, size) {
+            close(&inner, defect);
             return;
         }
-        let size = size as usize;
-        let mut buf = buffers::take(size);
-        let whole = buf.capacity();
-        while buf.len() < size {
-            let want = size - buf.len();
-            let (res, b) = inner.stream.read_into(buf, want).await;
-            buf = b;
+        let mut frame = buffers::FrameBuf::new(size as usize);
+        while !frame.is_full() {
+            let want = frame.missing();
+            let (res, b) = inner.stream.read_into(frame.take_for_read(), want).await;
+            frame.put_back(b);
             if let Err(reason) = read_result(res) {
                 close(&inner, reason);
                 return;
             }
         }
-        let frame = buf.split().freeze();
-        buffers::retire(buf, whole);
-        if let Err(reason) = dispatch(&inner, frame) {
-            close(&inner, reason);
+        if let Err(defect) = dispatch(&inner, frame.freeze()) {
+            close(&inner, defect);
             return;
         }
     }
+}
+
+/// A response size is acceptable only for a request that is waiting and
+/// only up to what that request may receive.
+fn check_frame_size(inner: &Inner, size: i32) -> Result<(), String> {
+    let pending = inner.pending.borrow();
+    let Some(p) = pending.front() else {
+        return Err(format!(
+            "the broker sent a response frame ({size} bytes announced) with no request waiting"
+        ));
+    };
+    if size < 4 || size as usize > p.max_response {
+        return Err(format!(
+            "the broker announced a {} response of {size} bytes; at most {} are accepted",
+            p.api.name(),
+            p.max_response
+        ));
+    }
+    Ok(())
 }
 
 /// A read's outcome as the reason to close, if it ends the connection.
@@ -365,12 +389,20 @@ fn dispatch(inner: &Inner, frame: Bytes) -> Result<(), String> {
         .pop_front()
         .ok_or_else(|| format!("unexpected response with correlation id {corr}"))?;
     if p.correlation_id != corr {
-        return Err(format!(
-            "response correlation id {corr} does not match the oldest request's {}",
+        let defect = format!(
+            "the broker answered with correlation id {corr} where the oldest request ({}) has {}",
+            p.api.name(),
             p.correlation_id
-        ));
+        );
+        let _ = p.reply.send(Err(ClientError::Protocol {
+            cluster: inner.cluster.clone(),
+            addr: inner.addr.clone(),
+            api: p.api.name(),
+            reason: defect.clone(),
+        }));
+        return Err(defect);
     }
-    let reply = split_response(frame, p.api_key, p.version)
+    let reply = split_response(frame, p.api.key(), p.version)
         .map(|(_, body)| body)
         .map_err(|e| ClientError::Protocol {
             cluster: inner.cluster.clone(),

@@ -78,6 +78,21 @@ pub const FLOW_SETTINGS: &[&str] = &[
 /// Worker settings kmirror honours.
 pub const WORKER_SETTINGS: &[&str] = &[OFFSET_FLUSH_INTERVAL_MS, EXACTLY_ONCE_SOURCE_SUPPORT];
 
+// kmirror's own process-wide settings, top level only.
+/// Cap on the bytes held in receive buffers, all flows together.
+pub const MEMORY_MAX_BYTES: &str = "kmirror.memory.max.bytes";
+/// How long a stop waits for produce requests in flight and the last
+/// progress commit.
+pub const SHUTDOWN_TIMEOUT_MS: &str = "kmirror.shutdown.timeout.ms";
+
+/// Process-wide settings kmirror honours (top level only).
+pub const PROCESS_SETTINGS: &[&str] = &[MEMORY_MAX_BYTES, SHUTDOWN_TIMEOUT_MS];
+
+/// Whether `name` is one of kmirror's process-wide settings.
+pub fn is_process_setting(name: &str) -> bool {
+    PROCESS_SETTINGS.contains(&name)
+}
+
 /// MirrorMaker 2 settings kmirror recognises but does not implement yet.
 /// `consumer.poll.timeout.ms` and `admin.timeout.ms` are MirrorMaker 2's own
 /// settings despite their prefixes, not client settings.
@@ -233,6 +248,10 @@ pub const HONOURED_COMMON: &[ClientKey] = &[
     key("kmirror.tcp.congestion.control", ValueType::Text),
     key("kmirror.tcp.notsent.lowat.bytes", ValueType::IntAtLeast(0)),
     key("kmirror.tcp.user.timeout.ms", ValueType::IntAtLeast(0)),
+    key(
+        "kmirror.decompression.max.bytes",
+        ValueType::IntAtLeast(1 << 20),
+    ),
     key("socket.send.buffer.bytes", ValueType::IntAtLeast(-1)),
     key("socket.receive.buffer.bytes", ValueType::IntAtLeast(-1)),
     key("send.buffer.bytes", ValueType::IntAtLeast(-1)),
@@ -277,6 +296,7 @@ pub const KMIRROR_CLIENT_KEYS: &[&str] = &[
     "kmirror.tcp.congestion.control",
     "kmirror.tcp.notsent.lowat.bytes",
     "kmirror.tcp.user.timeout.ms",
+    "kmirror.decompression.max.bytes",
 ];
 
 /// Kafka settings common to all clients (besides `ssl.*` and `sasl.*`).

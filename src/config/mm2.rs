@@ -26,6 +26,9 @@ pub const DEFAULT_TASKS_MAX: u32 = 1;
 /// kmirror's choice, the value Kafka's sample Connect configurations use;
 /// MirrorMaker 2 inherits Kafka Connect's worker default of 60 s.
 pub const DEFAULT_OFFSET_FLUSH_INTERVAL: Duration = Duration::from_millis(10_000);
+/// kmirror's defaults for its process-wide settings.
+pub const DEFAULT_MEMORY_MAX_BYTES: usize = 256 << 20;
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A MirrorMaker 2 configuration: the clusters, the enabled flows this
 /// instance runs, and the keys that were ignored.
@@ -39,6 +42,17 @@ pub struct MirrorConfig {
     /// One line per ignored key or ignored value, `file:line: key '...' ...`,
     /// in line order. To be logged at start-up.
     pub warnings: Vec<String>,
+    pub process: ProcessSettings,
+}
+
+/// kmirror's own settings for the whole process (top-level keys only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessSettings {
+    /// `kmirror.memory.max.bytes`: receive buffers held, all flows together.
+    pub memory_max_bytes: usize,
+    /// `kmirror.shutdown.timeout.ms`: how long a stop waits for produce
+    /// requests in flight and the final progress commit.
+    pub shutdown_timeout: Duration,
 }
 
 /// A cluster and the client properties every client of it starts from.
@@ -183,12 +197,14 @@ impl MirrorConfig {
             }
         }
 
+        let process = layers.process_settings()?;
         notes.sort_by_key(|(line, _)| *line);
         Ok(MirrorConfig {
             path: path.to_path_buf(),
             clusters,
             flows,
             warnings: notes.into_iter().map(|(_, note)| note).collect(),
+            process,
         })
     }
 
@@ -397,7 +413,33 @@ impl<'p> Layers<'p> {
         Ok(())
     }
 
+    /// kmirror's process-wide settings from the top level.
+    fn process_settings(&self) -> Result<ProcessSettings, ConfigError> {
+        let top = |name: &str| self.top.get(name).map(|origin| self.setting(origin));
+        let memory_max_bytes = match top(keys::MEMORY_MAX_BYTES) {
+            Some(setting) => match parse_i64(&setting)? {
+                n if n >= 16 << 20 => usize::try_from(n).unwrap_or(usize::MAX),
+                _ => return Err(setting.invalid("must be at least 16777216 (16 MiB)")),
+            },
+            None => DEFAULT_MEMORY_MAX_BYTES,
+        };
+        let shutdown_timeout = match top(keys::SHUTDOWN_TIMEOUT_MS) {
+            Some(setting) => match parse_i64(&setting)? {
+                ms if ms > 0 => Duration::from_millis(ms.unsigned_abs()),
+                _ => return Err(setting.invalid("must be a positive number of milliseconds")),
+            },
+            None => DEFAULT_SHUTDOWN_TIMEOUT,
+        };
+        Ok(ProcessSettings {
+            memory_max_bytes,
+            shutdown_timeout,
+        })
+    }
+
     fn check_top(&self, name: &str, origin: &Origin<'p>) -> Result<Option<Note>, ConfigError> {
+        if keys::is_process_setting(name) {
+            return Ok(None);
+        }
         if name == keys::ENABLED {
             return Ok(Some(Note::Says(
                 "applies only per flow, as '<source>-><target>.enabled'; ignored".into(),
@@ -448,6 +490,11 @@ impl<'p> Layers<'p> {
         if name == keys::BOOTSTRAP_SERVERS || keys::is_worker_setting(name) {
             return Ok(None);
         }
+        if keys::is_process_setting(name) {
+            return Ok(Some(Note::Says(format!(
+                "applies to the whole process; set '{name}' at top level; ignored"
+            ))));
+        }
         if let Some((role, setting)) = keys::split_role(name) {
             return self.check_client(role, setting, origin);
         }
@@ -490,6 +537,11 @@ impl<'p> Layers<'p> {
         }
         if keys::is_flow_setting(name) || keys::is_worker_setting(name) {
             return Ok(None);
+        }
+        if keys::is_process_setting(name) {
+            return Ok(Some(Note::Says(format!(
+                "applies to the whole process; set '{name}' at top level; ignored"
+            ))));
         }
         if keys::is_mm2_not_implemented(name) {
             return Ok(Some(Note::NotImplemented));

@@ -9,10 +9,13 @@
 //! it: every child runs under a watchdog (see `process`), because clusters
 //! shared through `static`s are never dropped.
 //!
-//! Needs `java` (17+), `mvn` (first use of a Kafka version) and `kcat`.
+//! Needs `java` (17+), `mvn` (first use of a Kafka version) and `kcat`,
+//! except [`fake`], a scriptable fake broker for error-path tests and the
+//! ceiling benchmark, which proves nothing about mirroring.
 
 pub mod cluster;
 pub mod dist;
+pub mod fake;
 mod java;
 mod process;
 pub mod tools;

@@ -10,6 +10,7 @@ use kmirror_proto::fetch::FetchPartitionResponse;
 use kmirror_proto::records::{reencode, Reencode};
 
 use crate::mirror::partition::Partition;
+use crate::mirror::plan::FetchSettings;
 
 /// Control record type of an abort marker.
 const CONTROL_ABORT: i16 = 0;
@@ -30,9 +31,9 @@ pub fn apply(
     p: &mut Partition,
     data: &FetchPartitionResponse,
     requested: i64,
-    read_committed: bool,
-    check_crcs: bool,
+    settings: &FetchSettings,
 ) -> Result<Fetched, String> {
+    let (read_committed, check_crcs) = (settings.read_committed, settings.check_crcs);
     let mut out = Fetched::default();
     let mut aborted: Vec<_> = if read_committed {
         data.aborted_transactions.clone()
@@ -96,6 +97,7 @@ pub fn apply(
                 Reencode {
                     min_offset: position,
                     force_timestamp: force,
+                    max_decompressed: settings.max_decompressed_bytes,
                 },
             )
             .map_err(|e| {

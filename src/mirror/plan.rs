@@ -26,6 +26,9 @@ pub struct FetchSettings {
     /// Stop fetching on a worker while this many bytes wait to be produced
     /// across all its partitions: bounds memory with many partitions.
     pub max_queued_bytes_per_worker: usize,
+    /// The most bytes one batch may decompress to on the re-encoding slow
+    /// path (`kmirror.decompression.max.bytes`).
+    pub max_decompressed_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +86,7 @@ impl Default for FetchSettings {
             start_from_latest: false,
             max_queued_bytes_per_partition: 4 * 1_048_576,
             max_queued_bytes_per_worker: 256 * 1_048_576,
+            max_decompressed_bytes: kmirror_proto::compression::DEFAULT_MAX_DECOMPRESSED,
         }
     }
 }
@@ -170,6 +174,20 @@ pub fn plans_from_config(
             start_from_latest: cons.get("auto.offset.reset").map(String::as_str) == Some("latest"),
             max_queued_bytes_per_partition: partition_max_bytes.max(1) as usize * 4,
             max_queued_bytes_per_worker: df.max_queued_bytes_per_worker,
+            max_decompressed_bytes: match ci32(
+                "kmirror.decompression.max.bytes",
+                df.max_decompressed_bytes as i32,
+            )? {
+                n if (1 << 20..=1 << 30).contains(&n) => n as usize,
+                n => {
+                    return Err(bad(
+                        "consumer",
+                        src,
+                        "kmirror.decompression.max.bytes",
+                        format!("{n} is outside 1048576 (1 MiB) to 1073741824 (1 GiB)"),
+                    ))
+                }
+            },
         };
         let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", dp.idempotent)
             .map_err(|m| bad("producer", tgt, "enable.idempotence", m))?;

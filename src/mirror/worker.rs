@@ -832,13 +832,7 @@ impl Worker {
                     }
                     continue;
                 }
-                match fetched::apply(
-                    p,
-                    data,
-                    requested,
-                    plan.fetch.read_committed,
-                    plan.fetch.check_crcs,
-                ) {
+                match fetched::apply(p, data, requested, &plan.fetch) {
                     Ok(f) => {
                         let mut s = self.stats.borrow_mut();
                         s.copied_bytes += f.copied_bytes;

@@ -5,7 +5,7 @@
 use std::io;
 use std::io::IoSlice;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
 use tokio_uring::buf::BoundedBuf;
 
 use super::Backend;
@@ -93,9 +93,9 @@ impl Stream {
     }
 
     /// Reads at least one and at most `max` bytes into the spare capacity of
-    /// `buf` (appending after its current length; capacity is added when
-    /// there is too little). `Ok(0)` means the peer closed.
-    pub async fn read_into(&self, mut buf: BytesMut, max: usize) -> (io::Result<usize>, BytesMut) {
+    /// `buf` (appending after its current length; a full buffer gets room
+    /// for `max`, at most 64 KiB). `Ok(0)` means the peer closed.
+    pub async fn read_into(&self, mut buf: Vec<u8>, max: usize) -> (io::Result<usize>, Vec<u8>) {
         let max = max.max(1);
         if buf.capacity() == buf.len() {
             buf.reserve(max.min(64 * 1024));

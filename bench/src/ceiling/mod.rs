@@ -2,7 +2,7 @@
 //! kmirror's own cost, with the brokers taken out. kmirror mirrors from a
 //! fake source broker that serves Fetch responses from memory to a fake
 //! target broker that acknowledges every Produce without storing it (see
-//! [`fake_broker`]: they isolate kmirror's cost and prove nothing about
+//! `kmirror::harness::fake`: they isolate kmirror's cost and prove nothing about
 //! mirroring). In the same run a kernel-only TCP relay ([`splice_relay`])
 //! moves the same batches socket -> pipe -> socket. For 1 KiB, 64 KiB and
 //! 1 MiB batches it reports GB/s and GB/s per CPU-second of kmirror (bytes
@@ -16,20 +16,16 @@
 //! relay's sender and sink, are pinned to the other CPUs), `--sizes
 //! 1024,65536,1048576` (batch sizes in bytes).
 
-mod batches;
-mod fake_broker;
-mod fetch_serve;
-mod produce_ack;
 mod report;
 mod splice_relay;
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use batches::{Run, Template};
-use fake_broker::{FakeBroker, Role};
+use kmirror::harness::fake::{FakeBroker, Role, Run, Template, ENDLESS};
 use splice_relay::RelayOutcome;
 
 use crate::procstat;
@@ -174,17 +170,18 @@ fn mirror_window(
     dir: &Path,
 ) -> Result<MirrorOutcome, String> {
     let e = |x: std::io::Error| x.to_string();
-    let source = FakeBroker::start(
+    let source = PinnedBroker::start(
         "fake-source",
         Role::Source {
             topic: TOPIC.into(),
             partitions: args.partitions,
             template: template.clone(),
+            log_end: ENDLESS,
         },
-        broker_cpus.to_vec(),
+        broker_cpus,
     )
     .map_err(e)?;
-    let target = FakeBroker::start("fake-target", Role::Target, broker_cpus.to_vec()).map_err(e)?;
+    let target = PinnedBroker::start("fake-target", Role::Target, broker_cpus).map_err(e)?;
     let props = dir.join("ceiling.properties");
     std::fs::write(
         &props,
@@ -195,8 +192,8 @@ fn mirror_window(
              src->dst.enabled = true\n\
              src->dst.topics = {TOPIC}\n\
              replication.factor = 1\n",
-            source.bootstrap(),
-            target.bootstrap()
+            source.broker.bootstrap(),
+            target.broker.bootstrap()
         ),
     )
     .map_err(e)?;
@@ -214,7 +211,7 @@ fn mirror_window(
     };
 
     let started = Instant::now();
-    let acked = target.acked();
+    let acked = target.broker.acked();
     while acked.bytes.load(Ordering::Relaxed) == 0 {
         alive(&mut child)?;
         if started.elapsed() > Duration::from_secs(60) {
@@ -267,6 +264,40 @@ fn mirror_window(
         source_cpu: s1.5.saturating_sub(s0.5),
         target_cpu: s1.6.saturating_sub(s0.6),
     })
+}
+
+/// A fake broker whose connection threads run pinned to given CPUs, and
+/// whose CPU time is theirs.
+struct PinnedBroker {
+    broker: FakeBroker,
+    tids: Arc<Mutex<Vec<i32>>>,
+}
+
+impl PinnedBroker {
+    fn start(name: &str, role: Role, cpus: &[usize]) -> std::io::Result<PinnedBroker> {
+        let tids = Arc::new(Mutex::new(Vec::new()));
+        let (hook_tids, cpus) = (tids.clone(), cpus.to_vec());
+        let broker = FakeBroker::start_with(
+            name,
+            role,
+            Some(Arc::new(move || {
+                pin_current_thread(&cpus);
+                hook_tids
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(procstat::current_tid());
+            })),
+        )?;
+        Ok(PinnedBroker { broker, tids })
+    }
+
+    /// CPU time of the broker's threads that are alive now.
+    fn cpu_time(&self) -> Duration {
+        let tids = self.tids.lock().unwrap_or_else(|e| e.into_inner());
+        tids.iter()
+            .filter_map(|t| procstat::thread_cpu_time(*t))
+            .sum()
+    }
 }
 
 /// Pins the calling thread to `cpus` (no-op when empty).

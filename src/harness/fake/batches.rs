@@ -57,8 +57,18 @@ impl Template {
         })
     }
 
+    /// A template of one given batch (hostile-input tests serve batches
+    /// built to be bad); `records` offsets per copy.
+    pub fn from_batch(bytes: Bytes, records: i64) -> Template {
+        Template { bytes, records }
+    }
+
     pub fn len(&self) -> usize {
         self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 }
 

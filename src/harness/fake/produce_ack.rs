@@ -12,18 +12,20 @@ use kmirror_proto::produce::{
     encode_response, ProducePartitionResponse, ProduceResponse, ProduceTopicResponse,
 };
 
-use super::fake_broker::{Acked, Cursor};
+use super::{Acked, Cursor};
 
 const CORRUPT_MESSAGE: ErrorCode = ErrorCode(2);
 
 /// Answers one Produce request body (after the request header). `None` for
-/// acks = 0, which gets no response.
+/// acks = 0, which gets no response. With `error`, every partition is
+/// answered with that Kafka error code and nothing counts as acknowledged.
 pub fn answer(
     body: &[u8],
     version: i16,
     next_offsets: &mut HashMap<(String, i32), i64>,
     crc_checked: &mut bool,
     acked: &Acked,
+    error: Option<i16>,
 ) -> Result<Option<Vec<u8>>, String> {
     let flexible = version >= 9;
     let mut r = Cursor::new(body);
@@ -52,14 +54,15 @@ pub fn answer(
             if flexible {
                 r.skip_tagged_fields()?;
             }
-            let (error, count) = match check_record_set(records, crc_checked) {
-                Ok((n_batches, n_records)) => {
+            let (error, count) = match (error, check_record_set(records, crc_checked)) {
+                (Some(e), _) => (ErrorCode(e), 0),
+                (None, Ok((n_batches, n_records))) => {
                     bytes += records.len() as u64;
                     batches += n_batches;
                     (ErrorCode::NONE, n_records)
                 }
-                Err(e) => {
-                    eprintln!("kmirror-bench: fake target: {name}[{partition}]: {e}");
+                (None, Err(e)) => {
+                    eprintln!("fake target: {name}[{partition}]: {e}");
                     (CORRUPT_MESSAGE, 0)
                 }
             };
