@@ -85,6 +85,37 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// The exit status after an internal error (a panic).
+pub const EXIT_INTERNAL_ERROR: i32 = 4;
+
+/// Makes every panic, on any thread or task, end the process with
+/// [`EXIT_INTERNAL_ERROR`] after one log line naming the thread, the
+/// message and the source location. Nothing is left half-running: a
+/// panic in a task would otherwise end that task alone and stall its
+/// partitions in silence. Progress committed before it is kept, so a
+/// restart resumes from there.
+pub fn exit_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed").to_string();
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_string());
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "an unknown place".to_string());
+        tracing::error!(
+            thread = %name,
+            "internal error (a bug in kmirror): {message} at {location}; exiting with status {EXIT_INTERNAL_ERROR}. Progress committed before now is kept and a restart resumes from it"
+        );
+        std::process::exit(EXIT_INTERNAL_ERROR);
+    }));
+}
+
 /// Picks the backend: the one asked for, else io_uring when available.
 pub fn choose_backend(asked: Option<&str>) -> Result<Backend, CliError> {
     match asked {
@@ -153,6 +184,8 @@ pub fn run_from_file(
         streams: usize::from(args.streams),
         readout: args.readout,
         stop,
+        shutdown_timeout: config.process.shutdown_timeout,
+        memory_max_bytes: config.process.memory_max_bytes,
     };
     tracing::info!(io = backend.name(), "using the {} backend", backend.name());
     Ok(mirror::run(plans, opts)?)

@@ -14,6 +14,7 @@ use kmirror::cli::{self, DemoArgs, MirrorArgs};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     cli::init_logging();
+    cli::exit_on_panic();
     match args.get(1).map(String::as_str) {
         Some("demo") => {
             let demo = DemoArgs::parse_from(
@@ -39,7 +40,7 @@ fn run_mirror(config: PathBuf, args: &MirrorArgs) -> ExitCode {
     match cli::run_from_file(&config, args, stop) {
         Ok(summary) => {
             eprintln!("{}", summary.render());
-            if summary.failures.is_empty() {
+            if summary.failures.is_empty() && summary.refused.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(3)

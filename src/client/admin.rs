@@ -80,7 +80,7 @@ pub async fn init_producer_id(cluster: &ClusterClient) -> Result<(i64, i16), Cli
     if !resp.error.is_ok() {
         return Err(kafka_err(
             cluster,
-            "InitProducerId".into(),
+            format!("InitProducerId from {}", conn.addr()),
             resp.error,
             None,
         ));
@@ -130,7 +130,7 @@ pub async fn create_topics(
                 } else {
                     Err(kafka_err(
                         cluster,
-                        format!("creating topic '{name}'"),
+                        format!("creating topic '{name}' at {}", conn.addr()),
                         r.error,
                         r.message.clone(),
                     ))
@@ -157,7 +157,10 @@ pub async fn create_partitions(
         if !r.error.is_ok() {
             return Err(kafka_err(
                 cluster,
-                format!("adding partitions to '{topic}' (to {count})"),
+                format!(
+                    "adding partitions to '{topic}' (to {count}) at {}",
+                    conn.addr()
+                ),
                 r.error,
                 r.message.clone(),
             ));
@@ -166,30 +169,43 @@ pub async fn create_partitions(
     Ok(())
 }
 
-/// Every config of `topic` with where its value comes from.
+/// Every config of each of `topics` with where its value comes from, in
+/// requests of at most [`DESCRIBE_CHUNK`] topics. A topic the broker could
+/// not describe has its own error.
 pub async fn describe_topic_configs(
     cluster: &ClusterClient,
-    topic: &str,
-) -> Result<Vec<ConfigEntry>, ClientError> {
-    let conn = cluster.any().await?;
-    let req = DescribeConfigsRequest {
-        resources: vec![(RESOURCE_TOPIC, topic.to_string())],
-    };
-    let resp = conn.call(&req).await?;
-    let mut out = Vec::new();
-    for r in resp.results {
-        if !r.error.is_ok() {
-            return Err(kafka_err(
-                cluster,
-                format!("describing configs of '{topic}'"),
-                r.error,
-                r.message,
-            ));
+    topics: &[String],
+) -> Result<HashMap<String, Result<Vec<ConfigEntry>, ClientError>>, ClientError> {
+    let mut out = HashMap::new();
+    for chunk in topics.chunks(DESCRIBE_CHUNK) {
+        let conn = cluster.any().await?;
+        let req = DescribeConfigsRequest {
+            resources: chunk.iter().map(|t| (RESOURCE_TOPIC, t.clone())).collect(),
+        };
+        let resp = conn.call(&req).await?;
+        for r in resp.results {
+            let res = if r.error.is_ok() {
+                Ok(r.configs)
+            } else {
+                Err(kafka_err(
+                    cluster,
+                    format!(
+                        "describing configs of '{}' at {}",
+                        r.resource_name,
+                        conn.addr()
+                    ),
+                    r.error,
+                    r.message,
+                ))
+            };
+            out.insert(r.resource_name, res);
         }
-        out.extend(r.configs);
     }
     Ok(out)
 }
+
+/// Topics per DescribeConfigs request.
+const DESCRIBE_CHUNK: usize = 500;
 
 /// The connection to the coordinator of consumer group `group`.
 pub async fn group_coordinator(cluster: &ClusterClient, group: &str) -> Result<Conn, ClientError> {
@@ -210,10 +226,16 @@ pub async fn coordinator(
     let resp = conn.call(&req).await?;
     if !resp.error.is_ok() {
         let what = match key_type {
-            CoordinatorType::Group => format!("finding the coordinator of group '{key}'"),
-            CoordinatorType::Transaction => {
-                format!("finding the coordinator of transactional id '{key}'")
+            CoordinatorType::Group => {
+                format!(
+                    "finding the coordinator of group '{key}' at {}",
+                    conn.addr()
+                )
             }
+            CoordinatorType::Transaction => format!(
+                "finding the coordinator of transactional id '{key}' at {}",
+                conn.addr()
+            ),
         };
         return Err(kafka_err(cluster, what, resp.error, resp.message));
     }
@@ -253,8 +275,10 @@ pub async fn commit_offsets(
                 return Err(kafka_err(
                     cluster,
                     format!(
-                        "committing progress of {}[{}] in group '{group}'",
-                        t.name, p.partition
+                        "committing progress of {}[{}] in group '{group}' at {}",
+                        t.name,
+                        p.partition,
+                        coordinator.addr()
                     ),
                     p.error,
                     None,
@@ -282,7 +306,10 @@ pub async fn fetch_offsets(
     if !resp.error.is_ok() {
         return Err(kafka_err(
             cluster,
-            format!("reading offsets of group '{group}'"),
+            format!(
+                "reading offsets of group '{group}' at {}",
+                coordinator.addr()
+            ),
             resp.error,
             None,
         ));
@@ -296,8 +323,10 @@ pub async fn fetch_offsets(
                 return Err(kafka_err(
                     cluster,
                     format!(
-                        "reading the offset of {}[{}] in group '{group}'",
-                        t.name, p.partition
+                        "reading the offset of {}[{}] in group '{group}' at {}",
+                        t.name,
+                        p.partition,
+                        coordinator.addr()
                     ),
                     p.error,
                     None,

@@ -364,7 +364,7 @@ fn check_frame_size(inner: &Inner, size: i32) -> Result<(), String> {
     };
     if size < 4 || size as usize > p.max_response {
         return Err(format!(
-            "the broker announced a {} response of {size} bytes; at most {} are accepted",
+            "the broker announced a response of {size} bytes to {}; at most {} are accepted",
             p.api.name(),
             p.max_response
         ));

@@ -580,10 +580,15 @@ impl<'p> Layers<'p> {
         let setting = self.setting(origin);
         check_value(spec.value_type, &setting)?;
         let value = setting.value;
+        if name == "security.protocol" && !value.eq_ignore_ascii_case("PLAINTEXT") {
+            // Fail closed: never connect in plaintext to a cluster that
+            // asks for TLS or SASL.
+            return Err(setting.invalid(format!(
+                "'{value}' asks for TLS or SASL, which kmirror does not support yet; it will not \
+                 connect in plaintext instead (only PLAINTEXT is supported)"
+            )));
+        }
         let note = match name {
-            "security.protocol" if !value.eq_ignore_ascii_case("PLAINTEXT") => Some(format!(
-                "= '{value}': kmirror implements only PLAINTEXT so far; this setting is ignored"
-            )),
             "acks" if value != "all" && value != "-1" => Some(format!(
                 "= '{value}': kmirror always produces with acks=all; ignored"
             )),
@@ -732,12 +737,22 @@ impl<'p> Layers<'p> {
         let worker_exactly_once =
             match self.worker_setting(source, target, keys::EXACTLY_ONCE_SOURCE_SUPPORT) {
                 Some(setting) => {
-                    one_of(&setting, &["enabled", "preparing", "disabled"])? == "enabled"
+                    let on = one_of(&setting, &["enabled", "preparing", "disabled"])? == "enabled";
+                    if on {
+                        return Err(not_yet_exactly_once(&setting));
+                    }
+                    on
                 }
                 None => false,
             };
         let flow_exactly_once = match flow(keys::EXACTLY_ONCE_SUPPORT) {
-            Some(setting) => one_of(&setting, &["requested", "required"])? == "required",
+            Some(setting) => {
+                let on = one_of(&setting, &["requested", "required"])? == "required";
+                if on {
+                    return Err(not_yet_exactly_once(&setting));
+                }
+                on
+            }
             None => false,
         };
         let exactly_once = worker_exactly_once || flow_exactly_once;
@@ -848,6 +863,14 @@ fn alias_prefix<'t>(aliases: &[String], text: &'t str) -> Option<(usize, &'t str
 /// Whether `name` is something one sets for a cluster, so that
 /// `<name-of-unlisted-cluster>.<name>` is most likely a cluster left out of
 /// `clusters` rather than a typo.
+/// Fail closed until exactly-once mode lands: never run at-least-once
+/// where a file asks for exactly-once.
+fn not_yet_exactly_once(setting: &Setting<'_>) -> ConfigError {
+    setting.invalid(
+        "exactly-once mode is not implemented yet; kmirror will not run at-least-once in its place",
+    )
+}
+
 fn looks_like_cluster_setting(name: &str) -> bool {
     name == keys::BOOTSTRAP_SERVERS
         || keys::is_common_client_key(name)

@@ -1,7 +1,16 @@
 //! The control thread: owns topic discovery, target preparation, partition
 //! assignment, progress commits, the live readout and shutdown. It talks to
 //! workers only by messages.
+//!
+//! Each flow has a task of its own for discovery and commits, so a cluster
+//! that is down or slow delays only the flows that use it. A stop (SIGTERM,
+//! SIGINT, or the stop flag) ends in bounded time: workers stop fetching and
+//! sending, produce requests in flight may be acknowledged until three
+//! quarters of the shutdown deadline, progress is committed by the deadline,
+//! and whatever is still unanswered then is abandoned and counted. A second
+//! signal exits at once.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::rc::Rc;
@@ -9,15 +18,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{self, Receiver, Sender};
+use tokio::sync::Notify;
 
-use crate::client::ClusterClient;
-use crate::mirror::messages::{Assignment, FromWorker, Report, ToWorker};
+use crate::client::{ClientSettings, ClusterClient};
+use crate::mirror::messages::{
+    Assignment, Failure, FromWorker, Report, ToWorker, TO_CONTROL_CAPACITY, TO_WORKER_CAPACITY,
+};
 use crate::mirror::plan::FlowPlan;
-use crate::mirror::progress::ProgressStore;
+use crate::mirror::progress::{LatestProgress, ProgressStore};
 use crate::mirror::summary::{Counters, Summary};
 use crate::mirror::worker;
-use crate::net::{self, Backend};
+use crate::net::{self, buffers, Backend};
 use crate::topics::sync;
 
 /// How the mirror runs.
@@ -33,21 +45,21 @@ pub struct RunOptions {
     pub readout: bool,
     /// Set to stop the mirror (signals set it too).
     pub stop: Arc<AtomicBool>,
+    /// How long a stop may take (`kmirror.shutdown.timeout.ms`).
+    pub shutdown_timeout: Duration,
+    /// Cap on receive-buffer bytes for the whole process.
+    pub memory_max_bytes: usize,
 }
 
-struct FlowState {
-    source: Rc<ClusterClient>,
-    target: Rc<ClusterClient>,
-    assigned: HashSet<(String, i32)>,
-    progress: ProgressStore,
-    next_refresh: Instant,
-    next_commit: Instant,
-}
+/// Discovery retried this soon after a round that left topics unready,
+/// doubling up to the flow's refresh interval.
+const RETRY_REFRESH_FROM: Duration = Duration::from_secs(5);
 
 /// Runs the mirror until `opts.stop` is set or a signal arrives; returns the totals.
 pub fn run(plans: Vec<FlowPlan>, opts: RunOptions) -> std::io::Result<Summary> {
+    buffers::set_cap(opts.memory_max_bytes);
     let plans = Arc::new(plans);
-    let (to_control, from_workers) = mpsc::unbounded_channel();
+    let (to_control, from_workers) = mpsc::channel(TO_CONTROL_CAPACITY);
     let slots: Vec<Option<usize>> = match &opts.cpus {
         Some(cpus) => cpus.iter().map(|c| Some(*c)).collect(),
         None => vec![None; opts.workers.max(1)],
@@ -55,7 +67,7 @@ pub fn run(plans: Vec<FlowPlan>, opts: RunOptions) -> std::io::Result<Summary> {
     let mut senders = Vec::new();
     let mut threads = Vec::new();
     for (id, cpu) in slots.into_iter().enumerate() {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(TO_WORKER_CAPACITY);
         threads.push(worker::spawn(
             id,
             opts.backend,
@@ -72,122 +84,277 @@ pub fn run(plans: Vec<FlowPlan>, opts: RunOptions) -> std::io::Result<Summary> {
         backend = opts.backend.name(),
         workers = senders.len(),
         flows = plans.len(),
+        memory_cap_bytes = opts.memory_max_bytes,
         "kmirror starting"
     );
+    let shutdown_timeout = opts.shutdown_timeout;
     let summary =
         net::run_on_this_thread(Backend::Epoll, control(plans, senders, from_workers, opts));
+    // Workers end by their deadline; one that does not (stuck in the
+    // kernel) is left behind rather than holding the process.
+    let give_up = Instant::now() + shutdown_timeout.min(Duration::from_secs(5));
     for t in threads {
-        let _ = t.join();
+        while !t.is_finished() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        }
     }
     Ok(summary)
 }
 
+/// What the control thread's tasks share.
+struct Shared {
+    summary: RefCell<Summary>,
+    window: RefCell<Window>,
+    /// Per flow: the latest position of every partition, from reports.
+    latest: Vec<LatestProgress>,
+    /// Per flow: partitions assigned so far.
+    assigned: Vec<Cell<usize>>,
+    /// Per worker: its partitions waiting out a fetch defect.
+    stalled: RefCell<HashMap<usize, Vec<Failure>>>,
+    /// Source topics not mirrored, by (flow, topic), with the reason.
+    refused: RefCell<HashMap<(usize, String), String>>,
+}
+
 async fn control(
     plans: Arc<Vec<FlowPlan>>,
-    workers: Vec<UnboundedSender<ToWorker>>,
-    mut inbox: UnboundedReceiver<FromWorker>,
+    workers: Vec<Sender<ToWorker>>,
+    mut inbox: Receiver<FromWorker>,
     opts: RunOptions,
 ) -> Summary {
     let stop = opts.stop.clone();
-    tokio::task::spawn_local(watch_signals(stop.clone()));
+    let stopping = Rc::new(Notify::new());
+    tokio::task::spawn_local(watch_signals(stop.clone(), stopping.clone()));
     let started = Instant::now();
-    let mut summary = Summary::new();
-    let mut flows: Vec<FlowState> = plans
-        .iter()
-        .map(|p| {
-            let client = |s: &crate::client::ClientSettings| {
-                let mut s = s.clone();
-                s.backend = Backend::Epoll;
-                s.client_id = format!("{}-control", s.client_id);
-                ClusterClient::new(s)
-            };
-            FlowState {
-                source: client(&p.source),
-                target: client(&p.target),
-                assigned: HashSet::new(),
-                progress: ProgressStore::new(p.progress_group()),
-                next_refresh: Instant::now(),
-                next_commit: Instant::now() + p.commit_interval,
-            }
-        })
-        .collect();
-    let mut next_worker = 0usize;
-    let mut window = Window::new();
+    let shared = Rc::new(Shared {
+        summary: RefCell::new(Summary::new()),
+        window: RefCell::new(Window::new()),
+        latest: plans.iter().map(|_| LatestProgress::default()).collect(),
+        assigned: plans.iter().map(|_| Cell::new(0)).collect(),
+        stalled: RefCell::new(HashMap::new()),
+        refused: RefCell::new(HashMap::new()),
+    });
+    let client = |s: &ClientSettings| {
+        let mut s = s.clone();
+        s.backend = Backend::Epoll;
+        s.client_id = format!("{}-control", s.client_id);
+        ClusterClient::new(s)
+    };
+    let workers = Rc::new(workers);
+    let next_worker = Rc::new(Cell::new(0usize));
+    let mut flows = Vec::new();
+    let mut tasks = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let flow = Rc::new(FlowControl {
+            source: client(&plan.source),
+            target: client(&plan.target),
+            store: ProgressStore::new(plan.progress_group(), shared.latest[i].clone()),
+        });
+        tasks.push(tokio::task::spawn_local(flow_task(
+            plans.clone(),
+            i,
+            flow.clone(),
+            shared.clone(),
+            workers.clone(),
+            next_worker.clone(),
+            stop.clone(),
+        )));
+        flows.push(flow);
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut next_readout = Instant::now() + Duration::from_secs(1);
     loop {
         tokio::select! {
             msg = inbox.recv() => match msg {
-                Some(FromWorker::Report(r)) => absorb(&mut summary, &mut flows, &mut window, r),
+                Some(FromWorker::Report(r)) => absorb(&shared, r),
                 Some(FromWorker::Stopped { .. }) | None => {}
             },
+            _ = stopping.notified() => break,
             _ = tick.tick() => {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let now = Instant::now();
-                for (i, plan) in plans.iter().enumerate() {
-                    if now >= flows[i].next_refresh {
-                        refresh(plan, &mut flows[i], &workers, &mut next_worker, &stop).await;
-                        flows[i].next_refresh = match (plan.refresh_topics, flows[i].assigned.is_empty()) {
-                            (_, true) => Instant::now() + Duration::from_secs(5),
-                            (Some(d), false) => Instant::now() + d,
-                            (None, false) => Instant::now() + Duration::from_secs(u32::MAX as u64),
-                        };
-                    }
-                    if now >= flows[i].next_commit {
-                        commit(plan, &mut flows[i]).await;
-                        flows[i].next_commit = Instant::now() + plan.commit_interval;
-                    }
-                }
                 if opts.readout && now >= next_readout {
                     next_readout = now + Duration::from_secs(1);
-                    let line = window.line(&summary, started.elapsed());
-                    let mut err = std::io::stderr();
-                    let _ = writeln!(err, "{line}");
+                    let line = shared.window.borrow_mut().line(&shared.summary.borrow(), started.elapsed());
+                    let _ = writeln!(std::io::stderr(), "{line}");
                 }
             }
         }
     }
-    tracing::info!("stopping: draining in-flight batches");
-    for w in &workers {
-        let _ = w.send(ToWorker::Shutdown);
+
+    // A bounded stop: no new work, acknowledgements until `acks_by`,
+    // commits until `deadline`.
+    let stop_began = Instant::now();
+    let deadline = stop_began + opts.shutdown_timeout;
+    let acks_by = stop_began + opts.shutdown_timeout * 3 / 4;
+    tracing::info!(
+        deadline_ms = opts.shutdown_timeout.as_millis() as u64,
+        "stopping: waiting for produce requests in flight"
+    );
+    for t in &tasks {
+        t.abort();
     }
-    let mut stopped = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for w in workers.iter() {
+        let _ =
+            tokio::time::timeout_at(acks_by.into(), w.send(ToWorker::Shutdown { acks_by })).await;
+    }
+    let (mut stopped, mut abandoned) = (0, 0);
     while stopped < workers.len() {
-        match tokio::time::timeout_at(deadline, inbox.recv()).await {
-            Ok(Some(FromWorker::Report(r))) => absorb(&mut summary, &mut flows, &mut window, r),
-            Ok(Some(FromWorker::Stopped { .. })) => stopped += 1,
+        // Workers answer right after their own deadline.
+        let wait_until = acks_by + Duration::from_millis(500);
+        match tokio::time::timeout_at(wait_until.min(deadline).into(), inbox.recv()).await {
+            Ok(Some(FromWorker::Report(r))) => absorb(&shared, r),
+            Ok(Some(FromWorker::Stopped { abandoned: n, .. })) => {
+                stopped += 1;
+                abandoned += n;
+            }
             Ok(None) | Err(_) => break,
         }
     }
-    for (i, plan) in plans.iter().enumerate() {
-        commit(plan, &mut flows[i]).await;
-    }
+    let commits = (0..plans.len()).map(|i| {
+        let (plans, flow) = (plans.clone(), flows[i].clone());
+        async move {
+            let plan = &plans[i];
+            if plan.exactly_once {
+                return; // committed by the workers' transactions
+            }
+            match tokio::time::timeout_at(deadline.into(), flow.store.commit(&flow.target)).await {
+                Ok(res) => report_commit(plan, res),
+                Err(_) => tracing::warn!(
+                    flow = %plan.name(),
+                    "the last progress commit did not finish by the shutdown deadline; the batches after the previous commit are mirrored again after a restart"
+                ),
+            }
+        }
+    });
+    futures_join_all(commits).await;
+    let mut summary = shared.summary.replace(Summary::new());
     summary.elapsed = started.elapsed();
-    summary.partitions = flows.iter().map(|f| f.assigned.len()).sum();
+    summary.partitions = shared.assigned.iter().map(Cell::get).sum();
+    summary.abandoned = abandoned + (workers.len() - stopped);
+    summary.peak_buffer_bytes = buffers::peak();
+    summary.stalled = shared
+        .stalled
+        .borrow()
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    summary.refused = shared
+        .refused
+        .borrow()
+        .iter()
+        .map(|((_, topic), reason)| (topic.clone(), reason.clone()))
+        .collect();
     summary
 }
 
-fn absorb(summary: &mut Summary, flows: &mut [FlowState], window: &mut Window, r: Box<Report>) {
+/// Runs futures side by side on this thread and waits for all of them.
+async fn futures_join_all<F: std::future::Future<Output = ()> + 'static>(
+    futs: impl Iterator<Item = F>,
+) {
+    let handles: Vec<_> = futs.map(tokio::task::spawn_local).collect();
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+/// The clusters and progress of one flow, as the control thread holds them.
+struct FlowControl {
+    source: Rc<ClusterClient>,
+    target: Rc<ClusterClient>,
+    store: ProgressStore,
+}
+
+fn absorb(shared: &Shared, r: Box<Report>) {
+    let mut summary = shared.summary.borrow_mut();
     summary.counts.add(&r.counts);
-    window.counts.add(&r.counts);
+    shared.window.borrow_mut().counts.add(&r.counts);
     for p in &r.progress {
-        if let Some(f) = flows.get_mut(p.flow) {
-            f.progress.record(p);
+        if let Some(latest) = shared.latest.get(p.flow) {
+            latest.record(p);
         }
     }
     summary.failures.extend(r.failures);
+    shared.stalled.borrow_mut().insert(r.worker, r.stalled);
 }
 
+/// Discovery and commits of one flow, for as long as the mirror runs.
+async fn flow_task(
+    plans: Arc<Vec<FlowPlan>>,
+    index: usize,
+    flow: Rc<FlowControl>,
+    shared: Rc<Shared>,
+    workers: Rc<Vec<Sender<ToWorker>>>,
+    next_worker: Rc<Cell<usize>>,
+    stop: Arc<AtomicBool>,
+) {
+    let plan = &plans[index];
+    let mut assigned: HashSet<(String, i32)> = HashSet::new();
+    let mut next_refresh = Instant::now();
+    let mut retry = RETRY_REFRESH_FROM;
+    let mut next_commit = Instant::now() + plan.commit_interval;
+    loop {
+        let now = Instant::now();
+        if now >= next_refresh {
+            let complete = refresh(
+                plan,
+                &flow,
+                &shared,
+                &mut assigned,
+                &workers,
+                &next_worker,
+                &stop,
+            )
+            .await;
+            shared.assigned[index].set(assigned.len());
+            let every = plan
+                .refresh_topics
+                .unwrap_or(Duration::from_secs(u32::MAX as u64));
+            next_refresh = if complete && !assigned.is_empty() {
+                retry = RETRY_REFRESH_FROM;
+                Instant::now() + every
+            } else {
+                let wait = retry.min(every);
+                retry = (retry * 2).min(Duration::from_secs(60));
+                Instant::now() + wait
+            };
+        }
+        if now >= next_commit {
+            if !plan.exactly_once {
+                report_commit(plan, flow.store.commit(&flow.target).await);
+            }
+            next_commit = Instant::now() + plan.commit_interval;
+        }
+        let until = next_refresh.min(next_commit);
+        tokio::time::sleep_until(until.into()).await;
+    }
+}
+
+fn report_commit(plan: &FlowPlan, res: Result<usize, crate::client::ClientError>) {
+    match res {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(flow = %plan.name(), partitions = n, "progress committed"),
+        Err(e) => tracing::warn!(flow = %plan.name(), "cannot commit progress: {e}"),
+    }
+}
+
+/// One discovery round: source topics, target topics, committed progress,
+/// and new partitions dealt to workers. False when something failed and the
+/// round should be repeated soon.
 async fn refresh(
     plan: &FlowPlan,
-    flow: &mut FlowState,
-    workers: &[UnboundedSender<ToWorker>],
-    next_worker: &mut usize,
+    flow: &FlowControl,
+    shared: &Shared,
+    assigned: &mut HashSet<(String, i32)>,
+    workers: &[Sender<ToWorker>],
+    next_worker: &Cell<usize>,
     stop: &AtomicBool,
-) {
+) -> bool {
     // One metadata request both proves the source reachable (with a log line
     // per failed attempt) and lists its topics.
     let source_topics = match flow
@@ -198,7 +365,7 @@ async fn refresh(
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(flow = %plan.name(), "source unreachable: {e}");
-            return;
+            return false;
         }
     };
     if let Err(e) = flow
@@ -207,28 +374,37 @@ async fn refresh(
         .await
     {
         tracing::warn!(flow = %plan.name(), "target unreachable: {e}");
-        return;
+        return false;
     }
     let topics = sync::select(plan, &source_topics);
-    let ready = sync::ensure_targets(&flow.source, &flow.target, plan, &topics).await;
-    let fresh: Vec<(String, String, i32)> = ready
+    let mirrored: HashSet<String> = assigned.iter().map(|(t, _)| t.clone()).collect();
+    let prepared = sync::ensure_targets(&flow.source, &flow.target, plan, &topics, &mirrored).await;
+    {
+        let mut refused = shared.refused.borrow_mut();
+        for (topic, reason) in &prepared.refused {
+            refused.insert((plan.index, topic.clone()), reason.clone());
+        }
+    }
+    let complete = prepared.complete && prepared.refused.is_empty();
+    let fresh: Vec<(String, String, i32)> = prepared
+        .ready
         .iter()
         .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), t.target.clone(), p)))
-        .filter(|(s, _, p)| !flow.assigned.contains(&(s.clone(), *p)))
+        .filter(|(s, _, p)| !assigned.contains(&(s.clone(), *p)))
         .collect();
     if fresh.is_empty() {
-        return;
+        return complete;
     }
     let mut by_topic: HashMap<String, Vec<i32>> = HashMap::new();
     for (_, t, p) in &fresh {
         by_topic.entry(t.clone()).or_default().push(*p);
     }
     let wanted: Vec<(String, Vec<i32>)> = by_topic.into_iter().collect();
-    let committed = match flow.progress.load(&flow.target, &wanted).await {
+    let committed = match flow.store.load(&flow.target, &wanted).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(flow = %plan.name(), group = flow.progress.group(), "cannot read committed progress; will retry: {e}");
-            return;
+            tracing::warn!(flow = %plan.name(), group = flow.store.group(), "cannot read committed progress; will retry: {e}");
+            return false;
         }
     };
     let mut batches: Vec<Vec<Assignment>> = vec![Vec::new(); workers.len()];
@@ -237,32 +413,28 @@ async fn refresh(
         if let Some(off) = start_offset {
             tracing::info!(flow = %plan.name(), topic = %source_topic, partition, offset = off, "resuming from committed progress");
         }
-        flow.assigned.insert((source_topic.clone(), partition));
-        batches[*next_worker % workers.len()].push(Assignment {
+        assigned.insert((source_topic.clone(), partition));
+        let w = next_worker.get();
+        next_worker.set(w + 1);
+        batches[w % workers.len()].push(Assignment {
             flow: plan.index,
             source_topic,
             target_topic,
             partition,
             start_offset,
         });
-        *next_worker += 1;
     }
     for (w, list) in batches.into_iter().enumerate() {
         if !list.is_empty() {
-            let _ = workers[w].send(ToWorker::Assign(list));
+            let _ = workers[w].send(ToWorker::Assign(list)).await;
         }
     }
+    complete
 }
 
-async fn commit(plan: &FlowPlan, flow: &mut FlowState) {
-    match flow.progress.commit(&flow.target).await {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(flow = %plan.name(), partitions = n, "progress committed"),
-        Err(e) => tracing::warn!(flow = %plan.name(), "cannot commit progress: {e}"),
-    }
-}
-
-async fn watch_signals(stop: Arc<AtomicBool>) {
+/// The first SIGTERM or SIGINT stops the mirror; a second one ends the
+/// process at once.
+async fn watch_signals(stop: Arc<AtomicBool>, stopping: Rc<Notify>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -275,6 +447,15 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
         _ = int.recv() => {}
     }
     stop.store(true, Ordering::Relaxed);
+    stopping.notify_one();
+    let signo = tokio::select! {
+        _ = term.recv() => libc::SIGTERM,
+        _ = int.recv() => libc::SIGINT,
+    };
+    tracing::warn!(
+        "second signal while stopping: exiting now; progress committed before this point is kept"
+    );
+    std::process::exit(128 + signo);
 }
 
 /// Counters since the last readout line.
@@ -294,13 +475,14 @@ impl Window {
     fn line(&mut self, total: &Summary, elapsed: Duration) -> String {
         let secs = self.at.elapsed().as_secs_f64().max(0.001);
         let line = format!(
-            "[{:>5.0}s] mirrored {} records ({:.1} MB) | now {:.0} rec/s, {:.1} MB/s, p99 {:.1} ms | failed partitions {}",
+            "[{:>5.0}s] mirrored {} records ({:.1} MB) | now {:.0} rec/s, {:.1} MB/s, p99 {:.1} ms | buffers {:.1} MB | failed partitions {}",
             elapsed.as_secs_f64(),
             total.counts.records,
             total.counts.bytes as f64 / 1e6,
             self.counts.records as f64 / secs,
             self.counts.bytes as f64 / 1e6 / secs,
             self.counts.latency_ms(0.99),
+            buffers::held() as f64 / 1e6,
             total.failures.len()
         );
         *self = Window::new();

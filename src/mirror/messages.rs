@@ -1,7 +1,17 @@
 //! Messages between the control thread and the workers. Workers never share
-//! state; this is the only way anything crosses threads.
+//! state; this is the only way anything crosses threads. Both directions
+//! go through bounded channels: a worker never waits on the control thread
+//! (a full inbox keeps its report for the next one), and the control
+//! thread waits on a worker only to hand it work.
+
+use std::time::Instant;
 
 use crate::mirror::summary::Counters;
+
+/// Messages a worker's inbox holds before the control thread waits.
+pub const TO_WORKER_CAPACITY: usize = 64;
+/// Reports the control thread's inbox holds before workers hold theirs back.
+pub const TO_CONTROL_CAPACITY: usize = 256;
 
 /// A partition the control thread hands to a worker.
 #[derive(Debug, Clone)]
@@ -17,8 +27,11 @@ pub struct Assignment {
 #[derive(Debug)]
 pub enum ToWorker {
     Assign(Vec<Assignment>),
-    /// Finish what is fetched, report, and stop.
-    Shutdown,
+    /// Stop fetching and sending; wait for the produce requests in flight
+    /// until `acks_by`, report, and stop.
+    Shutdown {
+        acks_by: Instant,
+    },
 }
 
 /// A partition's position: the source offset after everything acknowledged.
@@ -46,6 +59,9 @@ pub struct Report {
     pub worker: usize,
     pub progress: Vec<Progress>,
     pub failures: Vec<Failure>,
+    /// Partitions waiting to fetch again after data they could not forward
+    /// (all of this worker's, as of the report).
+    pub stalled: Vec<Failure>,
     /// Counted since the worker's previous report.
     pub counts: Counters,
 }
@@ -53,5 +69,10 @@ pub struct Report {
 #[derive(Debug)]
 pub enum FromWorker {
     Report(Box<Report>),
-    Stopped { worker: usize },
+    /// The worker's last word: its final report came before this.
+    Stopped {
+        worker: usize,
+        /// Produce requests still unanswered at the deadline, given up.
+        abandoned: usize,
+    },
 }

@@ -83,7 +83,23 @@ pub struct Partition {
     /// by an accepted second one would leave a gap nothing detects.
     pub confirmed: bool,
     pub status: Status,
+    /// Why the last fetch's data could not be forwarded (a malformed
+    /// record set, a CRC mismatch, a batch that inflates past the limit, an
+    /// error the source keeps answering); cleared by a fetch that works.
+    /// The same offset is fetched again after a backoff: nothing is skipped.
+    pub defect: Option<String>,
+    /// Not fetched before this instant, after fetch errors.
+    pub fetch_retry_at: Option<Instant>,
+    /// Fetch errors in a row, for the backoff.
+    pub fetch_errors: u32,
+    /// Produce failures since the last acknowledgement, for the backoff.
+    pub produce_failures: u32,
 }
+
+/// The longest wait before a partition fetches again after fetch errors.
+const MAX_FETCH_BACKOFF: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest wait before a partition resends after produce failures.
+const MAX_PRODUCE_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Partition {
     pub fn new(
@@ -115,7 +131,46 @@ impl Partition {
             acked_sequence: 0,
             confirmed: false,
             status: Status::Active,
+            defect: None,
+            fetch_retry_at: None,
+            fetch_errors: 0,
+            produce_failures: 0,
         }
+    }
+
+    /// A fetch of this partition failed; returns how long it waits before
+    /// fetching again: `base`, doubling with each error in a row, at most a
+    /// minute.
+    pub fn on_fetch_error(
+        &mut self,
+        now: Instant,
+        base: std::time::Duration,
+    ) -> std::time::Duration {
+        let backoff = base
+            .saturating_mul(1 << self.fetch_errors.min(10))
+            .min(MAX_FETCH_BACKOFF);
+        self.fetch_errors = self.fetch_errors.saturating_add(1);
+        self.fetch_retry_at = Some(now + backoff);
+        backoff
+    }
+
+    /// Fetched data could not be forwarded: recorded for the operator and
+    /// fetched again after a backoff from a second on.
+    pub fn on_fetch_defect(&mut self, reason: String, now: Instant) -> std::time::Duration {
+        self.defect = Some(reason);
+        self.on_fetch_error(now, std::time::Duration::from_secs(1))
+    }
+
+    /// A fetch of this partition worked.
+    pub fn on_fetch_ok(&mut self) {
+        self.defect = None;
+        self.fetch_retry_at = None;
+        self.fetch_errors = 0;
+    }
+
+    /// Whether an earlier fetch error keeps the partition from fetching at `now`.
+    pub fn held_back(&self, now: Instant) -> bool {
+        self.fetch_retry_at.is_some_and(|t| now < t)
     }
 
     pub fn is_active(&self) -> bool {
@@ -200,16 +255,20 @@ impl Partition {
     pub fn on_ack(&mut self) -> Option<Sent> {
         let s = self.inflight.pop_front()?;
         self.confirmed = true;
+        self.produce_failures = 0;
         self.acked_offset = Some(s.next_offset);
         self.acked_sequence = next_sequence(s.sequence, s.records);
         Some(s)
     }
 
-    /// The oldest in-flight batch failed in a way worth retrying.
+    /// The oldest in-flight batch failed in a way worth retrying; the
+    /// partition resends after `base`, doubled for each failure since the
+    /// last acknowledgement (at most 10 s).
     pub fn on_retriable_failure(
         &mut self,
         reset_producer: bool,
-        retry_at: Instant,
+        now: Instant,
+        base: std::time::Duration,
     ) -> Option<Sent> {
         let s = self.inflight.pop_front();
         match &mut self.status {
@@ -218,9 +277,13 @@ impl Partition {
                 reset_producer: r, ..
             } => *r |= reset_producer,
             Status::Active => {
+                let backoff = base
+                    .saturating_mul(1 << self.produce_failures.min(10))
+                    .min(MAX_PRODUCE_BACKOFF);
+                self.produce_failures = self.produce_failures.saturating_add(1);
                 self.status = Status::Recovering {
                     reset_producer,
-                    retry_at,
+                    retry_at: now + backoff,
                 }
             }
         }
@@ -353,7 +416,7 @@ mod tests {
         p.take_next(true);
         p.take_next(true);
         p.on_ack();
-        p.on_retriable_failure(false, Instant::now());
+        p.on_retriable_failure(false, Instant::now(), std::time::Duration::from_millis(100));
         assert!(!p.is_active());
         p.rewind();
         assert_eq!(p.fetch_offset, Some(2));
@@ -367,6 +430,30 @@ mod tests {
         p.skip_to(10);
         assert_eq!(p.acked_offset, Some(10));
         assert_eq!(p.fetch_offset, Some(10));
+    }
+
+    #[test]
+    fn fetch_defects_back_off_and_clear() {
+        let mut p = part();
+        let now = Instant::now();
+        assert_eq!(p.on_fetch_defect("bad".into(), now).as_secs(), 1);
+        assert_eq!(p.on_fetch_defect("bad".into(), now).as_secs(), 2);
+        assert!(p.held_back(now));
+        for _ in 0..10 {
+            p.on_fetch_defect("bad".into(), now);
+        }
+        assert_eq!(
+            p.fetch_retry_at.unwrap() - now,
+            std::time::Duration::from_secs(60)
+        );
+        assert!(!p.held_back(now + std::time::Duration::from_secs(61)));
+        p.on_fetch_ok();
+        assert!(p.defect.is_none() && !p.held_back(now));
+        assert_eq!(
+            p.on_fetch_error(now, std::time::Duration::from_millis(100))
+                .as_millis(),
+            100
+        );
     }
 
     #[test]

@@ -23,9 +23,6 @@ pub struct FetchSettings {
     pub start_from_latest: bool,
     /// Stop fetching a partition while this many bytes wait to be produced.
     pub max_queued_bytes_per_partition: usize,
-    /// Stop fetching on a worker while this many bytes wait to be produced
-    /// across all its partitions: bounds memory with many partitions.
-    pub max_queued_bytes_per_worker: usize,
     /// The most bytes one batch may decompress to on the re-encoding slow
     /// path (`kmirror.decompression.max.bytes`).
     pub max_decompressed_bytes: usize,
@@ -57,6 +54,9 @@ pub struct FlowPlan {
     pub commit_interval: Duration,
     pub fetch: FetchSettings,
     pub produce: ProduceSettings,
+    /// `exactly.once.source.support = enabled` (or `exactly.once.support =
+    /// required`): data and progress committed in one transaction.
+    pub exactly_once: bool,
 }
 
 impl FlowPlan {
@@ -74,6 +74,32 @@ impl FlowPlan {
     }
 }
 
+/// Room in a Fetch answer beyond its byte limits: a broker returns the first
+/// batch even when it is larger than the limits, so that a consumer makes
+/// progress, and no batch exceeds what one produce request could carry
+/// (`socket.request.max.bytes`, 100 MiB by default).
+pub const FETCH_OVERSIZED_BATCH_ROOM: usize = 100 << 20;
+/// Per partition named: its fields and aborted-transaction list.
+const FETCH_PER_PARTITION_ROOM: usize = 64 << 10;
+
+impl FetchSettings {
+    /// Memory to set aside before a fetch of `partitions` partitions: what
+    /// its byte limits let the broker send.
+    pub fn reservation(&self, partitions: usize) -> usize {
+        let data = (self.max_bytes.max(0) as usize)
+            .min(partitions.saturating_mul(self.partition_max_bytes.max(0) as usize));
+        data.saturating_add(partitions.saturating_mul(128))
+            .saturating_add(1024)
+    }
+
+    /// The largest Fetch answer accepted for `partitions` partitions.
+    pub fn max_response(&self, partitions: usize) -> usize {
+        (self.max_bytes.max(0) as usize)
+            .saturating_add(FETCH_OVERSIZED_BATCH_ROOM)
+            .saturating_add(partitions.saturating_mul(FETCH_PER_PARTITION_ROOM))
+    }
+}
+
 impl Default for FetchSettings {
     fn default() -> Self {
         FetchSettings {
@@ -85,7 +111,6 @@ impl Default for FetchSettings {
             check_crcs: true,
             start_from_latest: false,
             max_queued_bytes_per_partition: 4 * 1_048_576,
-            max_queued_bytes_per_worker: 256 * 1_048_576,
             max_decompressed_bytes: kmirror_proto::compression::DEFAULT_MAX_DECOMPRESSED,
         }
     }
@@ -173,7 +198,6 @@ pub fn plans_from_config(
                 .map_err(|m| bad("consumer", src, "check.crcs", m))?,
             start_from_latest: cons.get("auto.offset.reset").map(String::as_str) == Some("latest"),
             max_queued_bytes_per_partition: partition_max_bytes.max(1) as usize * 4,
-            max_queued_bytes_per_worker: df.max_queued_bytes_per_worker,
             max_decompressed_bytes: match ci32(
                 "kmirror.decompression.max.bytes",
                 df.max_decompressed_bytes as i32,
@@ -282,6 +306,7 @@ pub fn plans_from_config(
             commit_interval: flow.offset_flush_interval,
             fetch,
             produce,
+            exactly_once: flow.exactly_once,
         });
     }
     Ok(plans)

@@ -72,7 +72,15 @@ pub struct Summary {
     pub counts: Counters,
     pub elapsed: Duration,
     pub failures: Vec<Failure>,
+    /// Partitions waiting out a fetch defect when the mirror stopped.
+    pub stalled: Vec<Failure>,
+    /// Source topics not mirrored, with the reason.
+    pub refused: Vec<(String, String)>,
     pub partitions: usize,
+    /// Produce requests still unanswered at the shutdown deadline.
+    pub abandoned: usize,
+    /// The most receive-buffer bytes held at once.
+    pub peak_buffer_bytes: usize,
 }
 
 impl Summary {
@@ -81,7 +89,11 @@ impl Summary {
             counts: Counters::new(),
             elapsed: Duration::ZERO,
             failures: Vec::new(),
+            stalled: Vec::new(),
+            refused: Vec::new(),
             partitions: 0,
+            abandoned: 0,
+            peak_buffer_bytes: 0,
         }
     }
 
@@ -98,7 +110,7 @@ impl Summary {
     pub fn render(&self) -> String {
         let c = &self.counts;
         let mut s = format!(
-            "kmirror summary: {} records, {:.1} MB in {:.1} s ({:.1} MB/s), {} batches over {} partitions; end-to-end latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; slow-path copies {} bytes in {} re-encoded batches; {} fetch requests, {} of them in fetch sessions",
+            "kmirror summary: {} records, {:.1} MB in {:.1} s ({:.1} MB/s), {} batches over {} partitions; end-to-end latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; slow-path copies {} bytes in {} re-encoded batches; {} fetch requests, {} of them in fetch sessions; peak buffer memory {:.1} MB; {} produce requests abandoned at the shutdown deadline",
             c.records,
             c.bytes as f64 / 1e6,
             self.elapsed.as_secs_f64(),
@@ -112,10 +124,21 @@ impl Summary {
             c.reencoded_batches,
             c.fetch_requests,
             c.session_fetches,
+            self.peak_buffer_bytes as f64 / 1e6,
+            self.abandoned,
         );
         for f in &self.failures {
             s.push_str(&format!(
                 "\n  stopped partition {}[{}]: {}",
+                f.source_topic, f.partition, f.reason
+            ));
+        }
+        for (topic, reason) in &self.refused {
+            s.push_str(&format!("\n  refused topic {topic}: {reason}"));
+        }
+        for f in &self.stalled {
+            s.push_str(&format!(
+                "\n  partition {}[{}] was waiting to fetch again: {}",
                 f.source_topic, f.partition, f.reason
             ));
         }

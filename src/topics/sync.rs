@@ -3,9 +3,10 @@
 //! partition count (and configs, when syncing is on), and growth when the
 //! source gains partitions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
-use crate::client::admin::{self, NewTopic, CONFIG_SOURCE_TOPIC};
+use crate::client::admin::{self, ConfigEntry, NewTopic, CONFIG_SOURCE_TOPIC};
 use crate::client::cluster::TopicMetadata;
 use crate::client::{ClientError, ClusterClient};
 use crate::mirror::plan::FlowPlan;
@@ -43,17 +44,41 @@ pub fn select(plan: &FlowPlan, metadata: &[TopicMetadata]) -> Vec<SourceTopic> {
     out
 }
 
-/// Creates missing target topics and adds partitions where the source has
-/// more. Returns the topics whose target is ready, with the partition count
-/// the target has (never more than the source's).
+/// The outcome of preparing target topics.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// Topics whose target is ready, with the partition count the target
+    /// has (never more than the source's).
+    pub ready: Vec<SourceTopic>,
+    /// Source topics not mirrored, with the reason for the operator (a
+    /// target topic whose cleanup.policy differs from its source's).
+    pub refused: Vec<(String, String)>,
+    /// False when something failed and the round should be repeated soon.
+    pub complete: bool,
+}
+
+/// Tries per DescribeConfigs round before a topic waits for the next round.
+const DESCRIBE_ATTEMPTS: u32 = 3;
+
+/// Creates missing target topics with the source topics' configs (as
+/// MirrorMaker 2 does) and adds partitions where the source has more. A
+/// target topic is never created with fewer configs than its source has:
+/// when the source's configs cannot be read, creation waits for the next
+/// round. An existing target topic not yet mirrored must have the same
+/// `cleanup.policy` as its source, or the topic is refused.
 pub async fn ensure_targets(
     source: &ClusterClient,
     target: &ClusterClient,
     plan: &FlowPlan,
     topics: &[SourceTopic],
-) -> Vec<SourceTopic> {
+    mirrored: &HashSet<String>,
+) -> Prepared {
+    let mut out = Prepared {
+        complete: true,
+        ..Prepared::default()
+    };
     if topics.is_empty() {
-        return Vec::new();
+        return out;
     }
     let names: Vec<String> = topics.iter().map(|t| t.target.clone()).collect();
     let existing: HashMap<String, i32> = match target.metadata(Some(&names)).await {
@@ -64,75 +89,177 @@ pub async fn ensure_targets(
             .collect(),
         Err(e) => {
             tracing::warn!(flow = %plan.name(), "cannot read target topics: {e}");
-            return Vec::new();
+            out.complete = false;
+            return out;
         }
     };
-    let mut ready = Vec::new();
+    // Configs: the source's for topics to create or to check, the target's
+    // for existing topics to check.
+    let to_check: Vec<&SourceTopic> = topics
+        .iter()
+        .filter(|t| existing.contains_key(&t.target) && !mirrored.contains(&t.name))
+        .collect();
+    let mut need_source: Vec<String> = topics
+        .iter()
+        .filter(|t| !existing.contains_key(&t.target))
+        .map(|t| t.name.clone())
+        .collect();
+    need_source.extend(to_check.iter().map(|t| t.name.clone()));
+    let check_targets: Vec<String> = to_check.iter().map(|t| t.target.clone()).collect();
+    let source_configs = describe_with_retry(source, plan, &need_source).await;
+    let target_configs = describe_with_retry(target, plan, &check_targets).await;
+
     let mut to_create = Vec::new();
     for t in topics {
         match existing.get(&t.target) {
-            Some(&n) if n >= t.partitions => ready.push(t.clone()),
-            Some(&n) => match admin::create_partitions(target, &t.target, t.partitions).await {
-                Ok(()) => {
-                    tracing::info!(flow = %plan.name(), topic = %t.target, from = n, to = t.partitions, "added partitions to the target topic");
-                    ready.push(t.clone());
+            Some(&n) => {
+                if !mirrored.contains(&t.name) {
+                    let src = source_configs.get(&t.name);
+                    let tgt = target_configs.get(&t.target);
+                    match (src, tgt) {
+                        (Some(Ok(src)), Some(Ok(tgt))) => {
+                            let (a, b) = (cleanup_policy(src), cleanup_policy(tgt));
+                            if a != b {
+                                let reason = format!(
+                                    "the target topic '{}' on {} has cleanup.policy={} but the source topic has cleanup.policy={}; not mirroring it (make them the same, e.g. with kafka-configs.sh --alter)",
+                                    t.target,
+                                    plan.target.cluster,
+                                    b.join(","),
+                                    a.join(",")
+                                );
+                                tracing::error!(flow = %plan.name(), topic = %t.name, "{reason}");
+                                out.refused.push((t.name.clone(), reason));
+                                continue;
+                            }
+                        }
+                        _ => {
+                            // Said when it failed; checked again next round.
+                            out.complete = false;
+                            continue;
+                        }
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(flow = %plan.name(), topic = %t.target, "cannot add partitions: {e}");
-                    ready.push(SourceTopic {
-                        partitions: n,
-                        ..t.clone()
-                    });
+                if n >= t.partitions {
+                    out.ready.push(t.clone());
+                    continue;
+                }
+                match admin::create_partitions(target, &t.target, t.partitions).await {
+                    Ok(()) => {
+                        tracing::info!(flow = %plan.name(), topic = %t.target, from = n, to = t.partitions, "added partitions to the target topic");
+                        out.ready.push(t.clone());
+                    }
+                    Err(e) => {
+                        tracing::warn!(flow = %plan.name(), topic = %t.target, "cannot add partitions: {e}");
+                        out.complete = false;
+                        out.ready.push(SourceTopic {
+                            partitions: n,
+                            ..t.clone()
+                        });
+                    }
+                }
+            }
+            None => match source_configs.get(&t.name) {
+                Some(Ok(entries)) => to_create.push(NewTopic {
+                    name: t.target.clone(),
+                    partitions: t.partitions,
+                    replication_factor: plan.replication_factor,
+                    configs: copied_configs(plan, entries),
+                }),
+                _ => {
+                    tracing::warn!(
+                        flow = %plan.name(),
+                        topic = %t.name,
+                        "the target topic is not created until the source topic's configs can be read"
+                    );
+                    out.complete = false;
                 }
             },
-            None => to_create.push(t.clone()),
         }
     }
-    if !to_create.is_empty() {
-        let mut new_topics = Vec::new();
-        for t in &to_create {
-            let configs = if plan.sync_topic_configs {
-                match synced_configs(source, plan, &t.name).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(flow = %plan.name(), topic = %t.name, "cannot read source topic configs: {e}");
-                        Vec::new()
-                    }
+    let mut results = Vec::new();
+    for chunk in create_chunks(&to_create) {
+        results.extend(admin::create_topics(target, chunk).await);
+    }
+    for (name, res) in results {
+        match res {
+            Ok(created) => {
+                if created == admin::Created::New {
+                    tracing::info!(flow = %plan.name(), topic = %name, "created target topic");
+                } else {
+                    tracing::debug!(flow = %plan.name(), topic = %name, "target topic exists (its metadata is still settling)");
                 }
-            } else {
-                Vec::new()
-            };
-            new_topics.push(NewTopic {
-                name: t.target.clone(),
-                partitions: t.partitions,
-                replication_factor: plan.replication_factor,
-                configs,
-            });
-        }
-        let mut results = Vec::new();
-        for chunk in create_chunks(&new_topics) {
-            results.extend(admin::create_topics(target, chunk).await);
-        }
-        for (name, res) in results {
-            match res {
-                Ok(created) => {
-                    if created == admin::Created::New {
-                        tracing::info!(flow = %plan.name(), topic = %name, "created target topic");
-                    } else {
-                        tracing::debug!(flow = %plan.name(), topic = %name, "target topic exists (its metadata is still settling)");
-                    }
-                    if let Some(t) = to_create.iter().find(|t| t.target == name) {
-                        ready.push(t.clone());
-                    }
+                if let Some(t) = topics.iter().find(|t| t.target == name) {
+                    out.ready.push(t.clone());
                 }
-                Err(e) => {
-                    tracing::error!(flow = %plan.name(), topic = %name, "cannot create the target topic: {e}")
-                }
+            }
+            Err(e) => {
+                out.complete = false;
+                tracing::error!(flow = %plan.name(), topic = %name, "cannot create the target topic: {e}")
             }
         }
     }
-    ready.sort_by(|a, b| a.name.cmp(&b.name));
-    ready
+    out.ready.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Configs of `topics` on `cluster`, asked up to [`DESCRIBE_ATTEMPTS`]
+/// times; topics missing from the map (or with an error) could not be read.
+async fn describe_with_retry(
+    cluster: &ClusterClient,
+    plan: &FlowPlan,
+    topics: &[String],
+) -> HashMap<String, Result<Vec<ConfigEntry>, ClientError>> {
+    let mut found: HashMap<String, Result<Vec<ConfigEntry>, ClientError>> = HashMap::new();
+    if topics.is_empty() {
+        return found;
+    }
+    let mut backoff = Duration::from_millis(200);
+    for attempt in 1..=DESCRIBE_ATTEMPTS {
+        let missing: Vec<String> = topics
+            .iter()
+            .filter(|t| !matches!(found.get(*t), Some(Ok(_))))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        match admin::describe_topic_configs(cluster, &missing).await {
+            Ok(got) => {
+                for (topic, res) in got {
+                    if let Err(e) = &res {
+                        tracing::warn!(flow = %plan.name(), cluster = %cluster.name(), topic = %topic, attempt, "cannot read topic configs: {e}");
+                    }
+                    found.insert(topic, res);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(flow = %plan.name(), cluster = %cluster.name(), attempt, "cannot read topic configs: {e}");
+            }
+        }
+        if attempt < DESCRIBE_ATTEMPTS {
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+    found
+}
+
+/// A topic's `cleanup.policy`, as a sorted list (`compact,delete` and
+/// `delete,compact` are the same policy).
+fn cleanup_policy(entries: &[ConfigEntry]) -> Vec<String> {
+    let value = entries
+        .iter()
+        .find(|e| e.name == "cleanup.policy")
+        .and_then(|e| e.value.clone())
+        .unwrap_or_else(|| "delete".to_string());
+    let mut parts: Vec<String> = value
+        .split(',')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.sort();
+    parts.dedup();
+    parts
 }
 
 /// Partitions per CreateTopics request: a KRaft controller refuses one
@@ -159,21 +286,22 @@ fn create_chunks(topics: &[NewTopic]) -> Vec<&[NewTopic]> {
     chunks
 }
 
-/// The source topic's configs MM2 would copy: those set on the topic itself,
-/// minus `config.properties.exclude`, minus sensitive and read-only ones.
-pub async fn synced_configs(
-    source: &ClusterClient,
-    plan: &FlowPlan,
-    topic: &str,
-) -> Result<Vec<(String, String)>, ClientError> {
-    let entries = admin::describe_topic_configs(source, topic).await?;
-    Ok(entries
-        .into_iter()
-        .filter(|e| e.source == CONFIG_SOURCE_TOPIC && !e.is_sensitive && !e.read_only)
+/// The source topic's configs MirrorMaker 2 copies to a new target topic:
+/// every value not left at the broker's built-in or static default
+/// (topic overrides and dynamic broker settings), minus read-only and
+/// sensitive ones, minus `config.properties.exclude`.
+pub fn copied_configs(plan: &FlowPlan, entries: &[ConfigEntry]) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .filter(|e| COPIED_SOURCES.contains(&e.source) && !e.is_sensitive && !e.read_only)
         .filter(|e| !plan.config_exclude.iter().any(|r| r.is_match(&e.name)))
-        .filter_map(|e| e.value.map(|v| (e.name, v)))
-        .collect())
+        .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+        .collect()
 }
+
+/// ConfigSources copied: the topic's own (1), dynamic per-broker (2) and
+/// dynamic cluster-wide (3); not static broker files (4) nor defaults (5).
+const COPIED_SOURCES: [i8; 3] = [CONFIG_SOURCE_TOPIC, 2, 3];
 
 #[cfg(test)]
 mod tests {
@@ -186,6 +314,28 @@ mod tests {
             replication_factor: 1,
             configs: Vec::new(),
         }
+    }
+
+    fn entry(name: &str, value: &str, source: i8) -> ConfigEntry {
+        ConfigEntry {
+            name: name.into(),
+            value: Some(value.into()),
+            read_only: false,
+            source,
+            is_sensitive: false,
+        }
+    }
+
+    #[test]
+    fn cleanup_policies_compare_as_sets() {
+        assert_eq!(
+            cleanup_policy(&[entry("cleanup.policy", "compact, delete", 1)]),
+            cleanup_policy(&[entry("cleanup.policy", "delete,compact", 5)])
+        );
+        assert_ne!(
+            cleanup_policy(&[entry("cleanup.policy", "compact", 1)]),
+            cleanup_policy(&[])
+        );
     }
 
     #[test]

@@ -83,6 +83,8 @@ struct Shared {
     seen: Mutex<HashMap<i16, u64>>,
     connections: AtomicU64,
     rules: Mutex<Vec<Rule>>,
+    /// Highest versions advertised, where lower than kmirror's.
+    max_versions: Mutex<HashMap<i16, i16>>,
     stop: AtomicBool,
     on_thread: Option<ThreadHook>,
 }
@@ -122,6 +124,7 @@ impl FakeBroker {
             seen: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             rules: Mutex::new(Vec::new()),
+            max_versions: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             on_thread,
         });
@@ -143,6 +146,12 @@ impl FakeBroker {
     /// Adds a fault rule; rules are tried in the order they were added.
     pub fn inject(&self, rule: Rule) {
         lock(&self.shared.rules).push(rule);
+    }
+
+    /// Advertises at most version `max` of `api` (to reach the classic,
+    /// non-flexible encodings kmirror also reads).
+    pub fn limit_version(&self, api: Api, max: i16) {
+        lock(&self.shared.max_versions).insert(api.key(), max);
     }
 
     /// Removes every fault rule: from now on every answer is good.
@@ -351,7 +360,11 @@ fn answer_frame(
         )?),
         18 => Some(control(
             head,
-            api_versions(decode(body, v, "ApiVersions")?, e),
+            api_versions(
+                decode(body, v, "ApiVersions")?,
+                &lock(&shared.max_versions),
+                e,
+            ),
         )?),
         19 => Some(control(
             head,
@@ -473,8 +486,12 @@ fn s(x: &str) -> StrBytes {
     StrBytes::from_string(x.to_string())
 }
 
-fn api_versions(_req: kp::ApiVersionsRequest, error: i16) -> kp::ApiVersionsResponse {
-    // Exactly the ranges kmirror speaks.
+fn api_versions(
+    _req: kp::ApiVersionsRequest,
+    limits: &HashMap<i16, i16>,
+    error: i16,
+) -> kp::ApiVersionsResponse {
+    // The ranges kmirror speaks, or less where limited.
     kp::ApiVersionsResponse::default()
         .with_error_code(error)
         .with_api_keys(
@@ -482,6 +499,7 @@ fn api_versions(_req: kp::ApiVersionsRequest, error: i16) -> kp::ApiVersionsResp
                 .iter()
                 .map(|api| {
                     let (min, max) = api.ours();
+                    let max = limits.get(&api.key()).map_or(max, |&l| l.min(max));
                     kp::api_versions_response::ApiVersion::default()
                         .with_api_key(api.key())
                         .with_min_version(min)

@@ -1,0 +1,378 @@
+//! A worker: one thread, one single-threaded runtime, the partitions dealt
+//! to it, and its own connections to every broker it fetches from or
+//! produces to. Tasks on the worker share state through `Rc<RefCell<..>>`
+//! (one thread: no locks); only messages leave the thread.
+//!
+//! Tasks: a resolver per flow that finds leaders, start offsets and
+//! producer ids ([`resolve`]); one fetch loop per (flow, source broker,
+//! stream) ([`fetch`]); one produce loop per (flow, target broker, stream)
+//! ([`produce`]); and a reporter that sends progress to the control thread.
+//! A flow whose cluster is down stalls only its own tasks.
+
+mod fetch;
+mod produce;
+mod resolve;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::Notify;
+
+use crate::client::ClusterClient;
+use crate::mirror::messages::{Assignment, Failure, FromWorker, Progress, Report, ToWorker};
+use crate::mirror::partition::{Partition, ProducerIdentity};
+use crate::mirror::plan::FlowPlan;
+use crate::mirror::summary::Counters;
+use crate::net::{self, Backend};
+
+/// How often a worker reports progress and counters.
+const REPORT_EVERY: Duration = Duration::from_millis(500);
+/// Upper bound on an idle loop's sleep, so missed wake-ups cost little.
+const IDLE_TICK: Duration = Duration::from_millis(100);
+
+/// Starts a worker thread running on `backend`, pinned to `cpu` if given.
+pub fn spawn(
+    id: usize,
+    backend: Backend,
+    cpu: Option<usize>,
+    streams: usize,
+    plans: Arc<Vec<FlowPlan>>,
+    rx: Receiver<ToWorker>,
+    tx: Sender<FromWorker>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("kmirror-w{id}"))
+        .spawn(move || {
+            if let Some(cpu) = cpu {
+                if let Err(e) = crate::net::affinity::pin_current_thread(cpu) {
+                    tracing::warn!(worker = id, cpu, "cannot pin worker thread: {e}");
+                }
+            }
+            net::run_on_this_thread(backend, async move {
+                let w = Rc::new(Worker::new(id, backend, streams, plans, tx));
+                w.run(rx).await;
+            })
+        })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Side {
+    Fetch,
+    Produce,
+}
+
+/// A fetch or produce loop: its side, flow, broker and stream.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct LoopKey {
+    side: Side,
+    flow: usize,
+    broker: i32,
+    stream: usize,
+}
+
+struct Worker {
+    id: usize,
+    /// Connections per broker and side; partitions are spread over them.
+    streams: usize,
+    plans: Arc<Vec<FlowPlan>>,
+    tx: Sender<FromWorker>,
+    sources: Vec<Rc<ClusterClient>>,
+    targets: Vec<Rc<ClusterClient>>,
+    parts: RefCell<Vec<Partition>>,
+    by_source: RefCell<HashMap<(usize, String, i32), usize>>,
+    by_target: RefCell<HashMap<(usize, String, i32), usize>>,
+    loops: RefCell<HashSet<LoopKey>>,
+    producer_ids: RefCell<Vec<Option<ProducerIdentity>>>,
+    producer_reset: RefCell<Vec<bool>>,
+    failures: RefCell<Vec<Failure>>,
+    /// Counted since the last report that reached the control thread.
+    stats: RefCell<Counters>,
+    /// Produce requests sent and not yet answered, over all loops.
+    produce_in_flight: Cell<usize>,
+    wake: Notify,
+    shutting_down: Cell<bool>,
+}
+
+impl Worker {
+    fn new(
+        id: usize,
+        backend: Backend,
+        streams: usize,
+        plans: Arc<Vec<FlowPlan>>,
+        tx: Sender<FromWorker>,
+    ) -> Worker {
+        let client = |s: &crate::client::ClientSettings| {
+            let mut s = s.clone();
+            s.backend = backend;
+            s.client_id = format!("{}-w{id}", s.client_id);
+            ClusterClient::new(s)
+        };
+        let sources = plans.iter().map(|p| client(&p.source)).collect();
+        let targets = plans.iter().map(|p| client(&p.target)).collect();
+        let n = plans.len();
+        Worker {
+            id,
+            streams: streams.max(1),
+            plans,
+            tx,
+            sources,
+            targets,
+            parts: RefCell::new(Vec::new()),
+            by_source: RefCell::new(HashMap::new()),
+            by_target: RefCell::new(HashMap::new()),
+            loops: RefCell::new(HashSet::new()),
+            producer_ids: RefCell::new(vec![None; n]),
+            producer_reset: RefCell::new(vec![false; n]),
+            failures: RefCell::new(Vec::new()),
+            stats: RefCell::new(Counters::new()),
+            produce_in_flight: Cell::new(0),
+            wake: Notify::new(),
+            shutting_down: Cell::new(false),
+        }
+    }
+
+    async fn run(self: Rc<Self>, mut rx: Receiver<ToWorker>) {
+        // The panic-policy test sets this to make a worker task panic.
+        if std::env::var_os("KMIRROR_FAILPOINT_WORKER_TASK_PANIC").is_some() {
+            tokio::task::spawn_local(async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                panic!("failpoint: a worker task panicked on purpose");
+            });
+        }
+        for flow in 0..self.plans.len() {
+            tokio::task::spawn_local(self.clone().resolver(flow));
+        }
+        let reporter = tokio::task::spawn_local(self.clone().reporter());
+        let mut acks_by = Instant::now();
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                ToWorker::Assign(list) => self.assign(list),
+                ToWorker::Shutdown { acks_by: by } => {
+                    acks_by = by;
+                    break;
+                }
+            }
+        }
+        // Stop fetching and sending; what is in flight may still be
+        // acknowledged until the deadline.
+        self.shutting_down.set(true);
+        self.wake.notify_waiters();
+        while self.produce_in_flight.get() > 0 && Instant::now() < acks_by {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let abandoned = self.produce_in_flight.get();
+        if abandoned > 0 {
+            tracing::warn!(
+                worker = self.id,
+                requests = abandoned,
+                "stopping with produce requests unanswered at the deadline; their batches are mirrored again after a restart"
+            );
+        }
+        reporter.abort();
+        self.report_final().await;
+        let stopped = FromWorker::Stopped {
+            worker: self.id,
+            abandoned,
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.tx.send(stopped)).await;
+    }
+
+    fn assign(&self, list: Vec<Assignment>) {
+        let mut parts = self.parts.borrow_mut();
+        for a in list {
+            let key = (a.flow, a.source_topic.clone(), a.partition);
+            if self.by_source.borrow().contains_key(&key) {
+                continue;
+            }
+            let idx = parts.len();
+            tracing::debug!(worker = self.id, topic = %a.source_topic, partition = a.partition, start = ?a.start_offset, "assigned");
+            let mut p = Partition::new(
+                a.flow,
+                Rc::from(a.source_topic.as_str()),
+                Rc::from(a.target_topic.as_str()),
+                a.partition,
+                a.start_offset,
+            );
+            p.stream = idx % self.streams;
+            parts.push(p);
+            self.by_source.borrow_mut().insert(key, idx);
+            self.by_target
+                .borrow_mut()
+                .insert((a.flow, a.target_topic, a.partition), idx);
+        }
+        drop(parts);
+        self.wake.notify_waiters();
+    }
+
+    /// A wake-up armed *before* a loop looks for work, so a notification
+    /// sent between the look and the wait is not lost.
+    fn armed(&self) -> Pin<Box<tokio::sync::futures::Notified<'_>>> {
+        let mut n = Box::pin(self.wake.notified());
+        n.as_mut().enable();
+        n
+    }
+
+    /// Waits for a notification (armed earlier) or the idle tick.
+    async fn idle(&self, armed: Pin<Box<tokio::sync::futures::Notified<'_>>>) {
+        let _ = tokio::time::timeout(IDLE_TICK, armed).await;
+    }
+
+    fn fail_partition(&self, idx: usize, reason: String) {
+        let mut parts = self.parts.borrow_mut();
+        let p = &mut parts[idx];
+        if p.is_failed() {
+            return;
+        }
+        tracing::error!(
+            cluster = %self.plans[p.flow].source.cluster,
+            topic = %p.source_topic,
+            partition = p.partition,
+            "partition stopped: {reason}"
+        );
+        self.failures.borrow_mut().push(Failure {
+            flow: p.flow,
+            source_topic: p.source_topic.to_string(),
+            partition: p.partition,
+            reason: reason.clone(),
+        });
+        p.fail(reason);
+    }
+
+    fn start_loops(self: &Rc<Self>) {
+        if self.shutting_down.get() {
+            return;
+        }
+        let now = Instant::now();
+        let wanted: HashSet<LoopKey> = self
+            .parts
+            .borrow()
+            .iter()
+            .flat_map(|p| {
+                let key = |side, broker| LoopKey {
+                    side,
+                    flow: p.flow,
+                    broker,
+                    stream: p.stream,
+                };
+                let f = p.fetch_broker(now).map(|b| key(Side::Fetch, b));
+                let t = p.tgt_leader.map(|b| key(Side::Produce, b));
+                f.into_iter().chain(t)
+            })
+            .collect();
+        for key in wanted {
+            if self.loops.borrow_mut().insert(key) {
+                match key.side {
+                    Side::Fetch => tokio::task::spawn_local(self.clone().fetch_loop(key)),
+                    Side::Produce => tokio::task::spawn_local(self.clone().produce_loop(key)),
+                };
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- reporting
+
+    async fn reporter(self: Rc<Self>) {
+        let mut n = 0u64;
+        loop {
+            tokio::time::sleep(REPORT_EVERY).await;
+            self.report();
+            n += 1;
+            if n % 10 == 0 {
+                self.log_state();
+            }
+        }
+    }
+
+    /// A debug snapshot of where partitions stand, for diagnosing stalls.
+    fn log_state(&self) {
+        let parts = self.parts.borrow();
+        let count = |f: &dyn Fn(&Partition) -> bool| parts.iter().filter(|p| f(p)).count();
+        tracing::debug!(
+            worker = self.id,
+            partitions = parts.len(),
+            active = count(&|p| p.is_active()),
+            failed = count(&|p| p.is_failed()),
+            stalled = count(&|p| p.defect.is_some()),
+            no_source_leader = count(&|p| p.src_leader.is_none()),
+            no_target_leader = count(&|p| p.tgt_leader.is_none()),
+            no_offset = count(&|p| p.fetch_offset.is_none()),
+            fetching = count(&|p| p.fetching),
+            queued_batches = parts.iter().map(|p| p.queue.len()).sum::<usize>(),
+            in_flight_batches = parts.iter().map(|p| p.inflight.len()).sum::<usize>(),
+            loops = self.loops.borrow().len(),
+            "worker state"
+        );
+    }
+
+    /// What the control thread has not heard yet, marked as heard (a report
+    /// that cannot be delivered is handed back with [`Worker::untake`]).
+    fn take_report(&self) -> Report {
+        let mut progress = Vec::new();
+        let mut stalled = Vec::new();
+        for p in self.parts.borrow_mut().iter_mut() {
+            if p.acked_offset.is_some() && p.acked_offset != p.reported_offset {
+                p.reported_offset = p.acked_offset;
+                progress.push(Progress {
+                    flow: p.flow,
+                    source_topic: p.source_topic.to_string(),
+                    target_topic: p.target_topic.to_string(),
+                    partition: p.partition,
+                    next_offset: p.acked_offset.unwrap_or(0),
+                });
+            }
+            if let Some(reason) = &p.defect {
+                stalled.push(Failure {
+                    flow: p.flow,
+                    source_topic: p.source_topic.to_string(),
+                    partition: p.partition,
+                    reason: reason.clone(),
+                });
+            }
+        }
+        Report {
+            worker: self.id,
+            progress,
+            failures: std::mem::take(&mut *self.failures.borrow_mut()),
+            stalled,
+            counts: std::mem::take(&mut *self.stats.borrow_mut()),
+        }
+    }
+
+    /// Takes back a report the control thread did not receive: its counts
+    /// and failures go into the next one, its progress is sent again.
+    fn untake(&self, report: Report) {
+        self.stats.borrow_mut().add(&report.counts);
+        let mut failures = self.failures.borrow_mut();
+        let later = std::mem::replace(&mut *failures, report.failures);
+        failures.extend(later);
+        let mut parts = self.parts.borrow_mut();
+        for pr in &report.progress {
+            let key = (pr.flow, pr.source_topic.clone(), pr.partition);
+            if let Some(&idx) = self.by_source.borrow().get(&key) {
+                parts[idx].reported_offset = None;
+            }
+        }
+    }
+
+    /// Sends a report without waiting: when the control thread's inbox is
+    /// full, everything goes with the next one.
+    fn report(&self) {
+        let report = self.take_report();
+        if let Err(e) = self.tx.try_send(FromWorker::Report(Box::new(report))) {
+            if let FromWorker::Report(report) = e.into_inner() {
+                self.untake(*report);
+            }
+        }
+    }
+
+    /// The last report, waited for (briefly) when the inbox is full.
+    async fn report_final(&self) {
+        let msg = FromWorker::Report(Box::new(self.take_report()));
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.tx.send(msg)).await;
+    }
+}

@@ -1,0 +1,275 @@
+//! A worker's produce loops: one per (flow, target leader, stream). Each
+//! request carries one batch from every partition ready to send, rewritten
+//! for the mirror's producer; acknowledgements move the partitions'
+//! progress, errors rewind or stop them.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kmirror_proto::api::Api;
+use kmirror_proto::error_code::ErrorCode;
+use kmirror_proto::produce::{self, ProduceResponse, ProduceTopic};
+
+use crate::client::ClientError;
+use crate::mirror::partition::Partition;
+
+use super::{LoopKey, Worker};
+
+impl Worker {
+    pub(super) async fn produce_loop(self: Rc<Self>, key: LoopKey) {
+        let (flow, broker) = (key.flow, key.broker);
+        let plan = &self.plans[flow];
+        let in_flight = Rc::new(Cell::new(0usize));
+        let mut rotate = 0usize;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if self.shutting_down.get() {
+                // Nothing new goes out; the worker waits for what is in
+                // flight until its deadline.
+                break;
+            }
+            let armed = self.armed();
+            if in_flight.get() >= plan.produce.max_in_flight_requests || !self.has_sendable(key) {
+                self.idle(armed).await;
+                continue;
+            }
+            drop(armed);
+            let conn = match self.targets[flow].broker_stream(broker, key.stream).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(worker = self.id, cluster = %plan.target.cluster, broker, "cannot reach target broker: {e}");
+                    self.forget_target_leader(key);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            let version = match conn.version(Api::Produce) {
+                Ok(v) => v,
+                Err(e) => {
+                    let idxs: Vec<usize> = self.target_parts(key);
+                    for idx in idxs {
+                        self.fail_partition(idx, e.to_string());
+                    }
+                    continue;
+                }
+            };
+            let (topics, sent) = self.take_batches(key, &mut rotate);
+            if sent.is_empty() {
+                continue;
+            }
+            let client_id = self.targets[flow].settings().client_id.clone();
+            let (acks, timeout) = (plan.produce.acks, plan.produce.timeout_ms);
+            let res = conn
+                .send(Api::Produce, version, |corr| {
+                    produce::encode_request(version, corr, &client_id, acks, timeout, &topics)
+                })
+                .await;
+            let worker = self.clone();
+            let addr = conn.addr().to_string();
+            match res {
+                Err(e) => {
+                    worker.produce_failed(&sent, &e);
+                }
+                Ok(inflight) => {
+                    in_flight.set(in_flight.get() + 1);
+                    self.produce_in_flight.set(self.produce_in_flight.get() + 1);
+                    let in_flight = in_flight.clone();
+                    tokio::task::spawn_local(async move {
+                        let res = inflight.wait().await;
+                        match res.and_then(|body| {
+                            ProduceResponse::decode(body, version).map_err(|e| {
+                                ClientError::protocol(
+                                    &worker.plans[flow].target.cluster,
+                                    &addr,
+                                    "Produce",
+                                    e,
+                                )
+                            })
+                        }) {
+                            Ok(resp) => worker.produce_done(flow, &sent, resp),
+                            Err(e) => worker.produce_failed(&sent, &e),
+                        }
+                        in_flight.set(in_flight.get() - 1);
+                        worker
+                            .produce_in_flight
+                            .set(worker.produce_in_flight.get() - 1);
+                        worker.wake.notify_waiters();
+                    });
+                }
+            }
+        }
+        self.loops.borrow_mut().remove(&key);
+    }
+
+    /// Whether partition `p` is produced by the loop `key`.
+    fn produced_by(p: &Partition, key: LoopKey) -> bool {
+        p.flow == key.flow && p.stream == key.stream && p.tgt_leader == Some(key.broker)
+    }
+
+    fn target_parts(&self, key: LoopKey) -> Vec<usize> {
+        self.parts
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| Self::produced_by(p, key))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn forget_target_leader(&self, key: LoopKey) {
+        for p in self.parts.borrow_mut().iter_mut() {
+            if Self::produced_by(p, key) {
+                p.tgt_leader = None;
+            }
+        }
+    }
+
+    fn has_sendable(&self, key: LoopKey) -> bool {
+        let max = self.plans[key.flow].produce.max_in_flight_per_partition;
+        self.parts
+            .borrow()
+            .iter()
+            .any(|p| Self::produced_by(p, key) && p.can_send(max))
+    }
+
+    /// One batch from each sendable partition led by `broker`, up to the
+    /// request size limit (always at least one batch).
+    fn take_batches(&self, key: LoopKey, rotate: &mut usize) -> (Vec<ProduceTopic>, Vec<usize>) {
+        let produce = &self.plans[key.flow].produce;
+        let mut parts = self.parts.borrow_mut();
+        let n = parts.len();
+        let mut topics: Vec<ProduceTopic> = Vec::new();
+        let mut sent = Vec::new();
+        let mut size = 0usize;
+        if n == 0 {
+            return (topics, sent);
+        }
+        *rotate = (*rotate + 1) % n;
+        for k in 0..n {
+            let idx = (k + *rotate) % n;
+            let p = &mut parts[idx];
+            if !Self::produced_by(p, key) || !p.can_send(produce.max_in_flight_per_partition) {
+                continue;
+            }
+            let next_len = p.queue.front().map_or(0, |q| q.batch.len());
+            if !sent.is_empty() && size + next_len > produce.max_request_bytes {
+                break;
+            }
+            let Some(out) = p.take_next(produce.idempotent) else {
+                continue;
+            };
+            size += out.len();
+            match topics.iter_mut().find(|t| *t.name == *p.target_topic) {
+                Some(t) => t.partitions.push((p.partition, out)),
+                None => topics.push(ProduceTopic {
+                    name: p.target_topic.to_string(),
+                    partitions: vec![(p.partition, out)],
+                }),
+            }
+            sent.push(idx);
+        }
+        (topics, sent)
+    }
+
+    fn produce_failed(&self, sent: &[usize], e: &ClientError) {
+        tracing::warn!(worker = self.id, "produce request failed: {e}");
+        let now = Instant::now();
+        let mut parts = self.parts.borrow_mut();
+        for &idx in sent {
+            let p = &mut parts[idx];
+            p.on_retriable_failure(false, now, Duration::from_millis(200));
+            p.tgt_leader = None;
+        }
+    }
+
+    fn produce_done(&self, flow: usize, sent: &[usize], resp: ProduceResponse) {
+        let plan = &self.plans[flow];
+        let mut results: HashMap<(&str, i32), &produce::ProducePartitionResponse> = HashMap::new();
+        for t in &resp.topics {
+            for p in &t.partitions {
+                results.insert((t.name.as_str(), p.partition), p);
+            }
+        }
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        let mut failures = Vec::new();
+        let mut parts = self.parts.borrow_mut();
+        let mut stats = self.stats.borrow_mut();
+        for &idx in sent {
+            let p = &mut parts[idx];
+            let result = results.get(&(&*p.target_topic, p.partition)).copied();
+            let (now, base) = (Instant::now(), plan.produce.retry_backoff);
+            match result {
+                None => {
+                    p.on_retriable_failure(false, now, base);
+                }
+                Some(r) if r.error.is_ok() || r.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => {
+                    if let Some(s) = p.on_ack() {
+                        stats.records += s.records as u64;
+                        stats.bytes += s.bytes as u64;
+                        stats.batches += 1;
+                        let lat = (now_us - s.max_timestamp * 1000).max(1) as u64;
+                        let _ = stats.latency_us.record(lat.min(3_600_000_000));
+                    }
+                }
+                Some(r) => {
+                    let code = r.error;
+                    let follow_on = !p.is_active();
+                    if !follow_on && code.is_retriable() {
+                        tracing::info!(
+                            cluster = %plan.target.cluster,
+                            topic = %p.target_topic,
+                            partition = p.partition,
+                            offset = p.inflight.front().map_or(-1, |s| s.base_offset),
+                            "produce failed with {code}; resending from the last acknowledged batch"
+                        );
+                    }
+                    if code.is_retriable() {
+                        p.on_retriable_failure(false, now, base);
+                        if code.needs_metadata_refresh() {
+                            p.tgt_leader = None;
+                        }
+                    } else if matches!(
+                        code,
+                        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                            | ErrorCode::UNKNOWN_PRODUCER_ID
+                            | ErrorCode::INVALID_PRODUCER_EPOCH
+                    ) {
+                        // After an earlier failure this is expected; otherwise
+                        // the broker lost our producer state: take a new id.
+                        p.on_retriable_failure(!follow_on, now, base);
+                    } else {
+                        let s = p.inflight.front().cloned();
+                        let (first, last) =
+                            s.map_or((-1, -1), |s| (s.base_offset, s.next_offset - 1));
+                        let mut reason = format!(
+                            "the target cluster {} rejected the batch with source offsets {first}..={last} (target topic {}): {code}",
+                            plan.target.cluster, p.target_topic
+                        );
+                        if let Some(m) = &r.error_message {
+                            reason.push_str(&format!(": {m}"));
+                        }
+                        for (i, m) in &r.record_errors {
+                            reason.push_str(&format!(
+                                "; record {i}: {}",
+                                m.as_deref().unwrap_or_default()
+                            ));
+                        }
+                        failures.push((idx, reason));
+                    }
+                }
+            }
+        }
+        drop(stats);
+        drop(parts);
+        for (idx, reason) in failures {
+            self.fail_partition(idx, reason);
+        }
+    }
+}
