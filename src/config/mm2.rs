@@ -1398,7 +1398,7 @@ admin.request.timeout.ms = 20000
              no.such.key = 1\n\
              offset.storage.replication.factor = 1\n\
              A.fetch.max.bytes = 100\n\
-             B.security.protocol = SSL\n\
+             B.security.protocol = PLAINTEXT\n\
              producer.compression.type = zstd\n\
              producer.linger.ms = 5\n\
              C.bootstrap.servers = c:9092\n\
@@ -1412,7 +1412,6 @@ admin.request.timeout.ms = 20000
             "mm2.properties:6: unknown key 'no.such.key' is ignored",
             "mm2.properties:7: key 'offset.storage.replication.factor' configures Kafka Connect",
             "mm2.properties:8: key 'A.fetch.max.bytes' is a consumer setting, which MirrorMaker 2 reads only as 'A.consumer.fetch.max.bytes'",
-            "mm2.properties:9: key 'B.security.protocol' = 'SSL': kmirror implements only PLAINTEXT",
             "mm2.properties:10: key 'producer.compression.type' is ignored: kmirror forwards record batches",
             "mm2.properties:11: key 'producer.linger.ms' is not implemented by kmirror yet",
             "mm2.properties:12: key 'C.bootstrap.servers' names cluster 'C', which is not listed in 'clusters'",
@@ -1600,20 +1599,43 @@ admin.request.timeout.ms = 20000
     }
 
     #[test]
+    fn tls_or_sasl_is_refused_with_file_line_and_key() {
+        for (line, protocol) in [
+            ("B.security.protocol", "SSL"),
+            ("A.consumer.security.protocol", "SASL_SSL"),
+        ] {
+            let err = parse(&format!(
+                "{TWO_CLUSTERS}A->B.enabled = true\n{line} = {protocol}\n"
+            ))
+            .unwrap_err();
+            let text = err.to_string();
+            assert!(text.starts_with("mm2.properties:5: key '"), "{text}");
+            assert!(text.contains(line) && text.contains(protocol), "{text}");
+            assert_eq!(err.exit_code(), 2);
+        }
+    }
+
+    #[test]
     fn exactly_once_and_worker_settings_per_target() {
         let config = parse_ok(&format!(
             "{TWO_CLUSTERS}A->B.enabled = true\nB->A.enabled = true\n\
-             B.exactly.once.source.support = enabled\n\
+             B.exactly.once.source.support = disabled\n\
              B.offset.flush.interval.ms = 2000\n\
-             B->A.exactly.once.support = required\n"
+             B->A.exactly.once.support = requested\n"
         ));
         let a_to_b = &config.flows[0];
         let b_to_a = &config.flows[1];
-        assert!(a_to_b.exactly_once);
+        assert!(!a_to_b.exactly_once);
         assert_eq!(a_to_b.offset_flush_interval, Duration::from_millis(2000));
-        assert!(b_to_a.exactly_once);
+        assert!(!b_to_a.exactly_once);
         assert_eq!(b_to_a.offset_flush_interval, DEFAULT_OFFSET_FLUSH_INTERVAL);
         assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+        // Refused, not run at-least-once, until the mode exists.
+        let err = parse(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nB.exactly.once.source.support = enabled\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("exactly-once"), "{err}");
     }
 
     #[test]
