@@ -28,3 +28,8 @@ fn stop_and_restart_loses_nothing() {
 fn rejected_batch_stops_only_its_partition() {
     scenarios::rejected_batch_stops_only_its_partition(KAFKA_3);
 }
+
+#[test]
+fn exactly_once_across_kills() {
+    scenarios::exactly_once_across_kills(KAFKA_3);
+}

@@ -61,3 +61,13 @@ fn topic_configs_are_copied_minus_excludes() {
 fn log_append_time_source_keeps_what_consumers_saw() {
     scenarios::log_append_time_source_keeps_what_consumers_saw(KAFKA_4);
 }
+
+#[test]
+fn exactly_once_across_kills() {
+    scenarios::exactly_once_across_kills(KAFKA_4);
+}
+
+#[test]
+fn exactly_once_fences_an_older_instance() {
+    scenarios::exactly_once_fences_an_older_instance(KAFKA_4);
+}

@@ -23,6 +23,13 @@ impl ErrorCode {
     pub const DUPLICATE_SEQUENCE_NUMBER: ErrorCode = ErrorCode(46);
     pub const INVALID_PRODUCER_EPOCH: ErrorCode = ErrorCode(47);
     pub const UNKNOWN_PRODUCER_ID: ErrorCode = ErrorCode(59);
+    pub const COORDINATOR_LOAD_IN_PROGRESS: ErrorCode = ErrorCode(14);
+    pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = ErrorCode(15);
+    pub const INVALID_TXN_STATE: ErrorCode = ErrorCode(48);
+    pub const CONCURRENT_TRANSACTIONS: ErrorCode = ErrorCode(51);
+    pub const UNSTABLE_OFFSET_COMMIT: ErrorCode = ErrorCode(88);
+    pub const PRODUCER_FENCED: ErrorCode = ErrorCode(90);
+    pub const TRANSACTION_ABORTABLE: ErrorCode = ErrorCode(120);
     pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
     pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
     pub const OFFSET_NOT_AVAILABLE: ErrorCode = ErrorCode(78);
@@ -77,6 +84,10 @@ impl ErrorCode {
             46 => "DUPLICATE_SEQUENCE_NUMBER",
             47 => "INVALID_PRODUCER_EPOCH",
             48 => "INVALID_TXN_STATE",
+            49 => "INVALID_PRODUCER_ID_MAPPING",
+            50 => "INVALID_TRANSACTION_TIMEOUT",
+            51 => "CONCURRENT_TRANSACTIONS",
+            52 => "TRANSACTION_COORDINATOR_FENCED",
             53 => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
             56 => "KAFKA_STORAGE_ERROR",
             59 => "UNKNOWN_PRODUCER_ID",
@@ -92,9 +103,11 @@ impl ErrorCode {
             79 => "MEMBER_ID_REQUIRED",
             82 => "FENCED_INSTANCE_ID",
             87 => "INVALID_RECORD",
+            88 => "UNSTABLE_OFFSET_COMMIT",
             89 => "THROTTLING_QUOTA_EXCEEDED",
             90 => "PRODUCER_FENCED",
             100 => "UNKNOWN_TOPIC_ID",
+            120 => "TRANSACTION_ABORTABLE",
             _ => "UNKNOWN_ERROR_CODE",
         }
     }
@@ -103,7 +116,26 @@ impl ErrorCode {
     pub fn is_retriable(self) -> bool {
         matches!(
             self.0,
-            -1 | 3 | 5 | 6 | 7 | 8 | 9 | 13 | 14 | 15 | 16 | 19 | 20 | 56 | 67 | 74 | 75 | 78 | 89
+            -1 | 3
+                | 5
+                | 6
+                | 7
+                | 8
+                | 9
+                | 13
+                | 14
+                | 15
+                | 16
+                | 19
+                | 20
+                | 51
+                | 56
+                | 67
+                | 74
+                | 75
+                | 78
+                | 88
+                | 89
         )
     }
 

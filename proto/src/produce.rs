@@ -25,16 +25,32 @@ pub struct ProduceTopic {
     pub partitions: Vec<(i32, OutBatch)>,
 }
 
+/// The request-level fields of a Produce.
+#[derive(Debug, Clone, Copy)]
+pub struct ProduceHeader<'a> {
+    pub correlation_id: i32,
+    pub client_id: &'a str,
+    /// Set when the batches are transactional (the broker authorizes the
+    /// write against it).
+    pub transactional_id: Option<&'a str>,
+    pub acks: i16,
+    pub timeout_ms: i32,
+}
+
 /// A whole Produce request frame (size prefix included) as the slices to
 /// write in order. Batch bytes are not copied.
 pub fn encode_request(
     version: i16,
-    correlation_id: i32,
-    client_id: &str,
-    acks: i16,
-    timeout_ms: i32,
+    head: &ProduceHeader<'_>,
     topics: &[ProduceTopic],
 ) -> Result<Vec<Bytes>, ProtoError> {
+    let ProduceHeader {
+        correlation_id,
+        client_id,
+        transactional_id,
+        acks,
+        timeout_ms,
+    } = *head;
     if !(7..=12).contains(&version) {
         return Err(ProtoError::Codec {
             api: "Produce",
@@ -49,9 +65,9 @@ pub fn encode_request(
     let mut total = 0usize;
     begin_request(&mut meta, API_KEY, version, correlation_id, client_id);
     if flexible {
-        put_compact_string(&mut meta, None);
+        put_compact_string(&mut meta, transactional_id);
     } else {
-        put_string(&mut meta, None);
+        put_string(&mut meta, transactional_id);
     }
     meta.put_i16(acks);
     meta.put_i32(timeout_ms);
@@ -264,13 +280,17 @@ mod tests {
             header: Bytes::from_static(&[1u8; 61]),
             body: body.clone(),
         };
-        for version in [7, 8, 9, 12] {
+        for (version, txn) in [(7, None), (8, Some("t")), (9, None), (12, Some("txn-1"))] {
+            let head = ProduceHeader {
+                correlation_id: 9,
+                client_id: "kmirror",
+                transactional_id: txn,
+                acks: -1,
+                timeout_ms: 30_000,
+            };
             let segs = encode_request(
                 version,
-                9,
-                "kmirror",
-                -1,
-                30_000,
+                &head,
                 &[ProduceTopic {
                     name: "A.orders".into(),
                     partitions: vec![(0, batch.clone()), (3, batch.clone())],
@@ -282,6 +302,17 @@ mod tests {
                 i32::from_be_bytes([segs[0][0], segs[0][1], segs[0][2], segs[0][3]]) as usize;
             assert_eq!(size + 4, total);
             assert!(segs.iter().any(|s| s.as_ptr() == body.as_ptr()));
+            // An independent decoder reads the same request.
+            use kafka_protocol::protocol::Decodable;
+            let whole: Vec<u8> = segs.iter().flat_map(|s| s.iter().copied()).collect();
+            let mut b = Bytes::from(whole).slice(4..);
+            let hv = crate::header::request_header_version(API_KEY, version);
+            kafka_protocol::messages::RequestHeader::decode(&mut b, hv).unwrap();
+            let req = kafka_protocol::messages::ProduceRequest::decode(&mut b, version).unwrap();
+            assert_eq!(req.transactional_id.as_ref().map(|t| t.0.as_str()), txn);
+            assert_eq!(req.topic_data.len(), 1);
+            assert_eq!(req.topic_data[0].partition_data.len(), 2);
+            assert!(b.is_empty());
         }
     }
 

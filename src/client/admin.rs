@@ -72,10 +72,7 @@ pub async fn list_offsets(
 /// A producer id and epoch for an idempotent (non-transactional) producer.
 pub async fn init_producer_id(cluster: &ClusterClient) -> Result<(i64, i16), ClientError> {
     let conn = cluster.any().await?;
-    let req = InitProducerIdRequest {
-        transactional_id: None,
-        transaction_timeout_ms: -1,
-    };
+    let req = InitProducerIdRequest::idempotent();
     let resp = conn.call(&req).await?;
     if !resp.error.is_ok() {
         return Err(kafka_err(
@@ -335,4 +332,81 @@ pub async fn fetch_offsets(
         }
     }
     Ok(out)
+}
+
+/// Every committed offset of `group`, with its metadata, reading past
+/// transactional commits still in flight (`(topic, partition, offset,
+/// metadata)`).
+pub async fn group_offsets(
+    cluster: &ClusterClient,
+    coordinator: &Conn,
+    group: &str,
+) -> Result<Vec<(String, i32, i64, Option<String>)>, ClientError> {
+    let req = OffsetFetchRequest {
+        group_id: group.to_string(),
+        topics: None,
+        require_stable: false,
+    };
+    let resp = coordinator.call(&req).await?;
+    if !resp.error.is_ok() {
+        return Err(kafka_err(
+            cluster,
+            format!(
+                "reading offsets of group '{group}' at {}",
+                coordinator.addr()
+            ),
+            resp.error,
+            None,
+        ));
+    }
+    Ok(resp
+        .topics
+        .into_iter()
+        .flat_map(|t| {
+            let name = t.name;
+            t.partitions
+                .into_iter()
+                .filter(|p| p.error.is_ok() && p.offset >= 0)
+                .map(move |p| (name.clone(), p.partition, p.offset, p.metadata))
+        })
+        .collect())
+}
+
+/// Takes the transactional id `id` from whoever held it: InitProducerId
+/// bumps its epoch (the holder is fenced) and aborts its open transaction.
+pub async fn fence_transactional_id(
+    cluster: &ClusterClient,
+    id: &str,
+    transaction_timeout_ms: i32,
+) -> Result<(), ClientError> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let conn = coordinator(cluster, id, CoordinatorType::Transaction).await?;
+        let req = InitProducerIdRequest {
+            transactional_id: Some(id.to_string()),
+            transaction_timeout_ms,
+            producer_id: -1,
+            producer_epoch: -1,
+        };
+        let resp = conn.call(&req).await?;
+        match resp.error {
+            ErrorCode::NONE => return Ok(()),
+            // The holder's transaction is still being aborted.
+            code if code.is_retriable() && attempt < 20 => {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    100 * u64::from(attempt.min(10)),
+                ))
+                .await;
+            }
+            code => {
+                return Err(kafka_err(
+                    cluster,
+                    format!("InitProducerId for '{id}' at {}", conn.addr()),
+                    code,
+                    None,
+                ))
+            }
+        }
+    }
 }

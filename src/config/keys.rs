@@ -85,8 +85,15 @@ pub const MEMORY_MAX_BYTES: &str = "kmirror.memory.max.bytes";
 /// progress commit.
 pub const SHUTDOWN_TIMEOUT_MS: &str = "kmirror.shutdown.timeout.ms";
 
+/// Exactly-once mode: how often each worker commits its transaction.
+pub const TRANSACTION_INTERVAL_MS: &str = "kmirror.transaction.interval.ms";
+
 /// Process-wide settings kmirror honours (top level only).
-pub const PROCESS_SETTINGS: &[&str] = &[MEMORY_MAX_BYTES, SHUTDOWN_TIMEOUT_MS];
+pub const PROCESS_SETTINGS: &[&str] = &[
+    MEMORY_MAX_BYTES,
+    SHUTDOWN_TIMEOUT_MS,
+    TRANSACTION_INTERVAL_MS,
+];
 
 /// Whether `name` is one of kmirror's process-wide settings.
 pub fn is_process_setting(name: &str) -> bool {
@@ -287,6 +294,7 @@ pub const HONOURED_PRODUCER: &[ClientKey] = &[
     ),
     key("max.request.size", ValueType::IntAtLeast(0)),
     key("delivery.timeout.ms", ValueType::IntAtLeast(0)),
+    key("transaction.timeout.ms", ValueType::IntAtLeast(1)),
 ];
 
 /// kmirror's own per-cluster socket settings (no Kafka client has them):

@@ -29,6 +29,7 @@ pub const DEFAULT_OFFSET_FLUSH_INTERVAL: Duration = Duration::from_millis(10_000
 /// kmirror's defaults for its process-wide settings.
 pub const DEFAULT_MEMORY_MAX_BYTES: usize = 256 << 20;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A MirrorMaker 2 configuration: the clusters, the enabled flows this
 /// instance runs, and the keys that were ignored.
@@ -53,6 +54,8 @@ pub struct ProcessSettings {
     /// `kmirror.shutdown.timeout.ms`: how long a stop waits for produce
     /// requests in flight and the final progress commit.
     pub shutdown_timeout: Duration,
+    /// `kmirror.transaction.interval.ms`: exactly-once mode's commit interval.
+    pub transaction_interval: Duration,
 }
 
 /// A cluster and the client properties every client of it starts from.
@@ -430,9 +433,17 @@ impl<'p> Layers<'p> {
             },
             None => DEFAULT_SHUTDOWN_TIMEOUT,
         };
+        let transaction_interval = match top(keys::TRANSACTION_INTERVAL_MS) {
+            Some(setting) => match parse_i64(&setting)? {
+                ms if (10..=600_000).contains(&ms) => Duration::from_millis(ms.unsigned_abs()),
+                _ => return Err(setting.invalid("must be from 10 to 600000 milliseconds")),
+            },
+            None => DEFAULT_TRANSACTION_INTERVAL,
+        };
         Ok(ProcessSettings {
             memory_max_bytes,
             shutdown_timeout,
+            transaction_interval,
         })
     }
 
@@ -737,22 +748,12 @@ impl<'p> Layers<'p> {
         let worker_exactly_once =
             match self.worker_setting(source, target, keys::EXACTLY_ONCE_SOURCE_SUPPORT) {
                 Some(setting) => {
-                    let on = one_of(&setting, &["enabled", "preparing", "disabled"])? == "enabled";
-                    if on {
-                        return Err(not_yet_exactly_once(&setting));
-                    }
-                    on
+                    one_of(&setting, &["enabled", "preparing", "disabled"])? == "enabled"
                 }
                 None => false,
             };
         let flow_exactly_once = match flow(keys::EXACTLY_ONCE_SUPPORT) {
-            Some(setting) => {
-                let on = one_of(&setting, &["requested", "required"])? == "required";
-                if on {
-                    return Err(not_yet_exactly_once(&setting));
-                }
-                on
-            }
+            Some(setting) => one_of(&setting, &["requested", "required"])? == "required",
             None => false,
         };
         let exactly_once = worker_exactly_once || flow_exactly_once;
@@ -863,14 +864,6 @@ fn alias_prefix<'t>(aliases: &[String], text: &'t str) -> Option<(usize, &'t str
 /// Whether `name` is something one sets for a cluster, so that
 /// `<name-of-unlisted-cluster>.<name>` is most likely a cluster left out of
 /// `clusters` rather than a typo.
-/// Fail closed until exactly-once mode lands: never run at-least-once
-/// where a file asks for exactly-once.
-fn not_yet_exactly_once(setting: &Setting<'_>) -> ConfigError {
-    setting.invalid(
-        "exactly-once mode is not implemented yet; kmirror will not run at-least-once in its place",
-    )
-}
-
 fn looks_like_cluster_setting(name: &str) -> bool {
     name == keys::BOOTSTRAP_SERVERS
         || keys::is_common_client_key(name)
@@ -1619,23 +1612,26 @@ admin.request.timeout.ms = 20000
     fn exactly_once_and_worker_settings_per_target() {
         let config = parse_ok(&format!(
             "{TWO_CLUSTERS}A->B.enabled = true\nB->A.enabled = true\n\
-             B.exactly.once.source.support = disabled\n\
+             B.exactly.once.source.support = enabled\n\
              B.offset.flush.interval.ms = 2000\n\
-             B->A.exactly.once.support = requested\n"
+             B->A.exactly.once.support = required\n\
+             kmirror.transaction.interval.ms = 250\n"
         ));
         let a_to_b = &config.flows[0];
         let b_to_a = &config.flows[1];
-        assert!(!a_to_b.exactly_once);
+        assert!(a_to_b.exactly_once);
         assert_eq!(a_to_b.offset_flush_interval, Duration::from_millis(2000));
-        assert!(!b_to_a.exactly_once);
+        assert!(b_to_a.exactly_once);
         assert_eq!(b_to_a.offset_flush_interval, DEFAULT_OFFSET_FLUSH_INTERVAL);
+        assert_eq!(
+            config.process.transaction_interval,
+            Duration::from_millis(250)
+        );
         assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
-        // Refused, not run at-least-once, until the mode exists.
-        let err = parse(&format!(
-            "{TWO_CLUSTERS}A->B.enabled = true\nB.exactly.once.source.support = enabled\n"
-        ))
-        .unwrap_err();
-        assert!(err.to_string().contains("exactly-once"), "{err}");
+        let other = parse_ok(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nB.exactly.once.source.support = disabled\n"
+        ));
+        assert!(!other.flows[0].exactly_once);
     }
 
     #[test]

@@ -66,10 +66,12 @@ pub fn run(plans: Vec<FlowPlan>, opts: RunOptions) -> std::io::Result<Summary> {
     };
     let mut senders = Vec::new();
     let mut threads = Vec::new();
+    let n_workers = slots.len();
     for (id, cpu) in slots.into_iter().enumerate() {
         let (tx, rx) = mpsc::channel(TO_WORKER_CAPACITY);
         threads.push(worker::spawn(
             id,
+            n_workers,
             opts.backend,
             cpu,
             opts.streams,
@@ -151,6 +153,7 @@ async fn control(
             source: client(&plan.source),
             target: client(&plan.target),
             store: ProgressStore::new(plan.progress_group(), shared.latest[i].clone()),
+            fenced: Cell::new(!plan.exactly_once),
         });
         tasks.push(tokio::task::spawn_local(flow_task(
             plans.clone(),
@@ -268,6 +271,10 @@ struct FlowControl {
     source: Rc<ClusterClient>,
     target: Rc<ClusterClient>,
     store: ProgressStore,
+    /// Exactly-once mode: earlier holders of the flow's transactional ids
+    /// were fenced (so none of them can still commit, and no transaction
+    /// of theirs holds the progress group's offsets unstable).
+    fenced: Cell<bool>,
 }
 
 fn absorb(shared: &Shared, r: Box<Report>) {
@@ -400,6 +407,15 @@ async fn refresh(
         by_topic.entry(t.clone()).or_default().push(*p);
     }
     let wanted: Vec<(String, Vec<i32>)> = by_topic.into_iter().collect();
+    if !flow.fenced.get() {
+        match fence_predecessors(plan, flow, workers.len()).await {
+            Ok(()) => flow.fenced.set(true),
+            Err(e) => {
+                tracing::warn!(flow = %plan.name(), "cannot fence earlier holders of the flow's transactional ids; will retry: {e}");
+                return false;
+            }
+        }
+    }
     let committed = match flow.store.load(&flow.target, &wanted).await {
         Ok(c) => c,
         Err(e) => {
@@ -430,6 +446,42 @@ async fn refresh(
         }
     }
     complete
+}
+
+/// Exactly-once mode, before any progress is read: every transactional id
+/// this flow's workers use now, or an earlier run recorded in its commits,
+/// is taken from its holder. A crashed run's open transactions are aborted
+/// at once (instead of at their timeout), and a run still alive somewhere
+/// is fenced before it can commit again.
+async fn fence_predecessors(
+    plan: &FlowPlan,
+    flow: &FlowControl,
+    workers: usize,
+) -> Result<(), crate::client::ClientError> {
+    let group = plan.progress_group();
+    let coordinator = crate::client::admin::group_coordinator(&flow.target, &group).await?;
+    let recorded = crate::client::admin::group_offsets(&flow.target, &coordinator, &group)
+        .await?
+        .iter()
+        .filter_map(|(_, _, _, m)| m.as_deref().and_then(worker::txn::recorded_workers))
+        .max()
+        .unwrap_or(0);
+    let count = workers.max(recorded);
+    for w in 0..count {
+        let id = worker::txn::transactional_id(&plan.source.cluster, &plan.target.cluster, w);
+        crate::client::admin::fence_transactional_id(
+            &flow.target,
+            &id,
+            plan.produce.transaction_timeout_ms,
+        )
+        .await?;
+    }
+    tracing::info!(
+        flow = %plan.name(),
+        transactional_ids = count,
+        "fenced earlier holders of the flow's transactional ids"
+    );
+    Ok(())
 }
 
 /// The first SIGTERM or SIGINT stops the mirror; a second one ends the

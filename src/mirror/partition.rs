@@ -73,6 +73,12 @@ pub struct Partition {
     pub inflight: VecDeque<Sent>,
     /// The source offset after the last acknowledged batch.
     pub acked_offset: Option<i64>,
+    /// Exactly-once mode: the source offset after the last batch whose
+    /// transaction committed (with this position in it); an abort rewinds
+    /// to it.
+    pub committed_offset: Option<i64>,
+    /// Exactly-once mode: the partition belongs to the open transaction.
+    pub in_txn: bool,
     pub reported_offset: Option<i64>,
     pub producer: Option<ProducerIdentity>,
     pub next_sequence: i32,
@@ -125,6 +131,8 @@ impl Partition {
             queued_bytes: 0,
             inflight: VecDeque::new(),
             acked_offset: start,
+            committed_offset: start,
+            in_txn: false,
             reported_offset: None,
             producer: None,
             next_sequence: 0,
@@ -224,17 +232,17 @@ impl Partition {
     }
 
     /// Takes the next batch, stamped with the producer's fields and the next
-    /// sequence number.
-    pub fn take_next(&mut self, idempotent: bool) -> Option<OutBatch> {
+    /// sequence number (and the transactional bit in exactly-once mode).
+    pub fn take_next(&mut self, idempotent: bool, transactional: bool) -> Option<OutBatch> {
         let q = self.queue.pop_front()?;
         self.queued_bytes -= q.batch.len();
         let records = q.batch.record_count();
-        let rewrite = match (idempotent, self.producer) {
+        let rewrite = match (idempotent || transactional, self.producer) {
             (true, Some(p)) => BatchRewrite {
                 producer_id: p.producer_id,
                 producer_epoch: p.epoch,
                 base_sequence: self.next_sequence,
-                transactional: false,
+                transactional,
             },
             _ => BatchRewrite::NON_IDEMPOTENT,
         };
@@ -311,6 +319,33 @@ impl Partition {
         self.status = Status::Active;
     }
 
+    /// Exactly-once mode: the transaction holding this partition's batches
+    /// committed; everything acknowledged is now committed.
+    pub fn on_txn_committed(&mut self) {
+        self.committed_offset = self.acked_offset;
+        self.in_txn = false;
+    }
+
+    /// Exactly-once mode: the transaction was aborted (its batches are
+    /// discarded by the target): drop what was fetched and resume from the
+    /// last committed position under `producer`, whose sequences start at 0.
+    /// A failed partition stays failed.
+    pub fn on_txn_aborted(&mut self, producer: Option<ProducerIdentity>) {
+        self.in_txn = false;
+        self.inflight.clear();
+        self.queue.clear();
+        self.queued_bytes = 0;
+        self.fetch_offset = self.committed_offset;
+        self.acked_offset = self.committed_offset;
+        self.producer = None;
+        if let Some(p) = producer {
+            self.adopt_producer(p);
+        }
+        if !self.is_failed() {
+            self.status = Status::Active;
+        }
+    }
+
     /// Switches to a new producer identity; sequences restart at 0.
     pub fn adopt_producer(&mut self, p: ProducerIdentity) {
         if self.producer != Some(p) {
@@ -379,8 +414,8 @@ mod tests {
         p.skip_to(5); // a control batch at 3..5
         p.enqueue(batch(5, 2), 7);
         p.confirmed = true;
-        let a = p.take_next(true).unwrap();
-        let b = p.take_next(true).unwrap();
+        let a = p.take_next(true, false).unwrap();
+        let b = p.take_next(true, false).unwrap();
         let ra = RecordBatch::parse(a.to_contiguous()).unwrap();
         let rb = RecordBatch::parse(b.to_contiguous()).unwrap();
         assert_eq!((ra.base_sequence(), rb.base_sequence()), (0, 3));
@@ -397,7 +432,7 @@ mod tests {
         p.enqueue(batch(0, 1), 1);
         p.enqueue(batch(1, 1), 2);
         assert!(p.can_send(5));
-        p.take_next(true);
+        p.take_next(true, false);
         assert!(
             !p.can_send(5),
             "a second batch before the first ack could land after a failed first"
@@ -413,8 +448,8 @@ mod tests {
         p.enqueue(batch(2, 2), 4);
         p.enqueue(batch(4, 2), 6);
         p.confirmed = true;
-        p.take_next(true);
-        p.take_next(true);
+        p.take_next(true, false);
+        p.take_next(true, false);
         p.on_ack();
         p.on_retriable_failure(false, Instant::now(), std::time::Duration::from_millis(100));
         assert!(!p.is_active());
@@ -422,6 +457,33 @@ mod tests {
         assert_eq!(p.fetch_offset, Some(2));
         assert_eq!(p.next_sequence, 2);
         assert!(p.queue.is_empty());
+    }
+
+    #[test]
+    fn an_abort_rewinds_to_the_last_commit_not_the_last_ack() {
+        let mut p = part();
+        p.enqueue(batch(0, 2), 2);
+        p.enqueue(batch(2, 2), 4);
+        p.confirmed = true;
+        let out = p.take_next(true, true).unwrap();
+        assert!(RecordBatch::parse(out.to_contiguous())
+            .unwrap()
+            .is_transactional());
+        p.on_ack();
+        p.on_txn_committed();
+        assert_eq!(p.committed_offset, Some(2));
+        p.take_next(true, true);
+        p.on_ack();
+        assert_eq!(p.acked_offset, Some(4));
+        let next = ProducerIdentity {
+            producer_id: 7,
+            epoch: 1,
+            generation: 2,
+        };
+        p.on_txn_aborted(Some(next));
+        assert_eq!((p.fetch_offset, p.acked_offset), (Some(2), Some(2)));
+        assert_eq!((p.next_sequence, p.producer), (0, Some(next)));
+        assert!(p.is_active() && p.queue.is_empty());
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct ProduceSettings {
     pub max_in_flight_per_partition: usize,
     pub max_in_flight_requests: usize,
     pub retry_backoff: Duration,
+    /// Exactly-once mode: how often a worker's transaction commits
+    /// (`kmirror.transaction.interval.ms`).
+    pub transaction_interval: Duration,
+    /// Exactly-once mode: how long a transaction may stay open before the
+    /// coordinator aborts it (`transaction.timeout.ms`).
+    pub transaction_timeout_ms: i32,
 }
 
 #[derive(Debug)]
@@ -126,6 +132,8 @@ impl Default for ProduceSettings {
             max_in_flight_per_partition: 5,
             max_in_flight_requests: 16,
             retry_backoff: Duration::from_millis(100),
+            transaction_interval: Duration::from_millis(100),
+            transaction_timeout_ms: 60_000,
         }
     }
 }
@@ -233,7 +241,29 @@ pub fn plans_from_config(
             retry_backoff: std::time::Duration::from_millis(
                 pi32("retry.backoff.ms", dp.retry_backoff.as_millis() as i32)?.max(0) as u64,
             ),
+            transaction_interval: config.process.transaction_interval,
+            transaction_timeout_ms: pi32("transaction.timeout.ms", dp.transaction_timeout_ms)?,
         };
+        if flow.exactly_once {
+            // Exactly-once needs the committed view of the source and an
+            // idempotent producer; say so rather than run weaker.
+            if !fetch.read_committed {
+                return Err(bad(
+                    "consumer",
+                    src,
+                    "isolation.level",
+                    "exactly-once mode reads the source read_committed; read_uncommitted would mirror aborted records".into(),
+                ));
+            }
+            if !produce.idempotent {
+                return Err(bad(
+                    "producer",
+                    tgt,
+                    "enable.idempotence",
+                    "exactly-once mode needs the idempotent producer".into(),
+                ));
+            }
+        }
         let settings = |alias: &str,
                         section: &str,
                         map: &std::collections::BTreeMap<String, String>| {

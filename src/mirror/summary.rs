@@ -24,6 +24,9 @@ pub struct Counters {
     pub fetch_requests: u64,
     /// Fetch requests sent as increments of a fetch session (KIP-227).
     pub session_fetches: u64,
+    /// Exactly-once mode: transactions committed and aborted.
+    pub txn_commits: u64,
+    pub txn_aborts: u64,
     /// Source record timestamp to produce acknowledgement, in microseconds.
     pub latency_us: Histogram<u64>,
 }
@@ -38,6 +41,8 @@ impl Counters {
             reencoded_batches: 0,
             fetch_requests: 0,
             session_fetches: 0,
+            txn_commits: 0,
+            txn_aborts: 0,
             latency_us: latency_histogram(),
         }
     }
@@ -50,6 +55,8 @@ impl Counters {
         self.reencoded_batches += other.reencoded_batches;
         self.fetch_requests += other.fetch_requests;
         self.session_fetches += other.session_fetches;
+        self.txn_commits += other.txn_commits;
+        self.txn_aborts += other.txn_aborts;
         let _ = self.latency_us.add(&other.latency_us);
     }
 
@@ -127,6 +134,12 @@ impl Summary {
             self.peak_buffer_bytes as f64 / 1e6,
             self.abandoned,
         );
+        if c.txn_commits + c.txn_aborts > 0 {
+            s.push_str(&format!(
+                "; {} transactions committed, {} aborted",
+                c.txn_commits, c.txn_aborts
+            ));
+        }
         for f in &self.failures {
             s.push_str(&format!(
                 "\n  stopped partition {}[{}]: {}",

@@ -596,3 +596,147 @@ pub fn log_append_time_source_keeps_what_consumers_saw(version: &str) {
     );
     assert_mirrored_exactly(&pair.source, t, &pair.target, "A.appendtime");
 }
+
+/// Exactly-once mode: a stream mirrored while kmirror is killed (SIGKILL)
+/// twice and stopped once; a read_committed consumer of the target must see
+/// every source record once, in source order per partition. The source
+/// holds committed transactions and an aborted one, so the mirror also
+/// reads the source read_committed.
+pub fn exactly_once_across_kills(version: &str) {
+    let pair = pair(version);
+    let t = "eos";
+    tools::create_topic(&pair.source, t, 3, &[]).unwrap();
+    let cfg = mm2_file(
+        pair,
+        "eos",
+        &format!(
+            "topics = {t}\n\
+             B.exactly.once.source.support = enabled\n\
+             kmirror.transaction.interval.ms = 50\n\
+             kmirror.shutdown.timeout.ms = 5000"
+        ),
+    );
+    let producer = {
+        let bootstrap = pair.source.bootstrap();
+        std::thread::spawn(move || {
+            let c = Bootstrap(bootstrap);
+            for batch in 0..20 {
+                let recs: Vec<TestRecord> = (0..300)
+                    .map(|i| {
+                        TestRecord::new(format!("b{batch}-r{i}"))
+                            .with_key(format!("k{i}"))
+                            .with_partition(i % 3)
+                    })
+                    .collect();
+                tools::produce(&c, "eos", &recs).unwrap();
+            }
+        })
+    };
+    tools::produce_transactions(
+        &pair.source,
+        t,
+        "eos-source-txn",
+        &[
+            (TxnOutcome::Commit, records(40, "committed", 3)),
+            (TxnOutcome::Abort, records(40, "aborted", 3)),
+        ],
+    )
+    .unwrap();
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(Duration::from_secs(90), "some progress", || {
+        total_end_offset(&pair.target, "A.eos") > 600
+    });
+    km.kill();
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(Duration::from_secs(90), "more progress", || {
+        total_end_offset(&pair.target, "A.eos") > 3000
+    });
+    km.kill();
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(Duration::from_secs(90), "still more progress", || {
+        total_end_offset(&pair.target, "A.eos") > 4500
+    });
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
+    producer.join().unwrap();
+    let mut km = Kmirror::start(&cfg, &[]);
+    let out_before = km.output();
+    assert!(!out_before.contains("partition stopped"), "{out_before}");
+    // Every record of the source, committed on the target.
+    let want = tools::consume_all(
+        &pair.source,
+        t,
+        tools::Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap()
+    .len();
+    assert_eq!(want, 6040);
+    wait_until(Duration::from_secs(120), "every record committed", || {
+        tools::consume_all(
+            &pair.target,
+            "A.eos",
+            tools::Isolation::ReadCommitted,
+            Some(want),
+            Duration::from_secs(10),
+        )
+        .map(|r| r.len() >= want)
+        .unwrap_or(false)
+    });
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
+    assert!(
+        km.output().contains("fenced earlier holders"),
+        "{}",
+        km.output()
+    );
+    assert_mirrored_exactly(&pair.source, t, &pair.target, "A.eos");
+}
+
+/// Exactly-once mode: a second instance with the same file takes the
+/// transactional ids over; the first stops its partitions instead of
+/// writing twice, and the target still holds each record once.
+pub fn exactly_once_fences_an_older_instance(version: &str) {
+    let pair = pair(version);
+    let t = "eos-fence";
+    tools::create_topic(&pair.source, t, 2, &[]).unwrap();
+    tools::produce(&pair.source, t, &records(2000, "first", 2)).unwrap();
+    let cfg = mm2_file(
+        pair,
+        "eos-fence",
+        &format!("topics = {t}\nexactly.once.source.support = enabled"),
+    );
+    let mut old = Kmirror::start(&cfg, &[]);
+    wait_until(
+        Duration::from_secs(90),
+        "the first instance mirrors",
+        || total_end_offset(&pair.target, "A.eos-fence") >= 1000,
+    );
+    let mut new = Kmirror::start(&cfg, &[]);
+    wait_until(
+        Duration::from_secs(60),
+        "the second instance to fence",
+        || new.output().contains("fenced earlier holders"),
+    );
+    // Both see the new records; only one may write them.
+    tools::produce(&pair.source, t, &records(2000, "second", 2)).unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the first instance is fenced",
+        || old.output().contains("another kmirror instance took over"),
+    );
+    wait_until(Duration::from_secs(120), "every record committed", || {
+        tools::consume_all(
+            &pair.target,
+            "A.eos-fence",
+            tools::Isolation::ReadCommitted,
+            Some(4000),
+            Duration::from_secs(10),
+        )
+        .map(|r| r.len() >= 4000)
+        .unwrap_or(false)
+    });
+    assert_eq!(new.stop(), Some(0), "{}", new.output());
+    // The fenced one says why and exits 3 (its partitions stopped).
+    assert_eq!(old.stop(), Some(3), "{}", old.output());
+    assert_mirrored_exactly(&pair.source, t, &pair.target, "A.eos-fence");
+}

@@ -273,10 +273,15 @@ proptest! {
             prop_assert_eq!((got.node_id, &got.host, got.port, got.error), (node, &host, port, ErrorCode(err)));
         }
         for v in versions(Api::InitProducerId) {
-            let req = control::producer_id::InitProducerIdRequest { transactional_id: Some(key.clone()), transaction_timeout_ms: 60_000 };
+            let req = control::producer_id::InitProducerIdRequest {
+                transactional_id: Some(key.clone()), transaction_timeout_ms: 60_000, producer_id: pid, producer_epoch: epoch,
+            };
             let there: kp::InitProducerIdRequest = ours_decoded_there(&req, v);
             prop_assert_eq!(there.transactional_id.as_ref().map(|t| t.0.as_str()), Some(key.as_str()));
             prop_assert_eq!(there.transaction_timeout_ms, 60_000);
+            if v >= 3 {
+                prop_assert_eq!((there.producer_id.0, there.producer_epoch), (pid, epoch));
+            }
             let resp = kp::InitProducerIdResponse::default().with_error_code(err)
                 .with_producer_id(kp::ProducerId(pid)).with_producer_epoch(epoch);
             let got = control::decode_response::<control::producer_id::InitProducerIdRequest>(theirs(&resp, v), v).unwrap();

@@ -12,6 +12,24 @@ use crate::versioned::{MessageReader, MessageWriter};
 pub struct InitProducerIdRequest {
     pub transactional_id: Option<String>,
     pub transaction_timeout_ms: i32,
+    /// The producer id and epoch held so far, or -1/-1. With a transactional
+    /// id and -1/-1 the coordinator bumps the epoch whoever held it (fencing
+    /// them); with the current pair (v3+, KIP-360) it bumps it only for the
+    /// holder, and answers PRODUCER_FENCED to anyone else.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
+
+impl InitProducerIdRequest {
+    /// An idempotent producer without a transactional id.
+    pub fn idempotent() -> InitProducerIdRequest {
+        InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,10 +47,8 @@ impl ControlRequest for InitProducerIdRequest {
         w.nullable_string("transactional id", self.transactional_id.as_deref())?;
         w.i32(self.transaction_timeout_ms);
         if w.version() >= 3 {
-            // No earlier producer id to resume: the coordinator bumps the
-            // epoch of the transactional id, fencing whoever held it.
-            w.i64(-1);
-            w.i16(-1);
+            w.i64(self.producer_id);
+            w.i16(self.producer_epoch);
         }
         w.tagged_fields();
         Ok(())

@@ -12,6 +12,7 @@
 mod fetch;
 mod produce;
 mod resolve;
+pub mod txn;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -36,8 +37,10 @@ const REPORT_EVERY: Duration = Duration::from_millis(500);
 const IDLE_TICK: Duration = Duration::from_millis(100);
 
 /// Starts a worker thread running on `backend`, pinned to `cpu` if given.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     id: usize,
+    workers: usize,
     backend: Backend,
     cpu: Option<usize>,
     streams: usize,
@@ -54,7 +57,7 @@ pub fn spawn(
                 }
             }
             net::run_on_this_thread(backend, async move {
-                let w = Rc::new(Worker::new(id, backend, streams, plans, tx));
+                let w = Rc::new(Worker::new(id, workers, backend, streams, plans, tx));
                 w.run(rx).await;
             })
         })
@@ -77,6 +80,8 @@ struct LoopKey {
 
 struct Worker {
     id: usize,
+    /// Workers in the process (recorded with exactly-once progress).
+    worker_count: usize,
     /// Connections per broker and side; partitions are spread over them.
     streams: usize,
     plans: Arc<Vec<FlowPlan>>,
@@ -94,6 +99,10 @@ struct Worker {
     stats: RefCell<Counters>,
     /// Produce requests sent and not yet answered, over all loops.
     produce_in_flight: Cell<usize>,
+    /// The same per flow.
+    flow_in_flight: Vec<Cell<usize>>,
+    /// Per flow: the transaction state in exactly-once mode.
+    txns: RefCell<Vec<Option<txn::Txn>>>,
     wake: Notify,
     shutting_down: Cell<bool>,
 }
@@ -101,6 +110,7 @@ struct Worker {
 impl Worker {
     fn new(
         id: usize,
+        worker_count: usize,
         backend: Backend,
         streams: usize,
         plans: Arc<Vec<FlowPlan>>,
@@ -115,8 +125,21 @@ impl Worker {
         let sources = plans.iter().map(|p| client(&p.source)).collect();
         let targets = plans.iter().map(|p| client(&p.target)).collect();
         let n = plans.len();
+        let txns = plans
+            .iter()
+            .map(|p| {
+                p.exactly_once.then(|| {
+                    txn::Txn::new(txn::transactional_id(
+                        &p.source.cluster,
+                        &p.target.cluster,
+                        id,
+                    ))
+                })
+            })
+            .collect();
         Worker {
             id,
+            worker_count,
             streams: streams.max(1),
             plans,
             tx,
@@ -131,6 +154,8 @@ impl Worker {
             failures: RefCell::new(Vec::new()),
             stats: RefCell::new(Counters::new()),
             produce_in_flight: Cell::new(0),
+            flow_in_flight: (0..n).map(|_| Cell::new(0)).collect(),
+            txns: RefCell::new(txns),
             wake: Notify::new(),
             shutting_down: Cell::new(false),
         }
@@ -146,6 +171,9 @@ impl Worker {
         }
         for flow in 0..self.plans.len() {
             tokio::task::spawn_local(self.clone().resolver(flow));
+            if self.plans[flow].exactly_once {
+                tokio::task::spawn_local(self.clone().txn_loop(flow));
+            }
         }
         let reporter = tokio::task::spawn_local(self.clone().reporter());
         let mut acks_by = Instant::now();
@@ -164,6 +192,12 @@ impl Worker {
         self.wake.notify_waiters();
         while self.produce_in_flight.get() > 0 && Instant::now() < acks_by {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Exactly-once flows commit what was acknowledged, by the deadline.
+        for flow in 0..self.plans.len() {
+            if self.plans[flow].exactly_once && self.produce_in_flight.get() == 0 {
+                self.finish_txn(flow, acks_by).await;
+            }
         }
         let abandoned = self.produce_in_flight.get();
         if abandoned > 0 {

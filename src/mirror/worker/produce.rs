@@ -48,6 +48,9 @@ impl Worker {
             };
             backoff = Duration::from_millis(100);
             let version = match conn.version(Api::Produce) {
+                // Transactions as Kafka 3.x clients run them: v12 would
+                // ask a Kafka 4 broker for KIP-890's implicit partitions.
+                Ok(v) if plan.exactly_once => v.min(11),
                 Ok(v) => v,
                 Err(e) => {
                     let idxs: Vec<usize> = self.target_parts(key);
@@ -62,21 +65,30 @@ impl Worker {
                 continue;
             }
             let client_id = self.targets[flow].settings().client_id.clone();
-            let (acks, timeout) = (plan.produce.acks, plan.produce.timeout_ms);
+            let transactional_id = self.transactional_id(flow);
             let res = conn
                 .send(Api::Produce, version, |corr| {
-                    produce::encode_request(version, corr, &client_id, acks, timeout, &topics)
+                    let head = produce::ProduceHeader {
+                        correlation_id: corr,
+                        client_id: &client_id,
+                        transactional_id: transactional_id.as_deref(),
+                        acks: plan.produce.acks,
+                        timeout_ms: plan.produce.timeout_ms,
+                    };
+                    produce::encode_request(version, &head, &topics)
                 })
                 .await;
             let worker = self.clone();
             let addr = conn.addr().to_string();
             match res {
                 Err(e) => {
-                    worker.produce_failed(&sent, &e);
+                    worker.produce_failed(flow, &sent, &e);
                 }
                 Ok(inflight) => {
                     in_flight.set(in_flight.get() + 1);
                     self.produce_in_flight.set(self.produce_in_flight.get() + 1);
+                    let flow_count = &self.flow_in_flight[flow];
+                    flow_count.set(flow_count.get() + 1);
                     let in_flight = in_flight.clone();
                     tokio::task::spawn_local(async move {
                         let res = inflight.wait().await;
@@ -91,8 +103,10 @@ impl Worker {
                             })
                         }) {
                             Ok(resp) => worker.produce_done(flow, &sent, resp),
-                            Err(e) => worker.produce_failed(&sent, &e),
+                            Err(e) => worker.produce_failed(flow, &sent, &e),
                         }
+                        let flow_count = &worker.flow_in_flight[flow];
+                        flow_count.set(flow_count.get() - 1);
                         in_flight.set(in_flight.get() - 1);
                         worker
                             .produce_in_flight
@@ -128,18 +142,35 @@ impl Worker {
         }
     }
 
+    /// Whether `p` may send a batch now: under its in-flight limit and, in
+    /// exactly-once mode, inside an open transaction that is not ending.
+    fn may_send(&self, p: &Partition, key: LoopKey) -> bool {
+        let plan = &self.plans[key.flow];
+        Self::produced_by(p, key)
+            && p.can_send(plan.produce.max_in_flight_per_partition)
+            && (!plan.exactly_once
+                || (p.in_txn
+                    && self.txns.borrow()[key.flow]
+                        .as_ref()
+                        .is_some_and(|t| t.can_send())))
+    }
+
     fn has_sendable(&self, key: LoopKey) -> bool {
-        let max = self.plans[key.flow].produce.max_in_flight_per_partition;
-        self.parts
-            .borrow()
-            .iter()
-            .any(|p| Self::produced_by(p, key) && p.can_send(max))
+        self.parts.borrow().iter().any(|p| self.may_send(p, key))
+    }
+
+    /// The transactional id the flow's produce requests carry, if any.
+    fn transactional_id(&self, flow: usize) -> Option<String> {
+        self.txns.borrow()[flow]
+            .as_ref()
+            .map(|t| t.transactional_id.clone())
     }
 
     /// One batch from each sendable partition led by `broker`, up to the
     /// request size limit (always at least one batch).
     fn take_batches(&self, key: LoopKey, rotate: &mut usize) -> (Vec<ProduceTopic>, Vec<usize>) {
-        let produce = &self.plans[key.flow].produce;
+        let plan = &self.plans[key.flow];
+        let produce = &plan.produce;
         let mut parts = self.parts.borrow_mut();
         let n = parts.len();
         let mut topics: Vec<ProduceTopic> = Vec::new();
@@ -151,15 +182,15 @@ impl Worker {
         *rotate = (*rotate + 1) % n;
         for k in 0..n {
             let idx = (k + *rotate) % n;
-            let p = &mut parts[idx];
-            if !Self::produced_by(p, key) || !p.can_send(produce.max_in_flight_per_partition) {
+            if !self.may_send(&parts[idx], key) {
                 continue;
             }
+            let p = &mut parts[idx];
             let next_len = p.queue.front().map_or(0, |q| q.batch.len());
             if !sent.is_empty() && size + next_len > produce.max_request_bytes {
                 break;
             }
-            let Some(out) = p.take_next(produce.idempotent) else {
+            let Some(out) = p.take_next(produce.idempotent, plan.exactly_once) else {
                 continue;
             };
             size += out.len();
@@ -175,8 +206,14 @@ impl Worker {
         (topics, sent)
     }
 
-    fn produce_failed(&self, sent: &[usize], e: &ClientError) {
+    fn produce_failed(&self, flow: usize, sent: &[usize], e: &ClientError) {
         tracing::warn!(worker = self.id, "produce request failed: {e}");
+        if self.plans[flow].exactly_once {
+            // Whether those batches were written is unknown: the
+            // transaction is aborted and everything since the last commit
+            // is sent again.
+            self.doom_txn(flow, format!("a produce request failed: {e}"));
+        }
         let now = Instant::now();
         let mut parts = self.parts.borrow_mut();
         for &idx in sent {
@@ -199,6 +236,7 @@ impl Worker {
             .map(|d| d.as_micros() as i64)
             .unwrap_or(0);
         let mut failures = Vec::new();
+        let mut doom: Option<String> = None;
         let mut parts = self.parts.borrow_mut();
         let mut stats = self.stats.borrow_mut();
         for &idx in sent {
@@ -207,6 +245,9 @@ impl Worker {
             let (now, base) = (Instant::now(), plan.produce.retry_backoff);
             match result {
                 None => {
+                    doom.get_or_insert_with(|| {
+                        format!("no answer for {}[{}]", p.target_topic, p.partition)
+                    });
                     p.on_retriable_failure(false, now, base);
                 }
                 Some(r) if r.error.is_ok() || r.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => {
@@ -220,6 +261,12 @@ impl Worker {
                 }
                 Some(r) => {
                     let code = r.error;
+                    if doom.is_none() {
+                        doom = Some(format!(
+                            "{}[{}] answered {code}",
+                            p.target_topic, p.partition
+                        ));
+                    }
                     let follow_on = !p.is_active();
                     if !follow_on && code.is_retriable() {
                         tracing::info!(
@@ -270,6 +317,9 @@ impl Worker {
         drop(parts);
         for (idx, reason) in failures {
             self.fail_partition(idx, reason);
+        }
+        if let (true, Some(reason)) = (plan.exactly_once, doom) {
+            self.doom_txn(flow, format!("a produce failed: {reason}"));
         }
     }
 }

@@ -26,7 +26,10 @@ impl Worker {
             }
             let armed = self.armed();
             let ok = self.resolve_flow(flow).await;
-            self.resume_recovering(flow);
+            if !self.plans[flow].exactly_once {
+                // Exactly-once partitions rewind when their transaction aborts.
+                self.resume_recovering(flow);
+            }
             self.start_loops();
             if ok {
                 backoff = BACKOFF_FROM;
@@ -46,9 +49,10 @@ impl Worker {
         if !has_parts {
             return true;
         }
-        // Producer id for the target.
-        let need_pid =
-            self.producer_ids.borrow()[flow].is_none() || self.producer_reset.borrow()[flow];
+        // Producer id for the target (exactly-once flows get theirs from
+        // their transaction loop).
+        let need_pid = !self.plans[flow].exactly_once
+            && (self.producer_ids.borrow()[flow].is_none() || self.producer_reset.borrow()[flow]);
         if need_pid {
             if self.plans[flow].produce.idempotent {
                 match admin::init_producer_id(&self.targets[flow]).await {

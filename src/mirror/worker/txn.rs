@@ -1,0 +1,649 @@
+//! Exactly-once mode: one transactional producer per (worker, flow). Data
+//! and progress go into the same transaction on the target: batches are
+//! produced with the transactional bit, the flow's positions are committed
+//! with TxnOffsetCommit to its progress group, and the transaction commits
+//! every `kmirror.transaction.interval.ms`. A read_committed consumer of
+//! the target therefore sees each source record exactly once, whatever
+//! crashes: an unfinished transaction is aborted (by the next holder of the
+//! transactional id, or by its timeout) and mirroring resumes from the
+//! position committed with the last finished one.
+//!
+//! The transactional id is derived from the flow and the worker, so a
+//! restarted kmirror fences its predecessor: InitProducerId bumps the
+//! producer epoch, the broker refuses the old epoch, and the old instance's
+//! open transaction is aborted. An instance that finds itself fenced stops
+//! the flow's partitions: another holds its place.
+//!
+//! Any failure inside a transaction (a produce error, a lost coordinator)
+//! aborts it; the flow's partitions on this worker rewind to their last
+//! committed position under a new epoch, and nothing is skipped or written
+//! twice.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use kmirror_proto::control::find_coordinator::CoordinatorType;
+use kmirror_proto::control::offset_commit::CommitOffset;
+use kmirror_proto::control::producer_id::InitProducerIdRequest;
+use kmirror_proto::control::txn::{
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest, TxnOffsetCommitRequest,
+    TxnProducer,
+};
+use kmirror_proto::control::{group_by_topic, TopicErrors};
+use kmirror_proto::error_code::ErrorCode;
+
+use crate::client::{admin, ClientError, Conn};
+use crate::mirror::partition::ProducerIdentity;
+
+use super::Worker;
+
+/// Backoff for transaction requests: from this, doubling, up to the cap.
+const BACKOFF_FROM: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// The transactional id of `worker` for the flow `source -> target`.
+pub fn transactional_id(source: &str, target: &str, worker: usize) -> String {
+    format!("kmirror.{source}.{target}.worker-{worker}")
+}
+
+/// A worker's transaction state for one flow.
+pub(super) struct Txn {
+    pub transactional_id: String,
+    /// The producer while it is usable; `None` until (re)initialised.
+    pub producer: Option<TxnProducer>,
+    /// Bumped with each new producer; partitions adopt it.
+    generation: u32,
+    /// When the open transaction got its first partition.
+    pub opened_at: Option<Instant>,
+    /// No new batches go out while the transaction is being ended.
+    pub ending: bool,
+    /// A failure inside the open transaction: it must be aborted.
+    pub doomed: Option<String>,
+    /// Another instance holds the transactional id; the flow has stopped.
+    pub fenced: bool,
+    /// The producer id and epoch last held, for a re-init after an abort.
+    last: Option<(i64, i16)>,
+    coordinator: Option<Conn>,
+}
+
+impl Txn {
+    pub fn new(transactional_id: String) -> Txn {
+        Txn {
+            transactional_id,
+            producer: None,
+            generation: 0,
+            opened_at: None,
+            ending: false,
+            doomed: None,
+            fenced: false,
+            last: None,
+            coordinator: None,
+        }
+    }
+
+    /// Whether batches may go out now.
+    pub fn can_send(&self) -> bool {
+        self.producer.is_some() && !self.ending && self.doomed.is_none() && !self.fenced
+    }
+}
+
+/// Why a transaction step failed, and what follows.
+enum Step {
+    /// Abort the transaction and start over from the last commit.
+    Abort(String),
+    /// Another instance took the transactional id: stop.
+    Fenced(String),
+}
+
+impl From<ClientError> for Step {
+    fn from(e: ClientError) -> Step {
+        Step::Abort(e.to_string())
+    }
+}
+
+impl Worker {
+    /// Marks the flow's open transaction for abort (a produce failed).
+    pub(super) fn doom_txn(&self, flow: usize, reason: String) {
+        let mut txns = self.txns.borrow_mut();
+        if let Some(t) = txns[flow].as_mut() {
+            if t.doomed.is_none() {
+                t.doomed = Some(reason);
+            }
+        }
+        drop(txns);
+        self.wake.notify_waiters();
+    }
+
+    /// Runs the flow's transactions for as long as the worker mirrors.
+    pub(super) async fn txn_loop(self: Rc<Self>, flow: usize) {
+        let interval = self.plans[flow].produce.transaction_interval;
+        let mut backoff = BACKOFF_FROM;
+        loop {
+            if self.shutting_down.get() || self.txn(flow, |t| t.fenced) {
+                return;
+            }
+            let armed = self.armed();
+            let res = self.txn_round(flow, interval).await;
+            match res {
+                Ok(()) => {
+                    backoff = BACKOFF_FROM;
+                    self.idle(armed).await;
+                }
+                Err(Step::Fenced(reason)) => {
+                    self.on_fenced(flow, reason);
+                    return;
+                }
+                Err(Step::Abort(reason)) => {
+                    drop(armed);
+                    self.abort(flow, &reason).await;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_CAP);
+                }
+            }
+        }
+    }
+
+    /// Commits what the flow has acknowledged, then stops (the worker is
+    /// shutting down and sends nothing new). Bounded by `by`.
+    pub(super) async fn finish_txn(&self, flow: usize, by: Instant) {
+        let open = self.txn(flow, |t| t.opened_at.is_some() || t.doomed.is_some());
+        if !open && !self.positions_moved(flow) {
+            return;
+        }
+        let done = tokio::time::timeout_at(by.into(), async {
+            match self.txn(flow, |t| t.doomed.clone()) {
+                Some(reason) => Err(Step::Abort(reason)),
+                None => self.commit(flow).await,
+            }
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(Step::Abort(reason) | Step::Fenced(reason))) => tracing::warn!(
+                worker = self.id,
+                transactional_id = %self.txn(flow, |t| t.transactional_id.clone()),
+                "the last transaction did not commit ({reason}); it is aborted and its batches are mirrored again after a restart"
+            ),
+            Err(_) => tracing::warn!(
+                worker = self.id,
+                transactional_id = %self.txn(flow, |t| t.transactional_id.clone()),
+                "the last transaction did not commit by the shutdown deadline; it is aborted and its batches are mirrored again after a restart"
+            ),
+        }
+    }
+
+    fn txn<T>(&self, flow: usize, f: impl FnOnce(&Txn) -> T) -> T {
+        let txns = self.txns.borrow();
+        f(txns[flow]
+            .as_ref()
+            .expect("exactly-once flows have a transaction state"))
+    }
+
+    fn txn_mut<T>(&self, flow: usize, f: impl FnOnce(&mut Txn) -> T) -> T {
+        let mut txns = self.txns.borrow_mut();
+        f(txns[flow]
+            .as_mut()
+            .expect("exactly-once flows have a transaction state"))
+    }
+
+    /// One round: a producer if there is none, partitions with data joined
+    /// to the transaction, and a commit when the interval is up.
+    async fn txn_round(&self, flow: usize, interval: Duration) -> Result<(), Step> {
+        if let Some(reason) = self.txn(flow, |t| t.doomed.clone()) {
+            return Err(Step::Abort(reason));
+        }
+        let has_parts = self.parts.borrow().iter().any(|p| p.flow == flow);
+        if !has_parts {
+            return Ok(());
+        }
+        if self.txn(flow, |t| t.producer.is_none()) {
+            self.init_producer(flow).await?;
+        }
+        self.add_partitions(flow).await?;
+        let due = self.txn(flow, |t| {
+            t.opened_at.is_some_and(|at| at.elapsed() >= interval)
+        });
+        if due || (self.txn(flow, |t| t.opened_at.is_none()) && self.positions_moved(flow)) {
+            self.commit(flow).await?;
+        }
+        Ok(())
+    }
+
+    /// The transaction coordinator of the flow's transactional id.
+    async fn txn_coordinator(&self, flow: usize) -> Result<Conn, ClientError> {
+        if let Some(c) = self.txn(flow, |t| t.coordinator.clone()) {
+            if !c.is_closed() {
+                return Ok(c);
+            }
+        }
+        let id = self.txn(flow, |t| t.transactional_id.clone());
+        let c = admin::coordinator(&self.targets[flow], &id, CoordinatorType::Transaction).await?;
+        self.txn_mut(flow, |t| t.coordinator = Some(c.clone()));
+        Ok(c)
+    }
+
+    fn forget_coordinator(&self, flow: usize) {
+        self.txn_mut(flow, |t| t.coordinator = None);
+    }
+
+    /// InitProducerId for the transactional id: fences every earlier holder
+    /// (first time) or bumps our own epoch after an abort. Partitions adopt
+    /// the new producer and start again from their committed positions.
+    async fn init_producer(&self, flow: usize) -> Result<(), Step> {
+        let (id, held) = self.txn(flow, |t| (t.transactional_id.clone(), t.last_known()));
+        let timeout_ms = self.plans[flow].produce.transaction_timeout_ms;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let conn = self.txn_coordinator(flow).await?;
+            let req = InitProducerIdRequest {
+                transactional_id: Some(id.clone()),
+                transaction_timeout_ms: timeout_ms,
+                producer_id: held.map_or(-1, |(p, _)| p),
+                producer_epoch: held.map_or(-1, |(_, e)| e),
+            };
+            let resp = conn.call(&req).await?;
+            match resp.error {
+                ErrorCode::NONE => {
+                    let identity = self.txn_mut(flow, |t| {
+                        t.generation += 1;
+                        t.producer = Some(TxnProducer {
+                            transactional_id: id.clone(),
+                            producer_id: resp.producer_id,
+                            producer_epoch: resp.producer_epoch,
+                        });
+                        t.last = Some((resp.producer_id, resp.producer_epoch));
+                        ProducerIdentity {
+                            producer_id: resp.producer_id,
+                            epoch: resp.producer_epoch,
+                            generation: t.generation,
+                        }
+                    });
+                    tracing::info!(
+                        worker = self.id,
+                        cluster = %self.targets[flow].name(),
+                        transactional_id = %id,
+                        producer_id = resp.producer_id,
+                        epoch = resp.producer_epoch,
+                        "transactional producer ready"
+                    );
+                    for p in self
+                        .parts
+                        .borrow_mut()
+                        .iter_mut()
+                        .filter(|p| p.flow == flow)
+                    {
+                        p.on_txn_aborted(Some(identity));
+                    }
+                    self.wake.notify_waiters();
+                    return Ok(());
+                }
+                ErrorCode::PRODUCER_FENCED | ErrorCode::INVALID_PRODUCER_EPOCH => {
+                    return Err(Step::Fenced(format!(
+                        "InitProducerId for '{id}' answered {}",
+                        resp.error
+                    )))
+                }
+                code if retry_on_coordinator(code) && attempt < 20 => {
+                    if matches!(
+                        code,
+                        ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
+                    ) {
+                        self.forget_coordinator(flow);
+                    }
+                    tokio::time::sleep(BACKOFF_FROM * attempt.min(10)).await;
+                }
+                code => {
+                    return Err(Step::Abort(format!(
+                        "InitProducerId for '{id}' at {} answered {code}",
+                        conn.addr()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Joins partitions that have batches waiting to the open transaction.
+    async fn add_partitions(&self, flow: usize) -> Result<(), Step> {
+        let Some(producer) = self.txn(flow, |t| t.producer.clone()) else {
+            return Ok(());
+        };
+        if self.txn(flow, |t| t.ending) {
+            return Ok(());
+        }
+        let wanted: Vec<(usize, String, i32)> = self
+            .parts
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.flow == flow && !p.in_txn && p.is_active() && !p.queue.is_empty())
+            .map(|(i, p)| (i, p.target_topic.to_string(), p.partition))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(String, i32)> = wanted.iter().map(|(_, t, p)| (t.clone(), *p)).collect();
+        let req = AddPartitionsToTxnRequest {
+            producer,
+            topics: group_by_topic(&items),
+        };
+        let topics = self.txn_call(flow, &req, |r| r.topics.clone()).await?;
+        check_topic_errors(&topics, "AddPartitionsToTxn")?;
+        let mut parts = self.parts.borrow_mut();
+        for (idx, _, _) in &wanted {
+            parts[*idx].in_txn = true;
+        }
+        drop(parts);
+        self.txn_mut(flow, |t| {
+            t.opened_at.get_or_insert_with(Instant::now);
+        });
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// Whether any partition's acknowledged position is past what the last
+    /// transaction committed (skipped control batches move it too).
+    fn positions_moved(&self, flow: usize) -> bool {
+        self.parts.borrow().iter().any(|p| {
+            p.flow == flow
+                && !p.is_failed()
+                && p.inflight.is_empty()
+                && p.acked_offset != p.committed_offset
+        })
+    }
+
+    /// Ends the open transaction with a commit: no new batches, the ones in
+    /// flight acknowledged, the positions joined to it, then EndTxn.
+    async fn commit(&self, flow: usize) -> Result<(), Step> {
+        let Some(producer) = self.txn(flow, |t| t.producer.clone()) else {
+            return Ok(());
+        };
+        self.txn_mut(flow, |t| t.ending = true);
+        self.wait_in_flight(flow).await;
+        if let Some(reason) = self.txn(flow, |t| t.doomed.clone()) {
+            return Err(Step::Abort(reason));
+        }
+        let group = self.plans[flow].progress_group();
+        let workers = self.worker_count;
+        let positions: Vec<(usize, String, CommitOffset)> = self
+            .parts
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.flow == flow && !p.is_failed())
+            .filter_map(|(i, p)| {
+                let offset = p.acked_offset?;
+                (p.acked_offset != p.committed_offset).then(|| {
+                    (
+                        i,
+                        p.target_topic.to_string(),
+                        CommitOffset {
+                            partition: p.partition,
+                            offset,
+                            metadata: progress_metadata(&p.source_topic, workers),
+                        },
+                    )
+                })
+            })
+            .collect();
+        let opened = self.txn(flow, |t| t.opened_at.is_some());
+        if !positions.is_empty() {
+            let add = AddOffsetsToTxnRequest {
+                producer: producer.clone(),
+                group_id: group.clone(),
+            };
+            let code = self.txn_call(flow, &add, |c| *c).await?;
+            check_code(code, "AddOffsetsToTxn")?;
+            let items: Vec<(String, CommitOffset)> = positions
+                .iter()
+                .map(|(_, t, c)| (t.clone(), c.clone()))
+                .collect();
+            let req = TxnOffsetCommitRequest {
+                transactional_id: producer.transactional_id.clone(),
+                group_id: group.clone(),
+                producer_id: producer.producer_id,
+                producer_epoch: producer.producer_epoch,
+                topics: group_by_topic(&items),
+            };
+            let coordinator = admin::group_coordinator(&self.targets[flow], &group).await?;
+            let resp = coordinator.call(&req).await?;
+            check_topic_errors(&resp.topics, "TxnOffsetCommit")?;
+        }
+        if opened || !positions.is_empty() {
+            let end = EndTxnRequest {
+                producer,
+                committed: true,
+            };
+            let code = self.txn_call(flow, &end, |c| *c).await?;
+            check_code(code, "EndTxn (commit)")?;
+        }
+        let committed: HashSet<usize> = positions.iter().map(|(i, _, _)| *i).collect();
+        let mut parts = self.parts.borrow_mut();
+        for (i, p) in parts.iter_mut().enumerate() {
+            if p.flow == flow && (committed.contains(&i) || p.in_txn) {
+                p.on_txn_committed();
+            }
+        }
+        drop(parts);
+        self.txn_mut(flow, |t| {
+            t.opened_at = None;
+            t.ending = false;
+        });
+        self.stats.borrow_mut().txn_commits += 1;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// Aborts the open transaction (best effort: a producer whose epoch is
+    /// bumped next has its transaction aborted anyway), then rewinds the
+    /// flow's partitions to their committed positions under a new epoch.
+    async fn abort(&self, flow: usize, reason: &str) {
+        let id = self.txn(flow, |t| t.transactional_id.clone());
+        tracing::warn!(
+            worker = self.id,
+            cluster = %self.targets[flow].name(),
+            transactional_id = %id,
+            "aborting the transaction: {reason}; resuming from the last committed position"
+        );
+        self.txn_mut(flow, |t| t.ending = true);
+        self.wait_in_flight(flow).await;
+        if let Some(producer) = self.txn(flow, |t| t.producer.clone()) {
+            let end = EndTxnRequest {
+                producer,
+                committed: false,
+            };
+            if let Err(e) = self
+                .txn_call(flow, &end, |c| *c)
+                .await
+                .map_err(|s| match s {
+                    Step::Abort(r) | Step::Fenced(r) => r,
+                })
+            {
+                tracing::debug!(worker = self.id, transactional_id = %id, "EndTxn (abort) failed: {e}");
+            }
+        }
+        // A new epoch for the next transaction; partitions rewind when it
+        // arrives (and stay idle until then).
+        self.txn_mut(flow, |t| {
+            t.producer = None;
+            t.opened_at = None;
+            t.doomed = None;
+            t.ending = false;
+        });
+        for p in self
+            .parts
+            .borrow_mut()
+            .iter_mut()
+            .filter(|p| p.flow == flow)
+        {
+            p.on_txn_aborted(None);
+        }
+        self.stats.borrow_mut().txn_aborts += 1;
+        self.wake.notify_waiters();
+    }
+
+    fn on_fenced(&self, flow: usize, reason: String) {
+        let id = self.txn_mut(flow, |t| {
+            t.fenced = true;
+            t.producer = None;
+            t.transactional_id.clone()
+        });
+        let message = format!(
+            "another kmirror instance took over the transactional id '{id}' ({reason}); this one stops mirroring the flow's partitions so that nothing is written twice"
+        );
+        let idxs: Vec<usize> = self
+            .parts
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.flow == flow)
+            .map(|(i, _)| i)
+            .collect();
+        for idx in idxs {
+            self.fail_partition(idx, message.clone());
+        }
+    }
+
+    /// Waits until none of the flow's produce requests is in flight (each
+    /// ends by its request timeout at the latest).
+    async fn wait_in_flight(&self, flow: usize) {
+        while self.flow_in_flight[flow].get() > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Sends a request to the transaction coordinator, retrying the
+    /// coordinator's transient errors; `code` reads the answer.
+    async fn txn_call<R, T>(
+        &self,
+        flow: usize,
+        req: &R,
+        read: impl Fn(&R::Response) -> T,
+    ) -> Result<T, Step>
+    where
+        R: kmirror_proto::control::ControlRequest,
+        T: TxnAnswer,
+    {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let conn = match self.txn_coordinator(flow).await {
+                Ok(c) => c,
+                Err(e) if attempt < 10 => {
+                    tracing::debug!(worker = self.id, "no transaction coordinator yet: {e}");
+                    tokio::time::sleep(BACKOFF_FROM * attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let resp = match conn.call(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.forget_coordinator(flow);
+                    return Err(e.into());
+                }
+            };
+            let answer = read(&resp);
+            match answer.code() {
+                Some(code) if retry_on_coordinator(code) && attempt < 20 => {
+                    if matches!(
+                        code,
+                        ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
+                    ) {
+                        self.forget_coordinator(flow);
+                    }
+                    tokio::time::sleep(BACKOFF_FROM * attempt.min(10)).await;
+                }
+                _ => return Ok(answer),
+            }
+        }
+    }
+}
+
+impl Txn {
+    /// The producer id and epoch last held, for a re-init after an abort.
+    fn last_known(&self) -> Option<(i64, i16)> {
+        self.last
+    }
+}
+
+/// What a transaction request's answer says, for the retry decision.
+trait TxnAnswer {
+    /// The first error in the answer, if any.
+    fn code(&self) -> Option<ErrorCode>;
+}
+
+impl TxnAnswer for ErrorCode {
+    fn code(&self) -> Option<ErrorCode> {
+        (!self.is_ok()).then_some(*self)
+    }
+}
+
+impl TxnAnswer for Vec<TopicErrors> {
+    fn code(&self) -> Option<ErrorCode> {
+        self.iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.error)
+            .find(|e| !e.is_ok())
+    }
+}
+
+/// Errors after which the same transaction request is tried again.
+fn retry_on_coordinator(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::CONCURRENT_TRANSACTIONS
+            | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+            | ErrorCode::COORDINATOR_NOT_AVAILABLE
+            | ErrorCode::NOT_COORDINATOR
+    )
+}
+
+fn check_code(code: ErrorCode, what: &str) -> Result<(), Step> {
+    match code {
+        ErrorCode::NONE => Ok(()),
+        ErrorCode::PRODUCER_FENCED | ErrorCode::INVALID_PRODUCER_EPOCH => {
+            Err(Step::Fenced(format!("{what} answered {code}")))
+        }
+        code => Err(Step::Abort(format!("{what} answered {code}"))),
+    }
+}
+
+fn check_topic_errors(topics: &[TopicErrors], what: &str) -> Result<(), Step> {
+    let first = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| p.error)
+        .find(|e| !e.is_ok());
+    match first {
+        None => Ok(()),
+        Some(code) => check_code(code, what),
+    }
+}
+
+/// The commit metadata of a position: the source topic, and how many
+/// workers' transactional ids a restart must fence.
+pub fn progress_metadata(source_topic: &str, workers: usize) -> String {
+    format!("kmirror source topic {source_topic}; transactional workers {workers}")
+}
+
+/// The worker count recorded in commit metadata, if any.
+pub fn recorded_workers(metadata: &str) -> Option<usize> {
+    metadata
+        .rsplit_once("transactional workers ")
+        .and_then(|(_, n)| n.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_records_the_worker_count() {
+        let m = progress_metadata("orders", 4);
+        assert_eq!(recorded_workers(&m), Some(4));
+        assert_eq!(recorded_workers("kmirror source topic orders"), None);
+        assert_eq!(transactional_id("A", "B", 3), "kmirror.A.B.worker-3");
+    }
+}
