@@ -52,15 +52,6 @@ impl Case {
     }
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Runs one case to the end and returns what went wrong, if anything.
 fn run_case(case: Case) -> Result<(), String> {
     let template = case
@@ -152,7 +143,7 @@ fn run_case(case: Case) -> Result<(), String> {
     if !km.is_running() {
         return Err(format!("kmirror exited:\n{}", km.output()));
     }
-    let rss = peak_rss_kib(km.pid());
+    let rss = fake::peak_rss_kib(km.pid());
     if rss > RSS_LIMIT_KIB {
         return Err(format!("peak RSS {rss} KiB is over {RSS_LIMIT_KIB} KiB"));
     }

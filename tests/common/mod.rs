@@ -16,6 +16,7 @@ use kmirror::harness::tools::{self, ConsumedRecord, Isolation};
 #[allow(unused_imports)]
 pub use kmirror::harness::dist::{KAFKA_3, KAFKA_4};
 
+pub mod fake;
 pub mod scenarios;
 
 pub fn pair(version: &str) -> &'static ClusterPair {
@@ -65,6 +66,11 @@ pub struct Kmirror {
 
 impl Kmirror {
     pub fn start(config: &Path, args: &[&str]) -> Kmirror {
+        Kmirror::start_with_env(config, args, &[])
+    }
+
+    /// [`Kmirror::start`] with extra environment variables.
+    pub fn start_with_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Kmirror {
         let log = config.with_extension(format!("log.{}", std::process::id()));
         let log = unique_path(&log);
         let err = File::create(&log).expect("log file");
@@ -81,6 +87,7 @@ impl Kmirror {
                 "KMIRROR_LOG",
                 std::env::var("KMIRROR_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(err.try_clone().expect("dup"))
             .stderr(err)
@@ -125,6 +132,31 @@ impl Kmirror {
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends `signal` without waiting.
+    pub fn signal(&self, signal: i32) {
+        if let Some(child) = &self.child {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(child.id() as i32, signal);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit; its status, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<Option<i32>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return Some(status.code());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -1,0 +1,62 @@
+//! Fake-broker setups for error-path tests (they prove nothing about
+//! mirroring; see `kmirror::harness::fake`).
+
+use std::path::PathBuf;
+
+use kmirror::harness::fake::{FakeBroker, Role, Template};
+
+use super::scratch;
+
+/// A fake source serving `topic` (`partitions` partitions of copies of a
+/// `batch_bytes` batch, `log_end` offsets each) and a fake target.
+pub fn fake_pair(
+    name: &str,
+    topic: &str,
+    partitions: i32,
+    batch_bytes: usize,
+    log_end: i64,
+) -> (FakeBroker, FakeBroker) {
+    let source = FakeBroker::start(
+        &format!("{name}-source"),
+        Role::Source {
+            topic: topic.into(),
+            partitions,
+            template: Template::new(batch_bytes).expect("template"),
+            log_end,
+        },
+    )
+    .expect("fake source");
+    let target = FakeBroker::start(&format!("{name}-target"), Role::Target).expect("fake target");
+    (source, target)
+}
+
+/// An mm2.properties mirroring `A -> B` between fake brokers, plus `extra`.
+pub fn fake_mm2(name: &str, source: &FakeBroker, target: &FakeBroker, extra: &str) -> PathBuf {
+    let path = scratch(name).join("mm2.properties");
+    std::fs::write(
+        &path,
+        format!(
+            "clusters = A, B\n\
+             A.bootstrap.servers = {}\n\
+             B.bootstrap.servers = {}\n\
+             A->B.enabled = true\n\
+             replication.factor = 1\n\
+             offset.flush.interval.ms = 300\n\
+             {extra}\n",
+            source.bootstrap(),
+            target.bootstrap()
+        ),
+    )
+    .expect("write mm2.properties");
+    path
+}
+
+/// Peak resident set of a process, in KiB (VmHWM).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
