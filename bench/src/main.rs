@@ -33,6 +33,8 @@ struct Args {
     /// Fixed rate of the live stream, records/s, and its length in seconds.
     rate: u64,
     live_secs: u64,
+    /// Which modes run: at-least-once, exactly-once, or both.
+    modes: Vec<bool>,
 }
 
 fn parse_args(rest: &[String]) -> Result<Args, String> {
@@ -42,6 +44,7 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
         record_size: 1024,
         rate: 5000,
         live_secs: 20,
+        modes: vec![false, true],
     };
     for (flag, v) in flags::pairs(rest)? {
         match flag {
@@ -50,6 +53,14 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
             "--record-size" => a.record_size = flags::number(flag, v)?,
             "--rate" => a.rate = flags::number(flag, v)?,
             "--live-seconds" => a.live_secs = flags::number(flag, v)?,
+            "--exactly-once" => {
+                a.modes = match v {
+                    "both" => vec![false, true],
+                    "off" => vec![false],
+                    "only" => vec![true],
+                    _ => return Err(format!("{flag} {v}: expected both, off or only")),
+                }
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -66,7 +77,7 @@ fn main() {
                 kmirror::cli::init_logging();
                 e2e(&args)
             }
-            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S]"),
+            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S] [--exactly-once both|off|only]"),
         },
         "wan" => match wan::parse_args(&rest) {
             Ok(args) => {
@@ -103,6 +114,8 @@ const TOPICS: [(&str, &str); 2] = [("bench-lz4", "lz4"), ("bench-none", "none")]
 const LIVE_TOPIC: &str = "bench-live";
 
 struct Outcome {
+    /// Exactly-once mode (the mirror's own, as its file asks).
+    exactly_once: bool,
     latency_us: hdrhistogram::Histogram<u64>,
     /// The same stream read on the source cluster during this mirror's run:
     /// what the producer, broker and consumer cost without any mirror.
@@ -150,45 +163,73 @@ fn e2e(args: &Args) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(e)?;
     let dist = KafkaDist::ensure(KAFKA_4).map_err(e)?;
 
-    let mm2_props =
-        mirrors::write_props(&dir, "mm2", &source.bootstrap(), &target.bootstrap(), &[])?;
-    let mm2 = spawn_logged(&mut mirrors::mm2_command(&dist, &mm2_props), &dir, "mm2")?;
-    let mm2 = measure(
-        "MirrorMaker 2",
-        mm2,
-        &source,
-        &target,
-        "mm2",
-        want,
-        total_bytes,
-        args,
-    )?;
-
-    let km_props = mirrors::write_props(&dir, "km", &source.bootstrap(), &target.bootstrap(), &[])?;
-    let mut km = Command::new(kmirror_binary()?);
-    km.arg(&km_props);
-    let km = spawn_logged(&mut km, &dir, "kmirror")?;
-    let km = measure(
-        "kmirror",
-        km,
-        &source,
-        &target,
-        "km",
-        want,
-        total_bytes,
-        args,
-    )?;
-
-    let outcomes = [mm2, km];
+    let mut outcomes = Vec::new();
+    for &eos in &args.modes {
+        let extra: Vec<(String, String)> = if eos {
+            vec![(
+                "exactly.once.source.support".to_string(),
+                "enabled".to_string(),
+            )]
+        } else {
+            Vec::new()
+        };
+        let alias = if eos { "mm2eos" } else { "mm2" };
+        let props = mirrors::write_props(
+            &dir,
+            alias,
+            &source.bootstrap(),
+            &target.bootstrap(),
+            &extra,
+        )?;
+        let child = spawn_logged(&mut mirrors::mm2_command(&dist, &props), &dir, alias)?;
+        outcomes.push(measure(
+            "MirrorMaker 2",
+            eos,
+            child,
+            &source,
+            &target,
+            alias,
+            want,
+            total_bytes,
+            args,
+        )?);
+        let alias = if eos { "kmeos" } else { "km" };
+        let props = mirrors::write_props(
+            &dir,
+            alias,
+            &source.bootstrap(),
+            &target.bootstrap(),
+            &extra,
+        )?;
+        let mut km = Command::new(kmirror_binary()?);
+        km.arg(&props);
+        let child = spawn_logged(&mut km, &dir, alias)?;
+        outcomes.push(measure(
+            "kmirror",
+            eos,
+            child,
+            &source,
+            &target,
+            alias,
+            want,
+            total_bytes,
+            args,
+        )?);
+    }
     let report = render(args, want, &outcomes);
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/e2e.md");
     std::fs::write(&out, report).map_err(e)?;
-    let plot = latency::svg(&[
-        (outcomes[0].name, &outcomes[0].latency_us),
-        (outcomes[1].name, &outcomes[1].latency_us),
-        ("no mirror (read on the source)", &outcomes[1].baseline_us),
-    ]);
+    let labels: Vec<String> = outcomes.iter().map(Outcome::label).collect();
+    let mut series: Vec<(&str, &hdrhistogram::Histogram<u64>)> = outcomes
+        .iter()
+        .zip(&labels)
+        .map(|(o, l)| (l.as_str(), &o.latency_us))
+        .collect();
+    if let Some(last) = outcomes.last() {
+        series.push(("no mirror (read on the source)", &last.baseline_us));
+    }
+    let plot = latency::svg(&series);
     std::fs::write(out.with_file_name("e2e-latency.svg"), plot).map_err(e)?;
     eprintln!("kmirror-bench: wrote {}", out.display());
     Ok(())
@@ -200,6 +241,7 @@ fn e2e(args: &Args) -> Result<(), String> {
 #[allow(clippy::too_many_arguments)]
 fn measure(
     name: &'static str,
+    exactly_once: bool,
     mut child: Child,
     source: &KafkaCluster,
     target: &KafkaCluster,
@@ -212,8 +254,11 @@ fn measure(
     let started = Instant::now();
     let mut first: Option<Instant> = None;
     let deadline = started + Duration::from_secs(3600);
-    let mut got = 0;
-    while got < want {
+    // Done when the target's end offsets reach the records mirrored (in
+    // exactly-once mode transaction markers take offsets too) and stop
+    // moving; the active window ends at their last move.
+    let (mut got, mut last_move) = (0i64, Instant::now());
+    loop {
         if Instant::now() > deadline {
             let _ = child.kill();
             return Err(format!(
@@ -224,15 +269,24 @@ fn measure(
             return Err(format!("{name} exited early with {status}"));
         }
         std::thread::sleep(Duration::from_millis(250));
-        got = TOPICS
+        let now: i64 = TOPICS
             .iter()
             .map(|(t, _)| sum_offsets(target, &format!("{alias}.{t}")))
             .sum();
+        if now != got {
+            got = now;
+            last_move = Instant::now();
+        }
         if got > 0 && first.is_none() {
             first = Some(Instant::now());
         }
+        if got >= want && last_move.elapsed() > Duration::from_secs(3) {
+            break;
+        }
     }
-    let active = first.map(|f| f.elapsed()).unwrap_or_default();
+    let active = first
+        .map(|f| last_move.duration_since(f))
+        .unwrap_or_default();
     let cpu = procstat::cpu_time(pid).unwrap_or_default();
     let peak_rss_kib = procstat::peak_rss_kib(pid).unwrap_or(0);
 
@@ -246,17 +300,28 @@ fn measure(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    // The live topic already holds the previous mirror's live records: this
-    // mirror copies them first, and the latency follower must not count them.
+    // The live topic already holds the previous mirrors' live records: this
+    // mirror copies them first, and the latency follower must not count
+    // them. Copied means: the target's offsets reached the source's and
+    // stopped moving (markers make them overshoot in exactly-once mode).
     let earlier = sum_offsets(source, LIVE_TOPIC);
-    while sum_offsets(target, &live_target) < earlier {
+    let (mut seen_end, mut moved) = (-1i64, Instant::now());
+    loop {
+        let now = sum_offsets(target, &live_target);
+        if now != seen_end {
+            seen_end = now;
+            moved = Instant::now();
+        }
+        if now >= earlier && moved.elapsed() > Duration::from_secs(2) {
+            break;
+        }
         if ready.elapsed() > Duration::from_secs(300) {
             let _ = child.kill();
             return Err(format!(
                 "{name} did not copy the {earlier} earlier records of {LIVE_TOPIC}"
             ));
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(250));
     }
     let n = args.rate * args.live_secs;
     let bootstrap = target.bootstrap();
@@ -290,18 +355,24 @@ fn measure(
         libc::kill(pid as i32, libc::SIGTERM);
     }
     let _ = child.wait();
+    let shown = if exactly_once {
+        format!("{name} (exactly-once)")
+    } else {
+        name.to_string()
+    };
     eprintln!(
-        "kmirror-bench: {name}: {want} records in {:.1} s active, {:.1} CPU-s, peak RSS {} MiB",
+        "kmirror-bench: {shown}: {want} records in {:.1} s active, {:.1} CPU-s, peak RSS {} MiB",
         active.as_secs_f64(),
         cpu.as_secs_f64(),
         peak_rss_kib / 1024
     );
     eprintln!(
-        "kmirror-bench: {name} live: {live_seen} of {n} records, p50 {:.1} ms, p99 {:.1} ms",
+        "kmirror-bench: {shown} live: {live_seen} of {n} records, p50 {:.1} ms, p99 {:.1} ms",
         latency_us.value_at_quantile(0.5) as f64 / 1000.0,
         latency_us.value_at_quantile(0.99) as f64 / 1000.0
     );
     Ok(Outcome {
+        exactly_once,
         latency_us,
         baseline_us,
         producer_late,
@@ -315,13 +386,32 @@ fn measure(
     })
 }
 
+impl Outcome {
+    fn label(&self) -> String {
+        if self.exactly_once {
+            format!("{} (exactly-once)", self.name)
+        } else {
+            self.name.to_string()
+        }
+    }
+
+    fn cpu_per_gb(&self) -> f64 {
+        self.cpu.as_secs_f64() / (self.bytes as f64 / 1e9).max(1e-9)
+    }
+
+    fn find<'a>(all: &'a [Outcome], name: &str, eos: bool) -> Option<&'a Outcome> {
+        all.iter().find(|o| o.name == name && o.exactly_once == eos)
+    }
+}
+
 fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
     let mut s = String::new();
     s.push_str("# kmirror vs MirrorMaker 2: end-to-end backlog\n\n");
     s.push_str(&format!(
         "Two local Kafka {KAFKA_4} clusters on this machine ({} CPUs). Backlog: {} records of {} B in each of {} topics \
          ({} partitions each; one lz4, one uncompressed), {records} records and {:.2} GB of payload in all. \
-         Each mirror runs alone with the same mm2.properties (tasks.max = 2), MirrorMaker 2 first.\n\n",
+         Each mirror runs alone with the same mm2.properties (tasks.max = 2), MirrorMaker 2 first; the exactly-once rows \
+         add `exactly.once.source.support = enabled` to that file (kmirror commits a transaction every 100 ms, its default).\n\n",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.records,
         args.record_size,
@@ -333,25 +423,43 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
     s.push_str("|---|---:|---:|---:|---:|---:|\n");
     for o in outcomes {
         let secs = o.active.as_secs_f64().max(0.001);
-        let gb = o.bytes as f64 / 1e9;
         s.push_str(&format!(
             "| {} ({} records) | {:.1} | {:.1} | {:.1} | {:.2} | {} |\n",
-            o.name,
+            o.label(),
             o.records,
             secs,
             o.bytes as f64 / 1e6 / secs,
             o.cpu.as_secs_f64(),
-            o.cpu.as_secs_f64() / gb,
+            o.cpu_per_gb(),
             o.peak_rss_kib / 1024
         ));
     }
-    if let [mm2, km] = outcomes {
-        let ratio = km.cpu.as_secs_f64() / mm2.cpu.as_secs_f64().max(1e-9);
-        s.push_str(&format!("\nkmirror used {:.3} of MirrorMaker 2's CPU time for the same backlog (goal: at most 0.1).\n", ratio));
+    s.push('\n');
+    for eos in [false, true] {
+        if let (Some(mm2), Some(km)) = (
+            Outcome::find(outcomes, "MirrorMaker 2", eos),
+            Outcome::find(outcomes, "kmirror", eos),
+        ) {
+            let ratio = km.cpu.as_secs_f64() / mm2.cpu.as_secs_f64().max(1e-9);
+            s.push_str(&format!(
+                "- {}: kmirror used {:.3} of MirrorMaker 2's CPU time for the same backlog (goal: at most 0.1).\n",
+                if eos { "Exactly-once" } else { "At-least-once" },
+                ratio
+            ));
+        }
+    }
+    if let (Some(alo), Some(eos)) = (
+        Outcome::find(outcomes, "kmirror", false),
+        Outcome::find(outcomes, "kmirror", true),
+    ) {
+        s.push_str(&format!(
+            "- kmirror's exactly-once mode used {:+.1}% CPU per GB against its at-least-once mode (goal: under +20%).\n",
+            (eos.cpu_per_gb() / alo.cpu_per_gb().max(1e-9) - 1.0) * 100.0
+        ));
     }
     s.push_str(&format!(
         "\n## Fixed-rate stream\n\n{} records/s of {} B (lz4, linger.ms 0, acks all) for {} s into a {}-partition topic, after each mirror caught up the backlog. \
-         Latency = arrival at a kcat consumer on the target minus the record's timestamp, which the paced producer sets to the time the record was *due* \
+         Latency = arrival at a kcat consumer on the target (read_committed, librdkafka's default) minus the record's timestamp, which the paced producer sets to the time the record was *due* \
          (start + i / rate), so a producer that falls behind does not hide the wait (no coordinated omission). \
          The baseline row is the same stream read by kcat on the source cluster at the same time: the producer, broker and consumer without a mirror.\n\n",
         args.rate, args.record_size, args.live_secs, args.partitions
@@ -359,9 +467,13 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
     s.push_str("| path | records seen | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | producer behind schedule at worst (ms) |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for o in outcomes {
         let rows = [
-            (format!("{} (target)", o.name), &o.latency_us, o.live_seen),
             (
-                format!("baseline during {} (source)", o.name),
+                format!("{} (target)", o.label()),
+                &o.latency_us,
+                o.live_seen,
+            ),
+            (
+                format!("baseline during {} (source)", o.label()),
                 &o.baseline_us,
                 o.baseline_us.len(),
             ),
@@ -378,13 +490,16 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
             ));
         }
     }
-    if let [mm2, km] = outcomes {
+    if let (Some(mm2), Some(km)) = (
+        Outcome::find(outcomes, "MirrorMaker 2", false),
+        Outcome::find(outcomes, "kmirror", false),
+    ) {
         let r = km.latency_us.value_at_quantile(0.99) as f64
             / (mm2.latency_us.value_at_quantile(0.99) as f64).max(1.0);
         s.push_str(&format!("\nkmirror's p99 is {r:.3} of MirrorMaker 2's (goal: at most 0.1, and under 5 ms on loopback).\n\n![latency percentiles](e2e-latency.svg)\n"));
     }
     s.push_str("\nCPU time is user+system of the mirror process alone (/proc/PID/stat), including its start-up; \
-                the active window runs from the first record seen on the target to the last. \
+                the active window runs from the first record seen on the target to the last move of the target's end offsets. \
                 Timestamps have millisecond resolution (Kafka's), so sub-millisecond figures round.\n");
     s
 }

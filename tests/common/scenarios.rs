@@ -700,16 +700,29 @@ pub fn exactly_once_fences_an_older_instance(version: &str) {
     let t = "eos-fence";
     tools::create_topic(&pair.source, t, 2, &[]).unwrap();
     tools::produce(&pair.source, t, &records(2000, "first", 2)).unwrap();
-    let cfg = mm2_file(
-        pair,
-        "eos-fence",
-        &format!("topics = {t}\nexactly.once.source.support = enabled"),
-    );
+    // Aliases of its own: transactional ids are per flow, and another test
+    // in this binary runs an exactly-once A->B flow on the same clusters.
+    let cfg = scratch("eos-fence").join("mm2.properties");
+    std::fs::write(
+        &cfg,
+        format!(
+            "clusters = C, D\n\
+             C.bootstrap.servers = {}\n\
+             D.bootstrap.servers = {}\n\
+             C->D.enabled = true\n\
+             C->D.topics = {t}\n\
+             replication.factor = 1\n\
+             exactly.once.source.support = enabled\n",
+            pair.source.bootstrap(),
+            pair.target.bootstrap()
+        ),
+    )
+    .unwrap();
     let mut old = Kmirror::start(&cfg, &[]);
     wait_until(
         Duration::from_secs(90),
         "the first instance mirrors",
-        || total_end_offset(&pair.target, "A.eos-fence") >= 1000,
+        || total_end_offset(&pair.target, "C.eos-fence") >= 1000,
     );
     let mut new = Kmirror::start(&cfg, &[]);
     wait_until(
@@ -727,7 +740,7 @@ pub fn exactly_once_fences_an_older_instance(version: &str) {
     wait_until(Duration::from_secs(120), "every record committed", || {
         tools::consume_all(
             &pair.target,
-            "A.eos-fence",
+            "C.eos-fence",
             tools::Isolation::ReadCommitted,
             Some(4000),
             Duration::from_secs(10),
@@ -738,5 +751,5 @@ pub fn exactly_once_fences_an_older_instance(version: &str) {
     assert_eq!(new.stop(), Some(0), "{}", new.output());
     // The fenced one says why and exits 3 (its partitions stopped).
     assert_eq!(old.stop(), Some(3), "{}", old.output());
-    assert_mirrored_exactly(&pair.source, t, &pair.target, "A.eos-fence");
+    assert_mirrored_exactly(&pair.source, t, &pair.target, "C.eos-fence");
 }

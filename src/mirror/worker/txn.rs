@@ -56,6 +56,8 @@ pub(super) struct Txn {
     generation: u32,
     /// When the open transaction got its first partition.
     pub opened_at: Option<Instant>,
+    /// When the last transaction ended (commit or abort).
+    ended_at: Instant,
     /// No new batches go out while the transaction is being ended.
     pub ending: bool,
     /// A failure inside the open transaction: it must be aborted.
@@ -74,6 +76,7 @@ impl Txn {
             producer: None,
             generation: 0,
             opened_at: None,
+            ended_at: Instant::now(),
             ending: false,
             doomed: None,
             fenced: false,
@@ -429,6 +432,7 @@ impl Worker {
         self.txn_mut(flow, |t| {
             t.opened_at = None;
             t.ending = false;
+            t.ended_at = Instant::now();
         });
         self.stats.borrow_mut().txn_commits += 1;
         self.wake.notify_waiters();
@@ -470,6 +474,7 @@ impl Worker {
             t.opened_at = None;
             t.doomed = None;
             t.ending = false;
+            t.ended_at = Instant::now();
         });
         for p in self
             .parts
