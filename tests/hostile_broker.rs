@@ -36,6 +36,10 @@ struct Case {
     max_version: Option<i16>,
     /// The source's batch, when it is the bad part.
     template: Option<Template>,
+    /// More lines for the mm2.properties (exactly-once mode, say).
+    extra: &'static str,
+    /// Target topics that exist before kmirror starts: (name, partitions).
+    target_topics: Vec<(&'static str, i32)>,
 }
 
 impl Case {
@@ -48,7 +52,15 @@ impl Case {
             defect,
             max_version: None,
             template: None,
+            extra: "",
+            target_topics: Vec::new(),
         }
+    }
+
+    /// The same case in exactly-once mode.
+    fn exactly_once(mut self) -> Case {
+        self.extra = "exactly.once.source.support = enabled\nkmirror.transaction.interval.ms = 100";
+        self
     }
 }
 
@@ -77,6 +89,9 @@ fn run_case(case: Case) -> Result<(), String> {
     if let Some(v) = case.max_version {
         bad.limit_version(case.api, v);
     }
+    for (topic, partitions) in &case.target_topics {
+        target.add_topic(topic, *partitions);
+    }
     bad.inject(Rule::on(case.api, case.fault.clone()));
     let path = scratch(&case.name).join("mm2.properties");
     std::fs::write(
@@ -90,9 +105,11 @@ fn run_case(case: Case) -> Result<(), String> {
              offset.flush.interval.ms = 300\n\
              request.timeout.ms = 2000\n\
              kmirror.shutdown.timeout.ms = {SHUTDOWN_MS}\n\
-             kmirror.decompression.max.bytes = 1048576\n",
+             kmirror.decompression.max.bytes = 1048576\n\
+             {}\n",
             source.bootstrap(),
-            target.bootstrap()
+            target.bootstrap(),
+            case.extra
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -282,6 +299,73 @@ fn huge_array_counts_in_every_response() {
             Fault::Body(throttle.to_vec()),
             "malformed InitProducerId",
         ),
+        Case {
+            // The target topic has fewer partitions than the source's.
+            target_topics: vec![("A.hostile", 1)],
+            ..Case::new(
+                "count-createpartitions",
+                Side::Target,
+                Api::CreatePartitions,
+                Fault::Body(body(&throttle, &HUGE_COMPACT)),
+                "malformed CreatePartitions",
+            )
+        },
+    ];
+    run_all(cases);
+}
+
+#[test]
+fn huge_counts_and_cut_bodies_in_transaction_responses() {
+    let throttle = [0u8; 4];
+    let cases = vec![
+        Case::new(
+            "eos-count-addpartitions",
+            Side::Target,
+            Api::AddPartitionsToTxn,
+            Fault::Body(body(&throttle, &HUGE_COMPACT)),
+            "malformed AddPartitionsToTxn",
+        )
+        .exactly_once(),
+        Case::new(
+            "eos-count-txnoffsetcommit",
+            Side::Target,
+            Api::TxnOffsetCommit,
+            Fault::Body(body(&throttle, &HUGE_COMPACT)),
+            "malformed TxnOffsetCommit",
+        )
+        .exactly_once(),
+        Case::new(
+            "eos-cut-addoffsets",
+            Side::Target,
+            Api::AddOffsetsToTxn,
+            Fault::Body(throttle.to_vec()),
+            "malformed AddOffsetsToTxn",
+        )
+        .exactly_once(),
+        Case::new(
+            "eos-cut-endtxn",
+            Side::Target,
+            Api::EndTxn,
+            Fault::Body(vec![0, 0]),
+            "malformed EndTxn",
+        )
+        .exactly_once(),
+        Case::new(
+            "eos-gib-initproducerid",
+            Side::Target,
+            Api::InitProducerId,
+            Fault::SizeThenSilence((1 << 30) - 8),
+            "announced a response of",
+        )
+        .exactly_once(),
+        Case::new(
+            "eos-error-endtxn",
+            Side::Target,
+            Api::EndTxn,
+            Fault::Error(120),
+            "TRANSACTION_ABORTABLE",
+        )
+        .exactly_once(),
     ];
     run_all(cases);
 }

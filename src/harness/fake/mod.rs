@@ -148,6 +148,12 @@ impl FakeBroker {
         lock(&self.shared.rules).push(rule);
     }
 
+    /// Makes `topic` exist with `partitions` partitions (a target topic
+    /// created earlier, say).
+    pub fn add_topic(&self, topic: &str, partitions: i32) {
+        lock(&self.shared.topics).insert(topic.to_string(), partitions);
+    }
+
     /// Advertises at most version `max` of `api` (to reach the classic,
     /// non-flexible encodings kmirror also reads).
     pub fn limit_version(&self, api: Api, max: i16) {

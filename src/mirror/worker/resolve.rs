@@ -246,6 +246,9 @@ impl Worker {
                     if p.fetch_offset.is_none() {
                         p.fetch_offset = Some(offset);
                         p.acked_offset = Some(offset);
+                        // Where an aborted transaction rewinds to: looking
+                        // the start up again could skip what it held.
+                        p.committed_offset.get_or_insert(offset);
                     }
                 }
                 Ok(offset) => {

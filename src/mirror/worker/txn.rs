@@ -129,13 +129,37 @@ impl Worker {
             let armed = self.armed();
             let res = self.txn_round(flow, interval).await;
             match res {
-                Ok(()) => {
-                    backoff = BACKOFF_FROM;
+                Ok(committed) => {
+                    // Only a commit proves the way clear again.
+                    if committed {
+                        backoff = BACKOFF_FROM;
+                    }
                     self.idle(armed).await;
                 }
                 Err(Step::Fenced(reason)) => {
-                    self.on_fenced(flow, reason);
-                    return;
+                    drop(armed);
+                    // Our epoch was bumped: by a newer holder of the id (we
+                    // are fenced for good), or by the coordinator after our
+                    // transaction timed out. A re-init with our own producer
+                    // id and epoch tells them apart (KIP-360).
+                    self.txn_mut(flow, |t| t.ending = true);
+                    self.wait_in_flight(flow).await;
+                    self.reset_local(flow);
+                    match self.init_producer(flow).await {
+                        Ok(()) => tracing::warn!(
+                            worker = self.id,
+                            transactional_id = %self.txn(flow, |t| t.transactional_id.clone()),
+                            "the transaction was ended by its coordinator ({reason}); resuming from the last committed position"
+                        ),
+                        Err(Step::Fenced(reason)) => {
+                            self.on_fenced(flow, reason);
+                            return;
+                        }
+                        Err(Step::Abort(_)) => {
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(BACKOFF_CAP);
+                        }
+                    }
                 }
                 Err(Step::Abort(reason)) => {
                     drop(armed);
@@ -191,26 +215,32 @@ impl Worker {
     }
 
     /// One round: a producer if there is none, partitions with data joined
-    /// to the transaction, and a commit when the interval is up.
-    async fn txn_round(&self, flow: usize, interval: Duration) -> Result<(), Step> {
+    /// to the transaction, and a commit when the interval is up. True when
+    /// a transaction committed.
+    async fn txn_round(&self, flow: usize, interval: Duration) -> Result<bool, Step> {
         if let Some(reason) = self.txn(flow, |t| t.doomed.clone()) {
             return Err(Step::Abort(reason));
         }
         let has_parts = self.parts.borrow().iter().any(|p| p.flow == flow);
         if !has_parts {
-            return Ok(());
+            return Ok(false);
         }
         if self.txn(flow, |t| t.producer.is_none()) {
             self.init_producer(flow).await?;
         }
         self.add_partitions(flow).await?;
-        let due = self.txn(flow, |t| {
-            t.opened_at.is_some_and(|at| at.elapsed() >= interval)
+        // Data waits at most one interval for its commit; positions that
+        // moved without data (past control batches) go with the next one.
+        let due = self.txn(flow, |t| match t.opened_at {
+            Some(at) => at.elapsed() >= interval,
+            None => t.ended_at.elapsed() >= interval,
         });
-        if due || (self.txn(flow, |t| t.opened_at.is_none()) && self.positions_moved(flow)) {
+        let open = self.txn(flow, |t| t.opened_at.is_some());
+        if due && (open || self.positions_moved(flow)) {
             self.commit(flow).await?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// The transaction coordinator of the flow's transactional id.
@@ -331,8 +361,8 @@ impl Worker {
             producer,
             topics: group_by_topic(&items),
         };
-        let topics = self.txn_call(flow, &req, |r| r.topics.clone()).await?;
-        check_topic_errors(&topics, "AddPartitionsToTxn")?;
+        self.txn_call(flow, &req, "AddPartitionsToTxn", |r| r.topics.clone())
+            .await?;
         let mut parts = self.parts.borrow_mut();
         for (idx, _, _) in &wanted {
             parts[*idx].in_txn = true;
@@ -396,8 +426,7 @@ impl Worker {
                 producer: producer.clone(),
                 group_id: group.clone(),
             };
-            let code = self.txn_call(flow, &add, |c| *c).await?;
-            check_code(code, "AddOffsetsToTxn")?;
+            self.txn_call(flow, &add, "AddOffsetsToTxn", |c| *c).await?;
             let items: Vec<(String, CommitOffset)> = positions
                 .iter()
                 .map(|(_, t, c)| (t.clone(), c.clone()))
@@ -411,15 +440,19 @@ impl Worker {
             };
             let coordinator = admin::group_coordinator(&self.targets[flow], &group).await?;
             let resp = coordinator.call(&req).await?;
-            check_topic_errors(&resp.topics, "TxnOffsetCommit")?;
+            if let Some(code) = resp.topics.code() {
+                return Err(step(
+                    code,
+                    format!("TxnOffsetCommit at {} answered {code}", coordinator.addr()),
+                ));
+            }
         }
         if opened || !positions.is_empty() {
             let end = EndTxnRequest {
                 producer,
                 committed: true,
             };
-            let code = self.txn_call(flow, &end, |c| *c).await?;
-            check_code(code, "EndTxn (commit)")?;
+            self.txn_call(flow, &end, "EndTxn (commit)", |c| *c).await?;
         }
         let committed: HashSet<usize> = positions.iter().map(|(i, _, _)| *i).collect();
         let mut parts = self.parts.borrow_mut();
@@ -457,18 +490,19 @@ impl Worker {
                 producer,
                 committed: false,
             };
-            if let Err(e) = self
-                .txn_call(flow, &end, |c| *c)
-                .await
-                .map_err(|s| match s {
-                    Step::Abort(r) | Step::Fenced(r) => r,
-                })
+            if let Err(Step::Abort(e) | Step::Fenced(e)) =
+                self.txn_call(flow, &end, "EndTxn (abort)", |c| *c).await
             {
-                tracing::debug!(worker = self.id, transactional_id = %id, "EndTxn (abort) failed: {e}");
+                tracing::debug!(worker = self.id, transactional_id = %id, "{e}");
             }
         }
-        // A new epoch for the next transaction; partitions rewind when it
-        // arrives (and stay idle until then).
+        self.reset_local(flow);
+    }
+
+    /// Forgets the producer and the open transaction: a new epoch comes
+    /// next, and the flow's partitions rewind to their committed positions
+    /// (and stay idle until it arrives).
+    fn reset_local(&self, flow: usize) {
         self.txn_mut(flow, |t| {
             t.producer = None;
             t.opened_at = None;
@@ -518,14 +552,16 @@ impl Worker {
         }
     }
 
-    /// Sends a request to the transaction coordinator, retrying the
-    /// coordinator's transient errors; `code` reads the answer.
+    /// Sends a request (`what`) to the transaction coordinator, retrying
+    /// the coordinator's transient errors; `read` picks the answer's errors.
+    /// Any other error becomes the step's failure, naming the coordinator.
     async fn txn_call<R, T>(
         &self,
         flow: usize,
         req: &R,
+        what: &str,
         read: impl Fn(&R::Response) -> T,
-    ) -> Result<T, Step>
+    ) -> Result<(), Step>
     where
         R: kmirror_proto::control::ControlRequest,
         T: TxnAnswer,
@@ -560,7 +596,13 @@ impl Worker {
                     }
                     tokio::time::sleep(BACKOFF_FROM * attempt.min(10)).await;
                 }
-                _ => return Ok(answer),
+                Some(code) => {
+                    return Err(step(
+                        code,
+                        format!("{what} at {} answered {code}", conn.addr()),
+                    ))
+                }
+                None => return Ok(()),
             }
         }
     }
@@ -605,25 +647,11 @@ fn retry_on_coordinator(code: ErrorCode) -> bool {
     )
 }
 
-fn check_code(code: ErrorCode, what: &str) -> Result<(), Step> {
+/// What a transaction error means: fenced, or abort and start over.
+fn step(code: ErrorCode, reason: String) -> Step {
     match code {
-        ErrorCode::NONE => Ok(()),
-        ErrorCode::PRODUCER_FENCED | ErrorCode::INVALID_PRODUCER_EPOCH => {
-            Err(Step::Fenced(format!("{what} answered {code}")))
-        }
-        code => Err(Step::Abort(format!("{what} answered {code}"))),
-    }
-}
-
-fn check_topic_errors(topics: &[TopicErrors], what: &str) -> Result<(), Step> {
-    let first = topics
-        .iter()
-        .flat_map(|t| t.partitions.iter())
-        .map(|p| p.error)
-        .find(|e| !e.is_ok());
-    match first {
-        None => Ok(()),
-        Some(code) => check_code(code, what),
+        ErrorCode::PRODUCER_FENCED | ErrorCode::INVALID_PRODUCER_EPOCH => Step::Fenced(reason),
+        _ => Step::Abort(reason),
     }
 }
 
