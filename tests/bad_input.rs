@@ -111,3 +111,27 @@ fn unreachable_cluster_is_retried_not_fatal() {
     let code = km.stop();
     assert_eq!(code, Some(0), "{}", km.output());
 }
+
+#[test]
+fn tls_or_sasl_is_refused_not_run_in_plaintext() {
+    for (key, value) in [
+        ("B.security.protocol", "SASL_SSL"),
+        ("A.consumer.security.protocol", "SSL"),
+        ("security.protocol", "SASL_PLAINTEXT"),
+    ] {
+        let path = write(
+            "tls",
+            &format!(
+                "clusters = A, B\nA.bootstrap.servers = 127.0.0.1:1\nB.bootstrap.servers = 127.0.0.1:2\nA->B.enabled = true\n{key} = {value}\n"
+            ),
+        );
+        let (code, out) = run_kmirror(&[path.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{out}");
+        assert!(
+            out.contains(&format!("{}:5", path.display()))
+                && out.contains(key)
+                && out.contains(value),
+            "{out}"
+        );
+    }
+}
