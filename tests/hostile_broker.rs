@@ -553,3 +553,64 @@ fn kafka_errors_are_retried_not_fatal() {
     ];
     run_all(cases);
 }
+
+/// Batches whose timestamps sit at the ends of the i64 range are mirrored
+/// like any other: nothing computed from them may overflow.
+#[test]
+fn extreme_timestamps_are_mirrored_without_overflow() {
+    use kmirror_proto::compression::Compression;
+    use kmirror_proto::records::{encode_batch, BatchMeta, NewRecord};
+    for (name, ts, log_append) in [
+        ("ts-max", i64::MAX, false),
+        ("ts-min", i64::MIN, false),
+        ("ts-max-log-append", i64::MAX, true),
+    ] {
+        let records = vec![NewRecord {
+            offset_delta: 0,
+            timestamp: ts,
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"v")),
+            headers: Vec::new(),
+        }];
+        let meta = BatchMeta {
+            base_offset: 0,
+            partition_leader_epoch: 0,
+            compression: Compression::None,
+            log_append_time: log_append,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+        };
+        let template = Template::from_batch(encode_batch(&meta, &records).unwrap(), 1);
+        let source = FakeBroker::start(
+            &format!("{name}-source"),
+            Role::Source {
+                topic: TOPIC.into(),
+                partitions: 2,
+                template,
+                log_end: 1000,
+            },
+        )
+        .unwrap();
+        let target = FakeBroker::start(&format!("{name}-target"), Role::Target).unwrap();
+        let cfg = fake::fake_mm2(name, &source, &target, "kmirror.shutdown.timeout.ms = 3000");
+        let mut km = Kmirror::start(&cfg, &[]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while target
+            .acked()
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 100
+        {
+            assert!(km.is_running(), "{name}: kmirror exited:\n{}", km.output());
+            assert!(
+                Instant::now() < deadline,
+                "{name}: nothing mirrored:\n{}",
+                km.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(km.stop(), Some(0), "{name}:\n{}", km.output());
+    }
+}

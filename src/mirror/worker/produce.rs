@@ -255,7 +255,10 @@ impl Worker {
                         stats.records += s.records as u64;
                         stats.bytes += s.bytes as u64;
                         stats.batches += 1;
-                        let lat = (now_us - s.max_timestamp * 1000).max(1) as u64;
+                        // The timestamp is the source's: any i64 at all.
+                        let lat = now_us
+                            .saturating_sub(s.max_timestamp.saturating_mul(1000))
+                            .max(1) as u64;
                         let _ = stats.latency_us.record(lat.min(3_600_000_000));
                     }
                 }
