@@ -71,7 +71,8 @@ fn built() -> &'static Result<PathBuf, String> {
             .map_err(|e| format!("cannot run cargo: {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "building the fuzz targets failed ({}):\n{}",
+                "building the fuzz targets failed ({}); after a dependency change in \
+                 proto, `cargo check` in proto/fuzz updates its own Cargo.lock:\n{}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
             ));
