@@ -10,6 +10,7 @@
 //! it are there.
 #![forbid(unsafe_code)]
 
+pub mod any_response;
 pub mod api;
 pub mod batch;
 pub mod compression;
