@@ -13,6 +13,7 @@
 //! backlog first and spreads the faults over a minute), `--commit-ms MS`
 //! (`offset.flush.interval.ms` at least once, default 1,000;
 //! `kmirror.transaction.interval.ms` exactly once, default 100),
+//! `--linger-ms MS` (the source producer's `linger.ms`, default 5, Kafka's),
 //! `--catch-up-secs S` (how long kmirror may take to catch up, default 600).
 //!
 //! It must never report a pass for a run whose target it did not read back
@@ -44,7 +45,8 @@ use schedule::{QuickFault, Schedule, Side};
 use supervisor::{RunEnd, Supervisor};
 
 pub const USAGE: &str = "chaos [--records N] [--mode alo|eos] [--kills K] [--broker-faults on|off] \
-[--cuts C] [--partitions P] [--seed S] [--rate RECORDS/S, 0 = backlog] [--commit-ms MS] [--catch-up-secs S]";
+[--cuts C] [--partitions P] [--seed S] [--rate RECORDS/S, 0 = backlog] [--commit-ms MS] [--linger-ms MS] \
+[--catch-up-secs S]";
 
 pub struct ChaosArgs {
     pub records: u64,
@@ -56,6 +58,7 @@ pub struct ChaosArgs {
     pub seed: Option<u64>,
     pub rate: u64,
     pub commit_ms: Option<u64>,
+    pub linger_ms: u64,
     pub catch_up_secs: u64,
 }
 
@@ -70,6 +73,7 @@ pub fn parse_args(rest: &[String]) -> Result<ChaosArgs, String> {
         seed: None,
         rate: 5000,
         commit_ms: None,
+        linger_ms: 5,
         catch_up_secs: 600,
     };
     for (flag, v) in flags::pairs(rest)? {
@@ -95,6 +99,7 @@ pub fn parse_args(rest: &[String]) -> Result<ChaosArgs, String> {
             "--seed" => a.seed = Some(flags::number(flag, v)?),
             "--rate" => a.rate = flags::number(flag, v)?,
             "--commit-ms" => a.commit_ms = Some(flags::number(flag, v)?),
+            "--linger-ms" => a.linger_ms = flags::number(flag, v)?,
             "--catch-up-secs" => a.catch_up_secs = flags::number(flag, v)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -199,7 +204,8 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
         rate: args.rate,
         partitions: args.partitions,
     };
-    let producer_props = [("linger.ms", "5")];
+    let linger = args.linger_ms.to_string();
+    let producer_props = [("linger.ms", linger.as_str())];
     let source_bootstrap = source.bootstrap();
     let backlog = if args.rate == 0 {
         eprintln!(
@@ -549,7 +555,7 @@ fn run_dir(mode: &str) -> Result<PathBuf, String> {
 fn command_line(args: &ChaosArgs, seed: u64) -> String {
     format!(
         "cargo run --release -p kmirror-bench -- chaos --mode {} --records {} --kills {} --broker-faults {} \
-         --cuts {} --partitions {} --rate {} --seed {seed}{}",
+         --cuts {} --partitions {} --rate {} --linger-ms {} --seed {seed}{}",
         report::mode_name(args.delivery),
         args.records,
         args.kills,
@@ -557,6 +563,7 @@ fn command_line(args: &ChaosArgs, seed: u64) -> String {
         args.cuts,
         args.partitions,
         args.rate,
+        args.linger_ms,
         args.commit_ms
             .map(|ms| format!(" --commit-ms {ms}"))
             .unwrap_or_default()
