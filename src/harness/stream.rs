@@ -40,15 +40,6 @@ pub struct StreamProducer {
     what: String,
 }
 
-#[derive(Default)]
-struct Reported {
-    acked: u64,
-    failed: u64,
-    first_error: Option<String>,
-    /// The DONE line: (sent, acked, failed).
-    done: Option<(u64, u64, u64)>,
-}
-
 impl StreamProducer {
     /// Starts the producer on `topic`; `producer_props` override its
     /// defaults (acks=all, enable.idempotence=true) or add to them.
@@ -197,6 +188,15 @@ impl Drop for StreamProducer {
         process::kill_group(self.child.id(), libc::SIGKILL);
         let _ = self.child.wait();
     }
+}
+
+#[derive(Default)]
+struct Reported {
+    acked: u64,
+    failed: u64,
+    first_error: Option<String>,
+    /// The DONE line: (sent, acked, failed).
+    done: Option<(u64, u64, u64)>,
 }
 
 fn read_reports(pipe: impl Read, reported: &Mutex<Reported>) {

@@ -30,17 +30,6 @@ pub struct CutRelay {
     acceptor: Option<JoinHandle<()>>,
 }
 
-struct Shared {
-    stop: AtomicBool,
-    /// Open connections by id: both sockets, to reset them on a cut.
-    open: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
-    /// New connections are reset until then.
-    refuse_until: Mutex<Option<Instant>>,
-    next_id: AtomicU64,
-    accepted: AtomicU64,
-    refused: AtomicU64,
-}
-
 impl BoundRelay {
     pub fn bind() -> io::Result<BoundRelay> {
         Ok(BoundRelay {
@@ -121,6 +110,17 @@ impl Drop for CutRelay {
             let _ = server.shutdown(Shutdown::Both);
         }
     }
+}
+
+struct Shared {
+    stop: AtomicBool,
+    /// Open connections by id: both sockets, to reset them on a cut.
+    open: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
+    /// New connections are reset until then.
+    refuse_until: Mutex<Option<Instant>>,
+    next_id: AtomicU64,
+    accepted: AtomicU64,
+    refused: AtomicU64,
 }
 
 fn accept_loop(listener: &TcpListener, upstream: SocketAddr, shared: &Arc<Shared>) {
