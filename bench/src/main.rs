@@ -7,8 +7,13 @@
 //!
 //! `cargo run --release -p kmirror-bench -- ceiling`: kmirror between fake
 //! brokers beside a kernel-only splice relay; see [`ceiling`].
+//!
+//! `cargo run --release -p kmirror-bench -- chaos`: kmirror under a fault
+//! schedule (kills, broker faults, connection cuts), checked record by
+//! record; see [`chaos`].
 
 mod ceiling;
+mod chaos;
 mod flags;
 mod latency;
 mod mirrors;
@@ -94,8 +99,15 @@ fn main() {
             kmirror::cli::init_logging();
             ceiling::run(&rest)
         }
+        "chaos" => match chaos::parse_args(&rest) {
+            Ok(args) => {
+                kmirror::cli::init_logging();
+                chaos::run(&args)
+            }
+            Err(e) => usage(&e, chaos::USAGE),
+        },
         other => Err(format!(
-            "unknown benchmark '{other}' (available: e2e, wan, scale, ceiling)"
+            "unknown benchmark '{other}' (available: e2e, wan, scale, ceiling, chaos)"
         )),
     };
     if let Err(e) = result {

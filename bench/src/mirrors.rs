@@ -10,10 +10,16 @@ use kmirror::harness::cluster::KafkaCluster;
 use kmirror::harness::dist::KafkaDist;
 use kmirror::harness::tools;
 
-/// target/release/kmirror of this workspace, which must have been built.
+/// The release kmirror built beside this benchmark binary (which honours
+/// `CARGO_TARGET_DIR`), else target/release/kmirror of this workspace; it
+/// must have been built.
 pub fn kmirror_binary() -> Result<PathBuf, String> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("kmirror")))
+        .filter(|p| p.exists());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let path = root.join("target/release/kmirror");
+    let path = beside.unwrap_or_else(|| root.join("target/release/kmirror"));
     if !path.exists() {
         return Err(format!(
             "{} is missing: run `cargo build --release` first",

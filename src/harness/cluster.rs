@@ -37,6 +37,10 @@ pub struct ClusterOptions {
     /// its own loopback port, which [`KafkaCluster::listener_port`] reports.
     /// Node 1 only.
     pub extra_listeners: Vec<(String, String)>,
+    /// Extra PLAINTEXT listeners on every node: (name, advertised `host:port`
+    /// of node 1, node 2, ...). Each node binds its own loopback port for
+    /// it, which [`KafkaCluster::node_listener_port`] reports.
+    pub node_listeners: Vec<(String, Vec<String>)>,
     /// How many nodes: node 1 is controller and broker, nodes 2.. are
     /// brokers only. 1 by default.
     pub brokers: usize,
@@ -51,6 +55,7 @@ impl Default for ClusterOptions {
             broker_props: Vec::new(),
             jvm_args: Vec::new(),
             extra_listeners: Vec::new(),
+            node_listeners: Vec::new(),
             brokers: 1,
             racks: Vec::new(),
         }
@@ -72,6 +77,22 @@ impl ClusterOptions {
     pub fn advertised_listener(mut self, name: &str, advertised: &str) -> Self {
         self.extra_listeners
             .push((name.to_ascii_uppercase(), advertised.to_owned()));
+        self
+    }
+
+    /// Like [`ClusterOptions::advertised_listener`], on every node: node
+    /// `i + 1` advertises `advertised[i]`, so that clients bootstrapping
+    /// through this listener reach every broker at its advertised address
+    /// (e.g. one relay per broker). Needs one address per node.
+    pub fn advertised_listener_per_node<S: AsRef<str>>(
+        mut self,
+        name: &str,
+        advertised: &[S],
+    ) -> Self {
+        self.node_listeners.push((
+            name.to_ascii_uppercase(),
+            advertised.iter().map(|a| a.as_ref().to_owned()).collect(),
+        ));
         self
     }
 
@@ -114,8 +135,6 @@ pub struct KafkaCluster {
     /// Node 1 (controller and broker) first, then the broker-only nodes.
     nodes: Vec<Node>,
     controller_port: u16,
-    /// Extra listeners: name, bound port, advertised `host:port`.
-    extra_listeners: Vec<(String, u16, String)>,
     cluster_id: String,
     jvm_args: Vec<String>,
     /// Cleared when a start fails, so the logs stay for a post-mortem.
@@ -143,10 +162,32 @@ pub fn shared_pair(version: &str) -> &'static ClusterPair {
 /// [`shared_pair`] that returns the error instead of panicking. A failed
 /// start is retried by the next caller.
 pub fn try_shared_pair(version: &str) -> io::Result<&'static ClusterPair> {
+    try_shared_pair_with(version, &ClusterOptions::default())
+}
+
+/// [`shared_pair`] of clusters started with `options` (both alike), shared
+/// by every caller in this test binary that asks for the same version and
+/// options.
+///
+/// # Panics
+/// When the clusters cannot be started; the message carries the broker logs.
+pub fn shared_pair_with(version: &str, options: &ClusterOptions) -> &'static ClusterPair {
+    match try_shared_pair_with(version, options) {
+        Ok(pair) => pair,
+        Err(e) => panic!("cannot start the shared Kafka {version} cluster pair: {e}"),
+    }
+}
+
+/// [`shared_pair_with`] that returns the error instead of panicking. A
+/// failed start is retried by the next caller.
+pub fn try_shared_pair_with(
+    version: &str,
+    options: &ClusterOptions,
+) -> io::Result<&'static ClusterPair> {
     type Slot = Mutex<Option<&'static ClusterPair>>;
     static PAIRS: OnceLock<Mutex<HashMap<String, &'static Slot>>> = OnceLock::new();
     let slot = *lock(PAIRS.get_or_init(Default::default))
-        .entry(version.to_owned())
+        .entry(format!("{version} {options:?}"))
         .or_insert_with(|| Box::leak(Box::default()));
 
     let mut pair = lock(slot);
@@ -154,8 +195,8 @@ pub fn try_shared_pair(version: &str) -> io::Result<&'static ClusterPair> {
         return Ok(pair);
     }
     let (source, target) = thread::scope(|s| {
-        let source = s.spawn(|| KafkaCluster::start("source", version));
-        let target = s.spawn(|| KafkaCluster::start("target", version));
+        let source = s.spawn(|| KafkaCluster::start_with("source", version, options));
+        let target = s.spawn(|| KafkaCluster::start_with("target", version, options));
         (join(source), join(target))
     });
     let started: &'static ClusterPair = Box::leak(Box::new(ClusterPair {
@@ -193,6 +234,20 @@ impl KafkaCluster {
                 format!(
                     "Kafka cluster {name:?}: {} racks for {} brokers, want one per broker",
                     options.racks.len(),
+                    options.brokers
+                ),
+            ));
+        }
+        if let Some((listener, advertised)) = options
+            .node_listeners
+            .iter()
+            .find(|(_, advertised)| advertised.len() != options.brokers)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "Kafka cluster {name:?}: listener {listener} advertises {} addresses for {} brokers, want one per broker",
+                    advertised.len(),
                     options.brokers
                 ),
             ));
@@ -265,14 +320,24 @@ impl KafkaCluster {
     /// The port the broker binds for an extra listener added with
     /// [`ClusterOptions::advertised_listener`].
     pub fn listener_port(&self, name: &str) -> Option<u16> {
-        self.extra_listeners
-            .iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, port, _)| *port)
+        self.nodes[0].listener_port(name)
+    }
+
+    /// The port node `node_id` binds for an extra listener added with
+    /// [`ClusterOptions::advertised_listener_per_node`] (or, on node 1,
+    /// [`ClusterOptions::advertised_listener`]).
+    pub fn node_listener_port(&self, node_id: i32, name: &str) -> Option<u16> {
+        self.node(node_id).ok()?.listener_port(name)
     }
 
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
+    }
+
+    /// The node that is also the cluster's only KRaft controller (node 1):
+    /// while it is down no leader can be elected.
+    pub fn controller_node(&self) -> i32 {
+        self.nodes[0].id
     }
 
     /// The node ids of the brokers, 1..=N.
@@ -371,8 +436,11 @@ impl KafkaCluster {
         ));
         let _ = fs::remove_dir_all(&dir);
 
-        let ports = free_ports(options.brokers + 1 + options.extra_listeners.len())?;
-        let nodes = (1..=options.brokers)
+        let extra_ports =
+            options.extra_listeners.len() + options.node_listeners.len() * options.brokers;
+        let mut ports = free_ports(options.brokers + 1 + extra_ports)?.into_iter();
+        let controller_port = ports.next().expect("free_ports returns as many as asked");
+        let mut nodes: Vec<Node> = (1..=options.brokers)
             .map(|n| Node {
                 id: n as i32,
                 dir: if n == 1 {
@@ -380,17 +448,25 @@ impl KafkaCluster {
                 } else {
                     dir.join(format!("broker-{n}"))
                 },
-                broker_port: ports[n],
+                broker_port: ports.next().expect("free_ports returns as many as asked"),
+                listeners: Vec::new(),
                 rack: options.racks.get(n - 1).cloned(),
                 process: Mutex::new(None),
             })
             .collect();
-        let extra_listeners = options
-            .extra_listeners
-            .iter()
-            .zip(&ports[options.brokers + 1..])
-            .map(|((name, advertised), port)| (name.clone(), *port, advertised.clone()))
-            .collect();
+        for (name, advertised) in &options.extra_listeners {
+            let port = ports.next().expect("free_ports returns as many as asked");
+            nodes[0]
+                .listeners
+                .push((name.clone(), port, advertised.clone()));
+        }
+        for (name, advertised) in &options.node_listeners {
+            for (node, advertised) in nodes.iter_mut().zip(advertised) {
+                let port = ports.next().expect("free_ports returns as many as asked");
+                node.listeners
+                    .push((name.clone(), port, advertised.clone()));
+            }
+        }
         let jvm_args = if options.jvm_args.is_empty() {
             DEFAULT_JVM_ARGS.iter().map(|s| s.to_string()).collect()
         } else {
@@ -401,8 +477,7 @@ impl KafkaCluster {
             dist: dist.clone(),
             dir,
             nodes,
-            controller_port: ports[0],
-            extra_listeners,
+            controller_port,
             cluster_id: random_cluster_id(),
             jvm_args,
             healthy: AtomicBool::new(true),
@@ -441,11 +516,11 @@ impl KafkaCluster {
         );
         if controller {
             let _ = write!(listeners, ",CONTROLLER://127.0.0.1:{c}");
-            for (name, port, addr) in &self.extra_listeners {
-                let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
-                let _ = write!(advertised, ",{name}://{addr}");
-                let _ = write!(protocols, ",{name}:PLAINTEXT");
-            }
+        }
+        for (name, port, addr) in &node.listeners {
+            let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
+            let _ = write!(advertised, ",{name}://{addr}");
+            let _ = write!(protocols, ",{name}:PLAINTEXT");
         }
         let mut props: Vec<(String, String)> = vec![
             (
@@ -768,6 +843,8 @@ struct Node {
     /// node 1, `broker-ID/` in it for the others.
     dir: PathBuf,
     broker_port: u16,
+    /// Extra listeners: name, bound port, advertised `host:port`.
+    listeners: Vec<(String, u16, String)>,
     rack: Option<String>,
     process: Mutex<Option<Child>>,
 }
@@ -775,6 +852,13 @@ struct Node {
 impl Node {
     fn address(&self) -> String {
         format!("127.0.0.1:{}", self.broker_port)
+    }
+
+    fn listener_port(&self, name: &str) -> Option<u16> {
+        self.listeners
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, port, _)| *port)
     }
 
     fn properties_file(&self) -> PathBuf {

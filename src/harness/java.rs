@@ -31,7 +31,10 @@ pub(crate) fn tool<S: Into<OsString>>(
 ) -> io::Result<Command> {
     let tools = KafkaDist::tools()?;
     let mut classpath = tools.classpath();
-    if matches!(main, "TestProducer" | "TestConsumer" | "PacedProducer") {
+    if matches!(
+        main,
+        "TestProducer" | "TestConsumer" | "PacedProducer" | "StreamProducer"
+    ) {
         classpath = format!("{}:{classpath}", test_clients()?.display());
     }
     let log_config = repo_root().join("tests/kafka/tools-log4j2.properties");
@@ -62,7 +65,7 @@ fn test_clients() -> io::Result<PathBuf> {
         .map_err(io::Error::other)
 }
 
-const SOURCES: [(&str, &str); 4] = [
+const SOURCES: [(&str, &str); 5] = [
     (
         "Wire.java",
         include_str!("../../tests/kafka/java/Wire.java"),
@@ -78,6 +81,10 @@ const SOURCES: [(&str, &str); 4] = [
     (
         "PacedProducer.java",
         include_str!("../../tests/kafka/java/PacedProducer.java"),
+    ),
+    (
+        "StreamProducer.java",
+        include_str!("../../tests/kafka/java/StreamProducer.java"),
     ),
 ];
 

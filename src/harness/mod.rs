@@ -17,13 +17,19 @@ pub mod cluster;
 pub mod dist;
 pub mod fake;
 mod java;
+pub mod leaders;
 mod process;
+pub mod sequence;
+pub mod stream;
 pub mod tools;
 mod wire;
 
 use std::path::Path;
 
-pub use cluster::{shared_pair, try_shared_pair, ClusterOptions, ClusterPair, KafkaCluster};
+pub use cluster::{
+    shared_pair, shared_pair_with, try_shared_pair, try_shared_pair_with, ClusterOptions,
+    ClusterPair, KafkaCluster,
+};
 pub use dist::{KafkaDist, KAFKA_3, KAFKA_4};
 
 /// The kmirror repository: `tests/kafka/` lives there, `.kafka/` is filled

@@ -795,6 +795,24 @@ pub fn consumer_group_offsets(
     parse_group_offsets(&stdout).map_err(|e| io::Error::other(format!("{what}: {e}")))
 }
 
+/// Whether `group` has committed, for each (partition, offset) of `topic`
+/// in `ends`, that offset or a later one (an offset of 0 needs no commit):
+/// e.g. whether a mirror's progress covers a source's end offsets.
+pub fn group_reached(
+    cluster: &(impl BootstrapServers + ?Sized),
+    group: &str,
+    topic: &str,
+    ends: &[(i32, i64)],
+) -> io::Result<bool> {
+    let committed = consumer_group_offsets(cluster, group)?;
+    Ok(ends.iter().all(|(partition, end)| {
+        *end == 0
+            || committed.iter().any(|g| {
+                g.topic == topic && g.partition == *partition && g.offset.is_some_and(|o| o >= *end)
+            })
+    }))
+}
+
 /// Commits `offsets` ((partition, offset)s of `topic`) for an inactive
 /// consumer group, creating it if needed (kafka-consumer-groups
 /// --reset-offsets --from-file).
@@ -912,7 +930,7 @@ fn run_test_producer(
     Ok(positions)
 }
 
-fn write_record(script: &mut String, record: &TestRecord) {
+pub(crate) fn write_record(script: &mut String, record: &TestRecord) {
     let partition = record.partition.map_or("*".to_owned(), |p| p.to_string());
     let timestamp = record.timestamp.map_or("*".to_owned(), |t| t.to_string());
     let _ = write!(

@@ -100,7 +100,8 @@ public final class TestProducer {
         out.flush();
     }
 
-    private static ProducerRecord<byte[], byte[]> parseRecord(String topic, String[] f, int lineNo) {
+    /** Parses an R line (also read by StreamProducer). */
+    static ProducerRecord<byte[], byte[]> parseRecord(String topic, String[] f, int lineNo) {
         if (f.length < 6) {
             throw new IllegalArgumentException("line " + lineNo + ": R needs at least 6 fields");
         }
