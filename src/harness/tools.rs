@@ -469,7 +469,6 @@ pub fn alter_topic_configs(
     run_tool("kafka.admin.ConfigCommand", Jvm::Brief, args, &what).map(drop)
 }
 
-/// Produces `num_records` random records of `record_size` bytes with
 /// A fixed-rate stream of `count` records of `size` random bytes at `rate`
 /// records/s (tests/kafka/java/PacedProducer.java), each record stamped with
 /// the time it was *due*, so latencies measured from record timestamps are
