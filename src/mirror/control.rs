@@ -459,21 +459,26 @@ async fn fence_predecessors(
     workers: usize,
 ) -> Result<(), crate::client::ClientError> {
     let group = plan.progress_group();
-    let coordinator = crate::client::admin::group_coordinator(&flow.target, &group).await?;
-    let recorded = crate::client::admin::group_offsets(&flow.target, &coordinator, &group)
-        .await?
-        .iter()
-        .filter_map(|(_, _, _, m)| m.as_deref().and_then(worker::txn::recorded_workers))
-        .max()
-        .unwrap_or(0);
+    let coordinator =
+        retry_coordinator(|| crate::client::admin::group_coordinator(&flow.target, &group)).await?;
+    let recorded = retry_coordinator(|| {
+        crate::client::admin::group_offsets(&flow.target, &coordinator, &group)
+    })
+    .await?
+    .iter()
+    .filter_map(|(_, _, _, m)| m.as_deref().and_then(worker::txn::recorded_workers))
+    .max()
+    .unwrap_or(0);
     let count = workers.max(recorded);
     for w in 0..count {
         let id = worker::txn::transactional_id(&plan.source.cluster, &plan.target.cluster, w);
-        crate::client::admin::fence_transactional_id(
-            &flow.target,
-            &id,
-            plan.produce.transaction_timeout_ms,
-        )
+        retry_coordinator(|| {
+            crate::client::admin::fence_transactional_id(
+                &flow.target,
+                &id,
+                plan.produce.transaction_timeout_ms,
+            )
+        })
         .await?;
     }
     tracing::info!(
@@ -482,6 +487,29 @@ async fn fence_predecessors(
         "fenced earlier holders of the flow's transactional ids"
     );
     Ok(())
+}
+
+/// Runs `call` again while it fails with an error worth retrying soon (a
+/// coordinator still loading, as on a fresh cluster): 200 ms doubling, for
+/// about ten seconds in all.
+async fn retry_coordinator<T, F, Fut>(mut call: F) -> Result<T, crate::client::ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::client::ClientError>>,
+{
+    let mut wait = Duration::from_millis(200);
+    let mut spent = Duration::ZERO;
+    loop {
+        match call().await {
+            Err(e) if e.is_retriable() && spent < Duration::from_secs(10) => {
+                tracing::debug!("{e}; asking again in {} ms", wait.as_millis());
+                tokio::time::sleep(wait).await;
+                spent += wait;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The first SIGTERM or SIGINT stops the mirror; a second one ends the

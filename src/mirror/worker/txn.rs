@@ -58,6 +58,10 @@ pub(super) struct Txn {
     pub opened_at: Option<Instant>,
     /// When the last transaction ended (commit or abort).
     ended_at: Instant,
+    /// How long ending a transaction takes (sends stop meanwhile), as a
+    /// moving average: the interval stretches to keep that under a fifth of
+    /// the time.
+    commit_cost: Duration,
     /// No new batches go out while the transaction is being ended.
     pub ending: bool,
     /// A failure inside the open transaction: it must be aborted.
@@ -67,6 +71,8 @@ pub(super) struct Txn {
     /// The producer id and epoch last held, for a re-init after an abort.
     last: Option<(i64, i16)>,
     coordinator: Option<Conn>,
+    /// The progress group's coordinator, for TxnOffsetCommit.
+    group_coordinator: Option<Conn>,
 }
 
 impl Txn {
@@ -77,11 +83,13 @@ impl Txn {
             generation: 0,
             opened_at: None,
             ended_at: Instant::now(),
+            commit_cost: Duration::ZERO,
             ending: false,
             doomed: None,
             fenced: false,
             last: None,
             coordinator: None,
+            group_coordinator: None,
         }
     }
 
@@ -120,13 +128,17 @@ impl Worker {
 
     /// Runs the flow's transactions for as long as the worker mirrors.
     pub(super) async fn txn_loop(self: Rc<Self>, flow: usize) {
-        let interval = self.plans[flow].produce.transaction_interval;
+        let configured = self.plans[flow].produce.transaction_interval;
         let mut backoff = BACKOFF_FROM;
         loop {
             if self.shutting_down.get() || self.txn(flow, |t| t.fenced) {
                 return;
             }
             let armed = self.armed();
+            // Sends pause while a transaction ends (a few coordinator round
+            // trips); on a slow cluster the interval grows so that the pause
+            // stays under a fifth of the time.
+            let interval = configured.max(self.txn(flow, |t| t.commit_cost) * 4);
             let res = self.txn_round(flow, interval).await;
             match res {
                 Ok(committed) => {
@@ -253,6 +265,18 @@ impl Worker {
         let id = self.txn(flow, |t| t.transactional_id.clone());
         let c = admin::coordinator(&self.targets[flow], &id, CoordinatorType::Transaction).await?;
         self.txn_mut(flow, |t| t.coordinator = Some(c.clone()));
+        Ok(c)
+    }
+
+    /// The progress group's coordinator, looked up once and kept.
+    async fn group_coordinator(&self, flow: usize, group: &str) -> Result<Conn, ClientError> {
+        if let Some(c) = self.txn(flow, |t| t.group_coordinator.clone()) {
+            if !c.is_closed() {
+                return Ok(c);
+            }
+        }
+        let c = admin::group_coordinator(&self.targets[flow], group).await?;
+        self.txn_mut(flow, |t| t.group_coordinator = Some(c.clone()));
         Ok(c)
     }
 
@@ -392,8 +416,10 @@ impl Worker {
         let Some(producer) = self.txn(flow, |t| t.producer.clone()) else {
             return Ok(());
         };
+        let began = Instant::now();
         self.txn_mut(flow, |t| t.ending = true);
         self.wait_in_flight(flow).await;
+        let drained = began.elapsed();
         if let Some(reason) = self.txn(flow, |t| t.doomed.clone()) {
             return Err(Step::Abort(reason));
         }
@@ -438,8 +464,22 @@ impl Worker {
                 producer_epoch: producer.producer_epoch,
                 topics: group_by_topic(&items),
             };
-            let coordinator = admin::group_coordinator(&self.targets[flow], &group).await?;
-            let resp = coordinator.call(&req).await?;
+            let coordinator = self.group_coordinator(flow, &group).await?;
+            let resp = match coordinator.call(&req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.txn_mut(flow, |t| t.group_coordinator = None);
+                    return Err(e.into());
+                }
+            };
+            if resp.topics.code().is_some_and(|c| {
+                matches!(
+                    c,
+                    ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
+                )
+            }) {
+                self.txn_mut(flow, |t| t.group_coordinator = None);
+            }
             if let Some(code) = resp.topics.code() {
                 return Err(step(
                     code,
@@ -454,6 +494,13 @@ impl Worker {
             };
             self.txn_call(flow, &end, "EndTxn (commit)", |c| *c).await?;
         }
+        tracing::debug!(
+            worker = self.id,
+            drain_ms = drained.as_millis() as u64,
+            total_ms = began.elapsed().as_millis() as u64,
+            positions = positions.len(),
+            "transaction committed"
+        );
         let committed: HashSet<usize> = positions.iter().map(|(i, _, _)| *i).collect();
         let mut parts = self.parts.borrow_mut();
         for (i, p) in parts.iter_mut().enumerate() {
@@ -466,6 +513,7 @@ impl Worker {
             t.opened_at = None;
             t.ending = false;
             t.ended_at = Instant::now();
+            t.commit_cost = (t.commit_cost * 7 + began.elapsed()) / 8;
         });
         self.stats.borrow_mut().txn_commits += 1;
         self.wake.notify_waiters();
