@@ -123,7 +123,19 @@ fn usage(error: &str, usage: &str) -> ! {
 
 const TOPICS: [(&str, &str); 2] = [("bench-lz4", "lz4"), ("bench-none", "none")];
 
-const LIVE_TOPIC: &str = "bench-live";
+/// The live stream's topic for the mirror with `alias`: each mirror has its
+/// own, so none copies another's stream while it is measured.
+fn live_topic(alias: &str) -> String {
+    format!("bench-live-{alias}")
+}
+
+/// The topics the mirror with `alias` mirrors: the backlog and its own live
+/// topic.
+fn mirrored_topics(alias: &str) -> String {
+    let mut topics: Vec<String> = TOPICS.iter().map(|(t, _)| t.to_string()).collect();
+    topics.push(live_topic(alias));
+    topics.join(", ")
+}
 
 struct Outcome {
     /// Exactly-once mode (the mirror's own, as its file asks).
@@ -169,7 +181,6 @@ fn e2e(args: &Args) -> Result<(), String> {
         .map_err(e)?;
         total_bytes += args.records * args.record_size as u64;
     }
-    tools::create_topic(&source, LIVE_TOPIC, args.partitions, &[]).map_err(e)?;
     let want: i64 = TOPICS.iter().map(|(t, _)| sum_offsets(&source, t)).sum();
     let dir = std::env::temp_dir().join(format!("kmirror-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(e)?;
@@ -186,11 +197,13 @@ fn e2e(args: &Args) -> Result<(), String> {
             Vec::new()
         };
         let alias = if eos { "mm2eos" } else { "mm2" };
+        tools::create_topic(&source, &live_topic(alias), args.partitions, &[]).map_err(e)?;
         let props = mirrors::write_props(
             &dir,
             alias,
             &source.bootstrap(),
             &target.bootstrap(),
+            &mirrored_topics(alias),
             &extra,
         )?;
         let child = spawn_logged(&mut mirrors::mm2_command(&dist, &props), &dir, alias)?;
@@ -206,11 +219,13 @@ fn e2e(args: &Args) -> Result<(), String> {
             args,
         )?);
         let alias = if eos { "kmeos" } else { "km" };
+        tools::create_topic(&source, &live_topic(alias), args.partitions, &[]).map_err(e)?;
         let props = mirrors::write_props(
             &dir,
             alias,
             &source.bootstrap(),
             &target.bootstrap(),
+            &mirrored_topics(alias),
             &extra,
         )?;
         let mut km = Command::new(kmirror_binary()?);
@@ -303,7 +318,8 @@ fn measure(
     let peak_rss_kib = procstat::peak_rss_kib(pid).unwrap_or(0);
 
     // Live phase: a fixed-rate stream through the caught-up mirror.
-    let live_target = format!("{alias}.{LIVE_TOPIC}");
+    let live_source = live_topic(alias);
+    let live_target = format!("{alias}.{live_source}");
     let ready = Instant::now();
     while !matches!(tools::partition_count(target, &live_target), Ok(Some(_))) {
         if ready.elapsed() > Duration::from_secs(120) {
@@ -311,29 +327,6 @@ fn measure(
             return Err(format!("{name} never created {live_target}"));
         }
         std::thread::sleep(Duration::from_millis(500));
-    }
-    // The live topic already holds the previous mirrors' live records: this
-    // mirror copies them first, and the latency follower must not count
-    // them. Copied means: the target's offsets reached the source's and
-    // stopped moving (markers make them overshoot in exactly-once mode).
-    let earlier = sum_offsets(source, LIVE_TOPIC);
-    let (mut seen_end, mut moved) = (-1i64, Instant::now());
-    loop {
-        let now = sum_offsets(target, &live_target);
-        if now != seen_end {
-            seen_end = now;
-            moved = Instant::now();
-        }
-        if now >= earlier && moved.elapsed() > Duration::from_secs(2) {
-            break;
-        }
-        if ready.elapsed() > Duration::from_secs(300) {
-            let _ = child.kill();
-            return Err(format!(
-                "{name} did not copy the {earlier} earlier records of {LIVE_TOPIC}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(250));
     }
     let n = args.rate * args.live_secs;
     let bootstrap = target.bootstrap();
@@ -344,12 +337,13 @@ fn measure(
     };
     let baseline = {
         let bootstrap = source.bootstrap();
-        std::thread::spawn(move || latency::follow(&bootstrap, LIVE_TOPIC, n, timeout))
+        let topic = live_source.clone();
+        std::thread::spawn(move || latency::follow(&bootstrap, &topic, n, timeout))
     };
     std::thread::sleep(Duration::from_secs(2));
     let producer_late = tools::paced_produce(
         source,
-        LIVE_TOPIC,
+        &live_source,
         args.rate,
         n,
         args.record_size,

@@ -54,12 +54,13 @@ pub fn spawn_logged(cmd: &mut Command, dir: &Path, name: &str) -> Result<Child, 
 }
 
 /// Writes `<dir>/<alias>.properties`: one flow `alias -> dst` of the topics
-/// matching `bench-.*`, replication factor 1 everywhere, plus `extra` lines.
+/// matching `topics`, replication factor 1 everywhere, plus `extra` lines.
 pub fn write_props(
     dir: &Path,
     alias: &str,
     source_bootstrap: &str,
     target_bootstrap: &str,
+    topics: &str,
     extra: &[(String, String)],
 ) -> Result<PathBuf, String> {
     let path = dir.join(format!("{alias}.properties"));
@@ -68,7 +69,7 @@ pub fn write_props(
          {alias}.bootstrap.servers = {source_bootstrap}\n\
          dst.bootstrap.servers = {target_bootstrap}\n\
          {alias}->dst.enabled = true\n\
-         {alias}->dst.topics = bench-.*\n\
+         {alias}->dst.topics = {topics}\n\
          tasks.max = 2\n\
          replication.factor = 1\n\
          checkpoints.topic.replication.factor = 1\n\

@@ -166,6 +166,7 @@ pub fn run(args: &WanArgs) -> Result<(), String> {
             variant.alias,
             &relay.address(),
             &target.bootstrap(),
+            "bench-.*",
             &variant.props,
         )?;
         let outcome = measure(

@@ -186,6 +186,13 @@ impl Worker {
     /// Commits what the flow has acknowledged, then stops (the worker is
     /// shutting down and sends nothing new). Bounded by `by`.
     pub(super) async fn finish_txn(&self, flow: usize, by: Instant) {
+        // A commit or abort the loop began before the stop ends first.
+        while self.txn(flow, |t| t.ending) && Instant::now() < by {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if self.txn(flow, |t| t.ending || t.producer.is_none() || t.fenced) {
+            return;
+        }
         let open = self.txn(flow, |t| t.opened_at.is_some() || t.doomed.is_some());
         if !open && !self.positions_moved(flow) {
             return;
