@@ -93,26 +93,18 @@ fn run_case(case: Case) -> Result<(), String> {
         target.add_topic(topic, *partitions);
     }
     bad.inject(Rule::on(case.api, case.fault.clone()));
-    let path = scratch(&case.name).join("mm2.properties");
-    std::fs::write(
-        &path,
-        format!(
-            "clusters = A, B\n\
-             A.bootstrap.servers = {}\n\
-             B.bootstrap.servers = {}\n\
-             A->B.enabled = true\n\
-             replication.factor = 1\n\
-             offset.flush.interval.ms = 300\n\
-             request.timeout.ms = 2000\n\
+    let path = fake::fake_mm2(
+        &case.name,
+        &source,
+        &target,
+        &format!(
+            "request.timeout.ms = 2000\n\
              kmirror.shutdown.timeout.ms = {SHUTDOWN_MS}\n\
              kmirror.decompression.max.bytes = 1048576\n\
-             {}\n",
-            source.bootstrap(),
-            target.bootstrap(),
+             {}",
             case.extra
         ),
-    )
-    .map_err(|e| e.to_string())?;
+    );
     let mut km = Kmirror::start(&path, &[]);
     let addr = bad.bootstrap();
     let described = |out: &str| {

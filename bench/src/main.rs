@@ -196,52 +196,41 @@ fn e2e(args: &Args) -> Result<(), String> {
         } else {
             Vec::new()
         };
-        let alias = if eos { "mm2eos" } else { "mm2" };
-        tools::create_topic(&source, &live_topic(alias), args.partitions, &[]).map_err(e)?;
-        let props = mirrors::write_props(
-            &dir,
-            alias,
-            &source.bootstrap(),
-            &target.bootstrap(),
-            &mirrored_topics(alias),
-            &extra,
-        )?;
-        let child = spawn_logged(&mut mirrors::mm2_command(&dist, &props), &dir, alias)?;
-        outcomes.push(measure(
-            "MirrorMaker 2",
-            eos,
-            child,
-            &source,
-            &target,
-            alias,
-            want,
-            total_bytes,
-            args,
-        )?);
-        let alias = if eos { "kmeos" } else { "km" };
-        tools::create_topic(&source, &live_topic(alias), args.partitions, &[]).map_err(e)?;
-        let props = mirrors::write_props(
-            &dir,
-            alias,
-            &source.bootstrap(),
-            &target.bootstrap(),
-            &mirrored_topics(alias),
-            &extra,
-        )?;
-        let mut km = Command::new(kmirror_binary()?);
-        km.arg(&props);
-        let child = spawn_logged(&mut km, &dir, alias)?;
-        outcomes.push(measure(
-            "kmirror",
-            eos,
-            child,
-            &source,
-            &target,
-            alias,
-            want,
-            total_bytes,
-            args,
-        )?);
+        for (name, base) in [("MirrorMaker 2", "mm2"), ("kmirror", "km")] {
+            let alias = if eos {
+                format!("{base}eos")
+            } else {
+                base.to_string()
+            };
+            tools::create_topic(&source, &live_topic(&alias), args.partitions, &[]).map_err(e)?;
+            let props = mirrors::write_props(
+                &dir,
+                &alias,
+                &source.bootstrap(),
+                &target.bootstrap(),
+                &mirrored_topics(&alias),
+                &extra,
+            )?;
+            let mut cmd = if base == "mm2" {
+                mirrors::mm2_command(&dist, &props)
+            } else {
+                let mut km = Command::new(kmirror_binary()?);
+                km.arg(&props);
+                km
+            };
+            let child = spawn_logged(&mut cmd, &dir, &alias)?;
+            outcomes.push(measure(
+                name,
+                eos,
+                child,
+                &source,
+                &target,
+                &alias,
+                want,
+                total_bytes,
+                args,
+            )?);
+        }
     }
     let report = render(args, want, &outcomes);
     println!("{report}");

@@ -400,22 +400,7 @@ pub fn stop_and_restart_loses_nothing(version: &str) {
     let t = "restart";
     tools::create_topic(&pair.source, t, 3, &[]).unwrap();
     let cfg = mm2_file(pair, "restart", &format!("topics = {t}"));
-    let producer = {
-        let bootstrap = pair.source.bootstrap();
-        std::thread::spawn(move || {
-            let c = Bootstrap(bootstrap);
-            for batch in 0..20 {
-                let recs: Vec<TestRecord> = (0..300)
-                    .map(|i| {
-                        TestRecord::new(format!("b{batch}-r{i}"))
-                            .with_key(format!("k{i}"))
-                            .with_partition(i % 3)
-                    })
-                    .collect();
-                tools::produce(&c, "restart", &recs).unwrap();
-            }
-        })
-    };
+    let producer = produce_in_background(&pair.source, t, 20, 300, 3);
     let mut km = Kmirror::start(&cfg, &[]);
     wait_until(Duration::from_secs(60), "some progress", || {
         total_end_offset(&pair.target, "A.restart") > 500
@@ -444,6 +429,31 @@ pub fn stop_and_restart_loses_nothing(version: &str) {
         km.output()
     );
     assert_mirrored_at_least_once(&pair.source, t, &pair.target, "A.restart");
+}
+
+/// `batches` rounds of `per_batch` numbered records spread over
+/// `partitions`, produced to `topic` on a thread of their own.
+pub fn produce_in_background(
+    cluster: &KafkaCluster,
+    topic: &str,
+    batches: usize,
+    per_batch: i32,
+    partitions: i32,
+) -> std::thread::JoinHandle<()> {
+    let c = Bootstrap(cluster.bootstrap());
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        for batch in 0..batches {
+            let recs: Vec<TestRecord> = (0..per_batch)
+                .map(|i| {
+                    TestRecord::new(format!("b{batch}-r{i}"))
+                        .with_key(format!("k{i}"))
+                        .with_partition(i % partitions)
+                })
+                .collect();
+            tools::produce(&c, &topic, &recs).unwrap();
+        }
+    })
 }
 
 pub struct Bootstrap(pub String);
@@ -616,22 +626,7 @@ pub fn exactly_once_across_kills(version: &str) {
              kmirror.shutdown.timeout.ms = 5000"
         ),
     );
-    let producer = {
-        let bootstrap = pair.source.bootstrap();
-        std::thread::spawn(move || {
-            let c = Bootstrap(bootstrap);
-            for batch in 0..20 {
-                let recs: Vec<TestRecord> = (0..300)
-                    .map(|i| {
-                        TestRecord::new(format!("b{batch}-r{i}"))
-                            .with_key(format!("k{i}"))
-                            .with_partition(i % 3)
-                    })
-                    .collect();
-                tools::produce(&c, "eos", &recs).unwrap();
-            }
-        })
-    };
+    let producer = produce_in_background(&pair.source, t, 20, 300, 3);
     tools::produce_transactions(
         &pair.source,
         t,
