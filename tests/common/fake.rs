@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use kmirror::harness::fake::{FakeBroker, Role, Template};
 
-use super::scratch;
-
 /// A fake source serving `topic` (`partitions` partitions of copies of a
 /// `batch_bytes` batch, `log_end` offsets each) and a fake target.
 pub fn fake_pair(
@@ -32,23 +30,12 @@ pub fn fake_pair(
 
 /// An mm2.properties mirroring `A -> B` between fake brokers, plus `extra`.
 pub fn fake_mm2(name: &str, source: &FakeBroker, target: &FakeBroker, extra: &str) -> PathBuf {
-    let path = scratch(name).join("mm2.properties");
-    std::fs::write(
-        &path,
-        format!(
-            "clusters = A, B\n\
-             A.bootstrap.servers = {}\n\
-             B.bootstrap.servers = {}\n\
-             A->B.enabled = true\n\
-             replication.factor = 1\n\
-             offset.flush.interval.ms = 300\n\
-             {extra}\n",
-            source.bootstrap(),
-            target.bootstrap()
-        ),
+    super::write_mm2(
+        name,
+        &source.bootstrap(),
+        &target.bootstrap(),
+        &format!("offset.flush.interval.ms = 300\n{extra}"),
     )
-    .expect("write mm2.properties");
-    path
 }
 
 /// Peak resident set of a process, in KiB (VmHWM).

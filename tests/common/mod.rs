@@ -38,20 +38,27 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// An mm2.properties for flow A -> B over the pair, plus `extra` lines.
 pub fn mm2_file(pair: &ClusterPair, name: &str, extra: &str) -> PathBuf {
-    let dir = scratch(name);
-    let path = dir.join("mm2.properties");
+    write_mm2(
+        name,
+        &pair.source.bootstrap(),
+        &pair.target.bootstrap(),
+        &format!("offset.flush.interval.ms = 500\n{extra}"),
+    )
+}
+
+/// An mm2.properties in a scratch directory: flow A -> B between the
+/// given bootstrap servers, replication factor 1, plus `extra` lines.
+pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf {
+    let path = scratch(name).join("mm2.properties");
     std::fs::write(
         &path,
         format!(
             "clusters = A, B\n\
-             A.bootstrap.servers = {}\n\
-             B.bootstrap.servers = {}\n\
+             A.bootstrap.servers = {source}\n\
+             B.bootstrap.servers = {target}\n\
              A->B.enabled = true\n\
              replication.factor = 1\n\
-             offset.flush.interval.ms = 500\n\
-             {extra}\n",
-            pair.source.bootstrap(),
-            pair.target.bootstrap()
+             {extra}\n"
         ),
     )
     .expect("write mm2.properties");
