@@ -9,7 +9,7 @@ use kmirror_proto::control::describe_configs::{DescribeConfigsRequest, RESOURCE_
 use kmirror_proto::control::find_coordinator::{CoordinatorType, FindCoordinatorRequest};
 use kmirror_proto::control::list_offsets::ListOffsetsRequest;
 use kmirror_proto::control::offset_commit::{CommitOffset, OffsetCommitRequest};
-use kmirror_proto::control::offset_fetch::OffsetFetchRequest;
+use kmirror_proto::control::offset_fetch::{OffsetFetchRequest, OffsetFetchResponse};
 use kmirror_proto::control::producer_id::InitProducerIdRequest;
 use kmirror_proto::error_code::ErrorCode;
 
@@ -294,23 +294,7 @@ pub async fn fetch_offsets(
     group: &str,
     topics: &[(String, Vec<i32>)],
 ) -> Result<HashMap<(String, i32), i64>, ClientError> {
-    let req = OffsetFetchRequest {
-        group_id: group.to_string(),
-        topics: Some(topics.to_vec()),
-        require_stable: true,
-    };
-    let resp = coordinator.call(&req).await?;
-    if !resp.error.is_ok() {
-        return Err(kafka_err(
-            cluster,
-            format!(
-                "reading offsets of group '{group}' at {}",
-                coordinator.addr()
-            ),
-            resp.error,
-            None,
-        ));
-    }
+    let resp = offset_fetch(cluster, coordinator, group, Some(topics.to_vec()), true).await?;
     let mut out = HashMap::new();
     for t in &resp.topics {
         for p in &t.partitions {
@@ -342,10 +326,34 @@ pub async fn group_offsets(
     coordinator: &Conn,
     group: &str,
 ) -> Result<Vec<(String, i32, i64, Option<String>)>, ClientError> {
+    let resp = offset_fetch(cluster, coordinator, group, None, false).await?;
+    Ok(resp
+        .topics
+        .into_iter()
+        .flat_map(|t| {
+            let name = t.name;
+            t.partitions
+                .into_iter()
+                .filter(|p| p.error.is_ok() && p.offset >= 0)
+                .map(move |p| (name.clone(), p.partition, p.offset, p.metadata))
+        })
+        .collect())
+}
+
+/// One OffsetFetch of `group` (all its partitions when `topics` is
+/// `None`), with the group-level error turned into one naming the group and
+/// the coordinator.
+async fn offset_fetch(
+    cluster: &ClusterClient,
+    coordinator: &Conn,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Result<OffsetFetchResponse, ClientError> {
     let req = OffsetFetchRequest {
         group_id: group.to_string(),
-        topics: None,
-        require_stable: false,
+        topics,
+        require_stable,
     };
     let resp = coordinator.call(&req).await?;
     if !resp.error.is_ok() {
@@ -359,17 +367,7 @@ pub async fn group_offsets(
             None,
         ));
     }
-    Ok(resp
-        .topics
-        .into_iter()
-        .flat_map(|t| {
-            let name = t.name;
-            t.partitions
-                .into_iter()
-                .filter(|p| p.error.is_ok() && p.offset >= 0)
-                .map(move |p| (name.clone(), p.partition, p.offset, p.metadata))
-        })
-        .collect())
+    Ok(resp)
 }
 
 /// Takes the transactional id `id` from whoever held it: InitProducerId
