@@ -35,13 +35,7 @@ public final class PacedProducer {
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.put(ProducerConfig.ACKS_CONFIG, "all");
-        for (int i = 5; i < args.length; i++) {
-            int eq = args[i].indexOf('=');
-            if (eq <= 0) {
-                throw new IllegalArgumentException("producer property must be key=value: " + args[i]);
-            }
-            props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
-        }
+        Wire.putProperties(props, args, 5, "producer");
         byte[] value = new byte[size];
         new Random(7).nextBytes(value);
         long lateMaxNs = 0;

@@ -39,13 +39,7 @@ public final class StreamProducer {
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.put(ProducerConfig.ACKS_CONFIG, "all");
         props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
-        for (int i = 2; i < args.length; i++) {
-            int eq = args[i].indexOf('=');
-            if (eq <= 0) {
-                throw new IllegalArgumentException("producer property must be key=value: " + args[i]);
-            }
-            props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
-        }
+        Wire.putProperties(props, args, 2, "producer");
 
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         AtomicLong acked = new AtomicLong();

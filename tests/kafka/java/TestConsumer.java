@@ -60,13 +60,7 @@ public final class TestConsumer {
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "5000");
         props.put(ConsumerConfig.CLIENT_ID_CONFIG, "kmirror-test-consumer");
-        for (int i = 5; i < args.length; i++) {
-            int eq = args[i].indexOf('=');
-            if (eq <= 0) {
-                throw new IllegalArgumentException("consumer property must be key=value: " + args[i]);
-            }
-            props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
-        }
+        Wire.putProperties(props, args, 5, "consumer");
 
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8);
         boolean timedOut = false;

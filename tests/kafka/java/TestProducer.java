@@ -43,13 +43,7 @@ public final class TestProducer {
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
         props.put(ProducerConfig.ACKS_CONFIG, "all");
-        for (int i = 2; i < args.length; i++) {
-            int eq = args[i].indexOf('=');
-            if (eq <= 0) {
-                throw new IllegalArgumentException("producer property must be key=value: " + args[i]);
-            }
-            props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
-        }
+        Wire.putProperties(props, args, 2, "producer");
         boolean transactional = props.containsKey(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
 
         List<Future<RecordMetadata>> sent = new ArrayList<>();

@@ -1,5 +1,6 @@
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
+import java.util.Properties;
 
 /**
  * The line format shared by the harness (src/harness/tools.rs) and the test
@@ -27,6 +28,20 @@ final class Wire {
             throw new IllegalArgumentException("byte field must be '~' or '=base64', got: " + field);
         }
         return Base64.getDecoder().decode(field.substring(1));
+    }
+
+    /**
+     * Adds the client properties given as "key=value" arguments from index
+     * {@code from} on; {@code what} names them in the error for a bad one.
+     */
+    static void putProperties(Properties props, String[] args, int from, String what) {
+        for (int i = from; i < args.length; i++) {
+            int eq = args[i].indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException(what + " property must be key=value: " + args[i]);
+            }
+            props.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+        }
     }
 
     static String parseText(String field) {
