@@ -54,7 +54,6 @@ pub struct FlowPlan {
     pub topics: TopicFilter,
     pub policy: ReplicationPolicy,
     pub replication_factor: i16,
-    pub sync_topic_configs: bool,
     pub config_exclude: Vec<Regex>,
     pub refresh_topics: Option<Duration>,
     pub commit_interval: Duration,
@@ -328,7 +327,6 @@ pub fn plans_from_config(
             topics: flow.topics.clone(),
             policy: flow.replication_policy.clone(),
             replication_factor: flow.replication_factor,
-            sync_topic_configs: flow.sync_topic_configs_enabled,
             config_exclude: flow.config_properties_exclude.clone(),
             refresh_topics: flow
                 .refresh_topics_enabled

@@ -187,29 +187,24 @@ impl Drop for Pooled {
 }
 
 /// A buffer nobody refers to any more: pooled on this thread if there is
-/// room, else freed.
+/// room (and the process holds no more than its cap), else freed.
 fn give_back(mut buf: Vec<u8>) {
-    let cap = buf.capacity();
+    let size = buf.capacity();
     buf.clear();
-    let kept = POOL.with(|p| {
+    let freed = POOL.with(|p| {
         let mut pool = p.borrow_mut();
         let pooled: usize = pool.iter().map(Vec::capacity).sum();
-        let room = pool.len() < MAX_POOLED && pooled + cap <= MAX_POOLED_BYTES;
-        if room && held() <= cap_for_pooling() {
+        let room = pool.len() < MAX_POOLED && pooled + size <= MAX_POOLED_BYTES;
+        if room && held() <= cap() {
             pool.push(buf);
             None
         } else {
             Some(buf)
         }
     });
-    if kept.is_some() {
-        shrank(cap);
+    if freed.is_some() {
+        shrank(size);
     }
-}
-
-/// Past this many held bytes, freed buffers are not kept for reuse.
-fn cap_for_pooling() -> usize {
-    cap()
 }
 
 #[cfg(test)]

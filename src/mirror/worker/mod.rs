@@ -97,9 +97,7 @@ struct Worker {
     failures: RefCell<Vec<Failure>>,
     /// Counted since the last report that reached the control thread.
     stats: RefCell<Counters>,
-    /// Produce requests sent and not yet answered, over all loops.
-    produce_in_flight: Cell<usize>,
-    /// The same per flow.
+    /// Produce requests sent and not yet answered, per flow.
     flow_in_flight: Vec<Cell<usize>>,
     /// Per flow: the transaction state in exactly-once mode.
     txns: RefCell<Vec<Option<txn::Txn>>>,
@@ -153,7 +151,6 @@ impl Worker {
             producer_reset: RefCell::new(vec![false; n]),
             failures: RefCell::new(Vec::new()),
             stats: RefCell::new(Counters::new()),
-            produce_in_flight: Cell::new(0),
             flow_in_flight: (0..n).map(|_| Cell::new(0)).collect(),
             txns: RefCell::new(txns),
             wake: Notify::new(),
@@ -190,16 +187,16 @@ impl Worker {
         // acknowledged until the deadline.
         self.shutting_down.set(true);
         self.wake.notify_waiters();
-        while self.produce_in_flight.get() > 0 && Instant::now() < acks_by {
+        while self.produce_in_flight() > 0 && Instant::now() < acks_by {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // Exactly-once flows commit what was acknowledged, by the deadline.
         for flow in 0..self.plans.len() {
-            if self.plans[flow].exactly_once && self.produce_in_flight.get() == 0 {
+            if self.plans[flow].exactly_once && self.produce_in_flight() == 0 {
                 self.finish_txn(flow, acks_by).await;
             }
         }
-        let abandoned = self.produce_in_flight.get();
+        let abandoned = self.produce_in_flight();
         if abandoned > 0 {
             tracing::warn!(
                 worker = self.id,
@@ -214,6 +211,11 @@ impl Worker {
             abandoned,
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), self.tx.send(stopped)).await;
+    }
+
+    /// Produce requests sent and not yet answered, over all flows.
+    fn produce_in_flight(&self) -> usize {
+        self.flow_in_flight.iter().map(Cell::get).sum()
     }
 
     fn assign(&self, list: Vec<Assignment>) {

@@ -86,7 +86,6 @@ impl Worker {
                 }
                 Ok(inflight) => {
                     in_flight.set(in_flight.get() + 1);
-                    self.produce_in_flight.set(self.produce_in_flight.get() + 1);
                     let flow_count = &self.flow_in_flight[flow];
                     flow_count.set(flow_count.get() + 1);
                     let in_flight = in_flight.clone();
@@ -108,9 +107,6 @@ impl Worker {
                         let flow_count = &worker.flow_in_flight[flow];
                         flow_count.set(flow_count.get() - 1);
                         in_flight.set(in_flight.get() - 1);
-                        worker
-                            .produce_in_flight
-                            .set(worker.produce_in_flight.get() - 1);
                         worker.wake.notify_waiters();
                     });
                 }

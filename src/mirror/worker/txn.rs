@@ -295,7 +295,7 @@ impl Worker {
     /// (first time) or bumps our own epoch after an abort. Partitions adopt
     /// the new producer and start again from their committed positions.
     async fn init_producer(&self, flow: usize) -> Result<(), Step> {
-        let (id, held) = self.txn(flow, |t| (t.transactional_id.clone(), t.last_known()));
+        let (id, held) = self.txn(flow, |t| (t.transactional_id.clone(), t.last));
         let timeout_ms = self.plans[flow].produce.transaction_timeout_ms;
         let mut attempt = 0u32;
         loop {
@@ -479,15 +479,13 @@ impl Worker {
                     return Err(e.into());
                 }
             };
-            if resp.topics.code().is_some_and(|c| {
-                matches!(
-                    c,
-                    ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
-                )
-            }) {
-                self.txn_mut(flow, |t| t.group_coordinator = None);
-            }
             if let Some(code) = resp.topics.code() {
+                if matches!(
+                    code,
+                    ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
+                ) {
+                    self.txn_mut(flow, |t| t.group_coordinator = None);
+                }
                 return Err(step(
                     code,
                     format!("TxnOffsetCommit at {} answered {code}", coordinator.addr()),
@@ -660,13 +658,6 @@ impl Worker {
                 None => return Ok(()),
             }
         }
-    }
-}
-
-impl Txn {
-    /// The producer id and epoch last held, for a re-init after an abort.
-    fn last_known(&self) -> Option<(i64, i16)> {
-        self.last
     }
 }
 
