@@ -315,6 +315,18 @@ fn control_response(api: Api, v: i16) -> Bytes {
                 .with_unknown_tagged_fields(tags(flex)),
             v,
         ),
+        Api::SaslHandshake => encode(
+            &SaslHandshakeResponse::default()
+                .with_mechanisms(vec![s("PLAIN"), s("SCRAM-SHA-512")]),
+            v,
+        ),
+        Api::SaslAuthenticate => encode(
+            &SaslAuthenticateResponse::default()
+                .with_auth_bytes(Bytes::from_static(b"r=nonce,s=c2FsdA==,i=4096"))
+                .with_session_lifetime_ms(10_000)
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
         Api::Fetch => fetch::encode_response(&sample_fetch()).freeze(),
         Api::Produce => produce::encode_response(&sample_produce(), v).freeze(),
     }

@@ -58,6 +58,12 @@ pub fn decode(api: Api, version: i16, body: Bytes) -> Result<(), ProtoError> {
             control::decode_response::<describe_configs::DescribeConfigsRequest>(body, version)
                 .map(drop)
         }
+        Api::SaslHandshake => {
+            control::decode_response::<sasl::SaslHandshakeRequest>(body, version).map(drop)
+        }
+        Api::SaslAuthenticate => {
+            control::decode_response::<sasl::SaslAuthenticateRequest>(body, version).map(drop)
+        }
         Api::CreatePartitions => {
             control::decode_response::<create_partitions::CreatePartitionsRequest>(body, version)
                 .map(drop)

@@ -14,6 +14,7 @@ pub enum Api {
     OffsetCommit = 8,
     OffsetFetch = 9,
     FindCoordinator = 10,
+    SaslHandshake = 17,
     ApiVersions = 18,
     CreateTopics = 19,
     InitProducerId = 22,
@@ -22,11 +23,12 @@ pub enum Api {
     EndTxn = 26,
     TxnOffsetCommit = 28,
     DescribeConfigs = 32,
+    SaslAuthenticate = 36,
     CreatePartitions = 37,
 }
 
 impl Api {
-    pub const ALL: [Api; 16] = [
+    pub const ALL: [Api; 18] = [
         Api::Produce,
         Api::Fetch,
         Api::ListOffsets,
@@ -34,6 +36,7 @@ impl Api {
         Api::OffsetCommit,
         Api::OffsetFetch,
         Api::FindCoordinator,
+        Api::SaslHandshake,
         Api::ApiVersions,
         Api::CreateTopics,
         Api::InitProducerId,
@@ -42,6 +45,7 @@ impl Api {
         Api::EndTxn,
         Api::TxnOffsetCommit,
         Api::DescribeConfigs,
+        Api::SaslAuthenticate,
         Api::CreatePartitions,
     ];
 
@@ -58,6 +62,7 @@ impl Api {
             Api::OffsetCommit => "OffsetCommit",
             Api::OffsetFetch => "OffsetFetch",
             Api::FindCoordinator => "FindCoordinator",
+            Api::SaslHandshake => "SaslHandshake",
             Api::ApiVersions => "ApiVersions",
             Api::CreateTopics => "CreateTopics",
             Api::InitProducerId => "InitProducerId",
@@ -66,6 +71,7 @@ impl Api {
             Api::EndTxn => "EndTxn",
             Api::TxnOffsetCommit => "TxnOffsetCommit",
             Api::DescribeConfigs => "DescribeConfigs",
+            Api::SaslAuthenticate => "SaslAuthenticate",
             Api::CreatePartitions => "CreatePartitions",
         }
     }
@@ -86,6 +92,8 @@ impl Api {
             Api::OffsetCommit => 8,
             Api::OffsetFetch => 6,
             Api::FindCoordinator => 3,
+            // Never flexible.
+            Api::SaslHandshake => i16::MAX,
             Api::ApiVersions => 3,
             Api::CreateTopics => 5,
             Api::InitProducerId => 2,
@@ -94,6 +102,7 @@ impl Api {
             Api::EndTxn => 3,
             Api::TxnOffsetCommit => 3,
             Api::DescribeConfigs => 4,
+            Api::SaslAuthenticate => 2,
             Api::CreatePartitions => 2,
         }
     }
@@ -116,6 +125,8 @@ impl Api {
             Api::TxnOffsetCommit | Api::AddPartitionsToTxn | Api::DescribeConfigs => 16 * MIB,
             Api::CreatePartitions => 4 * MIB,
             Api::ApiVersions
+            | Api::SaslHandshake
+            | Api::SaslAuthenticate
             | Api::FindCoordinator
             | Api::InitProducerId
             | Api::AddOffsetsToTxn
@@ -139,6 +150,8 @@ impl Api {
             Api::OffsetCommit => (2, 8),
             Api::OffsetFetch => (1, 7),
             Api::FindCoordinator => (1, 4),
+            // v0 carried SASL tokens outside Kafka framing; Kafka 1.0+ has v1.
+            Api::SaslHandshake => (1, 1),
             Api::ApiVersions => (0, 3),
             Api::CreateTopics => (2, 7),
             Api::InitProducerId => (0, 4),
@@ -149,6 +162,7 @@ impl Api {
             Api::EndTxn => (0, 4),
             Api::TxnOffsetCommit => (0, 4),
             Api::DescribeConfigs => (1, 4),
+            Api::SaslAuthenticate => (0, 2),
             Api::CreatePartitions => (0, 3),
         }
     }

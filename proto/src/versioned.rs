@@ -91,6 +91,15 @@ impl MessageReader {
         }
     }
 
+    /// A BYTES (or COMPACT_BYTES) field; `None` when null.
+    pub fn nullable_bytes(&mut self, what: &'static str) -> Result<Option<Bytes>, ProtoError> {
+        if self.flexible {
+            self.r.compact_nullable_bytes(what)
+        } else {
+            self.r.nullable_bytes(what)
+        }
+    }
+
     /// A string that is read past, not kept.
     pub fn skip_string(&mut self, what: &'static str) -> Result<(), ProtoError> {
         let n = self.length(what)?;
@@ -265,6 +274,23 @@ impl MessageWriter {
         } else {
             put_string(&mut self.buf, s);
         }
+        Ok(())
+    }
+
+    /// A BYTES (or COMPACT_BYTES) field that is never null.
+    pub fn bytes(&mut self, what: &'static str, b: &[u8]) -> Result<(), ProtoError> {
+        if b.len() >= i32::MAX as usize {
+            return Err(ProtoError::malformed(
+                what,
+                format!("{} bytes do not fit a Kafka bytes field", b.len()),
+            ));
+        }
+        if self.flexible {
+            put_uvarint(&mut self.buf, b.len() as u32 + 1);
+        } else {
+            self.buf.put_i32(b.len() as i32);
+        }
+        self.buf.put_slice(b);
         Ok(())
     }
 

@@ -357,6 +357,42 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn sasl(mechanism in name(), mechs in proptest::collection::vec(name(), 0..4), err in any::<i16>(),
+            token in proptest::collection::vec(any::<u8>(), 0..300), lifetime in any::<i64>(),
+            message in proptest::option::of(name())) {
+        for v in versions(Api::SaslHandshake) {
+            let req = control::sasl::SaslHandshakeRequest { mechanism: mechanism.clone() };
+            let there: kp::SaslHandshakeRequest = ours_decoded_there(&req, v);
+            prop_assert_eq!(there.mechanism.as_str(), mechanism.as_str());
+            let resp = kp::SaslHandshakeResponse::default()
+                .with_error_code(err)
+                .with_mechanisms(mechs.iter().map(|m| s(m)).collect());
+            let got = control::decode_response::<control::sasl::SaslHandshakeRequest>(theirs(&resp, v), v).unwrap();
+            prop_assert_eq!(got.error, ErrorCode(err));
+            prop_assert_eq!(&got.mechanisms, &mechs);
+        }
+        for v in versions(Api::SaslAuthenticate) {
+            let req = control::sasl::SaslAuthenticateRequest { auth_bytes: token.clone() };
+            let there: kp::SaslAuthenticateRequest = ours_decoded_there(&req, v);
+            prop_assert_eq!(&there.auth_bytes[..], &token[..]);
+            let resp = kp::SaslAuthenticateResponse::default()
+                .with_error_code(err)
+                .with_error_message(message.as_deref().map(s))
+                .with_auth_bytes(Bytes::from(token.clone()))
+                .with_session_lifetime_ms(lifetime);
+            let got = control::decode_response::<control::sasl::SaslAuthenticateRequest>(theirs(&resp, v), v).unwrap();
+            prop_assert_eq!(got.error, ErrorCode(err));
+            prop_assert_eq!(&got.error_message, &message);
+            prop_assert_eq!(&got.auth_bytes[..], &token[..]);
+            prop_assert_eq!(got.session_lifetime_ms, if v >= 1 { lifetime } else { 0 });
+        }
+    }
+}
+
 #[test]
 fn response_headers_match_theirs() {
     for api in Api::ALL {
@@ -388,7 +424,7 @@ proptest! {
     /// Random bytes, and random bytes after a valid prefix of huge counts,
     /// are errors for every decoder at every version, never panics.
     #[test]
-    fn no_response_decoder_panics(data in proptest::collection::vec(any::<u8>(), 0..160), which in 0usize..16) {
+    fn no_response_decoder_panics(data in proptest::collection::vec(any::<u8>(), 0..160), which in 0usize..18) {
         let api = Api::ALL[which % Api::ALL.len()];
         for v in versions(api) {
             let _ = crate::any_response::decode(api, v, Bytes::from(data.clone()));

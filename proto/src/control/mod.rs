@@ -22,6 +22,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod producer_id;
+pub mod sasl;
 pub mod txn;
 
 /// A request kmirror sends and the response it expects.
