@@ -8,4 +8,5 @@ pub mod demo;
 pub mod harness;
 pub mod mirror;
 pub mod net;
+pub mod security;
 pub mod topics;

@@ -16,6 +16,11 @@ impl ErrorCode {
     pub const MESSAGE_TOO_LARGE: ErrorCode = ErrorCode(10);
     pub const NOT_COORDINATOR: ErrorCode = ErrorCode(16);
     pub const NOT_ENOUGH_REPLICAS: ErrorCode = ErrorCode(19);
+    pub const TOPIC_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(29);
+    pub const GROUP_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(30);
+    pub const CLUSTER_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(31);
+    pub const UNSUPPORTED_SASL_MECHANISM: ErrorCode = ErrorCode(33);
+    pub const ILLEGAL_SASL_STATE: ErrorCode = ErrorCode(34);
     pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);
     pub const TOPIC_ALREADY_EXISTS: ErrorCode = ErrorCode(36);
     pub const INVALID_PARTITIONS: ErrorCode = ErrorCode(37);
@@ -71,6 +76,8 @@ impl ErrorCode {
             30 => "GROUP_AUTHORIZATION_FAILED",
             31 => "CLUSTER_AUTHORIZATION_FAILED",
             32 => "INVALID_TIMESTAMP",
+            33 => "UNSUPPORTED_SASL_MECHANISM",
+            34 => "ILLEGAL_SASL_STATE",
             35 => "UNSUPPORTED_VERSION",
             36 => "TOPIC_ALREADY_EXISTS",
             37 => "INVALID_PARTITIONS",
@@ -90,6 +97,7 @@ impl ErrorCode {
             52 => "TRANSACTION_COORDINATOR_FENCED",
             53 => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
             56 => "KAFKA_STORAGE_ERROR",
+            58 => "SASL_AUTHENTICATION_FAILED",
             59 => "UNKNOWN_PRODUCER_ID",
             67 => "PREFERRED_LEADER_NOT_AVAILABLE",
             69 => "GROUP_ID_NOT_FOUND",
@@ -110,6 +118,11 @@ impl ErrorCode {
             120 => "TRANSACTION_ABORTABLE",
             _ => "UNKNOWN_ERROR_CODE",
         }
+    }
+
+    /// An ACL is missing: retrying cannot help until an operator grants it.
+    pub fn is_authorization_error(self) -> bool {
+        matches!(self.0, 29 | 30 | 31 | 53)
     }
 
     /// Errors a client retries after a metadata refresh or a pause.

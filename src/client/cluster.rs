@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kmirror_proto::control::metadata::MetadataRequest;
@@ -12,6 +13,7 @@ use kmirror_proto::error_code::ErrorCode;
 use crate::client::conn::Conn;
 use crate::client::error::ClientError;
 use crate::net::{Backend, SocketTuning};
+use crate::security::Security;
 
 /// How to reach and talk to one cluster.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct ClientSettings {
     pub tuning: SocketTuning,
     pub request_timeout: Duration,
     pub backend: Backend,
+    /// TLS and SASL for this cluster and client role.
+    pub security: Arc<Security>,
 }
 
 /// Partition metadata: leader broker id and epoch.
@@ -108,6 +112,7 @@ impl ClusterClient {
             addr,
             s.backend,
             &s.tuning,
+            &s.security,
             &s.client_id,
             s.request_timeout,
         )

@@ -6,12 +6,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::net::ToSocketAddrs;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kmirror_proto::api::{Api, BrokerVersions};
 use kmirror_proto::control;
 use kmirror_proto::control::api_versions::ApiVersionsRequest;
+use kmirror_proto::control::sasl::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use kmirror_proto::control::ControlRequest;
 use kmirror_proto::error_code::ErrorCode;
 use kmirror_proto::header::{peek_correlation_id, split_response};
@@ -19,7 +21,10 @@ use kmirror_proto::ProtoError;
 use tokio::sync::oneshot;
 
 use crate::client::error::ClientError;
-use crate::net::{buffers, socket, Backend, SocketTuning, Stream};
+use crate::net::tls::{tls_error, TlsStream};
+use crate::net::{buffers, socket, Backend, SocketTuning, Stream, Tcp};
+use crate::security::sasl::SaslSettings;
+use crate::security::{tls as tls_settings, Security};
 
 type Reply = Result<Bytes, ClientError>;
 
@@ -43,6 +48,12 @@ struct Inner {
     closed: RefCell<Option<String>>,
     versions: RefCell<BrokerVersions>,
     request_timeout: Duration,
+    sasl: Option<SaslSettings>,
+    /// When the broker's SASL session (KIP-368) should be renewed.
+    reauth_at: Cell<Option<Instant>>,
+    /// A TLS failure that will happen again on every attempt (a refused
+    /// certificate): connecting reports it as an authentication error.
+    tls_refused: RefCell<Option<String>>,
 }
 
 /// A connection handle; clones share the connection.
@@ -65,6 +76,7 @@ impl Conn {
         addr: &str,
         backend: Backend,
         tuning: &SocketTuning,
+        security: &Arc<Security>,
         client_id: &str,
         request_timeout: Duration,
     ) -> Result<Conn, ClientError> {
@@ -81,7 +93,38 @@ impl Conn {
         let tcp = socket::connect(sockaddr, tuning)
             .await
             .map_err(|e| connect_err(e.to_string()))?;
-        let stream = Stream::from_tokio(tcp, backend).map_err(|e| connect_err(e.to_string()))?;
+        let tcp = Tcp::from_tokio(tcp, backend).map_err(|e| connect_err(e.to_string()))?;
+        let stream = match &security.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => {
+                let host = host_of(addr);
+                let handshake = TlsStream::connect(tcp, tls.client_config(cluster), host);
+                match tokio::time::timeout(tuning.connect_timeout.max(request_timeout), handshake)
+                    .await
+                {
+                    Ok(Ok(s)) => Stream::Tls(Box::new(s)),
+                    Ok(Err(e)) => {
+                        return Err(match tls_error(&e) {
+                            Some(t) if tls_settings::is_permanent(t) => ClientError::Auth {
+                                cluster: cluster.to_string(),
+                                addr: addr.to_string(),
+                                reason: tls_settings::describe_error(t, tls.verifies_hostname()),
+                            },
+                            Some(t) => connect_err(tls_settings::describe_error(
+                                t,
+                                tls.verifies_hostname(),
+                            )),
+                            None => connect_err(format!("TLS handshake failed: {e}")),
+                        })
+                    }
+                    Err(_) => {
+                        return Err(connect_err(
+                            "the TLS handshake did not finish in time".into(),
+                        ))
+                    }
+                }
+            }
+        };
         let conn = Conn {
             inner: Rc::new(Inner {
                 cluster: cluster.to_string(),
@@ -94,10 +137,35 @@ impl Conn {
                 closed: RefCell::new(None),
                 versions: RefCell::new(BrokerVersions::default()),
                 request_timeout,
+                sasl: security.sasl.clone(),
+                reauth_at: Cell::new(None),
+                tls_refused: RefCell::new(None),
             }),
         };
         tokio::task::spawn_local(read_loop(conn.inner.clone()));
-        conn.negotiate().await?;
+        let verify_hostname = security.tls.as_ref().is_some_and(|t| t.verifies_hostname());
+        let ready = async {
+            conn.negotiate().await?;
+            if conn.inner.sasl.is_some() {
+                let _guard = conn.inner.write_lock.lock().await;
+                conn.authenticate_locked().await?;
+            }
+            Ok::<(), ClientError>(())
+        };
+        if let Err(e) = ready.await {
+            // TLS 1.3 reports a refused client certificate only after the
+            // handshake, on the first read.
+            if let Some(reason) = conn.inner.tls_refused.borrow().clone() {
+                let _ = verify_hostname;
+                return Err(ClientError::Auth {
+                    cluster: cluster.to_string(),
+                    addr: addr.to_string(),
+                    reason,
+                });
+            }
+            conn.close("connection set-up failed");
+            return Err(e);
+        }
         Ok(conn)
     }
 
@@ -201,6 +269,25 @@ impl Conn {
                     return Err(self.disconnected("a request write stalled".into()));
                 }
             };
+        if inner.reauth_at.get().is_some_and(|at| Instant::now() >= at) {
+            if let Err(e) = self.authenticate_locked().await {
+                tracing::warn!(cluster = %inner.cluster, broker = %inner.addr, "SASL re-authentication failed; reconnecting: {e}");
+                close(inner, format!("re-authentication failed: {e}"));
+                return Err(e);
+            }
+        }
+        self.write_locked(api, version, max_response, frame).await
+    }
+
+    /// Writes one request; the caller holds the write lock.
+    async fn write_locked(
+        &self,
+        api: Api,
+        version: i16,
+        max_response: usize,
+        frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
+    ) -> Result<InFlight, ClientError> {
+        let inner = &self.inner;
         if let Some(reason) = inner.closed.borrow().clone() {
             return Err(self.disconnected(reason));
         }
@@ -255,6 +342,84 @@ impl Conn {
         control::decode_response::<R>(body, version).map_err(|e| {
             ClientError::protocol(&self.inner.cluster, &self.inner.addr, api.name(), e)
         })
+    }
+
+    /// A control request on a connection whose write lock the caller holds.
+    async fn call_locked<R: ControlRequest>(&self, req: &R) -> Result<R::Response, ClientError> {
+        let api = R::API;
+        let version = self.version(api)?;
+        let client_id = self.inner.client_id.clone();
+        let body = self
+            .write_locked(api, version, api.max_response_bytes(), |corr| {
+                control::encode_request(req, version, corr, &client_id).map(|b| vec![b])
+            })
+            .await?
+            .wait()
+            .await?;
+        control::decode_response::<R>(body, version).map_err(|e| {
+            ClientError::protocol(&self.inner.cluster, &self.inner.addr, api.name(), e)
+        })
+    }
+
+    /// Authenticates (or, on a live connection, re-authenticates: KIP-368)
+    /// with SaslHandshake and SaslAuthenticate. Requests already in flight
+    /// are answered first; no other request is written meanwhile, since
+    /// the caller holds the write lock.
+    async fn authenticate_locked(&self) -> Result<(), ClientError> {
+        let inner = &self.inner;
+        let Some(sasl) = &inner.sasl else {
+            return Ok(());
+        };
+        let auth_err = |reason: String| ClientError::Auth {
+            cluster: inner.cluster.clone(),
+            addr: inner.addr.clone(),
+            reason,
+        };
+        let mechanism = sasl.mechanism.name();
+        let hs = self
+            .call_locked(&SaslHandshakeRequest {
+                mechanism: mechanism.to_string(),
+            })
+            .await?;
+        if hs.error == ErrorCode::UNSUPPORTED_SASL_MECHANISM {
+            return Err(auth_err(format!(
+                "the broker's listener does not offer SASL mechanism {mechanism} (sasl.mechanism); it offers {}",
+                if hs.mechanisms.is_empty() { "none".to_string() } else { hs.mechanisms.join(", ") }
+            )));
+        }
+        if !hs.error.is_ok() {
+            return Err(auth_err(format!(
+                "SaslHandshake for {mechanism} failed: {}",
+                hs.error
+            )));
+        }
+        let mut exchange = sasl.start().map_err(auth_err)?;
+        let mut token = exchange.first();
+        loop {
+            let resp = self
+                .call_locked(&SaslAuthenticateRequest { auth_bytes: token })
+                .await?;
+            if !resp.error.is_ok() {
+                // Brokers word these for operators and put no secret in them.
+                return Err(auth_err(format!(
+                    "{mechanism} authentication failed: {}{}",
+                    resp.error,
+                    resp.error_message
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )));
+            }
+            match exchange.next(&resp.auth_bytes).map_err(auth_err)? {
+                Some(next) => token = next,
+                None => {
+                    inner
+                        .reauth_at
+                        .set(reauth_deadline(resp.session_lifetime_ms));
+                    tracing::debug!(cluster = %inner.cluster, broker = %inner.addr, mechanism, session_lifetime_ms = resp.session_lifetime_ms, "authenticated");
+                    return Ok(());
+                }
+            }
+        }
     }
 
     fn disconnected(&self, reason: String) -> ClientError {
@@ -324,6 +489,7 @@ async fn read_loop(inner: Rc<Inner>) {
             let want = 4 - head.len();
             let (res, b) = inner.stream.read_into(head, want).await;
             head = b;
+            note_tls_refusal(&inner, &res);
             if let Err(reason) = read_result(res) {
                 close(&inner, reason);
                 return;
@@ -351,6 +517,28 @@ async fn read_loop(inner: Rc<Inner>) {
             return;
         }
     }
+}
+
+/// Remembers a TLS failure that will repeat on every attempt.
+fn note_tls_refusal(inner: &Inner, res: &std::io::Result<usize>) {
+    if let Err(e) = res {
+        if let Some(t) = tls_error(e).filter(|t| tls_settings::is_permanent(t)) {
+            *inner.tls_refused.borrow_mut() = Some(tls_settings::describe_error(t, true));
+        }
+    }
+}
+
+/// The host part of `host:port` (brackets of an IPv6 address removed).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// When to renew a SASL session the broker grants for `lifetime_ms`:
+/// at 85% of it, as Kafka's clients do (the rest absorbs a slow round
+/// trip). `None` when it does not expire.
+fn reauth_deadline(lifetime_ms: i64) -> Option<Instant> {
+    (lifetime_ms > 0).then(|| Instant::now() + Duration::from_millis(lifetime_ms as u64 * 85 / 100))
 }
 
 /// A response size is acceptable only for a request that is waiting and

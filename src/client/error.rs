@@ -12,6 +12,14 @@ pub enum ClientError {
         addr: String,
         reason: String,
     },
+    /// The cluster refused kmirror's credentials or certificate, or kmirror
+    /// refused the cluster's: the same on every retry.
+    #[error("cluster {cluster}: authentication with {addr} failed: {reason}")]
+    Auth {
+        cluster: String,
+        addr: String,
+        reason: String,
+    },
     #[error("cluster {cluster}: connection to {addr} lost: {reason}")]
     Disconnected {
         cluster: String,
@@ -68,6 +76,16 @@ impl ClientError {
             | ClientError::Disconnected { .. }
             | ClientError::Timeout { .. } => true,
             ClientError::Kafka { code, .. } => code.is_retriable(),
+            _ => false,
+        }
+    }
+
+    /// Whether this error will repeat until an operator changes something:
+    /// credentials, certificates, or ACLs.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            ClientError::Auth { .. } => true,
+            ClientError::Kafka { code, .. } => code.is_authorization_error(),
             _ => false,
         }
     }

@@ -265,6 +265,78 @@ pub const HONOURED_COMMON: &[ClientKey] = &[
     key("receive.buffer.bytes", ValueType::IntAtLeast(-1)),
 ];
 
+/// TLS and SASL settings honoured for every client of a cluster; their
+/// values are checked when the cluster's security is built (see
+/// `crate::security`), with the key named in any error.
+pub const HONOURED_SECURITY: &[ClientKey] = &[
+    key("ssl.truststore.location", ValueType::Text),
+    key(
+        "ssl.truststore.type",
+        ValueType::OneOf(&["JKS", "PKCS12", "PEM"]),
+    ),
+    key("ssl.truststore.password", ValueType::Text),
+    key("ssl.truststore.certificates", ValueType::Text),
+    key("ssl.keystore.location", ValueType::Text),
+    key(
+        "ssl.keystore.type",
+        ValueType::OneOf(&["JKS", "PKCS12", "PEM"]),
+    ),
+    key("ssl.keystore.password", ValueType::Text),
+    key("ssl.keystore.key", ValueType::Text),
+    key("ssl.keystore.certificate.chain", ValueType::Text),
+    key("ssl.key.password", ValueType::Text),
+    key("ssl.endpoint.identification.algorithm", ValueType::Text),
+    key("ssl.enabled.protocols", ValueType::Text),
+    key("ssl.protocol", ValueType::Text),
+    key("ssl.cipher.suites", ValueType::Text),
+    key("sasl.mechanism", ValueType::Text),
+    key("sasl.jaas.config", ValueType::Text),
+    // Refused with a clear message when set (custom Java classes).
+    key("sasl.client.callback.handler.class", ValueType::Text),
+    key("sasl.login.callback.handler.class", ValueType::Text),
+    key("sasl.login.class", ValueType::Text),
+    key("sasl.oauthbearer.token.endpoint.url", ValueType::Text),
+];
+
+/// TLS and SASL settings accepted without effect, and why: Java
+/// implementation choices rustls makes itself, and Kerberos settings
+/// (GSSAPI is refused by `sasl.mechanism`).
+pub const IGNORED_SECURITY: &[(&str, &str)] = &[
+    (
+        "ssl.keymanager.algorithm",
+        "rustls selects the client certificate itself",
+    ),
+    (
+        "ssl.trustmanager.algorithm",
+        "rustls verifies certificates with webpki (PKIX)",
+    ),
+    (
+        "ssl.secure.random.implementation",
+        "rustls uses aws-lc-rs's random numbers",
+    ),
+    (
+        "ssl.provider",
+        "kmirror's TLS is rustls with the aws-lc-rs provider",
+    ),
+    ("sasl.kerberos.", "kmirror does not speak GSSAPI (Kerberos)"),
+    (
+        "sasl.login.refresh.",
+        "kmirror makes a fresh token for every authentication",
+    ),
+    (
+        "sasl.login.retry.backoff",
+        "kmirror retries a failed authentication with its own backoff",
+    ),
+    (
+        "sasl.login.connect.timeout.ms",
+        "kmirror does not fetch tokens over HTTP yet",
+    ),
+    (
+        "sasl.login.read.timeout.ms",
+        "kmirror does not fetch tokens over HTTP yet",
+    ),
+];
+
 /// Consumer settings honoured for fetching from a source.
 pub const HONOURED_CONSUMER: &[ClientKey] = &[
     key("fetch.max.bytes", ValueType::IntAtLeast(0)),
@@ -464,8 +536,23 @@ pub fn honoured_client_key(role: ClientRole, name: &str) -> Option<&'static Clie
     };
     HONOURED_COMMON
         .iter()
+        .chain(HONOURED_SECURITY)
         .chain(specific)
         .find(|key| key.name == name)
+}
+
+/// Why a TLS or SASL setting kmirror accepts has no effect, if it has none.
+pub fn ignored_security_key(name: &str) -> Option<&'static str> {
+    IGNORED_SECURITY
+        .iter()
+        .find(|(key, _)| {
+            if key.ends_with('.') {
+                name.starts_with(key)
+            } else {
+                name == *key || name.starts_with(&format!("{key}."))
+            }
+        })
+        .map(|(_, why)| *why)
 }
 
 /// Whether `name` is a Kafka setting of a `role` client, honoured or not.

@@ -581,6 +581,9 @@ impl<'p> Layers<'p> {
         name: &str,
         origin: &Origin<'p>,
     ) -> Result<Option<Note>, ConfigError> {
+        if let Some(why) = keys::ignored_security_key(name) {
+            return Ok(Some(Note::Says(format!("is ignored: {why}"))));
+        }
         let Some(spec) = keys::honoured_client_key(role, name) else {
             return Ok(Some(if keys::is_known_client_key(role, name) {
                 Note::NotImplemented
@@ -591,14 +594,6 @@ impl<'p> Layers<'p> {
         let setting = self.setting(origin);
         check_value(spec.value_type, &setting)?;
         let value = setting.value;
-        if name == "security.protocol" && !value.eq_ignore_ascii_case("PLAINTEXT") {
-            // Fail closed: never connect in plaintext to a cluster that
-            // asks for TLS or SASL.
-            return Err(setting.invalid(format!(
-                "'{value}' asks for TLS or SASL, which kmirror does not support yet; it will not \
-                 connect in plaintext instead (only PLAINTEXT is supported)"
-            )));
-        }
         let note = match name {
             "acks" if value != "all" && value != "-1" => Some(format!(
                 "= '{value}': kmirror always produces with acks=all; ignored"
@@ -1398,7 +1393,7 @@ admin.request.timeout.ms = 20000
              A->B.consumer.fetch.max.byte = 1\n\
              A->A.enabled = true\n\
              A.topics = x\n\
-             ssl.truststore.location = /etc/ts.jks\n"
+             ssl.keymanager.algorithm = SunX509\n"
         ));
         let expected = [
             "mm2.properties:5: key 'emit.checkpoints.interval.seconds' is not implemented by kmirror yet and is ignored",
@@ -1411,7 +1406,7 @@ admin.request.timeout.ms = 20000
             "mm2.properties:13: unknown key 'A->B.consumer.fetch.max.byte' is ignored",
             "mm2.properties:14: key 'A->A.enabled' names a flow from a cluster to itself",
             "mm2.properties:15: key 'A.topics' has no effect per cluster",
-            "mm2.properties:16: key 'ssl.truststore.location' is not implemented by kmirror yet",
+            "mm2.properties:16: key 'ssl.keymanager.algorithm' is ignored: rustls selects",
         ];
         assert_eq!(
             config.warnings.len(),
@@ -1592,20 +1587,43 @@ admin.request.timeout.ms = 20000
     }
 
     #[test]
-    fn tls_or_sasl_is_refused_with_file_line_and_key() {
-        for (line, protocol) in [
-            ("B.security.protocol", "SSL"),
-            ("A.consumer.security.protocol", "SASL_SSL"),
-        ] {
-            let err = parse(&format!(
-                "{TWO_CLUSTERS}A->B.enabled = true\n{line} = {protocol}\n"
-            ))
-            .unwrap_err();
-            let text = err.to_string();
-            assert!(text.starts_with("mm2.properties:5: key '"), "{text}");
-            assert!(text.contains(line) && text.contains(protocol), "{text}");
-            assert_eq!(err.exit_code(), 2);
-        }
+    fn security_settings_reach_each_client_and_bad_protocols_are_named() {
+        let config = parse_ok(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\n\
+             B.security.protocol = SASL_SSL\n\
+             B.sasl.mechanism = SCRAM-SHA-512\n\
+             A.security.protocol = SSL\n\
+             A.consumer.ssl.keystore.location = /etc/kmirror/a.p12\n"
+        ));
+        assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+        let flow = &config.flows[0];
+        assert_eq!(
+            get_str(&flow.target_producer, "security.protocol"),
+            Some("SASL_SSL")
+        );
+        assert_eq!(
+            get_str(&flow.target_producer, "sasl.mechanism"),
+            Some("SCRAM-SHA-512")
+        );
+        assert_eq!(
+            get_str(&flow.source_consumer, "security.protocol"),
+            Some("SSL")
+        );
+        assert_eq!(
+            get_str(&flow.source_consumer, "ssl.keystore.location"),
+            Some("/etc/kmirror/a.p12")
+        );
+
+        let err = parse(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nA.consumer.security.protocol = SASL_TLS\n"
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("mm2.properties:5: key 'A.consumer.security.protocol'"),
+            "{text}"
+        );
+        assert_eq!(err.exit_code(), 2);
     }
 
     #[test]

@@ -318,6 +318,9 @@ pub fn plans_from_config(
                     get("request.timeout.ms", 30_000)?.max(1000) as u64 + 5_000,
                 ),
                 backend,
+                security: crate::security::Security::from_client_props(map, |key, message| {
+                    bad(section, alias, key, message)
+                })?,
             })
         };
         plans.push(FlowPlan {

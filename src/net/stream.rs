@@ -1,6 +1,6 @@
-//! A connected TCP stream on either backend, with the two operations a
-//! Kafka connection needs: write a list of buffers entirely, and read more
-//! bytes into the spare capacity of a buffer.
+//! A connected stream on either backend, plaintext or TLS, with the two
+//! operations a Kafka connection needs: write a list of buffers entirely,
+//! and read more bytes into the spare capacity of a buffer.
 
 use std::io;
 use std::io::IoSlice;
@@ -8,26 +8,61 @@ use std::io::IoSlice;
 use bytes::{Buf, BufMut, Bytes};
 use tokio_uring::buf::BoundedBuf;
 
+use super::tls::TlsStream;
 use super::Backend;
 
 /// Linux caps one writev at this many buffers.
 const IOV_MAX: usize = 1024;
 
+/// A Kafka connection's byte stream.
 pub enum Stream {
+    Plain(Tcp),
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// Writes every byte of `bufs`, in order.
+    pub async fn write_all(&self, bufs: Vec<Bytes>) -> io::Result<()> {
+        match self {
+            Stream::Plain(t) => t.write_all(bufs).await,
+            Stream::Tls(t) => t.write_all(bufs).await,
+        }
+    }
+
+    /// Reads at least one and at most `max` bytes into the spare capacity of
+    /// `buf` (appending after its current length; a full buffer gets room
+    /// for `max`, at most 64 KiB). `Ok(0)` means the peer closed.
+    pub async fn read_into(&self, buf: Vec<u8>, max: usize) -> (io::Result<usize>, Vec<u8>) {
+        match self {
+            Stream::Plain(t) => t.read_into(buf, max).await,
+            Stream::Tls(t) => t.read_into(buf, max).await,
+        }
+    }
+
+    pub fn shutdown(&self) {
+        match self {
+            Stream::Plain(t) => t.shutdown(),
+            Stream::Tls(t) => t.shutdown(),
+        }
+    }
+}
+
+/// A connected TCP socket on the thread's backend.
+pub enum Tcp {
     Uring(tokio_uring::net::TcpStream),
     Epoll(tokio::net::TcpStream),
 }
 
-impl Stream {
+impl Tcp {
     /// Wraps a freshly connected stream for `backend` (must be called on a
     /// thread running that backend's runtime).
-    pub fn from_tokio(stream: tokio::net::TcpStream, backend: Backend) -> io::Result<Stream> {
+    pub fn from_tokio(stream: tokio::net::TcpStream, backend: Backend) -> io::Result<Tcp> {
         match backend {
-            Backend::Epoll => Ok(Stream::Epoll(stream)),
+            Backend::Epoll => Ok(Tcp::Epoll(stream)),
             Backend::Uring => {
                 let std = stream.into_std()?;
                 std.set_nonblocking(false)?;
-                Ok(Stream::Uring(tokio_uring::net::TcpStream::from_std(std)))
+                Ok(Tcp::Uring(tokio_uring::net::TcpStream::from_std(std)))
             }
         }
     }
@@ -36,7 +71,7 @@ impl Stream {
     pub async fn write_all(&self, mut bufs: Vec<Bytes>) -> io::Result<()> {
         bufs.retain(|b| !b.is_empty());
         match self {
-            Stream::Uring(s) => {
+            Tcp::Uring(s) => {
                 while !bufs.is_empty() {
                     let rest = if bufs.len() > IOV_MAX {
                         bufs.split_off(IOV_MAX)
@@ -62,7 +97,7 @@ impl Stream {
                 }
                 Ok(())
             }
-            Stream::Epoll(s) => {
+            Tcp::Epoll(s) => {
                 let mut first = 0;
                 while first < bufs.len() {
                     let end = (first + IOV_MAX).min(bufs.len());
@@ -101,13 +136,13 @@ impl Stream {
             buf.reserve(max.min(64 * 1024));
         }
         match self {
-            Stream::Uring(s) => {
+            Tcp::Uring(s) => {
                 let len = buf.len();
                 let end = buf.capacity().min(len + max);
                 let (res, slice) = s.read(buf.slice(len..end)).await;
                 (res, slice.into_inner())
             }
-            Stream::Epoll(s) => loop {
+            Tcp::Epoll(s) => loop {
                 if let Err(e) = s.readable().await {
                     return (Err(e), buf);
                 }
@@ -122,10 +157,10 @@ impl Stream {
 
     pub fn shutdown(&self) {
         match self {
-            Stream::Uring(s) => {
+            Tcp::Uring(s) => {
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
-            Stream::Epoll(s) => {
+            Tcp::Epoll(s) => {
                 let _ = socket2::SockRef::from(s).shutdown(std::net::Shutdown::Both);
             }
         }

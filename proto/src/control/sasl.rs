@@ -48,7 +48,11 @@ pub struct SaslAuthenticateRequest {
 
 impl std::fmt::Debug for SaslAuthenticateRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SaslAuthenticateRequest({} bytes)", self.auth_bytes.len())
+        write!(
+            f,
+            "SaslAuthenticateRequest({} bytes)",
+            self.auth_bytes.len()
+        )
     }
 }
 
@@ -67,7 +71,10 @@ impl std::fmt::Debug for SaslAuthenticateResponse {
         f.debug_struct("SaslAuthenticateResponse")
             .field("error", &self.error)
             .field("error_message", &self.error_message)
-            .field("auth_bytes", &format_args!("{} bytes", self.auth_bytes.len()))
+            .field(
+                "auth_bytes",
+                &format_args!("{} bytes", self.auth_bytes.len()),
+            )
             .field("session_lifetime_ms", &self.session_lifetime_ms)
             .finish()
     }
