@@ -85,14 +85,25 @@ impl Conn {
             addr: addr.to_string(),
             reason,
         };
-        let sockaddr = addr
+        let sockaddrs: Vec<_> = addr
             .to_socket_addrs()
             .map_err(|e| connect_err(format!("cannot resolve: {e}")))?
-            .next()
-            .ok_or_else(|| connect_err("name resolves to no address".into()))?;
-        let tcp = socket::connect(sockaddr, tuning)
-            .await
-            .map_err(|e| connect_err(e.to_string()))?;
+            .collect();
+        if sockaddrs.is_empty() {
+            return Err(connect_err("name resolves to no address".into()));
+        }
+        // Each address the name resolves to, in order (`localhost` may be
+        // ::1 first and 127.0.0.1 second).
+        let mut tcp = Err(connect_err(String::new()));
+        for sockaddr in sockaddrs {
+            tcp = socket::connect(sockaddr, tuning)
+                .await
+                .map_err(|e| connect_err(e.to_string()));
+            if tcp.is_ok() {
+                break;
+            }
+        }
+        let tcp = tcp?;
         let tcp = Tcp::from_tokio(tcp, backend).map_err(|e| connect_err(e.to_string()))?;
         let stream = match &security.tls {
             None => Stream::Plain(tcp),

@@ -22,7 +22,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::{process, repo_root, wire, KafkaDist};
+use crate::harness::{process, repo_root, secure, wire, KafkaDist};
 
 /// How a cluster differs from the harness defaults.
 #[derive(Clone, Debug)]
@@ -47,6 +47,9 @@ pub struct ClusterOptions {
     /// `broker.rack` of nodes 1, 2, ... in order, one per node; empty for
     /// no racks.
     pub racks: Vec<String>,
+    /// Secured listeners on node 1, with the key material in this
+    /// directory (see [`crate::harness::secure`]).
+    pub secure: Option<PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -58,6 +61,7 @@ impl Default for ClusterOptions {
             node_listeners: Vec::new(),
             brokers: 1,
             racks: Vec::new(),
+            secure: None,
         }
     }
 }
@@ -139,6 +143,8 @@ pub struct KafkaCluster {
     jvm_args: Vec<String>,
     /// Cleared when a start fails, so the logs stay for a post-mortem.
     healthy: AtomicBool,
+    /// Whether node 1 has the secured listeners (and SCRAM users).
+    secure: bool,
 }
 
 /// Two clusters of one version for mirroring tests.
@@ -436,8 +442,10 @@ impl KafkaCluster {
         ));
         let _ = fs::remove_dir_all(&dir);
 
-        let extra_ports =
-            options.extra_listeners.len() + options.node_listeners.len() * options.brokers;
+        let secure = secure::listeners(options);
+        let extra_ports = options.extra_listeners.len()
+            + options.node_listeners.len() * options.brokers
+            + secure.len();
         let mut ports = free_ports(options.brokers + 1 + extra_ports)?.into_iter();
         let controller_port = ports.next().expect("free_ports returns as many as asked");
         let mut nodes: Vec<Node> = (1..=options.brokers)
@@ -456,16 +464,32 @@ impl KafkaCluster {
             .collect();
         for (name, advertised) in &options.extra_listeners {
             let port = ports.next().expect("free_ports returns as many as asked");
-            nodes[0]
-                .listeners
-                .push((name.clone(), port, advertised.clone()));
+            nodes[0].listeners.push(Listener {
+                name: name.clone(),
+                port,
+                advertised: advertised.clone(),
+                protocol: "PLAINTEXT",
+            });
         }
         for (name, advertised) in &options.node_listeners {
             for (node, advertised) in nodes.iter_mut().zip(advertised) {
                 let port = ports.next().expect("free_ports returns as many as asked");
-                node.listeners
-                    .push((name.clone(), port, advertised.clone()));
+                node.listeners.push(Listener {
+                    name: name.clone(),
+                    port,
+                    advertised: advertised.clone(),
+                    protocol: "PLAINTEXT",
+                });
             }
+        }
+        for (name, protocol) in secure {
+            let port = ports.next().expect("free_ports returns as many as asked");
+            nodes[0].listeners.push(Listener {
+                name: name.to_string(),
+                port,
+                advertised: format!("localhost:{port}"),
+                protocol,
+            });
         }
         let jvm_args = if options.jvm_args.is_empty() {
             DEFAULT_JVM_ARGS.iter().map(|s| s.to_string()).collect()
@@ -481,6 +505,7 @@ impl KafkaCluster {
             cluster_id: random_cluster_id(),
             jvm_args,
             healthy: AtomicBool::new(true),
+            secure: options.secure.is_some(),
         };
         for node in &cluster.nodes {
             fs::create_dir_all(node.dir.join("logs"))?;
@@ -517,10 +542,10 @@ impl KafkaCluster {
         if controller {
             let _ = write!(listeners, ",CONTROLLER://127.0.0.1:{c}");
         }
-        for (name, port, addr) in &node.listeners {
-            let _ = write!(listeners, ",{name}://127.0.0.1:{port}");
-            let _ = write!(advertised, ",{name}://{addr}");
-            let _ = write!(protocols, ",{name}:PLAINTEXT");
+        for l in &node.listeners {
+            let _ = write!(listeners, ",{}://127.0.0.1:{}", l.name, l.port);
+            let _ = write!(advertised, ",{}://{}", l.name, l.advertised);
+            let _ = write!(protocols, ",{}:{}", l.name, l.protocol);
         }
         let mut props: Vec<(String, String)> = vec![
             (
@@ -587,6 +612,9 @@ impl KafkaCluster {
             ("log.initial.task.delay.ms", "1000"),
         ];
         props.extend(fixed.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        if let Some(dir) = options.secure.as_ref().filter(|_| controller) {
+            props.extend(secure::broker_props(dir));
+        }
         if self.dist.major() >= 4 {
             props.extend([
                 (
@@ -659,7 +687,15 @@ impl KafkaCluster {
                 self.cluster_id.clone(),
                 "-c".into(),
                 node.properties_file().display().to_string(),
-            ],
+            ]
+            .into_iter()
+            .chain(if self.secure {
+                secure::format_args()
+            } else {
+                Vec::new()
+            })
+            .collect::<Vec<String>>()
+            .as_slice(),
         );
         let what = format!(
             "formatting storage of node {} of Kafka {} cluster {:?} in {}",
@@ -843,10 +879,20 @@ struct Node {
     /// node 1, `broker-ID/` in it for the others.
     dir: PathBuf,
     broker_port: u16,
-    /// Extra listeners: name, bound port, advertised `host:port`.
-    listeners: Vec<(String, u16, String)>,
+    /// Extra listeners.
+    listeners: Vec<Listener>,
     rack: Option<String>,
     process: Mutex<Option<Child>>,
+}
+
+/// A listener besides PLAINTEXT and CONTROLLER.
+struct Listener {
+    name: String,
+    port: u16,
+    /// `host:port` in Metadata.
+    advertised: String,
+    /// Its `listener.security.protocol.map` entry.
+    protocol: &'static str,
 }
 
 impl Node {
@@ -857,8 +903,8 @@ impl Node {
     fn listener_port(&self, name: &str) -> Option<u16> {
         self.listeners
             .iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, port, _)| *port)
+            .find(|l| l.name.eq_ignore_ascii_case(name))
+            .map(|l| l.port)
     }
 
     fn properties_file(&self) -> PathBuf {

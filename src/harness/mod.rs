@@ -13,12 +13,14 @@
 //! except [`fake`], a scriptable fake broker for error-path tests and the
 //! ceiling benchmark, which proves nothing about mirroring.
 
+pub mod certs;
 pub mod cluster;
 pub mod dist;
 pub mod fake;
 mod java;
 pub mod leaders;
 mod process;
+pub mod secure;
 pub mod sequence;
 pub mod stream;
 pub mod tools;
