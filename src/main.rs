@@ -40,7 +40,9 @@ fn run_mirror(config: PathBuf, args: &MirrorArgs) -> ExitCode {
     match cli::run_from_file(&config, args, stop) {
         Ok(summary) => {
             eprintln!("{}", summary.render());
-            if summary.failures.is_empty() && summary.refused.is_empty() {
+            if !summary.stopped_flows.is_empty() {
+                ExitCode::from(5)
+            } else if summary.failures.is_empty() && summary.refused.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(3)

@@ -127,4 +127,16 @@ fn mutual_tls_source_to_scram_sha512_target_with_every_codec() {
     for t in &topics {
         assert_mirrored_exactly(&pair.source, t, &pair.target, &format!("A.{t}"));
     }
+    assert_tls_used(&km);
+}
+
+/// The summary shows bytes through TLS (so nothing went in plaintext).
+fn assert_tls_used(km: &Kmirror) {
+    let out = km.output();
+    let tls = out
+        .split("TLS copies ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(tls.is_some_and(|n| n > 0), "no TLS traffic in the summary:\n{out}");
 }

@@ -213,7 +213,7 @@ impl ClusterClient {
         loop {
             match self.metadata(topics).await {
                 Ok(m) => return Ok(m),
-                Err(e) if give_up() => return Err(e),
+                Err(e) if give_up() || e.is_permanent() => return Err(e),
                 Err(e) => {
                     tracing::warn!(
                         cluster = %self.settings.cluster,

@@ -132,13 +132,8 @@ pub const MM2_NOT_IMPLEMENTED: &[&str] = &[
 ];
 
 /// Prefixes of MirrorMaker 2 settings kmirror does not implement: settings
-/// passed to a custom replication policy, offset-syncs topic settings, and
-/// config providers (`${file:...}` values are used literally).
-pub const MM2_NOT_IMPLEMENTED_PREFIXES: &[&str] = &[
-    "replication.policy.",
-    "offset-syncs.topic.",
-    "config.providers",
-];
+/// passed to a custom replication policy and offset-syncs topic settings.
+pub const MM2_NOT_IMPLEMENTED_PREFIXES: &[&str] = &["replication.policy.", "offset-syncs.topic."];
 
 /// Kafka Connect worker and connector settings. kmirror does not run on
 /// Connect, so these have nothing to configure.

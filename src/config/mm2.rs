@@ -14,6 +14,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::config::keys::{self, ClientRole, ValueType};
+use crate::config::providers;
 use crate::config::{ConfigError, Properties, Setting};
 use crate::topics::filter::{self, PatternList, TopicFilter};
 use crate::topics::replication_policy::ReplicationPolicy;
@@ -128,6 +129,8 @@ impl MirrorConfig {
         props: &Properties,
         only_targets: Option<&[String]>,
     ) -> Result<MirrorConfig, ConfigError> {
+        let (resolved, mut notes) = providers::resolve(props)?;
+        let props = &resolved;
         let path = props.path();
         let clusters_entry = props
             .get(keys::CLUSTERS)
@@ -147,7 +150,6 @@ impl MirrorConfig {
             line: Some(clusters_line),
         })?;
 
-        let mut notes = Vec::new();
         let layers = Layers::build(props, &aliases, &mut notes)?;
         layers.check_all(&mut notes)?;
 
@@ -448,7 +450,8 @@ impl<'p> Layers<'p> {
     }
 
     fn check_top(&self, name: &str, origin: &Origin<'p>) -> Result<Option<Note>, ConfigError> {
-        if keys::is_process_setting(name) {
+        if keys::is_process_setting(name) || name.starts_with("config.providers") {
+            // config.providers* were applied by `providers::resolve`.
             return Ok(None);
         }
         if name == keys::ENABLED {

@@ -4,7 +4,7 @@
 //!
 //! It records the line each entry starts on, for error messages and
 //! warnings. It only parses: it never interprets keys or values, and never
-//! expands `${...}` config-provider references.
+//! expands `${...}` config-provider references (`config::providers` does).
 
 use std::collections::{btree_map, BTreeMap};
 use std::fs;
@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::config::ConfigError;
 
-/// The entries of one `.properties` file, by key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The entries of one `.properties` file, by key. Its `Debug` hides the
+/// values of keys that hold secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Properties {
     path: PathBuf,
     entries: BTreeMap<String, Entry>,
@@ -25,6 +26,20 @@ pub struct Properties {
 pub struct Entry {
     pub value: String,
     pub line: usize,
+}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (key, entry) in &self.entries {
+            if crate::security::secret::is_secret_key(key) {
+                m.entry(key, &format_args!("[hidden] (line {})", entry.line));
+            } else {
+                m.entry(key, entry);
+            }
+        }
+        m.finish()
+    }
 }
 
 impl Properties {
@@ -113,6 +128,14 @@ impl Properties {
     /// The value of `key`, as written (not trimmed at the end).
     pub fn value(&self, key: &str) -> Option<&str> {
         self.entries.get(key).map(|entry| entry.value.as_str())
+    }
+
+    /// Replaces the value of an existing entry (a config provider's
+    /// result), keeping its line.
+    pub fn set_value(&mut self, key: &str, value: String) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.value = value;
+        }
     }
 
     /// The line `key`'s entry starts on.

@@ -11,7 +11,7 @@
 //! signal exits at once.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,6 +118,8 @@ struct Shared {
     stalled: RefCell<HashMap<usize, Vec<Failure>>>,
     /// Source topics not mirrored, by (flow, topic), with the reason.
     refused: RefCell<HashMap<(usize, String), String>>,
+    /// Flows stopped by an error that will not go away by itself.
+    stopped_flows: RefCell<BTreeMap<usize, String>>,
 }
 
 async fn control(
@@ -137,6 +139,7 @@ async fn control(
         assigned: plans.iter().map(|_| Cell::new(0)).collect(),
         stalled: RefCell::new(HashMap::new()),
         refused: RefCell::new(HashMap::new()),
+        stopped_flows: RefCell::new(BTreeMap::new()),
     });
     let client = |s: &ClientSettings| {
         let mut s = s.clone();
@@ -240,6 +243,7 @@ async fn control(
     summary.partitions = shared.assigned.iter().map(Cell::get).sum();
     summary.abandoned = abandoned + (workers.len() - stopped);
     summary.peak_buffer_bytes = buffers::peak();
+    summary.tls_copied_bytes = crate::net::tls::copied_bytes();
     summary.stalled = shared
         .stalled
         .borrow()
@@ -247,6 +251,7 @@ async fn control(
         .flatten()
         .cloned()
         .collect();
+    summary.stopped_flows = shared.stopped_flows.borrow().values().cloned().collect();
     summary.refused = shared
         .refused
         .borrow()
@@ -319,6 +324,13 @@ async fn flow_task(
             )
             .await;
             shared.assigned[index].set(assigned.len());
+            if shared.stopped_flows.borrow().contains_key(&index) {
+                if shared.stopped_flows.borrow().len() == plans.len() {
+                    tracing::error!("every flow has stopped; kmirror exits");
+                    stop.store(true, Ordering::Relaxed);
+                }
+                return;
+            }
             let every = plan
                 .refresh_topics
                 .unwrap_or(Duration::from_secs(u32::MAX as u64));
@@ -350,6 +362,17 @@ fn report_commit(plan: &FlowPlan, res: Result<usize, crate::client::ClientError>
     }
 }
 
+/// Stops a flow for an error that repeats until an operator acts (refused
+/// credentials or certificates, a missing ACL): said once, kept for the
+/// summary and the exit status. Other flows go on.
+fn stop_flow(plan: &FlowPlan, shared: &Shared, e: crate::client::ClientError) {
+    tracing::error!(flow = %plan.name(), "flow stopped: {e}");
+    shared
+        .stopped_flows
+        .borrow_mut()
+        .insert(plan.index, format!("{}: {e}", plan.name()));
+}
+
 /// One discovery round: source topics, target topics, committed progress,
 /// and new partitions dealt to workers. False when something failed and the
 /// round should be repeated soon.
@@ -370,18 +393,29 @@ async fn refresh(
         .await
     {
         Ok(m) => m,
+        Err(e) if e.is_permanent() => {
+            stop_flow(plan, shared, e);
+            return false;
+        }
         Err(e) => {
             tracing::warn!(flow = %plan.name(), "source unreachable: {e}");
             return false;
         }
     };
-    if let Err(e) = flow
+    match flow
         .target
         .metadata_with_retry(Some(&[]), || stop.load(Ordering::Relaxed))
         .await
     {
-        tracing::warn!(flow = %plan.name(), "target unreachable: {e}");
-        return false;
+        Ok(_) => {}
+        Err(e) if e.is_permanent() => {
+            stop_flow(plan, shared, e);
+            return false;
+        }
+        Err(e) => {
+            tracing::warn!(flow = %plan.name(), "target unreachable: {e}");
+            return false;
+        }
     }
     let topics = sync::select(plan, &source_topics);
     let mirrored: HashSet<String> = assigned.iter().map(|(t, _)| t.clone()).collect();

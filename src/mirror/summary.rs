@@ -83,11 +83,16 @@ pub struct Summary {
     pub stalled: Vec<Failure>,
     /// Source topics not mirrored, with the reason.
     pub refused: Vec<(String, String)>,
+    /// Flows stopped by refused credentials, certificates or permissions.
+    pub stopped_flows: Vec<String>,
     pub partitions: usize,
     /// Produce requests still unanswered at the shutdown deadline.
     pub abandoned: usize,
     /// The most receive-buffer bytes held at once.
     pub peak_buffer_bytes: usize,
+    /// Bytes copied on the TLS slow path (decrypted out of rustls, and
+    /// encrypted records gathered for the socket).
+    pub tls_copied_bytes: u64,
 }
 
 impl Summary {
@@ -98,9 +103,11 @@ impl Summary {
             failures: Vec::new(),
             stalled: Vec::new(),
             refused: Vec::new(),
+            stopped_flows: Vec::new(),
             partitions: 0,
             abandoned: 0,
             peak_buffer_bytes: 0,
+            tls_copied_bytes: 0,
         }
     }
 
@@ -134,6 +141,12 @@ impl Summary {
             self.peak_buffer_bytes as f64 / 1e6,
             self.abandoned,
         );
+        if self.tls_copied_bytes > 0 {
+            s.push_str(&format!(
+                "; TLS copies {} bytes",
+                self.tls_copied_bytes
+            ));
+        }
         if c.txn_commits + c.txn_aborts > 0 {
             s.push_str(&format!(
                 "; {} transactions committed, {} aborted",
@@ -145,6 +158,9 @@ impl Summary {
                 "\n  stopped partition {}[{}]: {}",
                 f.source_topic, f.partition, f.reason
             ));
+        }
+        for reason in &self.stopped_flows {
+            s.push_str(&format!("\n  stopped flow {reason}"));
         }
         for (topic, reason) in &self.refused {
             s.push_str(&format!("\n  refused topic {topic}: {reason}"));
