@@ -23,7 +23,6 @@ use tokio::sync::oneshot;
 use crate::client::error::ClientError;
 use crate::net::tls::{tls_error, TlsStream};
 use crate::net::{buffers, socket, Backend, SocketTuning, Stream, Tcp};
-use crate::security::sasl::SaslSettings;
 use crate::security::{tls as tls_settings, Security};
 
 type Reply = Result<Bytes, ClientError>;
@@ -48,7 +47,7 @@ struct Inner {
     closed: RefCell<Option<String>>,
     versions: RefCell<BrokerVersions>,
     request_timeout: Duration,
-    sasl: Option<SaslSettings>,
+    security: Arc<Security>,
     /// When the broker's SASL session (KIP-368) should be renewed.
     reauth_at: Cell<Option<Instant>>,
     /// A TLS failure that will happen again on every attempt (a refused
@@ -148,16 +147,15 @@ impl Conn {
                 closed: RefCell::new(None),
                 versions: RefCell::new(BrokerVersions::default()),
                 request_timeout,
-                sasl: security.sasl.clone(),
+                security: security.clone(),
                 reauth_at: Cell::new(None),
                 tls_refused: RefCell::new(None),
             }),
         };
         tokio::task::spawn_local(read_loop(conn.inner.clone()));
-        let verify_hostname = security.tls.as_ref().is_some_and(|t| t.verifies_hostname());
         let ready = async {
             conn.negotiate().await?;
-            if conn.inner.sasl.is_some() {
+            if conn.inner.security.sasl.is_some() {
                 let _guard = conn.inner.write_lock.lock().await;
                 conn.authenticate_locked().await?;
             }
@@ -167,7 +165,6 @@ impl Conn {
             // TLS 1.3 reports a refused client certificate only after the
             // handshake, on the first read.
             if let Some(reason) = conn.inner.tls_refused.borrow().clone() {
-                let _ = verify_hostname;
                 return Err(ClientError::Auth {
                     cluster: cluster.to_string(),
                     addr: addr.to_string(),
@@ -378,7 +375,7 @@ impl Conn {
     /// the caller holds the write lock.
     async fn authenticate_locked(&self) -> Result<(), ClientError> {
         let inner = &self.inner;
-        let Some(sasl) = &inner.sasl else {
+        let Some(sasl) = &inner.security.sasl else {
             return Ok(());
         };
         let auth_err = |reason: String| ClientError::Auth {
@@ -423,10 +420,18 @@ impl Conn {
             match exchange.next(&resp.auth_bytes).map_err(auth_err)? {
                 Some(next) => token = next,
                 None => {
+                    let renewed = inner.reauth_at.get().is_some();
                     inner
                         .reauth_at
                         .set(reauth_deadline(resp.session_lifetime_ms));
-                    tracing::debug!(cluster = %inner.cluster, broker = %inner.addr, mechanism, session_lifetime_ms = resp.session_lifetime_ms, "authenticated");
+                    tracing::debug!(
+                        cluster = %inner.cluster,
+                        broker = %inner.addr,
+                        mechanism,
+                        session_lifetime_ms = resp.session_lifetime_ms,
+                        "{}",
+                        if renewed { "re-authenticated" } else { "authenticated" }
+                    );
                     return Ok(());
                 }
             }
@@ -533,8 +538,11 @@ async fn read_loop(inner: Rc<Inner>) {
 /// Remembers a TLS failure that will repeat on every attempt.
 fn note_tls_refusal(inner: &Inner, res: &std::io::Result<usize>) {
     if let Err(e) = res {
-        if let Some(t) = tls_error(e).filter(|t| tls_settings::is_permanent(t)) {
-            *inner.tls_refused.borrow_mut() = Some(tls_settings::describe_error(t, true));
+        if let (Some(t), Some(tls)) = (
+            tls_error(e).filter(|t| tls_settings::is_permanent(t)),
+            &inner.security.tls,
+        ) {
+            *inner.tls_refused.borrow_mut() = Some(tls.describe(t));
         }
     }
 }

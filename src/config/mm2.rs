@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use crate::config::client_props::ClientProps;
 use crate::config::keys::{self, ClientRole, ValueType};
 use crate::config::providers;
 use crate::config::{ConfigError, Properties, Setting};
@@ -68,7 +69,7 @@ pub struct ClusterConfig {
     /// Kafka client settings common to all clients (`security.protocol`,
     /// `ssl.*`, `sasl.*`, `client.id`, ...): top-level ones overlaid with
     /// `<alias>.<key>`. Values are trimmed.
-    pub client: BTreeMap<String, String>,
+    pub client: ClientProps,
 }
 
 /// One enabled replication flow, `source->target`, with its settings.
@@ -106,13 +107,13 @@ pub struct FlowConfig {
     /// `<source>-><target>.consumer.*` (prefixes removed), each overriding
     /// the one before. `auto.offset.reset` defaults to `earliest`, as in
     /// MirrorMaker 2.
-    pub source_consumer: BTreeMap<String, String>,
+    pub source_consumer: ClientProps,
     /// Likewise for producing to the target, from `producer.*` keys.
-    pub target_producer: BTreeMap<String, String>,
+    pub target_producer: ClientProps,
     /// Likewise for admin requests to the source, from `admin.*` keys.
-    pub source_admin: BTreeMap<String, String>,
+    pub source_admin: ClientProps,
     /// Likewise for admin requests to the target, from `admin.*` keys.
-    pub target_admin: BTreeMap<String, String>,
+    pub target_admin: ClientProps,
 }
 
 impl MirrorConfig {
@@ -130,6 +131,17 @@ impl MirrorConfig {
         only_targets: Option<&[String]>,
     ) -> Result<MirrorConfig, ConfigError> {
         let (resolved, mut notes) = providers::resolve(props)?;
+        if let Some((key, entry)) = props
+            .iter()
+            .find(|(k, e)| crate::security::secret::is_secret_key(k) && !e.value.contains("${"))
+        {
+            if let Some(w) = crate::security::readable_by_others(props.path()) {
+                notes.push((
+                    entry.line,
+                    format!("key '{key}' is a secret written in the file, and {w}; or move it to a config provider"),
+                ));
+            }
+        }
         let props = &resolved;
         let path = props.path();
         let clusters_entry = props
@@ -630,7 +642,7 @@ impl<'p> Layers<'p> {
             })?;
         let bootstrap_servers = parse_bootstrap_servers(&self.setting(origin))?;
 
-        let mut client = BTreeMap::new();
+        let mut client = ClientProps::default();
         for layer in [&self.top, &self.clusters[cluster]] {
             for (name, origin) in layer {
                 if keys::is_common_client_key(name) {
@@ -816,7 +828,7 @@ impl<'p> Layers<'p> {
         cluster_index: usize,
         flow: (usize, usize),
         role: ClientRole,
-    ) -> BTreeMap<String, String> {
+    ) -> ClientProps {
         let mut props = cluster.client.clone();
         let prefix = role.prefix();
         let layers = [

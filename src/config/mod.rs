@@ -7,6 +7,7 @@
 //! it must never touch the network, and a key it does not implement must
 //! never be ignored without a warning.
 
+pub mod client_props;
 pub mod error;
 pub mod keys;
 pub mod mm2;

@@ -53,14 +53,21 @@ pub fn resolve(props: &Properties) -> Result<(Properties, Vec<(usize, String)>),
     let mut providers = BTreeMap::new();
     let mut notes = Vec::new();
     if let Some(entry) = props.get("config.providers") {
-        for name in entry.value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        for name in entry
+            .value
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             let class_key = format!("config.providers.{name}.class");
-            let class = props.get(&class_key).ok_or_else(|| ConfigError::MissingKey {
-                path: path.clone(),
-                key: class_key.clone(),
-                line: Some(entry.line),
-                reason: format!("config provider '{name}' is listed in 'config.providers'"),
-            })?;
+            let class = props
+                .get(&class_key)
+                .ok_or_else(|| ConfigError::MissingKey {
+                    path: path.clone(),
+                    key: class_key.clone(),
+                    line: Some(entry.line),
+                    reason: format!("config provider '{name}' is listed in 'config.providers'"),
+                })?;
             let kind = match class.value.trim() {
                 FILE => Kind::File,
                 DIR => Kind::Dir,
@@ -86,13 +93,15 @@ pub fn resolve(props: &Properties) -> Result<(Properties, Vec<(usize, String)>),
             });
             let allowlist = match param("allowlist.pattern") {
                 None => None,
-                Some(e) => Some(Regex::new(&format!("^(?:{})$", e.value.trim())).map_err(|err| {
-                    invalid(
-                        &format!("config.providers.{name}.param.allowlist.pattern"),
-                        e.line,
-                        format!("not a regular expression: {err}"),
-                    )
-                })?),
+                Some(e) => Some(Regex::new(&format!("^(?:{})$", e.value.trim())).map_err(
+                    |err| {
+                        invalid(
+                            &format!("config.providers.{name}.param.allowlist.pattern"),
+                            e.line,
+                            format!("not a regular expression: {err}"),
+                        )
+                    },
+                )?),
             };
             providers.insert(
                 name.to_string(),
@@ -172,13 +181,17 @@ fn lookup(
             }
             if let Some(re) = &provider.allowlist {
                 if !re.is_match(item) {
-                    return Err(format!("variable {item} is not in the provider's allowlist.pattern"));
+                    return Err(format!(
+                        "variable {item} is not in the provider's allowlist.pattern"
+                    ));
                 }
             }
             std::env::var(item).map_err(|_| format!("environment variable {item} is not set"))
         }
         Kind::File => {
-            let p = PathBuf::from(path.ok_or("the file provider needs a path: ${NAME:/path/file.properties:key}")?);
+            let p = PathBuf::from(
+                path.ok_or("the file provider needs a path: ${NAME:/path/file.properties:key}")?,
+            );
             allowed(&p)?;
             if !files.contains_key(&p) {
                 let props = Properties::load(&p).map_err(|e| e.to_string())?;
@@ -193,7 +206,8 @@ fn lookup(
                 .ok_or_else(|| format!("{} has no key '{item}'", p.display()))
         }
         Kind::Dir => {
-            let dir = PathBuf::from(path.ok_or("the dir provider needs a directory: ${NAME:/dir:file}")?);
+            let dir =
+                PathBuf::from(path.ok_or("the dir provider needs a directory: ${NAME:/dir:file}")?);
             if item.contains('/') || item == ".." {
                 return Err(format!("'{item}' is not a file name in {}", dir.display()));
             }
@@ -259,8 +273,14 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("mm2.properties:4: key 'x': cannot resolve ${file:"), "{err}");
-        assert!(err.contains("has no key 'missing'") && !err.contains("hunter2"), "{err}");
+        assert!(
+            err.starts_with("mm2.properties:4: key 'x': cannot resolve ${file:"),
+            "{err}"
+        );
+        assert!(
+            err.contains("has no key 'missing'") && !err.contains("hunter2"),
+            "{err}"
+        );
 
         let err = resolve_text(&format!(
             "config.providers = file\n\
@@ -271,11 +291,19 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("outside the provider's allowed.paths"), "{err}");
+        assert!(
+            err.contains("outside the provider's allowed.paths"),
+            "{err}"
+        );
 
-        let err = resolve_text("config.providers = vault\nconfig.providers.vault.class = com.acme.Vault\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("mm2.properties:2: key 'config.providers.vault.class'"), "{err}");
+        let err = resolve_text(
+            "config.providers = vault\nconfig.providers.vault.class = com.acme.Vault\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("mm2.properties:2: key 'config.providers.vault.class'"),
+            "{err}"
+        );
     }
 }

@@ -66,7 +66,10 @@ impl TestPki {
         )?;
 
         let (client, client_key) = leaf("kmirror", &[], &ca, &ca_key, false)?;
-        fs::write(dir.join("client.crt"), format!("{}{}", client.pem(), ca.pem()))?;
+        fs::write(
+            dir.join("client.crt"),
+            format!("{}{}", client.pem(), ca.pem()),
+        )?;
         fs::write(dir.join("client.key"), client_key.serialize_pem())?;
         fs::write(
             dir.join("client.p12"),
@@ -136,9 +139,8 @@ fn leaf(
     ca_key: &KeyPair,
     expired: bool,
 ) -> io::Result<(Certificate, KeyPair)> {
-    let mut params =
-        CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .map_err(err)?;
+    let mut params = CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .map_err(err)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;

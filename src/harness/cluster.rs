@@ -677,25 +677,21 @@ impl KafkaCluster {
     }
 
     fn format_storage(&self, node: &Node) -> io::Result<()> {
+        let mut args = vec![
+            "format".into(),
+            "-t".into(),
+            self.cluster_id.clone(),
+            "-c".into(),
+            node.properties_file().display().to_string(),
+        ];
+        if self.secure {
+            args.extend(secure::format_args());
+        }
         let cmd = self.java_command(
             node,
             "kafka.tools.StorageTool",
             &["-Xmx256m".into(), "-XX:TieredStopAtLevel=1".into()],
-            &[
-                "format".into(),
-                "-t".into(),
-                self.cluster_id.clone(),
-                "-c".into(),
-                node.properties_file().display().to_string(),
-            ]
-            .into_iter()
-            .chain(if self.secure {
-                secure::format_args()
-            } else {
-                Vec::new()
-            })
-            .collect::<Vec<String>>()
-            .as_slice(),
+            &args,
         );
         let what = format!(
             "formatting storage of node {} of Kafka {} cluster {:?} in {}",

@@ -57,8 +57,14 @@ pub(crate) fn broker_props(pki_dir: &Path) -> Vec<(String, String)> {
             "listener.name.sasl_ssl.sasl.enabled.mechanisms",
             "SCRAM-SHA-256,SCRAM-SHA-512".to_string(),
         ),
-        ("listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config", scram.clone()),
-        ("listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config", scram),
+        (
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config",
+            scram.clone(),
+        ),
+        (
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config",
+            scram,
+        ),
         (
             "listener.name.sasl_plaintext.sasl.enabled.mechanisms",
             "PLAIN".to_string(),
@@ -80,7 +86,10 @@ pub(crate) fn broker_props(pki_dir: &Path) -> Vec<(String, String)> {
              unsecuredLoginStringClaim_sub=\"broker\";"
                 .to_string(),
         ),
-        ("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER".to_string()),
+        (
+            "sasl.enabled.mechanisms",
+            "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER".to_string(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

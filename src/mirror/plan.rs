@@ -323,6 +323,43 @@ pub fn plans_from_config(
                 })?,
             })
         };
+        // One set of connections per cluster serves data and admin
+        // requests: an admin.* security override kmirror cannot apply apart
+        // stops it rather than run admin requests with other credentials.
+        for (section, alias, data, admin) in [
+            ("consumer", src, cons, &flow.source_admin),
+            ("producer", tgt, prod, &flow.target_admin),
+        ] {
+            let security_keys = |m: &crate::config::client_props::ClientProps| {
+                m.iter()
+                    .filter(|(k, _)| {
+                        k.as_str() == "security.protocol"
+                            || k.starts_with("ssl.")
+                            || k.starts_with("sasl.")
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            };
+            let (d, a) = (security_keys(data), security_keys(admin));
+            if d != a {
+                let key = d
+                    .keys()
+                    .chain(a.keys())
+                    .find(|k| d.get(*k) != a.get(*k))
+                    .expect("the maps differ in some key")
+                    .clone();
+                return Err(bad(
+                    "admin",
+                    alias,
+                    &key,
+                    format!(
+                        "differs between the admin and {section} clients of cluster {alias}; kmirror \
+                         uses one set of connections (and credentials) per cluster for both, so set \
+                         it for the cluster ('{alias}.{key}') instead"
+                    ),
+                ));
+            }
+        }
         plans.push(FlowPlan {
             index,
             source: settings(src, "consumer", cons)?,

@@ -142,10 +142,7 @@ impl Summary {
             self.abandoned,
         );
         if self.tls_copied_bytes > 0 {
-            s.push_str(&format!(
-                "; TLS copies {} bytes",
-                self.tls_copied_bytes
-            ));
+            s.push_str(&format!("; TLS copies {} bytes", self.tls_copied_bytes));
         }
         if c.txn_commits + c.txn_aborts > 0 {
             s.push_str(&format!(

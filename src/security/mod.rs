@@ -10,6 +10,7 @@ pub mod scram;
 pub mod secret;
 pub mod stores;
 pub mod tls;
+pub mod x509;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -111,13 +111,13 @@ impl SaslSettings {
                 ))
             }
         };
-        if mechanism != Mechanism::OAuthBearer {
-            if get("sasl.login.callback.handler.class").is_some() {
-                return Err(bad(
-                    "sasl.login.callback.handler.class",
-                    "custom login callback handlers are not supported: kmirror cannot run Java code".into(),
-                ));
-            }
+        if mechanism != Mechanism::OAuthBearer && get("sasl.login.callback.handler.class").is_some()
+        {
+            return Err(bad(
+                "sasl.login.callback.handler.class",
+                "custom login callback handlers are not supported: kmirror cannot run Java code"
+                    .into(),
+            ));
         }
         let credentials = match mechanism {
             Mechanism::Plain | Mechanism::Scram(_) => {

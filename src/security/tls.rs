@@ -70,6 +70,33 @@ pub struct TlsSettings {
     current: Mutex<Current>,
 }
 
+/// When the client certificate stops being valid (seconds since the Unix
+/// epoch), for errors that say why a broker refused it.
+fn client_not_after(options: &TlsOptions) -> Option<i64> {
+    let material = match options.key.as_ref()? {
+        KeySource::File {
+            path,
+            store_type,
+            password,
+            key_password,
+        } => stores::key_from_file(
+            &StoreFile {
+                path,
+                store_type: *store_type,
+                password: password.as_ref(),
+            },
+            key_password.as_ref().or(password.as_ref()),
+        )
+        .ok()?,
+        KeySource::Inline {
+            key,
+            chain,
+            key_password,
+        } => stores::key_from_pem(key, chain, key_password.as_ref()).ok()?,
+    };
+    crate::security::x509::not_after(material.chain.first()?)
+}
+
 struct Current {
     stamps: Vec<Option<SystemTime>>,
     config: Arc<ClientConfig>,
@@ -119,6 +146,29 @@ impl TlsSettings {
 
     pub fn verifies_hostname(&self) -> bool {
         self.options.verify_hostname
+    }
+
+    /// Words for a TLS failure with this configuration.
+    pub fn describe(&self, e: &rustls::Error) -> String {
+        if let rustls::Error::AlertReceived(_) = e {
+            if self.options.key.is_none() {
+                return "the broker requires a client certificate (mutual TLS) and kmirror has none \
+                        configured (ssl.keystore.location, or ssl.keystore.key with \
+                        ssl.keystore.certificate.chain)"
+                    .into();
+            }
+            let now = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            if let Some(t) = client_not_after(&self.options).filter(|t| *t < now) {
+                return format!(
+                    "the broker refused kmirror's client certificate, which expired on {} (ssl.keystore.*)",
+                    crate::security::x509::date(t)
+                );
+            }
+        }
+        describe_error(e, self.options.verify_hostname)
     }
 }
 
