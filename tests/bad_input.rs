@@ -112,26 +112,79 @@ fn unreachable_cluster_is_retried_not_fatal() {
     assert_eq!(code, Some(0), "{}", km.output());
 }
 
+/// TLS and SASL settings kmirror cannot honour stop it at start-up with
+/// the file, line and key: it never connects with less security than asked.
 #[test]
-fn tls_or_sasl_is_refused_not_run_in_plaintext() {
-    for (key, value) in [
-        ("B.security.protocol", "SASL_SSL"),
-        ("A.consumer.security.protocol", "SSL"),
-        ("security.protocol", "SASL_PLAINTEXT"),
-    ] {
+fn security_settings_it_cannot_honour_stop_it_with_the_key() {
+    let dir = scratch("security-refusals");
+    let jks = dir.join("truststore.jks");
+    std::fs::write(&jks, [0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2]).unwrap();
+    let missing = dir.join("no-such.p12");
+    let jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"pw-never-shown\";";
+    let cases: Vec<(String, &str, String)> = vec![
+        ("B.security.protocol = SASL_TLS".into(), "B.security.protocol", "is not one of".into()),
+        ("B.security.protocol = SASL_SSL".into(), "B.sasl.mechanism", "GSSAPI".into()),
+        (
+            "B.security.protocol = SASL_PLAINTEXT\nB.sasl.mechanism = SCRAM-SHA-512".into(),
+            "B.sasl.jaas.config",
+            "is required".into(),
+        ),
+        (
+            format!("B.security.protocol = SASL_PLAINTEXT\nB.sasl.mechanism = PLAIN\nB.sasl.jaas.config = {jaas}"),
+            "B.sasl.jaas.config",
+            "PlainLoginModule".into(),
+        ),
+        (
+            format!("B.security.protocol = SSL\nB.ssl.truststore.location = {}", jks.display()),
+            "B.ssl.truststore.location",
+            format!("keytool -importkeystore -srckeystore {}", jks.display()),
+        ),
+        (
+            format!("A.security.protocol = SSL\nA.ssl.keystore.type = PKCS12\nA.ssl.keystore.location = {}", missing.display()),
+            "A.ssl.keystore.location",
+            "cannot read".into(),
+        ),
+        (
+            "B.security.protocol = SSL\nB.ssl.cipher.suites = TLS_RSA_WITH_RC4_128_MD5".into(),
+            "B.ssl.cipher.suites",
+            "rustls has no suite 'TLS_RSA_WITH_RC4_128_MD5'".into(),
+        ),
+        (
+            "B.security.protocol = SSL\nB.ssl.enabled.protocols = TLSv1.1".into(),
+            "B.ssl.enabled.protocols",
+            "rustls speaks TLSv1.2 and TLSv1.3".into(),
+        ),
+        (
+            "B.security.protocol = SSL\nB.ssl.endpoint.identification.algorithm = ldap".into(),
+            "B.ssl.endpoint.identification.algorithm",
+            "neither 'https' nor empty".into(),
+        ),
+        (
+            "A.consumer.security.protocol = SSL".into(),
+            "A.consumer.security.protocol",
+            "differs between the admin and consumer clients".into(),
+        ),
+        (
+            "B.security.protocol = SASL_SSL\nB.sasl.mechanism = PLAIN\nB.sasl.client.callback.handler.class = com.acme.Handler".into(),
+            "B.sasl.client.callback.handler.class",
+            "cannot run Java code".into(),
+        ),
+    ];
+    for (lines, key, says) in cases {
         let path = write(
-            "tls",
+            "security",
             &format!(
-                "clusters = A, B\nA.bootstrap.servers = 127.0.0.1:1\nB.bootstrap.servers = 127.0.0.1:2\nA->B.enabled = true\n{key} = {value}\n"
+                "clusters = A, B\nA.bootstrap.servers = 127.0.0.1:1\nB.bootstrap.servers = 127.0.0.1:2\nA->B.enabled = true\n{lines}\n"
             ),
         );
         let (code, out) = run_kmirror(&[path.to_str().unwrap()]);
-        assert_eq!(code, Some(2), "{out}");
+        assert_eq!(code, Some(2), "{lines}: {out}");
         assert!(
-            out.contains(&format!("{}:5", path.display()))
-                && out.contains(key)
-                && out.contains(value),
-            "{out}"
+            out.contains(&format!("{}:", path.display()))
+                && out.contains(&format!("key '{key}'"))
+                && out.contains(&says),
+            "{lines}: expected key '{key}' and '{says}':\n{out}"
         );
+        assert!(!out.contains("pw-never-shown"), "{out}");
     }
 }

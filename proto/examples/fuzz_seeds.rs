@@ -315,6 +315,26 @@ fn control_response(api: Api, v: i16) -> Bytes {
                 .with_unknown_tagged_fields(tags(flex)),
             v,
         ),
+        Api::DescribeAcls => encode(
+            &DescribeAclsResponse::default()
+                .with_resources(vec![describe_acls_response::DescribeAclsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("orders"))
+                    .with_pattern_type(3)
+                    .with_acls(vec![describe_acls_response::AclDescription::default()
+                        .with_principal(s("User:alice"))
+                        .with_host(s("*"))
+                        .with_operation(3)
+                        .with_permission_type(3)])])
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
+        Api::CreateAcls => encode(
+            &CreateAclsResponse::default()
+                .with_results(vec![create_acls_response::AclCreationResult::default()])
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
         Api::SaslHandshake => encode(
             &SaslHandshakeResponse::default()
                 .with_mechanisms(vec![s("PLAIN"), s("SCRAM-SHA-512")]),

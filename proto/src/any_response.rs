@@ -58,6 +58,12 @@ pub fn decode(api: Api, version: i16, body: Bytes) -> Result<(), ProtoError> {
             control::decode_response::<describe_configs::DescribeConfigsRequest>(body, version)
                 .map(drop)
         }
+        Api::DescribeAcls => {
+            control::decode_response::<acls::DescribeAclsRequest>(body, version).map(drop)
+        }
+        Api::CreateAcls => {
+            control::decode_response::<acls::CreateAclsRequest>(body, version).map(drop)
+        }
         Api::SaslHandshake => {
             control::decode_response::<sasl::SaslHandshakeRequest>(body, version).map(drop)
         }

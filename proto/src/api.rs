@@ -22,13 +22,15 @@ pub enum Api {
     AddOffsetsToTxn = 25,
     EndTxn = 26,
     TxnOffsetCommit = 28,
+    DescribeAcls = 29,
+    CreateAcls = 30,
     DescribeConfigs = 32,
     SaslAuthenticate = 36,
     CreatePartitions = 37,
 }
 
 impl Api {
-    pub const ALL: [Api; 18] = [
+    pub const ALL: [Api; 20] = [
         Api::Produce,
         Api::Fetch,
         Api::ListOffsets,
@@ -44,6 +46,8 @@ impl Api {
         Api::AddOffsetsToTxn,
         Api::EndTxn,
         Api::TxnOffsetCommit,
+        Api::DescribeAcls,
+        Api::CreateAcls,
         Api::DescribeConfigs,
         Api::SaslAuthenticate,
         Api::CreatePartitions,
@@ -70,6 +74,8 @@ impl Api {
             Api::AddOffsetsToTxn => "AddOffsetsToTxn",
             Api::EndTxn => "EndTxn",
             Api::TxnOffsetCommit => "TxnOffsetCommit",
+            Api::DescribeAcls => "DescribeAcls",
+            Api::CreateAcls => "CreateAcls",
             Api::DescribeConfigs => "DescribeConfigs",
             Api::SaslAuthenticate => "SaslAuthenticate",
             Api::CreatePartitions => "CreatePartitions",
@@ -101,6 +107,8 @@ impl Api {
             Api::AddOffsetsToTxn => 3,
             Api::EndTxn => 3,
             Api::TxnOffsetCommit => 3,
+            Api::DescribeAcls => 2,
+            Api::CreateAcls => 2,
             Api::DescribeConfigs => 4,
             Api::SaslAuthenticate => 2,
             Api::CreatePartitions => 2,
@@ -123,6 +131,8 @@ impl Api {
             Api::Metadata | Api::OffsetFetch => 64 * MIB,
             Api::Produce | Api::ListOffsets | Api::CreateTopics | Api::OffsetCommit => 16 * MIB,
             Api::TxnOffsetCommit | Api::AddPartitionsToTxn | Api::DescribeConfigs => 16 * MIB,
+            Api::DescribeAcls => 64 * MIB,
+            Api::CreateAcls => 4 * MIB,
             Api::CreatePartitions => 4 * MIB,
             Api::ApiVersions
             | Api::SaslHandshake
@@ -161,6 +171,8 @@ impl Api {
             Api::AddOffsetsToTxn => (0, 4),
             Api::EndTxn => (0, 4),
             Api::TxnOffsetCommit => (0, 4),
+            Api::DescribeAcls => (1, 3),
+            Api::CreateAcls => (1, 3),
             Api::DescribeConfigs => (1, 4),
             Api::SaslAuthenticate => (0, 2),
             Api::CreatePartitions => (0, 3),

@@ -1,8 +1,10 @@
 //! Control-plane calls: offsets by time, producer ids, topic creation and
-//! growth, topic configs, group coordinators and committed offsets.
+//! growth, topic configs, topic ACLs, group coordinators and committed
+//! offsets.
 
 use std::collections::HashMap;
 
+use kmirror_proto::control::acls::{AclBinding, CreateAclsRequest, DescribeAclsRequest};
 use kmirror_proto::control::create_partitions::CreatePartitionsRequest;
 use kmirror_proto::control::create_topics::CreateTopicsRequest;
 use kmirror_proto::control::describe_configs::{DescribeConfigsRequest, RESOURCE_TOPIC};
@@ -199,6 +201,60 @@ pub async fn describe_topic_configs(
         }
     }
     Ok(out)
+}
+
+/// Every ACL on every topic (MirrorMaker 2's listing for ACL sync).
+pub async fn describe_topic_acls(cluster: &ClusterClient) -> Result<Vec<AclBinding>, ClientError> {
+    let conn = cluster.any().await?;
+    let resp = conn.call(&DescribeAclsRequest::any_topic()).await?;
+    if !resp.error.is_ok() {
+        return Err(kafka_err(
+            cluster,
+            format!("listing topic ACLs at {}", conn.addr()),
+            resp.error,
+            resp.error_message,
+        ));
+    }
+    Ok(resp.acls)
+}
+
+/// Creates `acls` (creating one that exists is a no-op for the broker).
+/// The first refusal is the error.
+pub async fn create_acls(
+    cluster: &ClusterClient,
+    acls: Vec<AclBinding>,
+) -> Result<(), ClientError> {
+    if acls.is_empty() {
+        return Ok(());
+    }
+    let conn = cluster.any().await?;
+    let resp = conn
+        .call(&CreateAclsRequest {
+            creations: acls.clone(),
+        })
+        .await?;
+    for ((code, message), acl) in resp.results.into_iter().zip(&acls) {
+        if !code.is_ok() {
+            return Err(kafka_err(
+                cluster,
+                format!(
+                    "creating ACL {} {} for {} on topic '{}' at {}",
+                    if acl.permission == kmirror_proto::control::acls::code::PERMISSION_DENY {
+                        "Deny"
+                    } else {
+                        "Allow"
+                    },
+                    kmirror_proto::control::acls::code::operation_name(acl.operation),
+                    acl.principal,
+                    acl.resource_name,
+                    conn.addr()
+                ),
+                code,
+                message,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Topics per DescribeConfigs request.

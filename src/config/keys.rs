@@ -24,6 +24,8 @@ pub const INTERNAL_TOPIC_SEPARATOR_ENABLED: &str =
 pub const REPLICATION_FACTOR: &str = "replication.factor";
 pub const SYNC_TOPIC_CONFIGS_ENABLED: &str = "sync.topic.configs.enabled";
 pub const SYNC_TOPIC_CONFIGS_INTERVAL_SECONDS: &str = "sync.topic.configs.interval.seconds";
+pub const SYNC_TOPIC_ACLS_ENABLED: &str = "sync.topic.acls.enabled";
+pub const SYNC_TOPIC_ACLS_INTERVAL_SECONDS: &str = "sync.topic.acls.interval.seconds";
 pub const CONFIG_PROPERTIES_EXCLUDE: &str = "config.properties.exclude";
 pub const CONFIG_PROPERTIES_BLACKLIST: &str = "config.properties.blacklist";
 pub const REFRESH_TOPICS_ENABLED: &str = "refresh.topics.enabled";
@@ -64,6 +66,8 @@ pub const FLOW_SETTINGS: &[&str] = &[
     REPLICATION_FACTOR,
     SYNC_TOPIC_CONFIGS_ENABLED,
     SYNC_TOPIC_CONFIGS_INTERVAL_SECONDS,
+    SYNC_TOPIC_ACLS_ENABLED,
+    SYNC_TOPIC_ACLS_INTERVAL_SECONDS,
     CONFIG_PROPERTIES_EXCLUDE,
     CONFIG_PROPERTIES_BLACKLIST,
     REFRESH_TOPICS_ENABLED,
@@ -109,8 +113,6 @@ pub const MM2_NOT_IMPLEMENTED: &[&str] = &[
     "sync.group.offsets.interval.seconds",
     "refresh.groups.enabled",
     "refresh.groups.interval.seconds",
-    "sync.topic.acls.enabled",
-    "sync.topic.acls.interval.seconds",
     "emit.offset-syncs.enabled",
     "offset-syncs.topic.location",
     "offset-syncs.topic.replication.factor",

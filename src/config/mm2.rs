@@ -88,6 +88,9 @@ pub struct FlowConfig {
     /// which is how MirrorMaker 2 turns a periodic task off.
     pub sync_topic_configs_enabled: bool,
     pub sync_topic_configs_interval: Duration,
+    /// `sync.topic.acls.enabled` (default true) and its interval (600 s);
+    /// `None` when off (or the interval is negative).
+    pub sync_topic_acls: Option<Duration>,
     /// Topic config names never copied to the target; whole-name matches.
     pub config_properties_exclude: Vec<Regex>,
     /// False also when `refresh.topics.interval.seconds` is negative.
@@ -724,6 +727,15 @@ impl<'p> Layers<'p> {
         )?;
         let sync_topic_configs_enabled =
             bool_or(flow(keys::SYNC_TOPIC_CONFIGS_ENABLED), true)? && sync_interval.is_some();
+        let acls_interval = interval_seconds(
+            flow(keys::SYNC_TOPIC_ACLS_INTERVAL_SECONDS),
+            DEFAULT_SYNC_TOPIC_CONFIGS_INTERVAL,
+        )?;
+        let sync_topic_acls = if bool_or(flow(keys::SYNC_TOPIC_ACLS_ENABLED), true)? {
+            acls_interval
+        } else {
+            None
+        };
         let refresh_interval = interval_seconds(
             flow(keys::REFRESH_TOPICS_INTERVAL_SECONDS),
             DEFAULT_REFRESH_TOPICS_INTERVAL,
@@ -789,6 +801,7 @@ impl<'p> Layers<'p> {
             sync_topic_configs_enabled,
             sync_topic_configs_interval: sync_interval
                 .unwrap_or(DEFAULT_SYNC_TOPIC_CONFIGS_INTERVAL),
+            sync_topic_acls,
             config_properties_exclude: config_properties_exclude.into_regexes(),
             refresh_topics_enabled,
             refresh_topics_interval: refresh_interval.unwrap_or(DEFAULT_REFRESH_TOPICS_INTERVAL),

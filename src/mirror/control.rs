@@ -157,6 +157,7 @@ async fn control(
             target: client(&plan.target),
             store: ProgressStore::new(plan.progress_group(), shared.latest[i].clone()),
             fenced: Cell::new(!plan.exactly_once),
+            acls: crate::topics::acls::AclSync::new(),
         });
         tasks.push(tokio::task::spawn_local(flow_task(
             plans.clone(),
@@ -280,6 +281,7 @@ struct FlowControl {
     /// were fenced (so none of them can still commit, and no transaction
     /// of theirs holds the progress group's offsets unstable).
     fenced: Cell<bool>,
+    acls: crate::topics::acls::AclSync,
 }
 
 fn absorb(shared: &Shared, r: Box<Report>) {
@@ -420,6 +422,9 @@ async fn refresh(
     let topics = sync::select(plan, &source_topics);
     let mirrored: HashSet<String> = assigned.iter().map(|(t, _)| t.clone()).collect();
     let prepared = sync::ensure_targets(&flow.source, &flow.target, plan, &topics, &mirrored).await;
+    flow.acls
+        .run_if_due(plan, &flow.source, &flow.target, &topics)
+        .await;
     {
         let mut refused = shared.refused.borrow_mut();
         for (topic, reason) in &prepared.refused {

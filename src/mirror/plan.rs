@@ -56,6 +56,8 @@ pub struct FlowPlan {
     pub replication_factor: i16,
     pub config_exclude: Vec<Regex>,
     pub refresh_topics: Option<Duration>,
+    /// MirrorMaker 2's topic ACL sync and its interval, when on.
+    pub sync_topic_acls: Option<Duration>,
     pub commit_interval: Duration,
     pub fetch: FetchSettings,
     pub produce: ProduceSettings,
@@ -160,7 +162,8 @@ pub fn plans_from_config(
             candidates
                 .iter()
                 .find_map(|c| props.line_of(c).map(|l| (c.clone(), Some(l))))
-                .unwrap_or((key.to_string(), None))
+                // Never set: name the per-cluster key to set.
+                .unwrap_or((format!("{alias}.{key}"), None))
         };
         let bad = |section: &str, alias: &str, key: &str, message: String| {
             let (key, line) = origin(section, alias, key);
@@ -348,8 +351,14 @@ pub fn plans_from_config(
                     .find(|k| d.get(*k) != a.get(*k))
                     .expect("the maps differ in some key")
                     .clone();
+                // Name the side that set it.
+                let side = if origin("admin", alias, &key).1.is_some() {
+                    "admin"
+                } else {
+                    section
+                };
                 return Err(bad(
-                    "admin",
+                    side,
                     alias,
                     &key,
                     format!(
@@ -368,6 +377,7 @@ pub fn plans_from_config(
             policy: flow.replication_policy.clone(),
             replication_factor: flow.replication_factor,
             config_exclude: flow.config_properties_exclude.clone(),
+            sync_topic_acls: flow.sync_topic_acls,
             refresh_topics: flow
                 .refresh_topics_enabled
                 .then_some(flow.refresh_topics_interval),

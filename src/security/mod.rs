@@ -99,7 +99,7 @@ impl Security {
         };
         let tls = if protocol.uses_tls() {
             let options = tls_options(props, &bad)?;
-            Some(TlsSettings::new(options).map_err(|m| bad(ssl_key_of(&m), m))?)
+            Some(TlsSettings::new(options).map_err(|e| bad(e.key, e.message))?)
         } else {
             None
         };
@@ -114,22 +114,6 @@ impl Security {
             sasl,
         }))
     }
-}
-
-/// The key a TLS build error message starts with, for the error's origin.
-fn ssl_key_of(message: &str) -> &'static str {
-    for k in [
-        "ssl.truststore.location",
-        "ssl.truststore.certificates",
-        "ssl.keystore.location",
-        "ssl.keystore.key",
-        "ssl.cipher.suites",
-    ] {
-        if message.starts_with(k) {
-            return k;
-        }
-    }
-    "ssl.keystore.location"
 }
 
 fn tls_options<E>(

@@ -113,7 +113,7 @@ impl std::fmt::Debug for TlsSettings {
 impl TlsSettings {
     /// Reads the key and trust material once, so that every mistake in it
     /// is reported at start-up.
-    pub fn new(options: TlsOptions) -> Result<TlsSettings, String> {
+    pub fn new(options: TlsOptions) -> Result<TlsSettings, TlsBuildError> {
         let stamps = stamps(&options);
         let config = build(&options)?;
         Ok(TlsSettings {
@@ -212,14 +212,31 @@ fn stamps(options: &TlsOptions) -> Vec<Option<SystemTime>> {
         .collect()
 }
 
-fn build(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
+/// Why a TLS configuration cannot be built: the key at fault and why.
+#[derive(Debug, Clone)]
+pub struct TlsBuildError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for TlsBuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+fn at(key: &'static str) -> impl Fn(String) -> TlsBuildError {
+    move |message| TlsBuildError { key, message }
+}
+
+fn build(o: &TlsOptions) -> Result<Arc<ClientConfig>, TlsBuildError> {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     if let Some(names) = &o.cipher_suites {
         provider.cipher_suites = names
             .iter()
             .map(|n| {
                 rustls_suite(n)
-                    .ok_or_else(|| format!("ssl.cipher.suites: rustls has no suite '{n}'"))
+                    .ok_or_else(|| at("ssl.cipher.suites")(format!("rustls has no suite '{n}'")))
             })
             .collect::<Result<_, _>>()?;
     }
@@ -234,7 +251,9 @@ fn build(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| {
-            format!("the configured TLS versions and cipher suites do not fit together: {e}")
+            at("ssl.cipher.suites")(format!(
+                "the configured TLS versions and cipher suites do not fit together: {e}"
+            ))
         })?;
 
     let mut roots = RootCertStore::empty();
@@ -250,18 +269,21 @@ fn build(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
                 path,
                 store_type: *store_type,
                 password: password.as_ref(),
-            })?,
+            })
+            .map_err(at("ssl.truststore.location"))?,
         )
-        .map_err(|e| format!("ssl.truststore.location: {e}"))?,
+        .map_err(at("ssl.truststore.location"))?,
         TrustSource::Inline(pem) => add_roots(
             &mut roots,
-            stores::trust_from_pem(pem).map_err(|e| format!("ssl.truststore.certificates {e}"))?,
+            stores::trust_from_pem(pem).map_err(at("ssl.truststore.certificates"))?,
         )
-        .map_err(|e| format!("ssl.truststore.certificates: {e}"))?,
+        .map_err(at("ssl.truststore.certificates"))?,
     }
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
-        .map_err(|e| format!("the truststore cannot be used: {e}"))?;
+        .map_err(|e| {
+            at("ssl.truststore.location")(format!("the truststore cannot be used: {e}"))
+        })?;
     let builder = if o.verify_hostname {
         builder.with_webpki_verifier(webpki)
     } else {
@@ -286,17 +308,21 @@ fn build(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
                     },
                     key_password.as_ref().or(password.as_ref()),
                 )
-                .map_err(|e| format!("ssl.keystore.location: {e}"))?,
+                .map_err(at("ssl.keystore.location"))?,
                 KeySource::Inline {
                     key,
                     chain,
                     key_password,
-                } => stores::key_from_pem(key, chain, key_password.as_ref()).map_err(|e| {
-                    format!("ssl.keystore.key / ssl.keystore.certificate.chain: {e}")
-                })?,
+                } => stores::key_from_pem(key, chain, key_password.as_ref())
+                    .map_err(at("ssl.keystore.key"))?,
             };
             builder.with_client_auth_cert(chain, key).map_err(|e| {
-                format!("the client certificate and key cannot be used together: {e}")
+                at(match source {
+                    KeySource::File { .. } => "ssl.keystore.location",
+                    KeySource::Inline { .. } => "ssl.keystore.key",
+                })(format!(
+                    "the client certificate and key cannot be used together: {e}"
+                ))
             })?
         }
     };

@@ -1,6 +1,7 @@
-//! Topic selection and naming: which source topics a flow mirrors and what
-//! they are called on the target.
+//! Topic selection and naming: which source topics a flow mirrors, what
+//! they are called on the target, and the ACLs their mirrors get.
 
+pub mod acls;
 pub mod filter;
 pub mod replication_policy;
 pub mod sync;

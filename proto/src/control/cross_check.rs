@@ -393,6 +393,54 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn acls(topic in name(), principal in name(), op in 0i8..15, perm in 0i8..4, pattern in 0i8..5,
+            err in any::<i16>(), hosts in proptest::collection::vec(name(), 1..4)) {
+        for v in versions(Api::DescribeAcls) {
+            let req = control::acls::DescribeAclsRequest { resource_name: Some(topic.clone()), ..control::acls::DescribeAclsRequest::any_topic() };
+            let there: kp::DescribeAclsRequest = ours_decoded_there(&req, v);
+            prop_assert_eq!(there.resource_type_filter, 2);
+            prop_assert_eq!(there.resource_name_filter.map(|s| s.to_string()), Some(topic.clone()));
+            let resp = kp::DescribeAclsResponse::default()
+                .with_error_code(err)
+                .with_resources(vec![kp::describe_acls_response::DescribeAclsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s(&topic))
+                    .with_pattern_type(pattern)
+                    .with_acls(hosts.iter().map(|h| kp::describe_acls_response::AclDescription::default()
+                        .with_principal(s(&principal))
+                        .with_host(s(h))
+                        .with_operation(op)
+                        .with_permission_type(perm)).collect())]);
+            let got = control::decode_response::<control::acls::DescribeAclsRequest>(theirs(&resp, v), v).unwrap();
+            prop_assert_eq!(got.error, ErrorCode(err));
+            prop_assert_eq!(got.acls.len(), hosts.len());
+            for (a, h) in got.acls.iter().zip(&hosts) {
+                prop_assert_eq!((&a.resource_name, a.pattern_type, &a.principal, &a.host, a.operation, a.permission),
+                    (&topic, pattern, &principal, h, op, perm));
+            }
+        }
+        for v in versions(Api::CreateAcls) {
+            let binding = control::acls::AclBinding {
+                resource_type: 2, resource_name: topic.clone(), pattern_type: 3,
+                principal: principal.clone(), host: "*".into(), operation: op, permission: perm,
+            };
+            let req = control::acls::CreateAclsRequest { creations: vec![binding.clone(), binding] };
+            let there: kp::CreateAclsRequest = ours_decoded_there(&req, v);
+            prop_assert_eq!(there.creations.len(), 2);
+            prop_assert_eq!(there.creations[0].resource_name.as_str(), topic.as_str());
+            prop_assert_eq!(there.creations[0].operation, op);
+            let resp = kp::CreateAclsResponse::default().with_results(vec![
+                kp::create_acls_response::AclCreationResult::default().with_error_code(err)]);
+            let got = control::decode_response::<control::acls::CreateAclsRequest>(theirs(&resp, v), v).unwrap();
+            prop_assert_eq!(got.results[0].0, ErrorCode(err));
+        }
+    }
+}
+
 #[test]
 fn response_headers_match_theirs() {
     for api in Api::ALL {
@@ -424,7 +472,7 @@ proptest! {
     /// Random bytes, and random bytes after a valid prefix of huge counts,
     /// are errors for every decoder at every version, never panics.
     #[test]
-    fn no_response_decoder_panics(data in proptest::collection::vec(any::<u8>(), 0..160), which in 0usize..18) {
+    fn no_response_decoder_panics(data in proptest::collection::vec(any::<u8>(), 0..160), which in 0usize..20) {
         let api = Api::ALL[which % Api::ALL.len()];
         for v in versions(api) {
             let _ = crate::any_response::decode(api, v, Bytes::from(data.clone()));

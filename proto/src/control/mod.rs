@@ -12,6 +12,7 @@ use crate::error::ProtoError;
 use crate::header::{begin_request, finish_frame};
 use crate::versioned::{MessageReader, MessageWriter};
 
+pub mod acls;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;

@@ -404,6 +404,16 @@ fn answer_frame(
             head,
             create_partitions(shared, decode(body, v, "CreatePartitions")?, e),
         )?),
+        // As a broker without an authorizer answers.
+        29 => {
+            let _: kp::DescribeAclsRequest = decode(body, v, "DescribeAcls")?;
+            Some(control(
+                head,
+                kp::DescribeAclsResponse::default()
+                    .with_error_code(if e == 0 { 54 } else { e })
+                    .with_error_message(Some(s("No Authorizer is configured."))),
+            )?)
+        }
         other => {
             return Err(format!(
                 "api key {other} v{v} is not answered by the fake broker"
