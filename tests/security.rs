@@ -515,3 +515,134 @@ fn sessions_renewed_under_a_60s_stream() {
         "no error storm ({warnings} warnings):\n{out}"
     );
 }
+
+/// Kafka's `kafka-acls` on `cluster` with `args` (split at spaces),
+/// panicking with its output on failure.
+fn acls(cluster: &KafkaCluster, args: &str) -> String {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    tools::acls(cluster, &args).unwrap_or_else(|e| panic!("kafka-acls {args:?}: {e}"))
+}
+
+/// kmirror's principal holds exactly the ACLs docs/security.md lists:
+/// mirroring works. Source topic ACLs for a consumer appear on the mirrored
+/// topic as read access (never write). With the progress group's ACL
+/// taken away, the error names it.
+#[test]
+fn least_privilege_acls_and_topic_acl_sync() {
+    use kmirror::harness::secure::{LIMITED_PASSWORD, LIMITED_USER};
+    let pair = secure_pair();
+    let pki = TestPki::shared();
+    let (src, tgt) = (&pair.source, &pair.target);
+    fill(src, "lp-orders", 3, "gzip", 600);
+
+    // The documented set, for flow src->dst.
+    let user = format!("--allow-principal User:{LIMITED_USER}");
+    acls(src, &format!("--add {user} --operation Describe --operation Read --operation DescribeConfigs --topic lp- --resource-pattern-type prefixed"));
+    acls(src, &format!("--add {user} --operation Describe --cluster"));
+    acls(tgt, &format!("--add {user} --operation Create --operation Describe --operation Write --operation Read --operation DescribeConfigs --operation Alter --topic src.lp- --resource-pattern-type prefixed"));
+    acls(
+        tgt,
+        &format!("--add {user} --operation Read --group kmirror.progress.src.dst"),
+    );
+    acls(tgt, &format!("--add {user} --operation Alter --cluster"));
+    // Consumers' ACLs on the source topic.
+    acls(
+        src,
+        "--add --allow-principal User:alice --operation Read --operation Write --topic lp-orders",
+    );
+    acls(
+        src,
+        "--add --allow-principal User:bob --operation All --topic lp-orders",
+    );
+
+    let jaas = format!(
+        "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{LIMITED_USER}\" password=\"{LIMITED_PASSWORD}\";"
+    );
+    let config = |name: &str| {
+        let cfg = scratch(name).join("mm2.properties");
+        std::fs::write(
+            &cfg,
+            format!(
+                "clusters = src, dst\n\
+                 src.bootstrap.servers = {}\n\
+                 dst.bootstrap.servers = {}\n\
+                 src->dst.enabled = true\n\
+                 src->dst.topics = lp-orders\n\
+                 replication.factor = 1\n\
+                 offset.flush.interval.ms = 500\n\
+                 security.protocol = SASL_SSL\n\
+                 sasl.mechanism = SCRAM-SHA-512\n\
+                 sasl.jaas.config = {jaas}\n\
+                 ssl.truststore.type = PEM\n\
+                 ssl.truststore.location = {}\n",
+                listener(src, "SASL_SSL"),
+                listener(tgt, "SASL_SSL"),
+                pki.path("ca.pem").display()
+            ),
+        )
+        .unwrap();
+        // The file holds a password: only its owner may read it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+        cfg
+    };
+
+    let mut km = Kmirror::start(&config("lp"), &[]);
+    let want = total_end_offset(src, "lp-orders");
+    wait_until(
+        Duration::from_secs(120),
+        &format!("src.lp-orders to catch up; kmirror said:\n{}", km.output()),
+        || total_end_offset(tgt, "src.lp-orders") >= want,
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the topic ACLs on the target",
+        || acls(tgt, "--list --topic src.lp-orders").contains("User:bob"),
+    );
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
+    assert_mirrored_exactly(src, "lp-orders", tgt, "src.lp-orders");
+    let out = km.output();
+    for bad in [
+        "AUTHORIZATION_FAILED",
+        "lacks the ACL",
+        "every user on this machine",
+    ] {
+        assert!(!out.contains(bad), "least privilege must be enough:\n{out}");
+    }
+
+    let listed = acls(tgt, "--list --topic src.lp-orders");
+    let lines: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.contains("principal="))
+        .collect();
+    let has = |who: &str, op: &str| {
+        lines
+            .iter()
+            .any(|l| l.contains(who) && l.contains(&format!("operation={op},")))
+    };
+    assert!(
+        has("User:alice", "READ"),
+        "alice reads the mirror:\n{listed}"
+    );
+    assert!(has("User:bob", "READ"), "bob's All becomes Read:\n{listed}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("operation=WRITE") || l.contains("operation=ALL")),
+        "no write grant is copied:\n{listed}"
+    );
+
+    // One ACL fewer: the error names it.
+    acls(
+        tgt,
+        &format!("--remove --force {user} --operation Read --group kmirror.progress.src.dst"),
+    );
+    let mut km = Kmirror::start(&config("lp-missing"), &[]);
+    let code = km.wait_exit(Duration::from_secs(60));
+    let out = km.output();
+    assert_eq!(code, Some(Some(5)), "{out}");
+    assert!(
+        out.contains("lacks the ACL Read on Group 'kmirror.progress.src.dst' on cluster dst"),
+        "the missing ACL must be named:\n{out}"
+    );
+}

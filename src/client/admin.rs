@@ -23,12 +23,27 @@ use crate::client::cluster::ClusterClient;
 use crate::client::conn::Conn;
 use crate::client::error::ClientError;
 
+/// A Kafka error for `what`; an authorization error also names `acl`,
+/// the ACL kmirror's principal needs for it (as `kafka-acls` words it).
 fn kafka_err(
     cluster: &ClusterClient,
     what: String,
     code: ErrorCode,
     message: Option<String>,
+    acl: &str,
 ) -> ClientError {
+    let message = if code.is_authorization_error() {
+        let needs = format!(
+            "kmirror's principal lacks the ACL {acl} on cluster {}",
+            cluster.name()
+        );
+        Some(match message {
+            Some(m) => format!("{m}; {needs}"),
+            None => needs,
+        })
+    } else {
+        message
+    };
     ClientError::Kafka {
         cluster: cluster.name().to_string(),
         what,
@@ -82,6 +97,7 @@ pub async fn init_producer_id(cluster: &ClusterClient) -> Result<(i64, i16), Cli
             format!("InitProducerId from {}", conn.addr()),
             resp.error,
             None,
+            "IdempotentWrite on Cluster (or Write on any topic, Kafka 3.0+)",
         ));
     }
     Ok((resp.producer_id, resp.producer_epoch))
@@ -132,6 +148,7 @@ pub async fn create_topics(
                         format!("creating topic '{name}' at {}", conn.addr()),
                         r.error,
                         r.message.clone(),
+                        &format!("Create on Topic '{name}' (or on Cluster)"),
                     ))
                 };
                 (name, res)
@@ -162,6 +179,7 @@ pub async fn create_partitions(
                 ),
                 r.error,
                 r.message.clone(),
+                &format!("Alter on Topic '{topic}'"),
             ));
         }
     }
@@ -195,12 +213,24 @@ pub async fn describe_topic_configs(
                     ),
                     r.error,
                     r.message,
+                    &format!("DescribeConfigs on Topic '{}'", r.resource_name),
                 ))
             };
             out.insert(r.resource_name, res);
         }
     }
     Ok(out)
+}
+
+/// The ACL an offset commit or fetch of `topic` in `group` lacks: Kafka
+/// checks Read on the group, then Read (commit) or Describe (fetch) on each
+/// topic; Read covers both.
+fn group_or_topic_acl(code: ErrorCode, group: &str, topic: &str) -> String {
+    if code == ErrorCode::TOPIC_AUTHORIZATION_FAILED {
+        format!("Read on Topic '{topic}'")
+    } else {
+        format!("Read on Group '{group}'")
+    }
 }
 
 /// Every ACL on every topic (MirrorMaker 2's listing for ACL sync).
@@ -213,6 +243,7 @@ pub async fn describe_topic_acls(cluster: &ClusterClient) -> Result<Vec<AclBindi
             format!("listing topic ACLs at {}", conn.addr()),
             resp.error,
             resp.error_message,
+            "Describe on Cluster",
         ));
     }
     Ok(resp.acls)
@@ -251,6 +282,7 @@ pub async fn create_acls(
                 ),
                 code,
                 message,
+                "Alter on Cluster",
             ));
         }
     }
@@ -290,7 +322,11 @@ pub async fn coordinator(
                 conn.addr()
             ),
         };
-        return Err(kafka_err(cluster, what, resp.error, resp.message));
+        let acl = match key_type {
+            CoordinatorType::Group => format!("Read on Group '{key}'"),
+            CoordinatorType::Transaction => format!("Describe on TransactionalId '{key}'"),
+        };
+        return Err(kafka_err(cluster, what, resp.error, resp.message, &acl));
     }
     cluster
         .conn_to(&format!("{}:{}", resp.host, resp.port))
@@ -335,6 +371,7 @@ pub async fn commit_offsets(
                     ),
                     p.error,
                     None,
+                    &group_or_topic_acl(p.error, group, &t.name),
                 ));
             }
         }
@@ -367,6 +404,7 @@ pub async fn fetch_offsets(
                     ),
                     p.error,
                     None,
+                    &group_or_topic_acl(p.error, group, &t.name),
                 ));
             }
         }
@@ -421,6 +459,7 @@ async fn offset_fetch(
             ),
             resp.error,
             None,
+            &format!("Read on Group '{group}'"),
         ));
     }
     Ok(resp)
@@ -459,6 +498,7 @@ pub async fn fence_transactional_id(
                     format!("InitProducerId for '{id}' at {}", conn.addr()),
                     code,
                     None,
+                    &format!("Write on TransactionalId '{id}'"),
                 ))
             }
         }

@@ -9,6 +9,10 @@
 //! | `SASL_SSL` | SASL_SSL | SCRAM-SHA-256 or SCRAM-SHA-512 |
 //! | `SASL_PLAINTEXT` | SASL_PLAINTEXT | PLAIN |
 //! | `OAUTH` | SASL_PLAINTEXT | OAUTHBEARER, unsecured JWTs |
+//!
+//! The clusters run Kafka's StandardAuthorizer. [`USER`] (by SASL or by its
+//! client certificate, `CN=kmirror`) and the PLAINTEXT listener's anonymous
+//! user are super users; [`LIMITED_USER`] may do only what ACLs allow it.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +24,9 @@ pub const USER: &str = "kmirror";
 pub const SCRAM_PASSWORD: &str = "scram-pw-7d3f";
 /// Its PLAIN password.
 pub const PLAIN_PASSWORD: &str = "plain-pw-91c2";
+/// A SCRAM user with no super powers: it may do what ACLs grant it.
+pub const LIMITED_USER: &str = "limited";
+pub const LIMITED_PASSWORD: &str = "limited-pw-58e1";
 
 impl ClusterOptions {
     /// Adds the secured listeners, with the key material in `pki_dir`
@@ -90,6 +97,14 @@ pub(crate) fn broker_props(pki_dir: &Path) -> Vec<(String, String)> {
             "sasl.enabled.mechanisms",
             "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER".to_string(),
         ),
+        (
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
+        ),
+        (
+            "super.users",
+            format!("User:ANONYMOUS;User:{USER};User:CN={USER}"),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -98,13 +113,12 @@ pub(crate) fn broker_props(pki_dir: &Path) -> Vec<(String, String)> {
 
 /// `kafka-storage format` arguments creating the SCRAM credentials.
 pub(crate) fn format_args() -> Vec<String> {
-    ["SCRAM-SHA-256", "SCRAM-SHA-512"]
-        .iter()
-        .flat_map(|m| {
-            [
-                "--add-scram".to_string(),
-                format!("{m}=[name={USER},password={SCRAM_PASSWORD}]"),
-            ]
-        })
-        .collect()
+    let mut args = Vec::new();
+    for m in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        for (user, password) in [(USER, SCRAM_PASSWORD), (LIMITED_USER, LIMITED_PASSWORD)] {
+            args.push("--add-scram".to_string());
+            args.push(format!("{m}=[name={user},password={password}]"));
+        }
+    }
+    args
 }

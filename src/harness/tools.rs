@@ -853,6 +853,17 @@ pub fn set_group_offsets(
     result.map(drop)
 }
 
+/// Runs Kafka's `kafka-acls` with `args` (after `--bootstrap-server`),
+/// over the cluster's PLAINTEXT listener (a super user on the harness's
+/// secured clusters), and returns what it printed.
+pub fn acls(cluster: &(impl BootstrapServers + ?Sized), args: &[&str]) -> io::Result<String> {
+    let bootstrap = cluster.bootstrap_servers();
+    let mut argv = vec!["--bootstrap-server".to_string(), bootstrap.clone()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let what = format!("kafka-acls {} on {bootstrap}", args.join(" "));
+    run_tool("org.apache.kafka.tools.AclCommand", Jvm::Brief, argv, &what)
+}
+
 fn run_tool<S: Into<std::ffi::OsString>>(
     main: &str,
     jvm: Jvm,

@@ -457,6 +457,10 @@ async fn refresh(
     }
     let committed = match flow.store.load(&flow.target, &wanted).await {
         Ok(c) => c,
+        Err(e) if e.is_permanent() => {
+            stop_flow(plan, shared, e);
+            return false;
+        }
         Err(e) => {
             tracing::warn!(flow = %plan.name(), group = flow.store.group(), "cannot read committed progress; will retry: {e}");
             return false;

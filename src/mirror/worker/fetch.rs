@@ -279,7 +279,13 @@ impl Worker {
                 }
                 if !data.error.is_ok() {
                     p.src_leader = None;
-                    let reason = format!("the source answered {}", data.error);
+                    let mut reason = format!("the source answered {}", data.error);
+                    if data.error.is_authorization_error() {
+                        reason.push_str(&format!(
+                            "; kmirror's principal lacks the ACL Read on Topic '{}' on cluster {}",
+                            p.source_topic, plan.source.cluster
+                        ));
+                    }
                     // A leader moving gets a short pause and new metadata;
                     // anything else (authorization and the like), or an
                     // error that persists, is said once per backoff until

@@ -301,6 +301,19 @@ impl Worker {
                         if let Some(m) = &r.error_message {
                             reason.push_str(&format!(": {m}"));
                         }
+                        if code.is_authorization_error() {
+                            reason.push_str(&format!(
+                                "; kmirror's principal lacks the ACL {} on cluster {}",
+                                if code == ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED {
+                                    "Write on its TransactionalId".to_string()
+                                } else if code == ErrorCode::CLUSTER_AUTHORIZATION_FAILED {
+                                    "IdempotentWrite on Cluster".to_string()
+                                } else {
+                                    format!("Write on Topic '{}'", p.target_topic)
+                                },
+                                plan.target.cluster
+                            ));
+                        }
                         for (i, m) in &r.record_errors {
                             reason.push_str(&format!(
                                 "; record {i}: {}",
