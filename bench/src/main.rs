@@ -25,7 +25,8 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use kmirror::harness::cluster::KafkaCluster;
+use kmirror::harness::certs::TestPki;
+use kmirror::harness::cluster::{ClusterOptions, KafkaCluster};
 use kmirror::harness::dist::{KafkaDist, KAFKA_4};
 use kmirror::harness::tools;
 
@@ -40,6 +41,8 @@ struct Args {
     live_secs: u64,
     /// Which modes run: at-least-once, exactly-once, or both.
     modes: Vec<bool>,
+    /// Plaintext, TLS (mutual TLS on both clusters), or both.
+    tls: Vec<bool>,
 }
 
 fn parse_args(rest: &[String]) -> Result<Args, String> {
@@ -50,6 +53,7 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
         rate: 5000,
         live_secs: 20,
         modes: vec![false, true],
+        tls: vec![false, true],
     };
     for (flag, v) in flags::pairs(rest)? {
         match flag {
@@ -60,6 +64,14 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
             "--live-seconds" => a.live_secs = flags::number(flag, v)?,
             "--exactly-once" => {
                 a.modes = match v {
+                    "both" => vec![false, true],
+                    "off" => vec![false],
+                    "only" => vec![true],
+                    _ => return Err(format!("{flag} {v}: expected both, off or only")),
+                }
+            }
+            "--tls" => {
+                a.tls = match v {
                     "both" => vec![false, true],
                     "off" => vec![false],
                     "only" => vec![true],
@@ -82,7 +94,7 @@ fn main() {
                 kmirror::cli::init_logging();
                 e2e(&args)
             }
-            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S] [--exactly-once both|off|only]"),
+            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S] [--exactly-once both|off|only] [--tls both|off|only]"),
         },
         "wan" => match wan::parse_args(&rest) {
             Ok(args) => {
@@ -140,6 +152,8 @@ fn mirrored_topics(alias: &str) -> String {
 struct Outcome {
     /// Exactly-once mode (the mirror's own, as its file asks).
     exactly_once: bool,
+    /// Both clusters reached over mutual TLS.
+    tls: bool,
     latency_us: hdrhistogram::Histogram<u64>,
     /// The same stream read on the source cluster during this mirror's run:
     /// what the producer, broker and consumer cost without any mirror.
@@ -157,8 +171,14 @@ struct Outcome {
 
 fn e2e(args: &Args) -> Result<(), String> {
     let e = |x: std::io::Error| x.to_string();
-    let source = KafkaCluster::start("bench-src", KAFKA_4).map_err(e)?;
-    let target = KafkaCluster::start("bench-dst", KAFKA_4).map_err(e)?;
+    let pki = TestPki::shared();
+    let options = if args.tls.contains(&true) {
+        ClusterOptions::default().secure_listeners(&pki.dir)
+    } else {
+        ClusterOptions::default()
+    };
+    let source = KafkaCluster::start_with("bench-src", KAFKA_4, &options).map_err(e)?;
+    let target = KafkaCluster::start_with("bench-dst", KAFKA_4, &options).map_err(e)?;
     let mut total_bytes = 0u64;
     for (topic, codec) in TOPICS {
         tools::create_topic(&source, topic, args.partitions, &[]).map_err(e)?;
@@ -186,50 +206,83 @@ fn e2e(args: &Args) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(e)?;
     let dist = KafkaDist::ensure(KAFKA_4).map_err(e)?;
 
+    // Mutual TLS for both mirrors: PEM files, which Java clients read too.
+    let keystore = dir.join("client-keystore.pem");
+    let client = pki.client();
+    std::fs::write(
+        &keystore,
+        format!(
+            "{}{}",
+            std::fs::read_to_string(&client.key).map_err(e)?,
+            std::fs::read_to_string(&client.cert).map_err(e)?
+        ),
+    )
+    .map_err(e)?;
     let mut outcomes = Vec::new();
     for &eos in &args.modes {
-        let extra: Vec<(String, String)> = if eos {
-            vec![(
-                "exactly.once.source.support".to_string(),
-                "enabled".to_string(),
-            )]
-        } else {
-            Vec::new()
-        };
-        for (name, base) in [("MirrorMaker 2", "mm2"), ("kmirror", "km")] {
-            let alias = if eos {
-                format!("{base}eos")
+        for &tls in &args.tls {
+            let mut extra: Vec<(String, String)> = Vec::new();
+            if eos {
+                extra.push((
+                    "exactly.once.source.support".to_string(),
+                    "enabled".to_string(),
+                ));
+            }
+            let (source_bootstrap, target_bootstrap) = if tls {
+                for (k, v) in [
+                    ("security.protocol", "SSL".to_string()),
+                    ("ssl.truststore.type", "PEM".to_string()),
+                    (
+                        "ssl.truststore.location",
+                        pki.path("ca.pem").display().to_string(),
+                    ),
+                    ("ssl.keystore.type", "PEM".to_string()),
+                    ("ssl.keystore.location", keystore.display().to_string()),
+                ] {
+                    extra.push((k.to_string(), v));
+                }
+                let ssl =
+                    |c: &KafkaCluster| format!("localhost:{}", c.listener_port("SSL").unwrap_or(0));
+                (ssl(&source), ssl(&target))
             } else {
-                base.to_string()
+                (source.bootstrap(), target.bootstrap())
             };
-            tools::create_topic(&source, &live_topic(&alias), args.partitions, &[]).map_err(e)?;
-            let props = mirrors::write_props(
-                &dir,
-                &alias,
-                &source.bootstrap(),
-                &target.bootstrap(),
-                &mirrored_topics(&alias),
-                &extra,
-            )?;
-            let mut cmd = if base == "mm2" {
-                mirrors::mm2_command(&dist, &props)
-            } else {
-                let mut km = Command::new(kmirror_binary()?);
-                km.arg(&props);
-                km
-            };
-            let child = spawn_logged(&mut cmd, &dir, &alias)?;
-            outcomes.push(measure(
-                name,
-                eos,
-                child,
-                &source,
-                &target,
-                &alias,
-                want,
-                total_bytes,
-                args,
-            )?);
+            for (name, base) in [("MirrorMaker 2", "mm2"), ("kmirror", "km")] {
+                let alias = format!(
+                    "{base}{}{}",
+                    if eos { "eos" } else { "" },
+                    if tls { "tls" } else { "" }
+                );
+                tools::create_topic(&source, &live_topic(&alias), args.partitions, &[])
+                    .map_err(e)?;
+                let props = mirrors::write_props(
+                    &dir,
+                    &alias,
+                    &source_bootstrap,
+                    &target_bootstrap,
+                    &mirrored_topics(&alias),
+                    &extra,
+                )?;
+                let mut cmd = if base == "mm2" {
+                    mirrors::mm2_command(&dist, &props)
+                } else {
+                    let mut km = Command::new(kmirror_binary()?);
+                    km.arg(&props);
+                    km
+                };
+                let child = spawn_logged(&mut cmd, &dir, &alias)?;
+                outcomes.push(measure(
+                    name,
+                    (eos, tls),
+                    child,
+                    &source,
+                    &target,
+                    &alias,
+                    want,
+                    total_bytes,
+                    args,
+                )?);
+            }
         }
     }
     let report = render(args, want, &outcomes);
@@ -257,7 +310,7 @@ fn e2e(args: &Args) -> Result<(), String> {
 #[allow(clippy::too_many_arguments)]
 fn measure(
     name: &'static str,
-    exactly_once: bool,
+    (exactly_once, tls): (bool, bool),
     mut child: Child,
     source: &KafkaCluster,
     target: &KafkaCluster,
@@ -350,11 +403,7 @@ fn measure(
         libc::kill(pid as i32, libc::SIGTERM);
     }
     let _ = child.wait();
-    let shown = if exactly_once {
-        format!("{name} (exactly-once)")
-    } else {
-        name.to_string()
-    };
+    let shown = label(name, exactly_once, tls);
     eprintln!(
         "kmirror-bench: {shown}: {want} records in {:.1} s active, {:.1} CPU-s, peak RSS {} MiB",
         active.as_secs_f64(),
@@ -368,6 +417,7 @@ fn measure(
     );
     Ok(Outcome {
         exactly_once,
+        tls,
         latency_us,
         baseline_us,
         producer_late,
@@ -381,21 +431,27 @@ fn measure(
     })
 }
 
+fn label(name: &str, exactly_once: bool, tls: bool) -> String {
+    match (exactly_once, tls) {
+        (false, false) => name.to_string(),
+        (true, false) => format!("{name} (exactly-once)"),
+        (false, true) => format!("{name} (TLS)"),
+        (true, true) => format!("{name} (exactly-once, TLS)"),
+    }
+}
+
 impl Outcome {
     fn label(&self) -> String {
-        if self.exactly_once {
-            format!("{} (exactly-once)", self.name)
-        } else {
-            self.name.to_string()
-        }
+        label(self.name, self.exactly_once, self.tls)
     }
 
     fn cpu_per_gb(&self) -> f64 {
         self.cpu.as_secs_f64() / (self.bytes as f64 / 1e9).max(1e-9)
     }
 
-    fn find<'a>(all: &'a [Outcome], name: &str, eos: bool) -> Option<&'a Outcome> {
-        all.iter().find(|o| o.name == name && o.exactly_once == eos)
+    fn find<'a>(all: &'a [Outcome], name: &str, eos: bool, tls: bool) -> Option<&'a Outcome> {
+        all.iter()
+            .find(|o| o.name == name && o.exactly_once == eos && o.tls == tls)
     }
 }
 
@@ -406,7 +462,8 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
         "Two local Kafka {KAFKA_4} clusters on this machine ({} CPUs). Backlog: {} records of {} B in each of {} topics \
          ({} partitions each; one lz4, one uncompressed), {records} records and {:.2} GB of payload in all. \
          Each mirror runs alone with the same mm2.properties (tasks.max = 2), MirrorMaker 2 first; the exactly-once rows \
-         add `exactly.once.source.support = enabled` to that file (kmirror commits a transaction every 100 ms, its default).\n\n",
+         add `exactly.once.source.support = enabled` to that file (kmirror commits a transaction every 100 ms, its default); \
+         the TLS rows reach both clusters over mutual TLS (TLS 1.3, PEM key and trust files, the same for both mirrors).\n\n",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.records,
         args.record_size,
@@ -431,21 +488,35 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
     }
     s.push('\n');
     for eos in [false, true] {
-        if let (Some(mm2), Some(km)) = (
-            Outcome::find(outcomes, "MirrorMaker 2", eos),
-            Outcome::find(outcomes, "kmirror", eos),
+        for tls in [false, true] {
+            if let (Some(mm2), Some(km)) = (
+                Outcome::find(outcomes, "MirrorMaker 2", eos, tls),
+                Outcome::find(outcomes, "kmirror", eos, tls),
+            ) {
+                let ratio = km.cpu.as_secs_f64() / mm2.cpu.as_secs_f64().max(1e-9);
+                s.push_str(&format!(
+                    "- {}{}: kmirror used {:.3} of MirrorMaker 2's CPU time for the same backlog (goal: at most {}).\n",
+                    if eos { "Exactly-once" } else { "At-least-once" },
+                    if tls { ", TLS on both clusters" } else { "" },
+                    ratio,
+                    if tls { "1/15 = 0.067" } else { "0.1" }
+                ));
+            }
+        }
+        if let (Some(plain), Some(tls)) = (
+            Outcome::find(outcomes, "kmirror", eos, false),
+            Outcome::find(outcomes, "kmirror", eos, true),
         ) {
-            let ratio = km.cpu.as_secs_f64() / mm2.cpu.as_secs_f64().max(1e-9);
             s.push_str(&format!(
-                "- {}: kmirror used {:.3} of MirrorMaker 2's CPU time for the same backlog (goal: at most 0.1).\n",
+                "- {}: TLS added {:+.2} CPU-s per GB to kmirror's plaintext figure (goal: at most +0.5).\n",
                 if eos { "Exactly-once" } else { "At-least-once" },
-                ratio
+                tls.cpu_per_gb() - plain.cpu_per_gb()
             ));
         }
     }
     if let (Some(alo), Some(eos)) = (
-        Outcome::find(outcomes, "kmirror", false),
-        Outcome::find(outcomes, "kmirror", true),
+        Outcome::find(outcomes, "kmirror", false, false),
+        Outcome::find(outcomes, "kmirror", true, false),
     ) {
         s.push_str(&format!(
             "- kmirror's exactly-once mode used {:+.1}% CPU per GB against its at-least-once mode (goal: under +20%).\n",
@@ -486,8 +557,8 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
         }
     }
     if let (Some(mm2), Some(km)) = (
-        Outcome::find(outcomes, "MirrorMaker 2", false),
-        Outcome::find(outcomes, "kmirror", false),
+        Outcome::find(outcomes, "MirrorMaker 2", false, false),
+        Outcome::find(outcomes, "kmirror", false, false),
     ) {
         let r = km.latency_us.value_at_quantile(0.99) as f64
             / (mm2.latency_us.value_at_quantile(0.99) as f64).max(1.0);

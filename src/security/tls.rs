@@ -436,3 +436,95 @@ pub fn is_permanent(e: &rustls::Error) -> bool {
             | rustls::Error::InappropriateMessage { .. }
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::certs::TestPki;
+
+    fn pem_trust(path: &std::path::Path) -> TlsOptions {
+        TlsOptions {
+            trust: TrustSource::File {
+                path: path.to_path_buf(),
+                store_type: StoreType::Pem,
+                password: None,
+            },
+            key: None,
+            verify_hostname: true,
+            tls13: true,
+            tls12: true,
+            cipher_suites: None,
+        }
+    }
+
+    #[test]
+    fn changed_files_are_read_again_and_bad_ones_keep_the_last_good() {
+        let pki = TestPki::shared();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::copy(pki.path("ca.pem"), &ca).unwrap();
+        let settings = TlsSettings::new(pem_trust(&ca)).unwrap();
+        let first = settings.client_config("B");
+        assert!(
+            Arc::ptr_eq(&first, &settings.client_config("B")),
+            "unchanged files: same config"
+        );
+
+        // A rotated CA file (its modification time moves).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::copy(pki.path("other-ca.pem"), &ca).unwrap();
+        let rotated = settings.client_config("B");
+        assert!(
+            !Arc::ptr_eq(&first, &rotated),
+            "a changed file is read again"
+        );
+
+        // A broken file: the last good configuration stays.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&ca, "not a certificate").unwrap();
+        assert!(Arc::ptr_eq(&rotated, &settings.client_config("B")));
+    }
+
+    #[test]
+    fn every_store_form_loads() {
+        let pki = TestPki::shared();
+        let client = pki.client();
+        let p12 = TlsOptions {
+            trust: TrustSource::File {
+                path: pki.path("truststore.p12"),
+                store_type: StoreType::Pkcs12,
+                password: Some(Secret::new(crate::harness::certs::STORE_PASSWORD)),
+            },
+            key: Some(KeySource::File {
+                path: pki.path("client.p12"),
+                store_type: StoreType::Jks, // Java reads PKCS12 through JKS too.
+                password: Some(Secret::new(crate::harness::certs::STORE_PASSWORD)),
+                key_password: None,
+            }),
+            ..pem_trust(&pki.path("ca.pem"))
+        };
+        TlsSettings::new(p12).unwrap();
+        let inline = TlsOptions {
+            trust: TrustSource::Inline(std::fs::read_to_string(pki.path("ca.pem")).unwrap()),
+            key: Some(KeySource::Inline {
+                key: Secret::new(std::fs::read_to_string(&client.key).unwrap()),
+                chain: std::fs::read_to_string(&client.cert).unwrap(),
+                key_password: None,
+            }),
+            ..pem_trust(&pki.path("ca.pem"))
+        };
+        TlsSettings::new(inline).unwrap();
+        let wrong_password = TlsOptions {
+            key: Some(KeySource::File {
+                path: pki.path("client.p12"),
+                store_type: StoreType::Pkcs12,
+                password: Some(Secret::new("wrong")),
+                key_password: None,
+            }),
+            ..pem_trust(&pki.path("ca.pem"))
+        };
+        let e = TlsSettings::new(wrong_password).unwrap_err();
+        assert_eq!(e.key, "ssl.keystore.location");
+        assert!(e.message.contains("wrong password"), "{e}");
+    }
+}
