@@ -11,6 +11,7 @@ use std::time::Duration;
 use kmirror::harness::certs::{TestPki, STORE_PASSWORD};
 use kmirror::harness::cluster::{shared_pair_with, ClusterOptions, ClusterPair, KafkaCluster};
 use kmirror::harness::secure::{PLAIN_PASSWORD, SCRAM_PASSWORD, USER};
+use kmirror::harness::token_server::TokenServer;
 use kmirror::harness::tools;
 
 use common::scenarios::records;
@@ -166,16 +167,17 @@ fn inline(path: &Path) -> String {
 fn plain_scram256_oauthbearer_and_pkcs12_flows() {
     let pair = secure_pair();
     let pki = TestPki::shared();
-    for t in ["sec-multi-b", "sec-multi-c", "sec-multi-d"] {
+    for t in ["sec-multi-b", "sec-multi-c", "sec-multi-d", "sec-multi-e"] {
         fill(&pair.source, t, 2, "lz4", 800);
     }
+    let tokens = token_server();
     // By address: the certificate names only localhost.
     let d = format!("127.0.0.1:{}", pair.target.listener_port("SSL").unwrap());
     let cfg = scratch("multi").join("mm2.properties");
     std::fs::write(
         &cfg,
         format!(
-            "clusters = A, B, C, D\n\
+            "clusters = A, B, C, D, E\n\
              replication.factor = 1\n\
              offset.flush.interval.ms = 500\n\
              A.bootstrap.servers = {a}\n\
@@ -205,7 +207,15 @@ fn plain_scram256_oauthbearer_and_pkcs12_flows() {
              A->C.enabled = true\n\
              A->C.topics = sec-multi-c\n\
              A->D.enabled = true\n\
-             A->D.topics = sec-multi-d\n",
+             A->D.topics = sec-multi-d\n\
+             E.bootstrap.servers = {c}\n\
+             E.security.protocol = SASL_PLAINTEXT\n\
+             E.sasl.mechanism = OAUTHBEARER\n\
+             E.sasl.login.callback.handler.class = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler\n\
+             E.sasl.oauthbearer.token.endpoint.url = {token_url}\n\
+             E.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"{USER}\" clientSecret=\"{TOKEN_SECRET}\";\n\
+             A->E.enabled = true\n\
+             A->E.topics = sec-multi-e\n",
             a = listener(&pair.source, "SASL_PLAINTEXT"),
             b = listener(&pair.target, "SASL_SSL"),
             c = listener(&pair.target, "OAUTH"),
@@ -213,11 +223,12 @@ fn plain_scram256_oauthbearer_and_pkcs12_flows() {
             ca = inline(&pki.path("ca.pem")),
             ts = pki.path("truststore.p12").display(),
             ks = pki.path("client.p12").display(),
+            token_url = tokens.url,
         ),
     )
     .unwrap();
     let mut km = Kmirror::start(&cfg, &[]);
-    let topics: Vec<String> = ["sec-multi-b", "sec-multi-c", "sec-multi-d"]
+    let topics: Vec<String> = ["sec-multi-b", "sec-multi-c", "sec-multi-d", "sec-multi-e"]
         .map(String::from)
         .to_vec();
     wait_mirrored(pair, &topics, &km);
@@ -226,6 +237,18 @@ fn plain_scram256_oauthbearer_and_pkcs12_flows() {
         assert_mirrored_exactly(&pair.source, t, &pair.target, &format!("A.{t}"));
     }
     assert_tls_used(&km);
+    assert!(tokens.issued() >= 1, "the token endpoint was never asked");
+}
+
+/// The client secret the harness's token endpoint accepts.
+const TOKEN_SECRET: &str = "token-secret-4b1a";
+
+/// A token endpoint for [`USER`], shared by the tests (tokens live 60 s).
+fn token_server() -> &'static TokenServer {
+    static SERVER: std::sync::OnceLock<TokenServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        TokenServer::start(USER, TOKEN_SECRET, Duration::from_secs(60)).expect("token server")
+    })
 }
 
 /// A flow whose target refuses kmirror's password stops with one clear
@@ -373,6 +396,21 @@ fn every_refusal_names_the_cluster_and_the_cause() {
             "does not offer SASL mechanism SCRAM-SHA-256 (sasl.mechanism); it offers PLAIN",
         ),
     ];
+    let mut cases = cases;
+    cases.push((
+        "OAuth client secret the token endpoint refuses",
+        (
+            listener(&pair.target, "OAUTH"),
+            format!(
+                "B.security.protocol = SASL_PLAINTEXT\n\
+                 B.sasl.mechanism = OAUTHBEARER\n\
+                 B.sasl.oauthbearer.token.endpoint.url = {}\n\
+                 B.sasl.jaas.config = org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"{USER}\" clientSecret=\"wrong\";\n",
+                token_server().url
+            ),
+        ),
+        "answered HTTP 401",
+    ));
     for (what, (bootstrap, extra), cause) in cases {
         let cfg = write_mm2(
             "refusal",

@@ -401,7 +401,22 @@ impl Conn {
                 hs.error
             )));
         }
-        let mut exchange = sasl.start().map_err(auth_err)?;
+        let tls = inner
+            .security
+            .tls
+            .as_ref()
+            .map(|t| t.client_config(&inner.cluster));
+        let mut exchange = sasl.start(tls).await.map_err(|e| {
+            if e.permanent {
+                auth_err(e.reason)
+            } else {
+                ClientError::Connect {
+                    cluster: inner.cluster.clone(),
+                    addr: inner.addr.clone(),
+                    reason: format!("cannot get an OAuth token: {}", e.reason),
+                }
+            }
+        })?;
         let mut token = exchange.first();
         loop {
             let resp = self

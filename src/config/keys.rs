@@ -293,6 +293,9 @@ pub const HONOURED_SECURITY: &[ClientKey] = &[
     key("sasl.login.callback.handler.class", ValueType::Text),
     key("sasl.login.class", ValueType::Text),
     key("sasl.oauthbearer.token.endpoint.url", ValueType::Text),
+    key("sasl.login.connect.timeout.ms", ValueType::IntAtLeast(0)),
+    key("sasl.login.read.timeout.ms", ValueType::IntAtLeast(0)),
+    key("sasl.oauthbearer.header.urlencode", ValueType::Bool),
 ];
 
 /// TLS and SASL settings accepted without effect, and why: Java
@@ -318,19 +321,19 @@ pub const IGNORED_SECURITY: &[(&str, &str)] = &[
     ("sasl.kerberos.", "kmirror does not speak GSSAPI (Kerberos)"),
     (
         "sasl.login.refresh.",
-        "kmirror makes a fresh token for every authentication",
+        "kmirror renews a token when 80% of its lifetime has passed",
     ),
     (
         "sasl.login.retry.backoff",
         "kmirror retries a failed authentication with its own backoff",
     ),
     (
-        "sasl.login.connect.timeout.ms",
-        "kmirror does not fetch tokens over HTTP yet",
+        "sasl.oauthbearer.scope.claim.name",
+        "kmirror does not read the claims of its own tokens",
     ),
     (
-        "sasl.login.read.timeout.ms",
-        "kmirror does not fetch tokens over HTTP yet",
+        "sasl.oauthbearer.sub.claim.name",
+        "kmirror does not read the claims of its own tokens",
     ),
 ];
 

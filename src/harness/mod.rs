@@ -23,6 +23,7 @@ mod process;
 pub mod secure;
 pub mod sequence;
 pub mod stream;
+pub mod token_server;
 pub mod tools;
 mod wire;
 

@@ -5,6 +5,7 @@
 //! stops it there with the key named. Nothing here opens a connection.
 
 pub mod jaas;
+pub mod oauth;
 pub mod sasl;
 pub mod scram;
 pub mod secret;

@@ -10,13 +10,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 
+use std::sync::Arc;
+
 use crate::security::jaas::JaasConfig;
+use crate::security::oauth::{TokenCache, TokenEndpoint, TokenError};
 use crate::security::scram::{ScramClient, ScramHash};
 use crate::security::secret::Secret;
 
 const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
 const SCRAM_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 const OAUTH_MODULE: &str = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
+/// Kafka's login callback handler for token endpoints, by both its names.
+const OAUTH_HANDLERS: &[&str] = &[
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+    "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -54,6 +62,11 @@ enum Credentials {
         claims: BTreeMap<String, Claim>,
         principal_claim: String,
         lifetime_seconds: u64,
+        extensions: BTreeMap<String, Secret>,
+    },
+    /// OAUTHBEARER with tokens from a token endpoint.
+    TokenEndpoint {
+        cache: Arc<TokenCache>,
         extensions: BTreeMap<String, Secret>,
     },
 }
@@ -147,8 +160,21 @@ impl SaslSettings {
     }
 
     /// A new exchange (for an authentication or a re-authentication).
-    pub fn start(&self) -> Result<Exchange, String> {
+    /// `tls` verifies an https token endpoint (the cluster's own trust, or
+    /// the public roots when `None`).
+    pub async fn start(
+        &self,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Exchange, TokenError> {
+        let fixed = |reason: String| TokenError {
+            reason,
+            permanent: true,
+        };
         Ok(match (&self.credentials, self.mechanism) {
+            (Credentials::TokenEndpoint { cache, extensions }, Mechanism::OAuthBearer) => {
+                let token = cache.token(tls).await?;
+                Exchange::OAuth(Some(oauth_first_message(token.expose(), extensions)))
+            }
             (Credentials::UserPassword { username, password }, Mechanism::Plain) => {
                 let mut token = Vec::new();
                 token.push(0);
@@ -159,7 +185,7 @@ impl SaslSettings {
             }
             (Credentials::UserPassword { username, password }, Mechanism::Scram(hash)) => {
                 Exchange::Scram(
-                    ScramClient::new(hash, username, password.clone(), nonce()?),
+                    ScramClient::new(hash, username, password.clone(), nonce().map_err(fixed)?),
                     0,
                 )
             }
@@ -175,7 +201,7 @@ impl SaslSettings {
                 let token = unsecured_jwt(claims, principal_claim, *lifetime_seconds);
                 Exchange::OAuth(Some(oauth_first_message(&token, extensions)))
             }
-            _ => return Err("inconsistent SASL settings".into()),
+            _ => return Err(fixed("inconsistent SASL settings".into())),
         })
     }
 }
@@ -238,17 +264,69 @@ fn oauth_credentials<E>(
     bad: &impl Fn(&str, String) -> E,
 ) -> Result<Credentials, E> {
     let get = |k: &str| props.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-    if get("sasl.oauthbearer.token.endpoint.url").is_some()
-        || get("sasl.login.callback.handler.class").is_some()
-    {
-        return Err(bad(
-            "sasl.oauthbearer.token.endpoint.url",
-            "tokens from an OAuth token endpoint are not supported yet; kmirror's OAUTHBEARER \
-             sends unsecured JWTs only (unsecuredLoginStringClaim_sub in sasl.jaas.config)"
-                .into(),
-        ));
+    if let Some(class) = get("sasl.login.callback.handler.class") {
+        if !OAUTH_HANDLERS.contains(&class) {
+            return Err(bad(
+                "sasl.login.callback.handler.class",
+                format!(
+                    "'{class}' is not supported: kmirror cannot run Java code; it fetches tokens \
+                     as {} does",
+                    OAUTH_HANDLERS[0]
+                ),
+            ));
+        }
     }
     let jaas: JaasConfig = super::jaas_for(props, "OAUTHBEARER", OAUTH_MODULE, bad)?;
+    if let Some(url) = get("sasl.oauthbearer.token.endpoint.url") {
+        let required = |name: &str| {
+            jaas.required(name).cloned().map_err(|m| {
+                bad(
+                    "sasl.jaas.config",
+                    format!("{m} (needed with sasl.oauthbearer.token.endpoint.url)"),
+                )
+            })
+        };
+        let client_id = required("clientId")?.expose().to_string();
+        let client_secret = required("clientSecret")?;
+        let scope = jaas.option("scope").map(|s| s.expose().to_string());
+        let mut endpoint = TokenEndpoint::new(url, client_id, client_secret, scope)
+            .map_err(|m| bad("sasl.oauthbearer.token.endpoint.url", m))?;
+        let ms = |key: &str, default: u64| -> Result<std::time::Duration, E> {
+            match get(key) {
+                None => Ok(std::time::Duration::from_millis(default)),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map(std::time::Duration::from_millis)
+                    .map_err(|_| bad(key, format!("'{v}' is not a number of milliseconds"))),
+            }
+        };
+        endpoint.connect_timeout = ms("sasl.login.connect.timeout.ms", 10_000)?;
+        endpoint.read_timeout = ms("sasl.login.read.timeout.ms", 10_000)?;
+        endpoint.urlencode = match get("sasl.oauthbearer.header.urlencode") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(bad(
+                    "sasl.oauthbearer.header.urlencode",
+                    format!("'{v}' is neither true nor false"),
+                ))
+            }
+        };
+        let extensions = jaas
+            .options
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("extension_")
+                    .map(|e| (e.to_string(), v.clone()))
+            })
+            .collect();
+        return Ok(Credentials::TokenEndpoint {
+            cache: Arc::new(TokenCache::new(endpoint)),
+            extensions,
+        });
+    }
+
     let mut claims = BTreeMap::new();
     let mut extensions = BTreeMap::new();
     let mut lifetime_seconds = 3600;
@@ -382,6 +460,13 @@ mod tests {
             .collect()
     }
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     fn settings(pairs: &[(&str, &str)]) -> Result<SaslSettings, String> {
         SaslSettings::from_props(&props(pairs), &|k: &str, m: String| format!("{k}: {m}"))
     }
@@ -396,7 +481,7 @@ mod tests {
             ),
         ])
         .unwrap();
-        let mut x = s.start().unwrap();
+        let mut x = block_on(s.start(None)).unwrap();
         assert_eq!(x.first(), b"\0u\0p");
         assert_eq!(x.next(b"").unwrap(), None);
     }
@@ -437,7 +522,7 @@ mod tests {
             ("sasl.jaas.config", &format!("{OAUTH_MODULE} required unsecuredLoginStringClaim_sub=\"alice\" unsecuredLoginExtension_traceId=\"123\";")),
         ])
         .unwrap();
-        let mut x = s.start().unwrap();
+        let mut x = block_on(s.start(None)).unwrap();
         let first = String::from_utf8(x.first()).unwrap();
         assert!(first.starts_with("n,,\u{1}auth=Bearer "), "{first}");
         assert!(first.ends_with("\u{1}traceId=123\u{1}\u{1}"), "{first}");
