@@ -50,6 +50,8 @@ struct Inner {
     security: Arc<Security>,
     /// When the broker's SASL session (KIP-368) should be renewed.
     reauth_at: Cell<Option<Instant>>,
+    /// Whether the connection runs TLS.
+    tls: bool,
     /// A TLS failure that will happen again on every attempt (a refused
     /// certificate): connecting reports it as an authentication error.
     tls_refused: RefCell<Option<String>>,
@@ -150,6 +152,7 @@ impl Conn {
                 security: security.clone(),
                 reauth_at: Cell::new(None),
                 tls_refused: RefCell::new(None),
+                tls: security.tls.is_some(),
             }),
         };
         tokio::task::spawn_local(read_loop(conn.inner.clone()));
@@ -585,6 +588,15 @@ fn check_frame_size(inner: &Inner, size: i32) -> Result<(), String> {
         ));
     };
     if size < 4 || size as usize > p.max_response {
+        // A TLS record header (alert 0x15 or handshake 0x16, version 3.x)
+        // read as a Kafka size: a TLS listener reached in plaintext.
+        let b = size.to_be_bytes();
+        if matches!(b[0], 0x15 | 0x16) && b[1] == 0x03 && !inner.tls {
+            return Err(
+                "the broker answered with TLS: this listener needs security.protocol SSL or SASL_SSL"
+                    .into(),
+            );
+        }
         return Err(format!(
             "the broker announced a response of {size} bytes to {}; at most {} are accepted",
             p.api.name(),

@@ -88,6 +88,55 @@ impl TestPki {
         })
     }
 
+    /// A TLS server configuration with the broker's certificate (for
+    /// [`crate::harness::fake::FakeBroker::start_tls`]); `client_auth`
+    /// requires client certificates signed by the CA.
+    pub fn server_config(
+        &self,
+        client_auth: bool,
+    ) -> io::Result<std::sync::Arc<rustls::ServerConfig>> {
+        use crate::security::stores::{self, StoreFile, StoreType};
+        let material = stores::key_from_file(
+            &StoreFile {
+                path: &self.path("broker.pem"),
+                store_type: StoreType::Pem,
+                password: None,
+            },
+            None,
+        )
+        .map_err(err)?;
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(err)?;
+        let builder = if client_auth {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in stores::trust_from_file(&StoreFile {
+                path: &self.path("ca.pem"),
+                store_type: StoreType::Pem,
+                password: None,
+            })
+            .map_err(err)?
+            {
+                roots.add(cert).map_err(err)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(err)?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config = builder
+            .with_single_cert(material.chain, material.key)
+            .map_err(err)?;
+        config.max_fragment_size = None;
+        Ok(std::sync::Arc::new(config))
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }

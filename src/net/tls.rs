@@ -78,6 +78,7 @@ impl TlsStream {
             incoming: RefCell::new((Vec::with_capacity(READ_CHUNK), 0)),
             write_lock: tokio::sync::Mutex::new(()),
         };
+        let mut heard = false;
         loop {
             s.flush_tls().await?;
             if !s.conn.borrow().is_handshaking() {
@@ -92,11 +93,28 @@ impl TlsStream {
                     return Err(e);
                 }
             }
-            if s.read_socket().await? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the broker closed the connection during the TLS handshake (is this a TLS listener?)",
-                ));
+            match s.read_socket().await {
+                Ok(n) if n > 0 => heard = true,
+                // Closed or reset before a single TLS byte came back: most
+                // likely a plaintext listener that refused the ClientHello.
+                res => {
+                    let what = match res {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "closed".to_string(),
+                    };
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        if heard {
+                            format!(
+                                "the broker ended the connection during the TLS handshake ({what})"
+                            )
+                        } else {
+                            format!(
+                                "the broker ended the connection without answering the TLS handshake ({what}); is this a TLS listener?"
+                            )
+                        },
+                    ));
+                }
             }
         }
     }

@@ -10,7 +10,6 @@
 //! from the connection's [`Run`] with `writev`.
 
 use std::io::{IoSlice, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
@@ -128,7 +127,7 @@ impl Served<'_> {
     /// Writes the whole response frame for `req` to `stream`.
     pub fn write_to(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut impl Write,
         correlation_id: i32,
         req: &FetchRequest,
         run: &mut Run,
@@ -163,7 +162,10 @@ impl Served<'_> {
     }
 }
 
-fn write_all_vectored(stream: &mut TcpStream, mut bufs: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+fn write_all_vectored(
+    stream: &mut impl Write,
+    mut bufs: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
     while !bufs.is_empty() {
         match stream.write_vectored(bufs) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),

@@ -23,6 +23,7 @@ pub mod batches;
 pub mod faults;
 mod fetch_serve;
 mod produce_ack;
+mod tls;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -35,6 +36,8 @@ use kafka_protocol::messages as kp;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kmirror_proto::api::Api;
 use kmirror_proto::header::{request_header_version, response_header_version};
+
+use self::tls::BrokerStream;
 
 pub use batches::{Run, Template};
 pub use faults::{Fault, Rule};
@@ -76,6 +79,9 @@ pub type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 struct Shared {
     name: String,
     addr: SocketAddr,
+    /// TLS on every connection, when set; Metadata then names the broker
+    /// `localhost` (the name the harness's certificates carry).
+    tls: Option<Arc<rustls::ServerConfig>>,
     role: Role,
     acked: Acked,
     topics: Mutex<HashMap<String, i32>>,
@@ -107,6 +113,26 @@ impl FakeBroker {
         role: Role,
         on_thread: Option<ThreadHook>,
     ) -> std::io::Result<FakeBroker> {
+        FakeBroker::start_inner(name, role, on_thread, None)
+    }
+
+    /// [`FakeBroker::start_with`] serving TLS with `tls` on every
+    /// connection. Its address is then `localhost:<port>`.
+    pub fn start_tls(
+        name: &str,
+        role: Role,
+        on_thread: Option<ThreadHook>,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<FakeBroker> {
+        FakeBroker::start_inner(name, role, on_thread, Some(tls))
+    }
+
+    fn start_inner(
+        name: &str,
+        role: Role,
+        on_thread: Option<ThreadHook>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<FakeBroker> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let topics = match &role {
@@ -118,6 +144,7 @@ impl FakeBroker {
         let shared = Arc::new(Shared {
             name: name.to_string(),
             addr,
+            tls,
             role,
             acked: Acked::default(),
             topics: Mutex::new(topics),
@@ -136,7 +163,10 @@ impl FakeBroker {
     }
 
     pub fn bootstrap(&self) -> String {
-        self.shared.addr.to_string()
+        match self.shared.tls {
+            None => self.shared.addr.to_string(),
+            Some(_) => format!("localhost:{}", self.shared.addr.port()),
+        }
     }
 
     pub fn acked(&self) -> &Acked {
@@ -219,7 +249,7 @@ fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 
 /// Per-connection state: the receive buffer and the source's batch run.
 struct Connection {
-    stream: TcpStream,
+    stream: BrokerStream,
     frame: Vec<u8>,
     run: Option<Run>,
     next_offsets: HashMap<(String, i32), i64>,
@@ -228,6 +258,13 @@ struct Connection {
 
 fn serve(shared: &Shared, stream: TcpStream) -> Result<(), String> {
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let stream = match &shared.tls {
+        None => BrokerStream::Plain(stream),
+        Some(config) => {
+            let conn = rustls::ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
+            BrokerStream::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+        }
+    };
     let run = match &shared.role {
         Role::Source { template, .. } => Some(Run::new(template)),
         Role::Target => None,
@@ -525,6 +562,15 @@ fn api_versions(
         )
 }
 
+/// The host the broker names itself by: `localhost` under TLS (the name in
+/// the harness's certificates), else its IP address.
+fn advertised_host(shared: &Shared) -> String {
+    match shared.tls {
+        None => shared.addr.ip().to_string(),
+        Some(_) => "localhost".to_string(),
+    }
+}
+
 fn metadata(shared: &Shared, req: kp::MetadataRequest, error: i16) -> kp::MetadataResponse {
     use kp::metadata_response::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -540,7 +586,7 @@ fn metadata(shared: &Shared, req: kp::MetadataRequest, error: i16) -> kp::Metada
     kp::MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(kp::BrokerId(0))
-            .with_host(s(&shared.addr.ip().to_string()))
+            .with_host(s(&advertised_host(shared)))
             .with_port(shared.addr.port() as i32)])
         .with_cluster_id(Some(s(&shared.name)))
         .with_controller_id(kp::BrokerId(0))
@@ -614,7 +660,7 @@ fn find_coordinator(
     version: i16,
     error: i16,
 ) -> kp::FindCoordinatorResponse {
-    let host = s(&shared.addr.ip().to_string());
+    let host = s(&advertised_host(shared));
     let port = shared.addr.port() as i32;
     if version < 4 {
         return kp::FindCoordinatorResponse::default()
