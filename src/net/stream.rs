@@ -127,6 +127,31 @@ impl Tcp {
         }
     }
 
+    /// Writes all of `buf` and hands the buffer back for reuse.
+    pub async fn write_vec(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        match self {
+            Tcp::Uring(s) => {
+                let (res, buf) = s.write_all(buf).await;
+                (res, buf)
+            }
+            Tcp::Epoll(s) => {
+                let mut off = 0;
+                while off < buf.len() {
+                    if let Err(e) = s.writable().await {
+                        return (Err(e), buf);
+                    }
+                    match s.try_write(&buf[off..]) {
+                        Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
+                        Ok(n) => off += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return (Err(e), buf),
+                    }
+                }
+                (Ok(()), buf)
+            }
+        }
+    }
+
     /// Reads at least one and at most `max` bytes into the spare capacity of
     /// `buf` (appending after its current length; a full buffer gets room
     /// for `max`, at most 64 KiB). `Ok(0)` means the peer closed.

@@ -57,6 +57,9 @@ pub struct TlsStream {
     conn: RefCell<ClientConnection>,
     /// TLS bytes read from the socket and the count handed to rustls.
     incoming: RefCell<(Vec<u8>, usize)>,
+    /// Encrypted records gathered for one socket write (kept between
+    /// writes; only the write lock's holder uses it).
+    outgoing: RefCell<Vec<u8>>,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -76,6 +79,7 @@ impl TlsStream {
             tcp,
             conn: RefCell::new(conn),
             incoming: RefCell::new((Vec::with_capacity(READ_CHUNK), 0)),
+            outgoing: RefCell::new(Vec::new()),
             write_lock: tokio::sync::Mutex::new(()),
         };
         let mut heard = false;
@@ -236,14 +240,18 @@ impl TlsStream {
                 if !c.wants_write() {
                     return Ok(());
                 }
-                let mut out = Vec::new();
+                // The buffer of the last flush, kept at the size it grew to.
+                let mut out = std::mem::take(&mut *self.outgoing.borrow_mut());
+                out.clear();
                 while c.wants_write() && out.len() < WRITE_CHUNK {
                     c.write_tls(&mut out)?;
                 }
                 out
             };
             COPIED.fetch_add(out.len() as u64, Ordering::Relaxed);
-            self.tcp.write_all(vec![Bytes::from(out)]).await?;
+            let (res, out) = self.tcp.write_vec(out).await;
+            *self.outgoing.borrow_mut() = out;
+            res?;
         }
     }
 }

@@ -25,6 +25,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kmirror::harness::certs::TestPki;
 use kmirror::harness::fake::{FakeBroker, Role, Run, Template, ENDLESS};
 use splice_relay::RelayOutcome;
 
@@ -42,6 +43,8 @@ struct Args {
     partitions: i32,
     cpus: String,
     sizes: Vec<usize>,
+    /// kmirror reaches both fake brokers over TLS.
+    tls: bool,
 }
 
 /// One measured window of kmirror between the fake brokers.
@@ -67,7 +70,7 @@ struct Row {
 
 /// Runs the benchmark; `argv` are the flags after `ceiling`.
 /// The flags `ceiling` takes.
-pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...]";
+pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = parse(argv).map_err(|e| format!("{e}\n{USAGE}"))?;
@@ -120,14 +123,18 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             partitions: args.partitions,
             seconds: args.seconds,
             warmup: args.warmup,
+            tls: args.tls,
         },
         &rows,
     );
     println!("{text}");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/ceiling.md");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(if args.tls {
+        "results/ceiling-tls.md"
+    } else {
+        "results/ceiling.md"
+    });
     std::fs::write(&out, text).map_err(|e| e.to_string())?;
-    std::fs::write(out.with_file_name("ceiling.svg"), report::svg(&rows))
-        .map_err(|e| e.to_string())?;
+    std::fs::write(out.with_extension("svg"), report::svg(&rows)).map_err(|e| e.to_string())?;
     eprintln!("kmirror-bench: wrote {}", out.display());
     Ok(())
 }
@@ -139,6 +146,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         partitions: 12,
         cpus: "1".into(),
         sizes: vec![1024, 65536, 1 << 20],
+        tls: false,
     };
     for (flag, v) in crate::flags::pairs(argv)? {
         match flag {
@@ -146,6 +154,13 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--warmup" => a.warmup = crate::flags::number(flag, v)?,
             "--partitions" => a.partitions = crate::flags::number(flag, v)?,
             "--cpus" => a.cpus = v.to_string(),
+            "--tls" => {
+                a.tls = match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("{flag} {v}: expected on or off")),
+                }
+            }
             "--sizes" => {
                 a.sizes = v
                     .split(',')
@@ -170,6 +185,11 @@ fn mirror_window(
     dir: &Path,
 ) -> Result<MirrorOutcome, String> {
     let e = |x: std::io::Error| x.to_string();
+    let tls = if args.tls {
+        Some(TestPki::shared().server_config(false).map_err(e)?)
+    } else {
+        None
+    };
     let source = PinnedBroker::start(
         "fake-source",
         Role::Source {
@@ -179,9 +199,21 @@ fn mirror_window(
             log_end: ENDLESS,
         },
         broker_cpus,
+        tls.clone(),
     )
     .map_err(e)?;
-    let target = PinnedBroker::start("fake-target", Role::Target, broker_cpus).map_err(e)?;
+    let target =
+        PinnedBroker::start("fake-target", Role::Target, broker_cpus, tls.clone()).map_err(e)?;
+    let security = if args.tls {
+        format!(
+            "security.protocol = SSL\n\
+             ssl.truststore.type = PEM\n\
+             ssl.truststore.location = {}\n",
+            TestPki::shared().path("ca.pem").display()
+        )
+    } else {
+        String::new()
+    };
     let props = dir.join("ceiling.properties");
     std::fs::write(
         &props,
@@ -191,7 +223,8 @@ fn mirror_window(
              dst.bootstrap.servers = {}\n\
              src->dst.enabled = true\n\
              src->dst.topics = {TOPIC}\n\
-             replication.factor = 1\n",
+             replication.factor = 1\n\
+             {security}",
             source.broker.bootstrap(),
             target.broker.bootstrap()
         ),
@@ -274,20 +307,25 @@ struct PinnedBroker {
 }
 
 impl PinnedBroker {
-    fn start(name: &str, role: Role, cpus: &[usize]) -> std::io::Result<PinnedBroker> {
+    fn start(
+        name: &str,
+        role: Role,
+        cpus: &[usize],
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<PinnedBroker> {
         let tids = Arc::new(Mutex::new(Vec::new()));
         let (hook_tids, cpus) = (tids.clone(), cpus.to_vec());
-        let broker = FakeBroker::start_with(
-            name,
-            role,
-            Some(Arc::new(move || {
-                pin_current_thread(&cpus);
-                hook_tids
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(procstat::current_tid());
-            })),
-        )?;
+        let hook: kmirror::harness::fake::ThreadHook = Arc::new(move || {
+            pin_current_thread(&cpus);
+            hook_tids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(procstat::current_tid());
+        });
+        let broker = match tls {
+            None => FakeBroker::start_with(name, role, Some(hook))?,
+            Some(config) => FakeBroker::start_tls(name, role, Some(hook), config)?,
+        };
         Ok(PinnedBroker { broker, tids })
     }
 

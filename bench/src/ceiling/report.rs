@@ -10,6 +10,8 @@ pub struct Setup<'a> {
     pub partitions: i32,
     pub seconds: u64,
     pub warmup: u64,
+    /// kmirror reaches both fake brokers over TLS (the relay stays plain).
+    pub tls: bool,
 }
 
 /// The share of the relay's per-core throughput kmirror should reach at 1 MiB.
@@ -56,7 +58,18 @@ fn size_name(len: usize) -> String {
 
 pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
     let mut s = String::new();
-    s.push_str("# kmirror's ceiling: fake brokers beside a splice relay\n\n");
+    s.push_str(if setup.tls {
+        "# kmirror's ceiling over TLS: fake TLS brokers beside a splice relay\n\n"
+    } else {
+        "# kmirror's ceiling: fake brokers beside a splice relay\n\n"
+    });
+    if setup.tls {
+        s.push_str(
+            "Both fake brokers serve TLS 1.3 (rustls, AES-256-GCM unless negotiated otherwise) and kmirror \
+             reaches them with `security.protocol = SSL`; the fake brokers' CPU includes their side of TLS. \
+             The relay row is plaintext, for scale only.\n\n",
+        );
+    }
     s.push_str(&format!(
         "kmirror (`--cpus {}`) mirrors one {}-partition topic from a fake source broker, which serves every \
          Fetch from one pre-built uncompressed RecordBatch in memory, to a fake target broker, which acknowledges \
