@@ -10,11 +10,11 @@
 //! async lock.
 
 use std::cell::RefCell;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IoSlice, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
@@ -24,6 +24,8 @@ use super::stream::Tcp;
 const READ_CHUNK: usize = 256 * 1024;
 /// Encrypted bytes gathered before they are written out.
 const WRITE_CHUNK: usize = 1 << 20;
+/// Slices handed to rustls per call.
+const IOV_MAX: usize = 1024;
 
 static COPIED: AtomicU64 = AtomicU64::new(0);
 
@@ -123,16 +125,34 @@ impl TlsStream {
         }
     }
 
-    pub async fn write_all(&self, bufs: Vec<Bytes>) -> io::Result<()> {
+    /// Encrypts the request's slices as one stream (rustls fills each TLS
+    /// record across slice boundaries, so small header segments between
+    /// batches cost no records of their own) and writes the records out.
+    pub async fn write_all(&self, mut bufs: Vec<Bytes>) -> io::Result<()> {
         let _guard = self.write_lock.lock().await;
-        for b in bufs {
-            let mut off = 0;
-            while off < b.len() {
-                let n = self.conn.borrow_mut().writer().write(&b[off..])?;
-                off += n;
-                COPIED.fetch_add(n as u64, Ordering::Relaxed);
-                if n == 0 {
-                    self.flush_tls().await?;
+        bufs.retain(|b| !b.is_empty());
+        let mut first = 0;
+        while first < bufs.len() {
+            let n = {
+                let end = (first + IOV_MAX).min(bufs.len());
+                let slices: Vec<IoSlice<'_>> =
+                    bufs[first..end].iter().map(|b| IoSlice::new(b)).collect();
+                self.conn.borrow_mut().writer().write_vectored(&slices)?
+            };
+            COPIED.fetch_add(n as u64, Ordering::Relaxed);
+            if n == 0 {
+                self.flush_tls().await?;
+                continue;
+            }
+            let mut n = n;
+            while n > 0 {
+                let len = bufs[first].len();
+                if n >= len {
+                    n -= len;
+                    first += 1;
+                } else {
+                    bufs[first].advance(n);
+                    n = 0;
                 }
             }
         }
