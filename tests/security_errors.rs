@@ -86,6 +86,29 @@ fn batches_move_over_mutual_tls_and_the_copies_are_counted() {
     assert_eq!(km.stop(), Some(0), "{}", km.output());
     let out = km.output();
     assert!(out.contains("TLS copies "), "{out}");
+    let (handshakes, resumed) = tls_handshakes(&out);
+    assert!(
+        handshakes >= 3 && resumed >= 1,
+        "later connections to a broker resume the first one's TLS session:\n{out}"
+    );
+}
+
+/// (handshakes, resumed) from kmirror's summary.
+fn tls_handshakes(out: &str) -> (u64, u64) {
+    let rest = out.split("handshakes (").next().unwrap_or_default();
+    let handshakes = rest
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let resumed = out
+        .split("handshakes (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (handshakes, resumed)
 }
 
 #[test]

@@ -245,6 +245,7 @@ async fn control(
     summary.abandoned = abandoned + (workers.len() - stopped);
     summary.peak_buffer_bytes = buffers::peak();
     summary.tls_copied_bytes = crate::net::tls::copied_bytes();
+    summary.tls_handshakes = crate::net::tls::handshakes();
     summary.stalled = shared
         .stalled
         .borrow()

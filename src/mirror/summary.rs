@@ -93,6 +93,8 @@ pub struct Summary {
     /// Bytes copied on the TLS slow path (decrypted out of rustls, and
     /// encrypted records gathered for the socket).
     pub tls_copied_bytes: u64,
+    /// TLS handshakes, and how many resumed an earlier session.
+    pub tls_handshakes: (u64, u64),
 }
 
 impl Summary {
@@ -108,6 +110,7 @@ impl Summary {
             abandoned: 0,
             peak_buffer_bytes: 0,
             tls_copied_bytes: 0,
+            tls_handshakes: (0, 0),
         }
     }
 
@@ -142,7 +145,10 @@ impl Summary {
             self.abandoned,
         );
         if self.tls_copied_bytes > 0 {
-            s.push_str(&format!("; TLS copies {} bytes", self.tls_copied_bytes));
+            s.push_str(&format!(
+                "; TLS copies {} bytes, {} handshakes ({} resumed)",
+                self.tls_copied_bytes, self.tls_handshakes.0, self.tls_handshakes.1
+            ));
         }
         if c.txn_commits + c.txn_aborts > 0 {
             s.push_str(&format!(

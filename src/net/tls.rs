@@ -28,10 +28,21 @@ const WRITE_CHUNK: usize = 1 << 20;
 const IOV_MAX: usize = 1024;
 
 static COPIED: AtomicU64 = AtomicU64::new(0);
+static HANDSHAKES: AtomicU64 = AtomicU64::new(0);
+static RESUMED: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes copied on the TLS slow path since start, all connections.
 pub fn copied_bytes() -> u64 {
     COPIED.load(Ordering::Relaxed)
+}
+
+/// TLS handshakes completed since start, and how many of them resumed an
+/// earlier session (TLS 1.3 tickets: no certificate exchange).
+pub fn handshakes() -> (u64, u64) {
+    (
+        HANDSHAKES.load(Ordering::Relaxed),
+        RESUMED.load(Ordering::Relaxed),
+    )
 }
 
 /// A TLS failure, kept whole inside the `io::Error` it travels in so the
@@ -88,6 +99,10 @@ impl TlsStream {
         loop {
             s.flush_tls().await?;
             if !s.conn.borrow().is_handshaking() {
+                HANDSHAKES.fetch_add(1, Ordering::Relaxed);
+                if s.conn.borrow().handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    RESUMED.fetch_add(1, Ordering::Relaxed);
+                }
                 return Ok(s);
             }
             match s.feed() {
