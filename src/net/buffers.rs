@@ -57,6 +57,17 @@ pub fn reserved() -> usize {
     RESERVED.load(Ordering::Relaxed)
 }
 
+/// Counts `bytes` of another kind of buffer (a TLS connection's) as held
+/// from now on, until [`released`] takes them off.
+pub(crate) fn held_elsewhere(bytes: usize) {
+    grew(bytes);
+}
+
+/// Takes bytes counted with [`held_elsewhere`] off again.
+pub(crate) fn released(bytes: usize) {
+    shrank(bytes);
+}
+
 fn grew(by: usize) {
     let now = HELD.fetch_add(by, Ordering::Relaxed) + by;
     PEAK.fetch_max(now, Ordering::Relaxed);

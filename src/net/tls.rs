@@ -18,6 +18,7 @@ use bytes::{Buf, Bytes};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
+use super::buffers;
 use super::stream::Tcp;
 
 /// TLS bytes read from the socket per read call.
@@ -73,6 +74,8 @@ pub struct TlsStream {
     /// Encrypted records gathered for one socket write (kept between
     /// writes; only the write lock's holder uses it).
     outgoing: RefCell<Vec<u8>>,
+    /// The outgoing buffer's capacity as counted in `buffers::held`.
+    outgoing_counted: std::cell::Cell<usize>,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -88,11 +91,13 @@ impl TlsStream {
         })?;
         let mut conn = ClientConnection::new(config, name).map_err(tls_io)?;
         conn.set_buffer_limit(Some(WRITE_CHUNK));
+        buffers::held_elsewhere(READ_CHUNK);
         let s = TlsStream {
             tcp,
             conn: RefCell::new(conn),
             incoming: RefCell::new((Vec::with_capacity(READ_CHUNK), 0)),
             outgoing: RefCell::new(Vec::new()),
+            outgoing_counted: std::cell::Cell::new(0),
             write_lock: tokio::sync::Mutex::new(()),
         };
         let mut heard = false;
@@ -284,10 +289,21 @@ impl TlsStream {
                 out
             };
             COPIED.fetch_add(out.len() as u64, Ordering::Relaxed);
+            let before = self.outgoing_counted.get();
+            if out.capacity() > before {
+                buffers::held_elsewhere(out.capacity() - before);
+                self.outgoing_counted.set(out.capacity());
+            }
             let (res, out) = self.tcp.write_vec(out).await;
             *self.outgoing.borrow_mut() = out;
             res?;
         }
+    }
+}
+
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        buffers::released(READ_CHUNK + self.outgoing_counted.get());
     }
 }
 
