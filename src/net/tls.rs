@@ -193,10 +193,15 @@ impl TlsStream {
                 Ok(false) => {}
                 Err(e) => return (Err(e), buf),
             }
+            // TLS messages a read produced (a KeyUpdate answer) go out now if
+            // no request is being written, else with that request: the
+            // reader never waits for the write lock, whose holder may be
+            // waiting for a response only the reader can deliver.
             if self.conn.borrow().wants_write() {
-                let _guard = self.write_lock.lock().await;
-                if let Err(e) = self.flush_tls().await {
-                    return (Err(e), buf);
+                if let Ok(_guard) = self.write_lock.try_lock() {
+                    if let Err(e) = self.flush_tls().await {
+                        return (Err(e), buf);
+                    }
                 }
             }
             match self.read_socket().await {
