@@ -270,3 +270,59 @@ fn pem_key(
     }
     Ok(keys.pop())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::certs::TestPki;
+
+    /// The client key, encrypted as Kafka's PEM keystores hold it
+    /// (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC).
+    fn encrypted_client_key(password: &str) -> String {
+        let pki = TestPki::shared();
+        let pem = std::fs::read(pki.client().key).unwrap();
+        let (_, der) = pem_sections(&pem).unwrap().remove(0);
+        let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).unwrap();
+        let params =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7u8; 16])
+                .unwrap();
+        let doc = info.encrypt_with_params(params, password).unwrap();
+        format!(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n{}\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            B64.encode(doc.as_bytes())
+        )
+    }
+
+    #[test]
+    fn encrypted_pem_keys_open_with_ssl_key_password_only() {
+        let pki = TestPki::shared();
+        let chain = std::fs::read_to_string(pki.client().cert).unwrap();
+        let key = Secret::new(encrypted_client_key("key-pw"));
+        let m = key_from_pem(&key, &chain, Some(&Secret::new("key-pw"))).unwrap();
+        assert!(matches!(m.key, PrivateKeyDer::Pkcs8(_)));
+        let e = key_from_pem(&key, &chain, Some(&Secret::new("wrong"))).unwrap_err();
+        assert!(e.contains("ssl.key.password does not open"), "{e}");
+        assert!(!e.contains("wrong"), "{e}");
+        let e = key_from_pem(&key, &chain, None).unwrap_err();
+        assert!(e.contains("ssl.key.password is not set"), "{e}");
+    }
+
+    #[test]
+    fn store_types_are_checked_against_the_content() {
+        let pki = TestPki::shared();
+        fn f(path: &Path, store_type: StoreType) -> StoreFile<'_> {
+            StoreFile {
+                path,
+                store_type,
+                password: None,
+            }
+        }
+        let e = trust_from_file(&f(&pki.path("truststore.p12"), StoreType::Pem)).unwrap_err();
+        assert!(
+            e.contains("is a Pkcs12 file but its type is set to Pem"),
+            "{e}"
+        );
+        let e = trust_from_file(&f(&pki.path("ca.pem"), StoreType::Pkcs12)).unwrap_err();
+        assert!(e.contains("is a Pem file"), "{e}");
+    }
+}
