@@ -120,12 +120,9 @@ impl Conn {
                             Some(t) if tls_settings::is_permanent(t) => ClientError::Auth {
                                 cluster: cluster.to_string(),
                                 addr: addr.to_string(),
-                                reason: tls_settings::describe_error(t, tls.verifies_hostname()),
+                                reason: tls.describe(t),
                             },
-                            Some(t) => connect_err(tls_settings::describe_error(
-                                t,
-                                tls.verifies_hostname(),
-                            )),
+                            Some(t) => connect_err(tls.describe(t)),
                             None => connect_err(format!("TLS handshake failed: {e}")),
                         })
                     }

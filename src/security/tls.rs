@@ -144,10 +144,6 @@ impl TlsSettings {
         cur.config.clone()
     }
 
-    pub fn verifies_hostname(&self) -> bool {
-        self.options.verify_hostname
-    }
-
     /// Words for a TLS failure with this configuration.
     pub fn describe(&self, e: &rustls::Error) -> String {
         if let rustls::Error::AlertReceived(_) = e {
@@ -388,7 +384,7 @@ impl ServerCertVerifier for AnyHostName {
 }
 
 /// Words for a TLS failure an operator can act on.
-pub fn describe_error(e: &rustls::Error, verify_hostname: bool) -> String {
+fn describe_error(e: &rustls::Error, verify_hostname: bool) -> String {
     use rustls::AlertDescription as A;
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
