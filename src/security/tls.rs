@@ -70,30 +70,45 @@ pub struct TlsSettings {
     current: Mutex<Current>,
 }
 
+impl KeySource {
+    /// The key at fault when this material cannot be used.
+    fn key_name(&self) -> &'static str {
+        match self {
+            KeySource::File { .. } => "ssl.keystore.location",
+            KeySource::Inline { .. } => "ssl.keystore.key",
+        }
+    }
+
+    /// Reads the certificate chain and private key.
+    fn load(&self) -> Result<KeyMaterial, TlsBuildError> {
+        match self {
+            KeySource::File {
+                path,
+                store_type,
+                password,
+                key_password,
+            } => stores::key_from_file(
+                &StoreFile {
+                    path,
+                    store_type: *store_type,
+                    password: password.as_ref(),
+                },
+                key_password.as_ref().or(password.as_ref()),
+            ),
+            KeySource::Inline {
+                key,
+                chain,
+                key_password,
+            } => stores::key_from_pem(key, chain, key_password.as_ref()),
+        }
+        .map_err(at(self.key_name()))
+    }
+}
+
 /// When the client certificate stops being valid (seconds since the Unix
 /// epoch), for errors that say why a broker refused it.
 fn client_not_after(options: &TlsOptions) -> Option<i64> {
-    let material = match options.key.as_ref()? {
-        KeySource::File {
-            path,
-            store_type,
-            password,
-            key_password,
-        } => stores::key_from_file(
-            &StoreFile {
-                path,
-                store_type: *store_type,
-                password: password.as_ref(),
-            },
-            key_password.as_ref().or(password.as_ref()),
-        )
-        .ok()?,
-        KeySource::Inline {
-            key,
-            chain,
-            key_password,
-        } => stores::key_from_pem(key, chain, key_password.as_ref()).ok()?,
-    };
+    let material = options.key.as_ref()?.load().ok()?;
     crate::security::x509::not_after(material.chain.first()?)
 }
 
@@ -290,33 +305,9 @@ fn build(o: &TlsOptions) -> Result<Arc<ClientConfig>, TlsBuildError> {
     let mut config = match &o.key {
         None => builder.with_no_client_auth(),
         Some(source) => {
-            let KeyMaterial { chain, key } = match source {
-                KeySource::File {
-                    path,
-                    store_type,
-                    password,
-                    key_password,
-                } => stores::key_from_file(
-                    &StoreFile {
-                        path,
-                        store_type: *store_type,
-                        password: password.as_ref(),
-                    },
-                    key_password.as_ref().or(password.as_ref()),
-                )
-                .map_err(at("ssl.keystore.location"))?,
-                KeySource::Inline {
-                    key,
-                    chain,
-                    key_password,
-                } => stores::key_from_pem(key, chain, key_password.as_ref())
-                    .map_err(at("ssl.keystore.key"))?,
-            };
+            let KeyMaterial { chain, key } = source.load()?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
-                at(match source {
-                    KeySource::File { .. } => "ssl.keystore.location",
-                    KeySource::Inline { .. } => "ssl.keystore.key",
-                })(format!(
+                at(source.key_name())(format!(
                     "the client certificate and key cannot be used together: {e}"
                 ))
             })?
