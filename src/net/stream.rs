@@ -14,6 +14,28 @@ use super::Backend;
 /// Linux caps one writev at this many buffers.
 const IOV_MAX: usize = 1024;
 
+/// `bufs[first..]` as at most [`IOV_MAX`] slices for one vectored write.
+pub(super) fn io_slices(bufs: &[Bytes], first: usize) -> Vec<IoSlice<'_>> {
+    let end = (first + IOV_MAX).min(bufs.len());
+    bufs[first..end].iter().map(|b| IoSlice::new(b)).collect()
+}
+
+/// Marks `n` bytes from `bufs[first]` on as written: whole buffers are
+/// passed, a partly written one is advanced. The new first unwritten index.
+pub(super) fn consume(bufs: &mut [Bytes], mut first: usize, mut n: usize) -> usize {
+    while n > 0 {
+        let len = bufs[first].len();
+        if n >= len {
+            n -= len;
+            first += 1;
+        } else {
+            bufs[first].advance(n);
+            n = 0;
+        }
+    }
+    first
+}
+
 /// A Kafka connection's byte stream.
 pub enum Stream {
     Plain(Tcp),
@@ -100,27 +122,16 @@ impl Tcp {
             Tcp::Epoll(s) => {
                 let mut first = 0;
                 while first < bufs.len() {
-                    let end = (first + IOV_MAX).min(bufs.len());
-                    let slices: Vec<IoSlice<'_>> =
-                        bufs[first..end].iter().map(|b| IoSlice::new(b)).collect();
+                    let slices = io_slices(&bufs, first);
                     s.writable().await?;
-                    let mut n = match s.try_write_vectored(&slices) {
+                    let n = match s.try_write_vectored(&slices) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                         Ok(n) => n,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                         Err(e) => return Err(e),
                     };
                     drop(slices);
-                    while n > 0 {
-                        let len = bufs[first].len();
-                        if n >= len {
-                            n -= len;
-                            first += 1;
-                        } else {
-                            bufs[first].advance(n);
-                            n = 0;
-                        }
-                    }
+                    first = consume(&mut bufs, first, n);
                 }
                 Ok(())
             }

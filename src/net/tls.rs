@@ -10,23 +10,21 @@
 //! async lock.
 
 use std::cell::RefCell;
-use std::io::{self, BufRead, IoSlice, Write};
+use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
 use super::buffers;
-use super::stream::Tcp;
+use super::stream::{consume, io_slices, Tcp};
 
 /// TLS bytes read from the socket per read call.
 const READ_CHUNK: usize = 256 * 1024;
 /// Encrypted bytes gathered before they are written out.
 const WRITE_CHUNK: usize = 1 << 20;
-/// Slices handed to rustls per call.
-const IOV_MAX: usize = 1024;
 
 static COPIED: AtomicU64 = AtomicU64::new(0);
 static HANDSHAKES: AtomicU64 = AtomicU64::new(0);
@@ -154,9 +152,7 @@ impl TlsStream {
         let mut first = 0;
         while first < bufs.len() {
             let n = {
-                let end = (first + IOV_MAX).min(bufs.len());
-                let slices: Vec<IoSlice<'_>> =
-                    bufs[first..end].iter().map(|b| IoSlice::new(b)).collect();
+                let slices = io_slices(&bufs, first);
                 self.conn.borrow_mut().writer().write_vectored(&slices)?
             };
             COPIED.fetch_add(n as u64, Ordering::Relaxed);
@@ -164,17 +160,7 @@ impl TlsStream {
                 self.flush_tls().await?;
                 continue;
             }
-            let mut n = n;
-            while n > 0 {
-                let len = bufs[first].len();
-                if n >= len {
-                    n -= len;
-                    first += 1;
-                } else {
-                    bufs[first].advance(n);
-                    n = 0;
-                }
-            }
+            first = consume(&mut bufs, first, n);
         }
         self.flush_tls().await
     }
