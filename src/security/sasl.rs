@@ -60,7 +60,6 @@ enum Credentials {
     /// with their default, unsecured validator: for tests and labs).
     UnsecuredJwt {
         claims: BTreeMap<String, Claim>,
-        principal_claim: String,
         lifetime_seconds: u64,
         extensions: BTreeMap<String, Secret>,
     },
@@ -192,13 +191,12 @@ impl SaslSettings {
             (
                 Credentials::UnsecuredJwt {
                     claims,
-                    principal_claim,
                     lifetime_seconds,
                     extensions,
                 },
                 Mechanism::OAuthBearer,
             ) => {
-                let token = unsecured_jwt(claims, principal_claim, *lifetime_seconds);
+                let token = unsecured_jwt(claims, *lifetime_seconds);
                 Exchange::OAuth(Some(oauth_first_message(&token, extensions)))
             }
             _ => return Err(fixed("inconsistent SASL settings".into())),
@@ -330,8 +328,9 @@ fn oauth_credentials<E>(
     let mut claims = BTreeMap::new();
     let mut extensions = BTreeMap::new();
     let mut lifetime_seconds = 3600;
+    // Which claim names the principal; the other unsecuredLogin* options
+    // (the scope claim's name, say) describe claims kmirror writes as given.
     let mut principal_claim = "sub".to_string();
-    let mut scope_claim = "scope".to_string();
     for (name, value) in &jaas.options {
         let v = value.expose();
         if let Some(c) = name.strip_prefix("unsecuredLoginStringClaim_") {
@@ -368,8 +367,6 @@ fn oauth_credentials<E>(
             })?;
         } else if name == "unsecuredLoginPrincipalClaimName" {
             principal_claim = v.to_string();
-        } else if name == "unsecuredLoginScopeClaimName" {
-            scope_claim = v.to_string();
         }
     }
     if !claims.contains_key(&principal_claim) {
@@ -378,10 +375,8 @@ fn oauth_credentials<E>(
             format!("the OAuthBearerLoginModule entry has no 'unsecuredLoginStringClaim_{principal_claim}' option (the principal)"),
         ));
     }
-    let _ = scope_claim;
     Ok(Credentials::UnsecuredJwt {
         claims,
-        principal_claim,
         lifetime_seconds,
         extensions,
     })
@@ -389,7 +384,7 @@ fn oauth_credentials<E>(
 
 /// An unsigned JWT (`alg: none`) with `iat`, `exp` and the configured
 /// claims.
-fn unsecured_jwt(claims: &BTreeMap<String, Claim>, _principal: &str, lifetime: u64) -> String {
+fn unsecured_jwt(claims: &BTreeMap<String, Claim>, lifetime: u64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
