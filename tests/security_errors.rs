@@ -120,35 +120,27 @@ fn tls_to_a_plaintext_listener_is_named_and_retried() {
         &target.bootstrap(),
         "A.security.protocol = SSL\nA.ssl.endpoint.identification.algorithm =\n",
     );
-    let mut km = Kmirror::start(&cfg, &[]);
-    wait_until(
-        Duration::from_secs(20),
-        "the refusal to be logged twice",
-        || {
-            km.output()
-                .matches("without answering the TLS handshake")
-                .count()
-                >= 2
-        },
-    );
-    assert!(km.is_running(), "a retried error must not stop kmirror");
-    assert_eq!(km.stop(), Some(0), "{}", km.output());
+    refused_and_retried(&cfg, "without answering the TLS handshake");
 }
 
 #[test]
 fn plaintext_to_a_tls_listener_is_named_and_retried() {
     let (source, target) = tls_pair(false);
     let cfg = write_mm2("plain-to-tls", &source.bootstrap(), &target.bootstrap(), "");
-    let mut km = Kmirror::start(&cfg, &[]);
+    refused_and_retried(
+        &cfg,
+        "this listener needs security.protocol SSL or SASL_SSL",
+    );
+}
+
+/// kmirror logs `says` on at least two attempts, keeps running, and stops
+/// cleanly.
+fn refused_and_retried(cfg: &std::path::Path, says: &str) {
+    let mut km = Kmirror::start(cfg, &[]);
     wait_until(
         Duration::from_secs(20),
         "the refusal to be logged twice",
-        || {
-            km.output()
-                .matches("this listener needs security.protocol SSL or SASL_SSL")
-                .count()
-                >= 2
-        },
+        || km.output().matches(says).count() >= 2,
     );
     assert!(km.is_running(), "a retried error must not stop kmirror");
     assert_eq!(km.stop(), Some(0), "{}", km.output());
