@@ -138,20 +138,21 @@ impl Tcp {
         }
     }
 
-    /// Writes all of `buf` and hands the buffer back for reuse.
-    pub async fn write_vec(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+    /// Writes `buf[..len]` and hands the buffer back for reuse.
+    pub async fn write_prefix(&self, buf: Vec<u8>, len: usize) -> (io::Result<()>, Vec<u8>) {
+        let len = len.min(buf.len());
         match self {
             Tcp::Uring(s) => {
-                let (res, buf) = s.write_all(buf).await;
-                (res, buf)
+                let (res, slice) = s.write_all(buf.slice(..len)).await;
+                (res, slice.into_inner())
             }
             Tcp::Epoll(s) => {
                 let mut off = 0;
-                while off < buf.len() {
+                while off < len {
                     if let Err(e) = s.writable().await {
                         return (Err(e), buf);
                     }
-                    match s.try_write(&buf[off..]) {
+                    match s.try_write(&buf[off..len]) {
                         Ok(0) => return (Err(io::ErrorKind::WriteZero.into()), buf),
                         Ok(n) => off += n,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
