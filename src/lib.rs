@@ -8,5 +8,6 @@ pub mod demo;
 pub mod harness;
 pub mod mirror;
 pub mod net;
+pub mod offsets;
 pub mod security;
 pub mod topics;

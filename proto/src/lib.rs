@@ -19,6 +19,7 @@ pub mod error;
 pub mod error_code;
 pub mod fetch;
 pub mod header;
+pub mod mm2;
 pub mod produce;
 pub mod records;
 pub mod versioned;

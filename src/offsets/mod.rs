@@ -1,0 +1,4 @@
+//! Consumer failover: the exact offset map kmirror learns from every
+//! acknowledged batch, and what is built on it.
+
+pub mod map;
