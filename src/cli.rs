@@ -64,6 +64,26 @@ pub struct DemoArgs {
     pub io: Option<String>,
 }
 
+/// `kmirror offsets translate`
+#[derive(Debug, Parser, Clone)]
+#[command(
+    name = "kmirror offsets translate",
+    about = "Where a consumer group committed on the source resumes on the target (read-only)"
+)]
+pub struct TranslateArgs {
+    /// The MirrorMaker 2 properties file the mirror runs with.
+    pub config: PathBuf,
+    /// The consumer group, as committed on the source cluster.
+    #[arg(long)]
+    pub group: String,
+    /// The flow's source cluster alias (needed when the file has several flows).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The flow's target cluster alias (needed when the file has several flows).
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -189,6 +209,57 @@ pub fn run_from_file(
     };
     tracing::info!(io = backend.name(), "using the {} backend", backend.name());
     Ok(mirror::run(plans, opts)?)
+}
+
+/// The one flow of `path` from `source` to `target` (either may be left
+/// out when it leaves one flow).
+pub fn pick_flow(
+    path: &Path,
+    source: Option<&str>,
+    target: Option<&str>,
+) -> Result<mirror::plan::FlowPlan, CliError> {
+    let config = MirrorConfig::load(path, None)?;
+    let plans = mirror::plan::plans_from_config(&config, Backend::Epoll)?;
+    let names: Vec<String> = plans.iter().map(|p| p.name()).collect();
+    let mut chosen: Vec<mirror::plan::FlowPlan> = plans
+        .into_iter()
+        .filter(|p| source.is_none_or(|s| p.source.cluster == s))
+        .filter(|p| target.is_none_or(|t| p.target.cluster == t))
+        .collect();
+    match chosen.len() {
+        1 => Ok(chosen.remove(0)),
+        0 => Err(CliError::Usage(format!(
+            "{}: no enabled flow matches (flows: {})",
+            path.display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))),
+        _ => Err(CliError::Usage(format!(
+            "{}: several flows match ({}); name one with --source and --target",
+            path.display(),
+            chosen
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Runs `kmirror offsets translate` and returns the table to print.
+pub fn translate_offsets(args: &TranslateArgs) -> Result<String, CliError> {
+    let plan = pick_flow(&args.config, args.source.as_deref(), args.target.as_deref())?;
+    crate::net::backend::run_on_this_thread(Backend::Epoll, async {
+        let source = crate::client::ClusterClient::new(plan.source.clone());
+        let target = crate::client::ClusterClient::new(plan.target.clone());
+        let rows = crate::offsets::translate::translate_group(&plan, &source, &target, &args.group)
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        Ok(crate::offsets::translate::render(&plan, &args.group, &rows))
+    })
 }
 
 #[cfg(test)]

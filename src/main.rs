@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use kmirror::cli::{self, DemoArgs, MirrorArgs};
+use kmirror::cli::{self, DemoArgs, MirrorArgs, TranslateArgs};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -24,6 +24,26 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("kmirror demo: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Some("offsets") if args.get(2).map(String::as_str) == Some("translate") => {
+            let t = TranslateArgs::parse_from(
+                std::iter::once("kmirror offsets translate".to_string())
+                    .chain(args[3..].iter().cloned()),
+            );
+            match cli::translate_offsets(&t) {
+                Ok(table) => {
+                    print!("{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(cli::CliError::Config(e)) => {
+                    eprintln!("kmirror: configuration error: {e}");
+                    ExitCode::from(e.exit_code() as u8)
+                }
+                Err(e) => {
+                    eprintln!("kmirror offsets translate: {e}");
                     ExitCode::from(1)
                 }
             }

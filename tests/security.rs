@@ -184,6 +184,7 @@ fn plain_scram256_oauthbearer_and_pkcs12_flows() {
         format!(
             "clusters = A, B, C, D, E\n\
              replication.factor = 1\n\
+             offset-syncs.topic.replication.factor = 1\n\
              offset.flush.interval.ms = 500\n\
              A.bootstrap.servers = {a}\n\
              A.security.protocol = SASL_PLAINTEXT\n\
@@ -269,6 +270,7 @@ fn refused_credentials_stop_only_their_flow() {
         format!(
             "clusters = A, B, X\n\
              replication.factor = 1\n\
+             offset-syncs.topic.replication.factor = 1\n\
              offset.flush.interval.ms = 500\n\
              A.bootstrap.servers = {a}\n\
              {mtls}\
@@ -582,6 +584,7 @@ fn least_privilege_acls_and_topic_acl_sync() {
     let user = format!("--allow-principal User:{LIMITED_USER}");
     acls(src, &format!("--add {user} --operation Describe --operation Read --operation DescribeConfigs --topic lp- --resource-pattern-type prefixed"));
     acls(src, &format!("--add {user} --operation Describe --cluster"));
+    acls(src, &format!("--add {user} --operation Create --operation Describe --operation Write --topic mm2-offset-syncs.dst.internal"));
     acls(tgt, &format!("--add {user} --operation Create --operation Describe --operation Write --operation Read --operation DescribeConfigs --operation Alter --topic src.lp- --resource-pattern-type prefixed"));
     acls(
         tgt,
@@ -612,6 +615,7 @@ fn least_privilege_acls_and_topic_acl_sync() {
                  src->dst.enabled = true\n\
                  src->dst.topics = lp-orders\n\
                  replication.factor = 1\n\
+                 offset-syncs.topic.replication.factor = 1\n\
                  offset.flush.interval.ms = 500\n\
                  security.protocol = SASL_SSL\n\
                  sasl.mechanism = SCRAM-SHA-512\n\

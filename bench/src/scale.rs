@@ -106,7 +106,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
              dst.bootstrap.servers = {}\n\
              src->dst.enabled = true\n\
              src->dst.topics = scale-.*\n\
-             replication.factor = 1\n",
+             replication.factor = 1\n\
+             offset-syncs.topic.replication.factor = 1\n",
             source.bootstrap(),
             target.bootstrap()
         ),

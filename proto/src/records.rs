@@ -107,6 +107,56 @@ pub fn decode_records(
     Ok(out)
 }
 
+/// A record's key, value and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFields {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// Splits a [`RawRecord::body`] into its key, value and headers; the byte
+/// fields share the body's buffer.
+pub fn split_body(body: &Bytes) -> Result<RecordFields, ProtoError> {
+    fn field(r: &mut Reader, what: &'static str) -> Result<Option<Bytes>, ProtoError> {
+        match r.varint(what)? {
+            -1 => Ok(None),
+            n if n < 0 => Err(ProtoError::Malformed {
+                what,
+                detail: format!("length {n}"),
+            }),
+            n => r.bytes(n as usize, what).map(Some),
+        }
+    }
+    let mut r = Reader::new(body.clone());
+    let key = field(&mut r, "record key")?;
+    let value = field(&mut r, "record value")?;
+    let count = r.varint("record header count")?;
+    if count < 0 || count as usize > r.remaining() {
+        return Err(ProtoError::Malformed {
+            what: "record header count",
+            detail: format!("{count} headers in {} bytes", r.remaining()),
+        });
+    }
+    let mut headers = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let name = field(&mut r, "record header name")?.ok_or_else(|| ProtoError::Malformed {
+            what: "record header name",
+            detail: "null".into(),
+        })?;
+        let name = String::from_utf8(name.to_vec()).map_err(|_| ProtoError::Malformed {
+            what: "record header name",
+            detail: "not UTF-8".into(),
+        })?;
+        headers.push((name, field(&mut r, "record header value")?));
+    }
+    Ok(RecordFields {
+        key,
+        value,
+        headers,
+    })
+}
+
 /// What a re-encode keeps and how it stamps the result.
 #[derive(Debug, Clone, Copy)]
 pub struct Reencode {
@@ -274,6 +324,35 @@ pub fn framed_len(inner_len: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bodies_split_into_key_value_and_headers() {
+        let rec = NewRecord {
+            offset_delta: 0,
+            timestamp: 5,
+            key: Some(Bytes::from_static(b"k")),
+            value: None,
+            headers: vec![("h".into(), Some(Bytes::from_static(b"v")))],
+        };
+        let meta = BatchMeta {
+            base_offset: 0,
+            partition_leader_epoch: 0,
+            compression: Compression::None,
+            log_append_time: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+        };
+        let batch = RecordBatch::parse(encode_batch(&meta, &[rec.clone()]).unwrap()).unwrap();
+        let raw = decode_records(&batch, 1 << 20).unwrap();
+        let f = split_body(&raw[0].body).unwrap();
+        assert_eq!(
+            (f.key, f.value, f.headers),
+            (rec.key, rec.value, rec.headers)
+        );
+        assert!(split_body(&Bytes::from_static(&[0x03])).is_err());
+    }
+
     use super::*;
     use crate::compression::DEFAULT_MAX_DECOMPRESSED;
 

@@ -33,6 +33,9 @@ pub const REFRESH_TOPICS_INTERVAL_SECONDS: &str = "refresh.topics.interval.secon
 pub const EMIT_HEARTBEATS_ENABLED: &str = "emit.heartbeats.enabled";
 pub const EMIT_CHECKPOINTS_ENABLED: &str = "emit.checkpoints.enabled";
 pub const SYNC_GROUP_OFFSETS_ENABLED: &str = "sync.group.offsets.enabled";
+pub const EMIT_OFFSET_SYNCS_ENABLED: &str = "emit.offset-syncs.enabled";
+pub const OFFSET_SYNCS_TOPIC_LOCATION: &str = "offset-syncs.topic.location";
+pub const OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR: &str = "offset-syncs.topic.replication.factor";
 pub const TASKS_MAX: &str = "tasks.max";
 pub const EXACTLY_ONCE_SUPPORT: &str = "exactly.once.support";
 
@@ -75,6 +78,9 @@ pub const FLOW_SETTINGS: &[&str] = &[
     EMIT_HEARTBEATS_ENABLED,
     EMIT_CHECKPOINTS_ENABLED,
     SYNC_GROUP_OFFSETS_ENABLED,
+    EMIT_OFFSET_SYNCS_ENABLED,
+    OFFSET_SYNCS_TOPIC_LOCATION,
+    OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR,
     TASKS_MAX,
     EXACTLY_ONCE_SUPPORT,
 ];
@@ -113,9 +119,6 @@ pub const MM2_NOT_IMPLEMENTED: &[&str] = &[
     "sync.group.offsets.interval.seconds",
     "refresh.groups.enabled",
     "refresh.groups.interval.seconds",
-    "emit.offset-syncs.enabled",
-    "offset-syncs.topic.location",
-    "offset-syncs.topic.replication.factor",
     "checkpoints.topic.replication.factor",
     "heartbeats.topic.replication.factor",
     "heartbeats.replication.enabled",

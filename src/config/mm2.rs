@@ -22,6 +22,8 @@ use crate::topics::replication_policy::ReplicationPolicy;
 
 // Defaults for the typed flow settings, MirrorMaker 2's own.
 pub const DEFAULT_REPLICATION_FACTOR: i16 = 2;
+/// MirrorMaker 2's default replication factor for its internal topics.
+pub const DEFAULT_INTERNAL_REPLICATION_FACTOR: i16 = 3;
 pub const DEFAULT_SYNC_TOPIC_CONFIGS_INTERVAL: Duration = Duration::from_secs(600);
 pub const DEFAULT_REFRESH_TOPICS_INTERVAL: Duration = Duration::from_secs(600);
 pub const DEFAULT_TASKS_MAX: u32 = 1;
@@ -100,6 +102,12 @@ pub struct FlowConfig {
     pub emit_heartbeats_enabled: bool,
     pub emit_checkpoints_enabled: bool,
     pub sync_group_offsets_enabled: bool,
+    /// `emit.offset-syncs.enabled` (default true).
+    pub emit_offset_syncs_enabled: bool,
+    /// `offset-syncs.topic.location = target` (default: source).
+    pub offset_syncs_on_target: bool,
+    /// `offset-syncs.topic.replication.factor` (default 3, as in MM2).
+    pub offset_syncs_replication_factor: i16,
     pub tasks_max: u32,
     /// `exactly.once.source.support = enabled` (set for the target cluster,
     /// as `<target>.exactly.once.source.support`, or at top level) or
@@ -809,6 +817,16 @@ impl<'p> Layers<'p> {
             emit_heartbeats_enabled: bool_or(flow(keys::EMIT_HEARTBEATS_ENABLED), true)?,
             emit_checkpoints_enabled: bool_or(flow(keys::EMIT_CHECKPOINTS_ENABLED), true)?,
             sync_group_offsets_enabled: bool_or(flow(keys::SYNC_GROUP_OFFSETS_ENABLED), false)?,
+            emit_offset_syncs_enabled: bool_or(flow(keys::EMIT_OFFSET_SYNCS_ENABLED), true)?,
+            offset_syncs_on_target: match flow(keys::OFFSET_SYNCS_TOPIC_LOCATION) {
+                Some(setting) => one_of(&setting, &["source", "target"])? == "target",
+                None => false,
+            },
+            offset_syncs_replication_factor: match flow(keys::OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR)
+            {
+                Some(setting) => parse_replication_factor(&setting)?,
+                None => DEFAULT_INTERNAL_REPLICATION_FACTOR,
+            },
             tasks_max,
             exactly_once,
             source_consumer,

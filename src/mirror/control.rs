@@ -30,6 +30,7 @@ use crate::mirror::progress::{LatestProgress, ProgressStore};
 use crate::mirror::summary::{Counters, Summary};
 use crate::mirror::worker;
 use crate::net::{self, buffers, Backend};
+use crate::offsets::syncs::OffsetSyncs;
 use crate::topics::sync;
 
 /// How the mirror runs.
@@ -120,6 +121,8 @@ struct Shared {
     refused: RefCell<HashMap<(usize, String), String>>,
     /// Flows stopped by an error that will not go away by itself.
     stopped_flows: RefCell<BTreeMap<usize, String>>,
+    /// Per flow: the offset map and the offset syncs still to write.
+    syncs: Vec<OffsetSyncs>,
 }
 
 async fn control(
@@ -140,6 +143,10 @@ async fn control(
         stalled: RefCell::new(HashMap::new()),
         refused: RefCell::new(HashMap::new()),
         stopped_flows: RefCell::new(BTreeMap::new()),
+        syncs: plans
+            .iter()
+            .map(|p| OffsetSyncs::new(p.name(), p.offset_syncs.clone()))
+            .collect(),
     });
     let client = |s: &ClientSettings| {
         let mut s = s.clone();
@@ -223,9 +230,13 @@ async fn control(
         }
     }
     let commits = (0..plans.len()).map(|i| {
-        let (plans, flow) = (plans.clone(), flows[i].clone());
+        let (plans, flow, shared) = (plans.clone(), flows[i].clone(), shared.clone());
         async move {
             let plan = &plans[i];
+            let syncs = flush_syncs(plan, &flow, &shared.syncs[i]);
+            if tokio::time::timeout_at(deadline.into(), syncs).await.is_err() {
+                tracing::warn!(flow = %plan.name(), "the last offset syncs were not written by the shutdown deadline");
+            }
             if plan.exactly_once {
                 return; // committed by the workers' transactions
             }
@@ -293,6 +304,14 @@ fn absorb(shared: &Shared, r: Box<Report>) {
         if let Some(latest) = shared.latest.get(p.flow) {
             latest.record(p);
         }
+        if let Some(syncs) = shared.syncs.get(p.flow) {
+            syncs.record_progress(p);
+        }
+    }
+    for points in &r.points {
+        if let Some(syncs) = shared.syncs.get(points.flow) {
+            syncs.record_points(points);
+        }
     }
     summary.failures.extend(r.failures);
     shared.stalled.borrow_mut().insert(r.worker, r.stalled);
@@ -347,6 +366,9 @@ async fn flow_task(
             };
         }
         if now >= next_commit {
+            // Syncs first: a committed position never runs ahead of the
+            // syncs that describe the offsets before it.
+            flush_syncs(plan, &flow, &shared.syncs[index]).await;
             if !plan.exactly_once {
                 report_commit(plan, flow.store.commit(&flow.target).await);
             }
@@ -354,6 +376,23 @@ async fn flow_task(
         }
         let until = next_refresh.min(next_commit);
         tokio::time::sleep_until(until.into()).await;
+    }
+}
+
+/// Writes the flow's offset syncs not written yet; a failure is logged and
+/// the syncs wait for the next round (unless retrying cannot help, which
+/// [`OffsetSyncs`] reports once and stops writing).
+async fn flush_syncs(plan: &FlowPlan, flow: &FlowControl, syncs: &OffsetSyncs) {
+    while syncs.has_unwritten() {
+        match syncs.flush(&flow.source, &flow.target).await {
+            Ok(n) => tracing::debug!(flow = %plan.name(), syncs = n, "offset syncs written"),
+            Err(e) => {
+                if syncs.given_up().is_none() {
+                    tracing::warn!(flow = %plan.name(), "cannot write offset syncs; will retry: {e}");
+                }
+                return;
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use crate::mirror::summary::Counters;
+use crate::offsets::map::Point;
 
 /// Messages a worker's inbox holds before the control thread waits.
 pub const TO_WORKER_CAPACITY: usize = 64;
@@ -42,6 +43,19 @@ pub struct Progress {
     pub target_topic: String,
     pub partition: i32,
     pub next_offset: i64,
+    /// Where the offset map ends: the source position mirrored or skipped
+    /// up to and the target offset the next mirrored record gets.
+    pub map_end: Option<Point>,
+}
+
+/// New points of a partition's offset map, in the order they arose.
+#[derive(Debug, Clone)]
+pub struct MapPoints {
+    pub flow: usize,
+    pub source_topic: String,
+    pub target_topic: String,
+    pub partition: i32,
+    pub points: Vec<Point>,
 }
 
 /// A partition that stopped, with the reason for the operator.
@@ -58,6 +72,7 @@ pub struct Failure {
 pub struct Report {
     pub worker: usize,
     pub progress: Vec<Progress>,
+    pub points: Vec<MapPoints>,
     pub failures: Vec<Failure>,
     /// Partitions waiting to fetch again after data they could not forward
     /// (all of this worker's, as of the report).

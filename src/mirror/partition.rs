@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use kmirror_proto::batch::{BatchRewrite, OutBatch, RecordBatch};
 
+use crate::offsets::map::{PartitionMap, Point};
+
 /// A batch fetched and waiting to be produced.
 #[derive(Debug, Clone)]
 pub struct Queued {
@@ -21,6 +23,9 @@ pub struct Queued {
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub base_offset: i64,
+    /// The source offset after the batch's own last record.
+    pub batch_end: i64,
+    /// The source offset after this batch and any dropped batches after it.
     pub next_offset: i64,
     pub sequence: i32,
     pub records: i32,
@@ -100,6 +105,12 @@ pub struct Partition {
     pub fetch_errors: u32,
     /// Produce failures since the last acknowledgement, for the backoff.
     pub produce_failures: u32,
+    /// The source-to-target offset map from this run's acknowledgements
+    /// (only its last point and its end are kept here; the control thread
+    /// keeps the whole map).
+    pub map: PartitionMap,
+    /// Points of the map not yet reported to the control thread.
+    pub unreported_points: Vec<Point>,
 }
 
 /// The longest wait before a partition fetches again after fetch errors.
@@ -143,6 +154,8 @@ impl Partition {
             fetch_retry_at: None,
             fetch_errors: 0,
             produce_failures: 0,
+            map: PartitionMap::default(),
+            unreported_points: Vec::new(),
         }
     }
 
@@ -218,8 +231,33 @@ impl Partition {
                 self.acked_offset
                     .map_or(next_offset, |a| a.max(next_offset)),
             );
+            if let Some(point) = self.map.on_skip(next_offset) {
+                self.add_point(point);
+            }
         }
         self.fetch_offset = Some(next_offset);
+    }
+
+    /// The acknowledged batch `sent` landed at target offset `target_base`
+    /// (negative when the broker did not say: a duplicate of a batch
+    /// written before, whose mapping is already known).
+    pub fn on_mapped(&mut self, sent: &Sent, target_base: i64) {
+        if target_base < 0 {
+            return;
+        }
+        if let Some(point) = self.map.on_batch(
+            sent.base_offset,
+            sent.batch_end,
+            sent.next_offset,
+            target_base,
+        ) {
+            self.add_point(point);
+        }
+    }
+
+    fn add_point(&mut self, point: Point) {
+        self.unreported_points.push(point);
+        self.map.forget_below(point.upstream);
     }
 
     /// Whether another batch may be sent now under the in-flight limit.
@@ -249,6 +287,7 @@ impl Partition {
         let out = q.batch.rewrite(&rewrite);
         self.inflight.push_back(Sent {
             base_offset: q.batch.base_offset(),
+            batch_end: q.batch.next_offset(),
             next_offset: q.next_offset,
             sequence: self.next_sequence,
             records,

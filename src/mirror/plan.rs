@@ -7,6 +7,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::client::ClientSettings;
+use crate::offsets::syncs::SyncsTopic;
 use crate::topics::filter::TopicFilter;
 use crate::topics::replication_policy::ReplicationPolicy;
 
@@ -64,6 +65,9 @@ pub struct FlowPlan {
     /// `exactly.once.source.support = enabled` (or `exactly.once.support =
     /// required`): data and progress committed in one transaction.
     pub exactly_once: bool,
+    /// Where the flow's offset syncs go; `None` when
+    /// `emit.offset-syncs.enabled = false`.
+    pub offset_syncs: Option<SyncsTopic>,
 }
 
 impl FlowPlan {
@@ -385,6 +389,11 @@ pub fn plans_from_config(
             fetch,
             produce,
             exactly_once: flow.exactly_once,
+            offset_syncs: flow.emit_offset_syncs_enabled.then(|| SyncsTopic {
+                name: flow.replication_policy.offset_syncs_topic(&flow.target),
+                on_target: flow.offset_syncs_on_target,
+                replication_factor: flow.offset_syncs_replication_factor,
+            }),
         });
     }
     Ok(plans)

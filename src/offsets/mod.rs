@@ -2,3 +2,5 @@
 //! acknowledged batch, and what is built on it.
 
 pub mod map;
+pub mod syncs;
+pub mod translate;

@@ -58,6 +58,7 @@ pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf
              B.bootstrap.servers = {target}\n\
              A->B.enabled = true\n\
              replication.factor = 1\n\
+             offset-syncs.topic.replication.factor = 1\n\
              {extra}\n"
         ),
     )

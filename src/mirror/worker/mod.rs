@@ -25,7 +25,9 @@ use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::Notify;
 
 use crate::client::ClusterClient;
-use crate::mirror::messages::{Assignment, Failure, FromWorker, Progress, Report, ToWorker};
+use crate::mirror::messages::{
+    Assignment, Failure, FromWorker, MapPoints, Progress, Report, ToWorker,
+};
 use crate::mirror::partition::{Partition, ProducerIdentity};
 use crate::mirror::plan::FlowPlan;
 use crate::mirror::summary::Counters;
@@ -349,6 +351,7 @@ impl Worker {
     /// that cannot be delivered is handed back with [`Worker::untake`]).
     fn take_report(&self) -> Report {
         let mut progress = Vec::new();
+        let mut points = Vec::new();
         let mut stalled = Vec::new();
         for p in self.parts.borrow_mut().iter_mut() {
             if p.acked_offset.is_some() && p.acked_offset != p.reported_offset {
@@ -359,6 +362,16 @@ impl Worker {
                     target_topic: p.target_topic.to_string(),
                     partition: p.partition,
                     next_offset: p.acked_offset.unwrap_or(0),
+                    map_end: p.map.end(),
+                });
+            }
+            if !p.unreported_points.is_empty() {
+                points.push(MapPoints {
+                    flow: p.flow,
+                    source_topic: p.source_topic.to_string(),
+                    target_topic: p.target_topic.to_string(),
+                    partition: p.partition,
+                    points: std::mem::take(&mut p.unreported_points),
                 });
             }
             if let Some(reason) = &p.defect {
@@ -373,6 +386,7 @@ impl Worker {
         Report {
             worker: self.id,
             progress,
+            points,
             failures: std::mem::take(&mut *self.failures.borrow_mut()),
             stalled,
             counts: std::mem::take(&mut *self.stats.borrow_mut()),
@@ -391,6 +405,13 @@ impl Worker {
             let key = (pr.flow, pr.source_topic.clone(), pr.partition);
             if let Some(&idx) = self.by_source.borrow().get(&key) {
                 parts[idx].reported_offset = None;
+            }
+        }
+        for mp in report.points {
+            let key = (mp.flow, mp.source_topic.clone(), mp.partition);
+            if let Some(&idx) = self.by_source.borrow().get(&key) {
+                let later = std::mem::replace(&mut parts[idx].unreported_points, mp.points);
+                parts[idx].unreported_points.extend(later);
             }
         }
     }

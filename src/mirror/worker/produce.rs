@@ -248,6 +248,7 @@ impl Worker {
                 }
                 Some(r) if r.error.is_ok() || r.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => {
                     if let Some(s) = p.on_ack() {
+                        p.on_mapped(&s, r.base_offset);
                         stats.records += s.records as u64;
                         stats.bytes += s.bytes as u64;
                         stats.batches += 1;

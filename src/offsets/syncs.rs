@@ -1,0 +1,208 @@
+//! A flow's offset syncs: the points of every mirrored partition's offset
+//! map, kept whole on the control thread and written as MirrorMaker 2
+//! offset sync records to `mm2-offset-syncs.<target>.internal` (on the
+//! source cluster unless `offset-syncs.topic.location = target`). A point
+//! is written wherever a partition's target-minus-source difference
+//! changes, so the syncs alone define the map exactly (see [`super::map`]).
+//!
+//! Syncs are written before the progress commit that covers them, so a
+//! committed position never runs ahead of the syncs that describe it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use kmirror_proto::error_code::ErrorCode;
+use kmirror_proto::mm2::OffsetSync;
+
+use crate::client::admin::{self, NewTopic};
+use crate::client::small_topic;
+use crate::client::{ClientError, ClusterClient};
+use crate::mirror::messages::{MapPoints, Progress};
+use crate::offsets::map::{PartitionMap, Translation};
+
+/// Records per write.
+const SYNCS_PER_WRITE: usize = 2000;
+
+/// Where a flow's offset syncs go.
+#[derive(Debug, Clone)]
+pub struct SyncsTopic {
+    pub name: String,
+    /// `offset-syncs.topic.location = target`.
+    pub on_target: bool,
+    pub replication_factor: i16,
+}
+
+pub struct OffsetSyncs {
+    flow: String,
+    topic: Option<SyncsTopic>,
+    created: Cell<bool>,
+    /// Set after a write failure that retrying cannot fix.
+    given_up: RefCell<Option<String>>,
+    maps: RefCell<HashMap<(String, i32), PartitionMap>>,
+    unwritten: RefCell<Vec<OffsetSync>>,
+}
+
+impl OffsetSyncs {
+    /// `topic` is `None` when `emit.offset-syncs.enabled = false`: the map
+    /// is still kept (for checkpoints), nothing is written.
+    pub fn new(flow: String, topic: Option<SyncsTopic>) -> OffsetSyncs {
+        OffsetSyncs {
+            flow,
+            topic,
+            created: Cell::new(false),
+            given_up: RefCell::new(None),
+            maps: RefCell::new(HashMap::new()),
+            unwritten: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// New points from a worker's report.
+    pub fn record_points(&self, points: &MapPoints) {
+        let mut maps = self.maps.borrow_mut();
+        let map = maps
+            .entry((points.source_topic.clone(), points.partition))
+            .or_default();
+        let mut unwritten = self.unwritten.borrow_mut();
+        for p in &points.points {
+            map.restore(*p);
+            if self.topic.is_some() && self.given_up.borrow().is_none() {
+                unwritten.push(OffsetSync {
+                    topic: points.source_topic.clone(),
+                    partition: points.partition,
+                    upstream_offset: p.upstream,
+                    downstream_offset: p.downstream,
+                });
+            }
+        }
+    }
+
+    /// A partition's reported position.
+    pub fn record_progress(&self, progress: &Progress) {
+        if let Some(end) = progress.map_end {
+            self.maps
+                .borrow_mut()
+                .entry((progress.source_topic.clone(), progress.partition))
+                .or_default()
+                .set_end(end);
+        }
+    }
+
+    /// Where `offset` of the source partition resumes on the target.
+    pub fn translate(&self, source_topic: &str, partition: i32, offset: i64) -> Translation {
+        self.maps
+            .borrow()
+            .get(&(source_topic.to_string(), partition))
+            .map_or(Translation::Unknown, |m| m.translate(offset))
+    }
+
+    /// Writes the syncs not written yet to the cluster that holds the
+    /// topic (`source` or `target`), creating the topic on first use.
+    pub async fn flush(
+        &self,
+        source: &ClusterClient,
+        target: &ClusterClient,
+    ) -> Result<usize, ClientError> {
+        let Some(topic) = &self.topic else {
+            return Ok(0);
+        };
+        if self.given_up.borrow().is_some() || self.unwritten.borrow().is_empty() {
+            return Ok(0);
+        }
+        let cluster = if topic.on_target { target } else { source };
+        if !self.created.get() {
+            match self.create(cluster, topic).await {
+                Ok(()) => self.created.set(true),
+                Err(e) if e.is_permanent() || is_unfixable(&e) => {
+                    self.give_up(cluster, topic, &e);
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let batch: Vec<OffsetSync> = {
+            let unwritten = self.unwritten.borrow();
+            unwritten.iter().take(SYNCS_PER_WRITE).cloned().collect()
+        };
+        let records = batch
+            .iter()
+            .map(|s| Ok((s.key()?, s.value())))
+            .collect::<Result<Vec<(Bytes, Bytes)>, kmirror_proto::ProtoError>>()
+            .map_err(|e| ClientError::Other {
+                cluster: cluster.name().to_string(),
+                reason: format!("offset sync: {e}"),
+            })?;
+        match small_topic::append(cluster, &topic.name, 0, &records, now_ms()).await {
+            Ok(_) => {
+                self.unwritten.borrow_mut().drain(..batch.len());
+                Ok(batch.len())
+            }
+            Err(e) => {
+                if e.is_permanent() || is_unfixable(&e) {
+                    self.give_up(cluster, topic, &e);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether syncs wait to be written.
+    pub fn has_unwritten(&self) -> bool {
+        self.given_up.borrow().is_none() && !self.unwritten.borrow().is_empty()
+    }
+
+    async fn create(&self, cluster: &ClusterClient, topic: &SyncsTopic) -> Result<(), ClientError> {
+        let new = NewTopic {
+            name: topic.name.clone(),
+            partitions: 1,
+            replication_factor: topic.replication_factor,
+            configs: vec![("cleanup.policy".into(), "compact".into())],
+        };
+        match admin::create_topics(cluster, &[new]).await.pop() {
+            Some((_, Ok(created))) => {
+                if created == admin::Created::New {
+                    tracing::info!(flow = %self.flow, cluster = cluster.name(), topic = %topic.name, "created the offset syncs topic");
+                }
+                Ok(())
+            }
+            Some((_, Err(e))) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn give_up(&self, cluster: &ClusterClient, topic: &SyncsTopic, e: &ClientError) {
+        let reason = format!(
+            "offset syncs are not written for {}: {} on cluster {} failed: {e}; check offset-syncs.topic.replication.factor, offset-syncs.topic.location and kmirror's ACLs (Create and Write on that topic), or set emit.offset-syncs.enabled = false",
+            self.flow,
+            topic.name,
+            cluster.name()
+        );
+        tracing::error!("{reason}");
+        self.unwritten.borrow_mut().clear();
+        *self.given_up.borrow_mut() = Some(reason);
+    }
+
+    /// Why syncs are no longer written, if they are not.
+    pub fn given_up(&self) -> Option<String> {
+        self.given_up.borrow().clone()
+    }
+}
+
+/// Errors a retry will not fix.
+fn is_unfixable(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Kafka { code, .. } if *code == ErrorCode::INVALID_REPLICATION_FACTOR
+            || code.is_authorization_error()
+            || *code == ErrorCode::POLICY_VIOLATION
+            || *code == ErrorCode::INVALID_CONFIG
+    )
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,185 @@
+//! Consumer failover against real Apache Kafka 4.x: the offset syncs
+//! kmirror writes and `kmirror offsets translate`, checked against what
+//! Kafka's own consumer reads on both clusters.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{mm2_file, pair, run_kmirror, total_end_offset, wait_until, Kmirror, KAFKA_4};
+use kmirror::harness::tools::{self, ConsumedRecord, Isolation, TestRecord, TxnOutcome};
+
+/// Per partition: source offset -> record value.
+fn by_offset(records: &[ConsumedRecord]) -> BTreeMap<i32, BTreeMap<i64, Vec<u8>>> {
+    let mut out: BTreeMap<i32, BTreeMap<i64, Vec<u8>>> = BTreeMap::new();
+    for r in records {
+        out.entry(r.partition)
+            .or_default()
+            .insert(r.offset, r.value.clone().unwrap_or_default());
+    }
+    out
+}
+
+/// The rows `kmirror offsets translate` printed: (source topic, partition)
+/// -> (committed, translated target offset).
+fn parse_table(out: &str) -> BTreeMap<(String, i32), (i64, Option<i64>)> {
+    let mut rows = BTreeMap::new();
+    for line in out
+        .lines()
+        .skip_while(|l| !l.starts_with("SOURCE TOPIC"))
+        .skip(1)
+    {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 5 {
+            continue;
+        }
+        let (Ok(partition), Ok(committed)) = (f[1].parse(), f[2].parse()) else {
+            continue;
+        };
+        rows.insert(
+            (f[0].to_string(), partition),
+            (committed, f[4].parse().ok()),
+        );
+    }
+    rows
+}
+
+/// A transactional topic with aborted transactions, commit markers and a
+/// marker at the end of every partition: a group committed at any of those
+/// offsets resumes on the target at the record a read_committed consumer
+/// would read next, as Kafka's consumer sees it on both clusters.
+#[test]
+fn translate_places_groups_on_the_next_committed_record() {
+    let pair = pair(KAFKA_4);
+    let t = "fo-txn";
+    tools::create_topic(&pair.source, t, 3, &[]).unwrap();
+    tools::produce(
+        &pair.source,
+        t,
+        &(0..30)
+            .map(|i| TestRecord::new(format!("plain-{i}")).with_partition(i % 3))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let txns: Vec<(TxnOutcome, Vec<TestRecord>)> = (0..9)
+        .map(|i| {
+            let outcome = if i % 3 == 1 {
+                TxnOutcome::Abort
+            } else {
+                TxnOutcome::Commit
+            };
+            let recs = (0..12)
+                .map(|j| TestRecord::new(format!("txn{i}-{j}-{outcome:?}")).with_partition(j % 3))
+                .collect();
+            (outcome, recs)
+        })
+        .collect();
+    tools::produce_transactions(&pair.source, t, "kmirror-failover-txn", &txns).unwrap();
+
+    let cfg = mm2_file(
+        pair,
+        "failover-translate",
+        &format!("topics = {t}\noffset-syncs.topic.replication.factor = 1\n"),
+    );
+    let mut km = Kmirror::start(&cfg, &[]);
+    let source = tools::consume_all(
+        &pair.source,
+        t,
+        Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(source.len(), 30 + 6 * 12);
+    wait_until(
+        Duration::from_secs(90),
+        "committed records mirrored",
+        || total_end_offset(&pair.target, "A.fo-txn") >= source.len() as i64,
+    );
+    let ends: BTreeMap<i32, i64> = tools::end_offsets(&pair.source, t)
+        .unwrap()
+        .into_iter()
+        .collect();
+    // The mirror's progress reaches the source's end (past the last markers),
+    // and with it the syncs that describe it.
+    wait_until(
+        Duration::from_secs(30),
+        "progress past the last markers",
+        || {
+            tools::group_reached(
+                &pair.target,
+                "kmirror.progress.A.B",
+                "A.fo-txn",
+                &ends.iter().map(|(p, o)| (*p, *o)).collect::<Vec<_>>(),
+            )
+            .unwrap_or(false)
+        },
+    );
+    km.stop();
+    let target = tools::consume_all(
+        &pair.target,
+        "A.fo-txn",
+        Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let (src, tgt) = (by_offset(&source), by_offset(&target));
+
+    // Per partition: offsets that are records, offsets in aborted data or
+    // markers (gaps), and the end.
+    let mut choices: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (p, end) in &ends {
+        let records = &src[p];
+        let gaps: Vec<i64> = (0..*end).filter(|o| !records.contains_key(o)).collect();
+        assert!(
+            gaps.len() >= 4,
+            "partition {p} has aborted data and markers"
+        );
+        let record = *records.keys().nth(records.len() / 2).unwrap();
+        choices.insert(*p, vec![gaps[0], gaps[gaps.len() / 2], record, *end]);
+    }
+    let mut checked = 0;
+    for k in 0..4 {
+        let group = format!("fo-group-{k}");
+        let offsets: Vec<(i32, i64)> = choices
+            .iter()
+            .map(|(p, c)| (*p, c[(k + *p as usize) % c.len()]))
+            .collect();
+        tools::set_group_offsets(&pair.source, &group, t, &offsets).unwrap();
+        let cfg_path = cfg.to_string_lossy().into_owned();
+        let (code, out) = run_kmirror(&["offsets", "translate", &cfg_path, "--group", &group]);
+        assert_eq!(code, Some(0), "{out}");
+        let rows = parse_table(&out);
+        for (p, committed) in offsets {
+            let (c, translated) = rows
+                .get(&(t.to_string(), p))
+                .copied()
+                .unwrap_or_else(|| panic!("no row for partition {p}:\n{out}"));
+            assert_eq!(c, committed, "{out}");
+            // The record a read_committed consumer reads next on the source,
+            // and where its copy is on the target.
+            let want = match src[&p].range(committed..).next() {
+                Some((_, value)) => *tgt[&p]
+                    .iter()
+                    .find(|(_, v)| *v == value)
+                    .map(|(o, _)| o)
+                    .expect("every committed record is mirrored"),
+                None => tgt[&p].keys().last().map_or(0, |o| o + 1),
+            };
+            let got =
+                translated.unwrap_or_else(|| panic!("no translation for partition {p}:\n{out}"));
+            // Placed at `got`, the consumer reads first the target record at
+            // or after it: the one wanted.
+            let first = tgt[&p].range(got..).next().map(|(o, _)| *o);
+            let wanted_first = tgt[&p].range(want..).next().map(|(o, _)| *o);
+            assert_eq!(
+                first, wanted_first,
+                "partition {p}, committed {committed}: translated {got}, want {want}\n{out}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 12);
+}
