@@ -39,6 +39,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
              src->dst.topics = {TOPIC}\n\
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
+             checkpoints.topic.replication.factor = 1\n\
              refresh.topics.interval.seconds = 5\n\
              offset.flush.interval.ms = 1000\n",
             source.bootstrap(),

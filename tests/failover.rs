@@ -183,3 +183,100 @@ fn translate_places_groups_on_the_next_committed_record() {
     }
     assert_eq!(checked, 12);
 }
+
+/// Checkpoints as MirrorMaker 2 writes them: Kafka's own
+/// `RemoteClusterUtils.translateOffsets` reads kmirror's
+/// `A.checkpoints.internal` and gets the offsets `kmirror offsets
+/// translate` prints, including for a group committed on an aborted range.
+#[test]
+fn remote_cluster_utils_reads_the_same_offsets_as_translate() {
+    let pair = pair(KAFKA_4);
+    let t = "fo-ckpt";
+    tools::create_topic(&pair.source, t, 2, &[]).unwrap();
+    let txns: Vec<(TxnOutcome, Vec<TestRecord>)> = (0..6)
+        .map(|i| {
+            let outcome = if i % 2 == 1 {
+                TxnOutcome::Abort
+            } else {
+                TxnOutcome::Commit
+            };
+            let recs = (0..10)
+                .map(|j| TestRecord::new(format!("ck{i}-{j}")).with_partition(j % 2))
+                .collect();
+            (outcome, recs)
+        })
+        .collect();
+    tools::produce_transactions(&pair.source, t, "kmirror-failover-ckpt", &txns).unwrap();
+    let source = tools::consume_all(
+        &pair.source,
+        t,
+        Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let src = by_offset(&source);
+    // Partition 0 committed inside the first aborted transaction, partition 1
+    // on a committed record.
+    let aborted_at = (0..).find(|o| !src[&0].contains_key(o)).unwrap();
+    let record_at = *src[&1].keys().nth(3).unwrap();
+    let group = "fo-ckpt-group";
+    tools::set_group_offsets(
+        &pair.source,
+        group,
+        t,
+        &[(0, aborted_at + 1), (1, record_at)],
+    )
+    .unwrap();
+
+    let cfg = mm2_file(
+        pair,
+        "failover-checkpoints",
+        &format!(
+            "topics = {t}\ngroups = fo-ckpt-.*\nemit.checkpoints.interval.seconds = 1\n\
+             offset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n"
+        ),
+    );
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(
+        Duration::from_secs(90),
+        "committed records mirrored",
+        || total_end_offset(&pair.target, "A.fo-ckpt") >= source.len() as i64,
+    );
+    let mut theirs = Vec::new();
+    wait_until(
+        Duration::from_secs(90),
+        "checkpoints for both partitions",
+        || {
+            theirs = tools::mm2_translate_offsets(&pair.target, "A", group).unwrap_or_default();
+            theirs.len() == 2
+        },
+    );
+    let cfg_path = cfg.to_string_lossy().into_owned();
+    let (code, out) = run_kmirror(&["offsets", "translate", &cfg_path, "--group", group]);
+    assert_eq!(code, Some(0), "{out}");
+    km.stop();
+    let ours = parse_table(&out);
+    for (topic, partition, offset) in &theirs {
+        assert_eq!(topic, "A.fo-ckpt");
+        let (_, translated) = ours[&(t.to_string(), *partition)];
+        assert_eq!(
+            translated,
+            Some(*offset),
+            "partition {partition}: RemoteClusterUtils {offset}\n{out}"
+        );
+    }
+    // The aborted range resumes at the next committed record on the target.
+    let target = tools::consume_all(
+        &pair.target,
+        "A.fo-ckpt",
+        Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let tgt = by_offset(&target);
+    let next_value = src[&0].range(aborted_at + 1..).next().unwrap().1;
+    let at = theirs.iter().find(|r| r.1 == 0).unwrap().2;
+    assert_eq!(tgt[&0].range(at..).next().map(|(_, v)| v), Some(next_value));
+}

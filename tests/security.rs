@@ -185,6 +185,7 @@ fn plain_scram256_oauthbearer_and_pkcs12_flows() {
             "clusters = A, B, C, D, E\n\
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
+             checkpoints.topic.replication.factor = 1\n\
              offset.flush.interval.ms = 500\n\
              A.bootstrap.servers = {a}\n\
              A.security.protocol = SASL_PLAINTEXT\n\
@@ -271,6 +272,7 @@ fn refused_credentials_stop_only_their_flow() {
             "clusters = A, B, X\n\
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
+             checkpoints.topic.replication.factor = 1\n\
              offset.flush.interval.ms = 500\n\
              A.bootstrap.servers = {a}\n\
              {mtls}\
@@ -616,6 +618,7 @@ fn least_privilege_acls_and_topic_acl_sync() {
                  src->dst.topics = lp-orders\n\
                  replication.factor = 1\n\
                  offset-syncs.topic.replication.factor = 1\n\
+                 checkpoints.topic.replication.factor = 1\n\
                  offset.flush.interval.ms = 500\n\
                  security.protocol = SASL_SSL\n\
                  sasl.mechanism = SCRAM-SHA-512\n\

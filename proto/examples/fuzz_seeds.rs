@@ -189,6 +189,23 @@ fn control_response(api: Api, v: i16) -> Bytes {
                 .with_unknown_tagged_fields(tags(flex)),
             v,
         ),
+        Api::ListGroups => encode(
+            &ListGroupsResponse::default()
+                .with_groups(vec![
+                    list_groups_response::ListedGroup::default()
+                        .with_group_id(GroupId(s("billing")))
+                        .with_protocol_type(s("consumer"))
+                        .with_group_state(s("Stable"))
+                        .with_group_type(s("classic")),
+                    list_groups_response::ListedGroup::default()
+                        .with_group_id(GroupId(s("audit")))
+                        .with_protocol_type(s("consumer"))
+                        .with_group_state(s("Empty"))
+                        .with_group_type(s("consumer")),
+                ])
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
         Api::FindCoordinator => {
             let resp = if v >= 4 {
                 FindCoordinatorResponse::default().with_coordinators(vec![

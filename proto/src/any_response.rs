@@ -38,6 +38,10 @@ pub fn decode(api: Api, version: i16, body: Bytes) -> Result<(), ProtoError> {
             control::decode_response::<find_coordinator::FindCoordinatorRequest>(body, version)
                 .map(drop)
         }
+        Api::ListGroups => {
+            control::decode_response::<control::list_groups::ListGroupsRequest>(body, version)
+                .map(drop)
+        }
         Api::CreateTopics => {
             control::decode_response::<create_topics::CreateTopicsRequest>(body, version).map(drop)
         }

@@ -14,6 +14,7 @@ pub enum Api {
     OffsetCommit = 8,
     OffsetFetch = 9,
     FindCoordinator = 10,
+    ListGroups = 16,
     SaslHandshake = 17,
     ApiVersions = 18,
     CreateTopics = 19,
@@ -30,7 +31,7 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 20] = [
+    pub const ALL: [Api; 21] = [
         Api::Produce,
         Api::Fetch,
         Api::ListOffsets,
@@ -38,6 +39,7 @@ impl Api {
         Api::OffsetCommit,
         Api::OffsetFetch,
         Api::FindCoordinator,
+        Api::ListGroups,
         Api::SaslHandshake,
         Api::ApiVersions,
         Api::CreateTopics,
@@ -66,6 +68,7 @@ impl Api {
             Api::OffsetCommit => "OffsetCommit",
             Api::OffsetFetch => "OffsetFetch",
             Api::FindCoordinator => "FindCoordinator",
+            Api::ListGroups => "ListGroups",
             Api::SaslHandshake => "SaslHandshake",
             Api::ApiVersions => "ApiVersions",
             Api::CreateTopics => "CreateTopics",
@@ -98,6 +101,7 @@ impl Api {
             Api::OffsetCommit => 8,
             Api::OffsetFetch => 6,
             Api::FindCoordinator => 3,
+            Api::ListGroups => 3,
             // Never flexible.
             Api::SaslHandshake => i16::MAX,
             Api::ApiVersions => 3,
@@ -131,6 +135,7 @@ impl Api {
             Api::Metadata | Api::OffsetFetch => 64 * MIB,
             Api::Produce | Api::ListOffsets | Api::CreateTopics | Api::OffsetCommit => 16 * MIB,
             Api::TxnOffsetCommit | Api::AddPartitionsToTxn | Api::DescribeConfigs => 16 * MIB,
+            Api::ListGroups => 16 * MIB,
             Api::DescribeAcls => 64 * MIB,
             Api::CreateAcls => 4 * MIB,
             Api::CreatePartitions => 4 * MIB,
@@ -160,6 +165,8 @@ impl Api {
             Api::OffsetCommit => (2, 8),
             Api::OffsetFetch => (1, 7),
             Api::FindCoordinator => (1, 4),
+            // v4 reports each group's state (Kafka 2.6 and later).
+            Api::ListGroups => (4, 5),
             // v0 carried SASL tokens outside Kafka framing; Kafka 1.0+ has v1.
             Api::SaslHandshake => (1, 1),
             Api::ApiVersions => (0, 3),

@@ -9,6 +9,7 @@ use kmirror_proto::control::create_partitions::CreatePartitionsRequest;
 use kmirror_proto::control::create_topics::CreateTopicsRequest;
 use kmirror_proto::control::describe_configs::{DescribeConfigsRequest, RESOURCE_TOPIC};
 use kmirror_proto::control::find_coordinator::{CoordinatorType, FindCoordinatorRequest};
+use kmirror_proto::control::list_groups::ListGroupsRequest;
 use kmirror_proto::control::list_offsets::ListOffsetsRequest;
 use kmirror_proto::control::offset_commit::{CommitOffset, OffsetCommitRequest};
 use kmirror_proto::control::offset_fetch::{OffsetFetchRequest, OffsetFetchResponse};
@@ -17,6 +18,7 @@ use kmirror_proto::error_code::ErrorCode;
 
 pub use kmirror_proto::control::create_topics::NewTopic;
 pub use kmirror_proto::control::describe_configs::{ConfigEntry, CONFIG_SOURCE_TOPIC};
+pub use kmirror_proto::control::list_groups::ListedGroup;
 pub use kmirror_proto::control::list_offsets::{EARLIEST, LATEST};
 
 use crate::client::cluster::ClusterClient;
@@ -463,6 +465,30 @@ async fn offset_fetch(
         ));
     }
     Ok(resp)
+}
+
+/// Every consumer group of the cluster with its state (ListGroups asked of
+/// each broker, since each lists only the groups it coordinates).
+pub async fn list_groups(cluster: &ClusterClient) -> Result<Vec<ListedGroup>, ClientError> {
+    cluster.metadata(Some(&[])).await?;
+    let mut out = Vec::new();
+    for id in cluster.broker_ids() {
+        let conn = cluster.broker(id).await?;
+        let resp = conn.call(&ListGroupsRequest).await?;
+        if !resp.error.is_ok() {
+            return Err(kafka_err(
+                cluster,
+                format!("listing consumer groups at {}", conn.addr()),
+                resp.error,
+                None,
+                "Describe on Group (for each group to list)",
+            ));
+        }
+        out.extend(resp.groups);
+    }
+    out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    out.dedup_by(|a, b| a.group_id == b.group_id);
+    Ok(out)
 }
 
 /// Takes the transactional id `id` from whoever held it: InitProducerId

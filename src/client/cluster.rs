@@ -77,6 +77,13 @@ impl ClusterClient {
         &self.settings
     }
 
+    /// The ids of the brokers the last metadata answer named.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        let mut ids: Vec<i32> = self.brokers.borrow().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn broker_addr(&self, id: i32) -> Option<String> {
         self.brokers.borrow().get(&id).cloned()
     }

@@ -34,6 +34,8 @@ pub const EMIT_HEARTBEATS_ENABLED: &str = "emit.heartbeats.enabled";
 pub const EMIT_CHECKPOINTS_ENABLED: &str = "emit.checkpoints.enabled";
 pub const SYNC_GROUP_OFFSETS_ENABLED: &str = "sync.group.offsets.enabled";
 pub const EMIT_OFFSET_SYNCS_ENABLED: &str = "emit.offset-syncs.enabled";
+pub const EMIT_CHECKPOINTS_INTERVAL_SECONDS: &str = "emit.checkpoints.interval.seconds";
+pub const CHECKPOINTS_TOPIC_REPLICATION_FACTOR: &str = "checkpoints.topic.replication.factor";
 pub const OFFSET_SYNCS_TOPIC_LOCATION: &str = "offset-syncs.topic.location";
 pub const OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR: &str = "offset-syncs.topic.replication.factor";
 pub const TASKS_MAX: &str = "tasks.max";
@@ -79,6 +81,8 @@ pub const FLOW_SETTINGS: &[&str] = &[
     EMIT_CHECKPOINTS_ENABLED,
     SYNC_GROUP_OFFSETS_ENABLED,
     EMIT_OFFSET_SYNCS_ENABLED,
+    EMIT_CHECKPOINTS_INTERVAL_SECONDS,
+    CHECKPOINTS_TOPIC_REPLICATION_FACTOR,
     OFFSET_SYNCS_TOPIC_LOCATION,
     OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR,
     TASKS_MAX,
@@ -114,12 +118,10 @@ pub fn is_process_setting(name: &str) -> bool {
 /// `consumer.poll.timeout.ms` and `admin.timeout.ms` are MirrorMaker 2's own
 /// settings despite their prefixes, not client settings.
 pub const MM2_NOT_IMPLEMENTED: &[&str] = &[
-    "emit.checkpoints.interval.seconds",
     "emit.heartbeats.interval.seconds",
     "sync.group.offsets.interval.seconds",
     "refresh.groups.enabled",
     "refresh.groups.interval.seconds",
-    "checkpoints.topic.replication.factor",
     "heartbeats.topic.replication.factor",
     "heartbeats.replication.enabled",
     "offset.lag.max",

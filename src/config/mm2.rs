@@ -22,6 +22,8 @@ use crate::topics::replication_policy::ReplicationPolicy;
 
 // Defaults for the typed flow settings, MirrorMaker 2's own.
 pub const DEFAULT_REPLICATION_FACTOR: i16 = 2;
+/// MirrorMaker 2's default `emit.checkpoints.interval.seconds`.
+pub const DEFAULT_EMIT_CHECKPOINTS_INTERVAL: Duration = Duration::from_secs(60);
 /// MirrorMaker 2's default replication factor for its internal topics.
 pub const DEFAULT_INTERNAL_REPLICATION_FACTOR: i16 = 3;
 pub const DEFAULT_SYNC_TOPIC_CONFIGS_INTERVAL: Duration = Duration::from_secs(600);
@@ -102,6 +104,12 @@ pub struct FlowConfig {
     pub emit_heartbeats_enabled: bool,
     pub emit_checkpoints_enabled: bool,
     pub sync_group_offsets_enabled: bool,
+    /// `emit.checkpoints.interval.seconds` (default 60); `None` when
+    /// negative, which turns checkpoints off as `emit.checkpoints.enabled =
+    /// false` does.
+    pub emit_checkpoints_interval: Option<Duration>,
+    /// `checkpoints.topic.replication.factor` (default 3, as in MM2).
+    pub checkpoints_replication_factor: i16,
     /// `emit.offset-syncs.enabled` (default true).
     pub emit_offset_syncs_enabled: bool,
     /// `offset-syncs.topic.location = target` (default: source).
@@ -818,6 +826,14 @@ impl<'p> Layers<'p> {
             emit_checkpoints_enabled: bool_or(flow(keys::EMIT_CHECKPOINTS_ENABLED), true)?,
             sync_group_offsets_enabled: bool_or(flow(keys::SYNC_GROUP_OFFSETS_ENABLED), false)?,
             emit_offset_syncs_enabled: bool_or(flow(keys::EMIT_OFFSET_SYNCS_ENABLED), true)?,
+            emit_checkpoints_interval: interval_seconds(
+                flow(keys::EMIT_CHECKPOINTS_INTERVAL_SECONDS),
+                DEFAULT_EMIT_CHECKPOINTS_INTERVAL,
+            )?,
+            checkpoints_replication_factor: match flow(keys::CHECKPOINTS_TOPIC_REPLICATION_FACTOR) {
+                Some(setting) => parse_replication_factor(&setting)?,
+                None => DEFAULT_INTERNAL_REPLICATION_FACTOR,
+            },
             offset_syncs_on_target: match flow(keys::OFFSET_SYNCS_TOPIC_LOCATION) {
                 Some(setting) => one_of(&setting, &["source", "target"])? == "target",
                 None => false,
@@ -1428,7 +1444,7 @@ admin.request.timeout.ms = 20000
         let config = parse_ok(&format!(
             "{TWO_CLUSTERS}\
              A->B.enabled = true\n\
-             emit.checkpoints.interval.seconds = 30\n\
+             offset.lag.max = 30\n\
              no.such.key = 1\n\
              offset.storage.replication.factor = 1\n\
              A.fetch.max.bytes = 100\n\
@@ -1442,7 +1458,7 @@ admin.request.timeout.ms = 20000
              ssl.keymanager.algorithm = SunX509\n"
         ));
         let expected = [
-            "mm2.properties:5: key 'emit.checkpoints.interval.seconds' is not implemented by kmirror yet and is ignored",
+            "mm2.properties:5: key 'offset.lag.max' is not implemented by kmirror yet and is ignored",
             "mm2.properties:6: unknown key 'no.such.key' is ignored",
             "mm2.properties:7: key 'offset.storage.replication.factor' configures Kafka Connect",
             "mm2.properties:8: key 'A.fetch.max.bytes' is a consumer setting, which MirrorMaker 2 reads only as 'A.consumer.fetch.max.bytes'",

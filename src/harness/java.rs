@@ -33,7 +33,7 @@ pub(crate) fn tool<S: Into<OsString>>(
     let mut classpath = tools.classpath();
     if matches!(
         main,
-        "TestProducer" | "TestConsumer" | "PacedProducer" | "StreamProducer"
+        "TestProducer" | "TestConsumer" | "PacedProducer" | "StreamProducer" | "Mm2Client"
     ) {
         classpath = format!("{}:{classpath}", test_clients()?.display());
     }
@@ -65,10 +65,14 @@ fn test_clients() -> io::Result<PathBuf> {
         .map_err(io::Error::other)
 }
 
-const SOURCES: [(&str, &str); 5] = [
+const SOURCES: [(&str, &str); 6] = [
     (
         "Wire.java",
         include_str!("../../tests/kafka/java/Wire.java"),
+    ),
+    (
+        "Mm2Client.java",
+        include_str!("../../tests/kafka/java/Mm2Client.java"),
     ),
     (
         "TestProducer.java",

@@ -853,6 +853,62 @@ pub fn set_group_offsets(
     result.map(drop)
 }
 
+/// What Kafka's own `RemoteClusterUtils.translateOffsets` makes of the
+/// checkpoints on `cluster` for `group` mirrored from `source_alias`:
+/// (remote topic, partition, offset)s, sorted.
+pub fn mm2_translate_offsets(
+    cluster: &(impl BootstrapServers + ?Sized),
+    source_alias: &str,
+    group: &str,
+) -> io::Result<Vec<(String, i32, i64)>> {
+    let out = mm2_client(cluster, &["translate", source_alias, group])?;
+    let mut rows = Vec::new();
+    for line in out.lines().filter_map(|l| l.strip_prefix("T ")) {
+        let f: Vec<&str> = line.split(' ').collect();
+        let bad = || io::Error::other(format!("RemoteClusterUtils printed '{line}'"));
+        if f.len() != 3 {
+            return Err(bad());
+        }
+        rows.push((
+            f[0].to_string(),
+            f[1].parse().map_err(|_| bad())?,
+            f[2].parse().map_err(|_| bad())?,
+        ));
+    }
+    rows.sort();
+    Ok(rows)
+}
+
+/// Kafka's own `RemoteClusterUtils.replicationHops` from `cluster` to the
+/// cluster `alias` (-1 when not reachable), read from the heartbeats topics.
+pub fn mm2_replication_hops(
+    cluster: &(impl BootstrapServers + ?Sized),
+    alias: &str,
+) -> io::Result<i32> {
+    let out = mm2_client(cluster, &["hops", alias])?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("H "))
+        .and_then(|h| h.trim().parse().ok())
+        .ok_or_else(|| io::Error::other(format!("RemoteClusterUtils printed:\n{out}")))
+}
+
+fn mm2_client(cluster: &(impl BootstrapServers + ?Sized), args: &[&str]) -> io::Result<String> {
+    let bootstrap = cluster.bootstrap_servers();
+    let what = format!("RemoteClusterUtils {} against {bootstrap}", args.join(" "));
+    let mut argv = vec![bootstrap.clone()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let cmd = java::tool("Mm2Client", Jvm::Brief, argv)?;
+    let out = process::run(cmd, None, TOOL_TIMEOUT, &what)?;
+    let stdout = out.stdout_text();
+    if !stdout.lines().any(|l| l == "END") {
+        return Err(io::Error::other(format!(
+            "{what}: no END; stderr:\n{}",
+            process::tail(&out.stderr_text(), 40)
+        )));
+    }
+    Ok(stdout)
+}
+
 /// Runs Kafka's `kafka-acls` with `args` (after `--bootstrap-server`),
 /// over the cluster's PLAINTEXT listener (a super user on the harness's
 /// secured clusters), and returns what it printed.

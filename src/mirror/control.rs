@@ -30,6 +30,7 @@ use crate::mirror::progress::{LatestProgress, ProgressStore};
 use crate::mirror::summary::{Counters, Summary};
 use crate::mirror::worker;
 use crate::net::{self, buffers, Backend};
+use crate::offsets::checkpoints::Checkpointer;
 use crate::offsets::syncs::OffsetSyncs;
 use crate::topics::sync;
 
@@ -175,6 +176,14 @@ async fn control(
             next_worker.clone(),
             stop.clone(),
         )));
+        if plan.checkpoints.is_some() {
+            tasks.push(tokio::task::spawn_local(checkpoint_task(
+                plans.clone(),
+                i,
+                flow.clone(),
+                shared.clone(),
+            )));
+        }
         flows.push(flow);
     }
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -376,6 +385,49 @@ async fn flow_task(
         }
         let until = next_refresh.min(next_commit);
         tokio::time::sleep_until(until.into()).await;
+    }
+}
+
+/// MirrorMaker 2's checkpoints of one flow, every
+/// `emit.checkpoints.interval.seconds`, for as long as the mirror runs.
+async fn checkpoint_task(
+    plans: Arc<Vec<FlowPlan>>,
+    index: usize,
+    flow: Rc<FlowControl>,
+    shared: Rc<Shared>,
+) {
+    let plan = &plans[index];
+    let Some((topic, every)) = &plan.checkpoints else {
+        return;
+    };
+    let checkpointer = Checkpointer::default();
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::time::sleep(*every).await;
+        match checkpointer
+            .run(
+                plan,
+                topic,
+                &flow.source,
+                &flow.target,
+                &shared.syncs[index],
+            )
+            .await
+        {
+            Ok(n) => {
+                if last_error.take().is_some() {
+                    tracing::info!(flow = %plan.name(), topic = %topic.name, "checkpoints are written again");
+                }
+                tracing::debug!(flow = %plan.name(), checkpoints = n, "checkpoints written");
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if last_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(flow = %plan.name(), topic = %topic.name, "cannot write checkpoints; will retry every {}s: {text}", every.as_secs());
+                    last_error = Some(text);
+                }
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::client::ClientSettings;
+use crate::offsets::checkpoints::CheckpointsTopic;
 use crate::offsets::syncs::SyncsTopic;
 use crate::topics::filter::TopicFilter;
 use crate::topics::replication_policy::ReplicationPolicy;
@@ -65,6 +66,10 @@ pub struct FlowPlan {
     /// `exactly.once.source.support = enabled` (or `exactly.once.support =
     /// required`): data and progress committed in one transaction.
     pub exactly_once: bool,
+    /// The consumer groups whose offsets are checkpointed.
+    pub groups: TopicFilter,
+    /// Where checkpoints go and how often; `None` when off.
+    pub checkpoints: Option<(CheckpointsTopic, Duration)>,
     /// Where the flow's offset syncs go; `None` when
     /// `emit.offset-syncs.enabled = false`.
     pub offset_syncs: Option<SyncsTopic>,
@@ -389,6 +394,20 @@ pub fn plans_from_config(
             fetch,
             produce,
             exactly_once: flow.exactly_once,
+            groups: flow.groups.clone(),
+            checkpoints: match (
+                flow.emit_checkpoints_enabled,
+                flow.emit_checkpoints_interval,
+            ) {
+                (true, Some(every)) => Some((
+                    CheckpointsTopic {
+                        name: flow.replication_policy.checkpoints_topic(&flow.source),
+                        replication_factor: flow.checkpoints_replication_factor,
+                    },
+                    every,
+                )),
+                _ => None,
+            },
             offset_syncs: flow.emit_offset_syncs_enabled.then(|| SyncsTopic {
                 name: flow.replication_policy.offset_syncs_topic(&flow.target),
                 on_target: flow.offset_syncs_on_target,

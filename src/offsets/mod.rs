@@ -1,6 +1,7 @@
 //! Consumer failover: the exact offset map kmirror learns from every
 //! acknowledged batch, and what is built on it.
 
+pub mod checkpoints;
 pub mod map;
 pub mod syncs;
 pub mod translate;

@@ -246,6 +246,23 @@ proptest! {
     }
 
     #[test]
+    fn list_groups(groups in proptest::collection::vec((name(), name(), name()), 0..5), err in any::<i16>()) {
+        for v in versions(Api::ListGroups) {
+            let there: kp::ListGroupsRequest = ours_decoded_there(&control::list_groups::ListGroupsRequest, v);
+            prop_assert!(there.states_filter.is_empty());
+            let resp = kp::ListGroupsResponse::default().with_error_code(err).with_groups(
+                groups.iter().map(|(g, p, st)| kp::list_groups_response::ListedGroup::default()
+                    .with_group_id(kp::GroupId(s(g))).with_protocol_type(s(p))
+                    .with_group_state(s(st)).with_group_type(s("classic"))).collect());
+            let got = control::decode_response::<control::list_groups::ListGroupsRequest>(theirs(&resp, v), v).unwrap();
+            prop_assert_eq!(got.error, ErrorCode(err));
+            let want: Vec<(String, String, Option<String>)> = groups.iter().map(|(g, p, st)| (g.clone(), p.clone(), Some(st.clone()))).collect();
+            let seen: Vec<(String, String, Option<String>)> = got.groups.into_iter().map(|g| (g.group_id, g.protocol_type, g.state)).collect();
+            prop_assert_eq!(seen, want);
+        }
+    }
+
+    #[test]
     fn coordinators_and_producers(key in name(), host in name(), port in any::<i32>(), node in any::<i32>(),
                                   err in any::<i16>(), pid in any::<i64>(), epoch in any::<i16>()) {
         for v in versions(Api::FindCoordinator) {

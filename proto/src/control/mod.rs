@@ -18,6 +18,7 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod describe_configs;
 pub mod find_coordinator;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;

@@ -1,0 +1,154 @@
+//! Checkpoints as MirrorMaker 2 writes them: for each consumer group on the
+//! source that the flow's `groups` / `groups.exclude` select, each committed
+//! offset of a mirrored topic and where it resumes on the target, written
+//! to `<source>.checkpoints.internal` on the target. Kafka's
+//! `RemoteClusterUtils.translateOffsets` reads them.
+//!
+//! kmirror's downstream offset is exact (see [`super::map`]): the target
+//! offset of the record at the committed offset, or of the next mirrored
+//! record. A group committed past what the mirror has reached gets no new
+//! checkpoint until the mirror catches up (its earlier one stays).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use kmirror_proto::mm2::Checkpoint;
+
+use crate::client::admin::{self, NewTopic};
+use crate::client::small_topic;
+use crate::client::{ClientError, ClusterClient};
+use crate::mirror::plan::FlowPlan;
+use crate::offsets::map::Translation;
+use crate::offsets::syncs::OffsetSyncs;
+
+/// Checkpoint records per write.
+const PER_WRITE: usize = 2000;
+
+/// Where a flow's checkpoints go and which groups they cover.
+#[derive(Debug, Clone)]
+pub struct CheckpointsTopic {
+    /// `<source>.checkpoints.internal`.
+    pub name: String,
+    pub replication_factor: i16,
+}
+
+/// (group, target topic, partition) -> (upstream, downstream) offsets.
+type Written = HashMap<(String, String, i32), (i64, i64)>;
+
+/// What the last round wrote, so unchanged checkpoints are not written
+/// again.
+#[derive(Default)]
+pub struct Checkpointer {
+    created: std::cell::Cell<bool>,
+    written: RefCell<Written>,
+}
+
+impl Checkpointer {
+    /// One round: the selected groups' committed offsets, translated, and
+    /// the changed ones written. The count written.
+    pub async fn run(
+        &self,
+        plan: &FlowPlan,
+        topic: &CheckpointsTopic,
+        source: &ClusterClient,
+        target: &ClusterClient,
+        syncs: &OffsetSyncs,
+    ) -> Result<usize, ClientError> {
+        let checkpoints = current(plan, source, syncs).await?;
+        let changed: Vec<Checkpoint> = {
+            let written = self.written.borrow();
+            checkpoints
+                .into_iter()
+                .filter(|c| {
+                    written.get(&(c.group.clone(), c.topic.clone(), c.partition))
+                        != Some(&(c.upstream_offset, c.downstream_offset))
+                })
+                .collect()
+        };
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        if !self.created.get() {
+            create(target, topic).await?;
+            self.created.set(true);
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        for chunk in changed.chunks(PER_WRITE) {
+            let records = chunk
+                .iter()
+                .map(|c| Ok((c.key()?, c.value()?)))
+                .collect::<Result<Vec<(Bytes, Bytes)>, kmirror_proto::ProtoError>>()
+                .map_err(|e| ClientError::Other {
+                    cluster: target.name().to_string(),
+                    reason: format!("checkpoint: {e}"),
+                })?;
+            small_topic::append(target, &topic.name, 0, &records, now).await?;
+            let mut written = self.written.borrow_mut();
+            for c in chunk {
+                written.insert(
+                    (c.group.clone(), c.topic.clone(), c.partition),
+                    (c.upstream_offset, c.downstream_offset),
+                );
+            }
+        }
+        Ok(changed.len())
+    }
+}
+
+/// The checkpoints of every selected group as of now.
+pub async fn current(
+    plan: &FlowPlan,
+    source: &ClusterClient,
+    syncs: &OffsetSyncs,
+) -> Result<Vec<Checkpoint>, ClientError> {
+    let mut out = Vec::new();
+    for group in admin::list_groups(source).await? {
+        if !plan.groups.matches(&group.group_id) || group.group_id.starts_with("kmirror.progress.")
+        {
+            continue;
+        }
+        let coordinator = admin::group_coordinator(source, &group.group_id).await?;
+        for (topic, partition, offset, metadata) in
+            admin::group_offsets(source, &coordinator, &group.group_id).await?
+        {
+            if !plan.topics.matches(&topic) {
+                continue;
+            }
+            if let Translation::Exact(downstream) = syncs.translate(&topic, partition, offset) {
+                out.push(Checkpoint {
+                    group: group.group_id.clone(),
+                    topic: plan
+                        .policy
+                        .format_remote_topic(&plan.source.cluster, &topic),
+                    partition,
+                    upstream_offset: offset,
+                    downstream_offset: downstream,
+                    metadata: metadata.unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn create(target: &ClusterClient, topic: &CheckpointsTopic) -> Result<(), ClientError> {
+    let new = NewTopic {
+        name: topic.name.clone(),
+        partitions: 1,
+        replication_factor: topic.replication_factor,
+        configs: vec![("cleanup.policy".into(), "compact".into())],
+    };
+    match admin::create_topics(target, &[new]).await.pop() {
+        Some((_, Err(e))) => Err(e),
+        Some((_, Ok(admin::Created::New))) => {
+            tracing::info!(cluster = target.name(), topic = %topic.name, "created the checkpoints topic");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
