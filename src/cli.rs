@@ -84,6 +84,37 @@ pub struct TranslateArgs {
     pub target: Option<String>,
 }
 
+/// `kmirror failover`
+#[derive(Debug, Parser, Clone)]
+#[command(
+    name = "kmirror failover",
+    about = "Commits a consumer group's translated offsets on the target cluster (reads only the target)"
+)]
+pub struct FailoverArgs {
+    /// The MirrorMaker 2 properties file the mirror runs with.
+    pub config: PathBuf,
+    /// The consumer group to move.
+    #[arg(long)]
+    pub group: String,
+    /// The flow's source cluster alias (needed when the file has several flows).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The flow's target cluster alias (needed when the file has several flows).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Print what would be committed, commit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Place partitions without a checkpoint at the first record at or after
+    /// this time (RFC 3339, e.g. 2026-12-02T05:00:00Z, or ms since the epoch).
+    #[arg(long)]
+    pub to_time: Option<String>,
+    /// Target topics whose partitions --to-time also places (every partition
+    /// of each), for a group with no checkpoint at all.
+    #[arg(long = "topic")]
+    pub topics: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -259,6 +290,78 @@ pub fn translate_offsets(args: &TranslateArgs) -> Result<String, CliError> {
             .await
             .map_err(|e| CliError::Usage(e.to_string()))?;
         Ok(crate::offsets::translate::render(&plan, &args.group, &rows))
+    })
+}
+
+/// `--to-time`: RFC 3339 or milliseconds since the epoch.
+pub fn parse_time(s: &str) -> Result<i64, CliError> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
+        CliError::Usage(format!(
+            "--to-time {s}: {e} (expected e.g. 2026-12-02T05:00:00Z or milliseconds since the epoch)"
+        ))
+    })?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0))
+}
+
+/// Runs `kmirror failover` and returns the table to print.
+pub fn failover(args: &FailoverArgs) -> Result<String, CliError> {
+    use crate::offsets::failover;
+    let plan = pick_flow(&args.config, args.source.as_deref(), args.target.as_deref())?;
+    let to_time = args.to_time.as_deref().map(parse_time).transpose()?;
+    let topic = match &plan.checkpoints {
+        Some((t, _)) => t.name.clone(),
+        None => plan.policy.checkpoints_topic(&plan.source.cluster),
+    };
+    let usage = |e: crate::client::ClientError| CliError::Usage(e.to_string());
+    crate::net::backend::run_on_this_thread(Backend::Epoll, async {
+        let target = crate::client::ClusterClient::new(plan.target.clone());
+        let state = failover::group_state(&target, &args.group)
+            .await
+            .map_err(usage)?;
+        if let Err(why) = failover::check_inactive(&target, &args.group, &state) {
+            return Err(CliError::Usage(why));
+        }
+        let mut extra = Vec::new();
+        for t in &args.topics {
+            let meta = target
+                .metadata(Some(std::slice::from_ref(t)))
+                .await
+                .map_err(usage)?;
+            let parts: Vec<i32> = meta
+                .iter()
+                .filter(|m| &m.name == t && m.error.is_ok())
+                .flat_map(|m| m.partitions.iter().map(|p| p.partition))
+                .collect();
+            if parts.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "--topic {t}: no such topic on cluster {}",
+                    plan.target.cluster
+                )));
+            }
+            extra.extend(parts.into_iter().map(|p| (t.clone(), p)));
+        }
+        let checkpoints = failover::latest_checkpoints(&target, &topic)
+            .await
+            .map_err(usage)?;
+        let moves = failover::plan_moves(&target, &checkpoints, &args.group, &extra, to_time)
+            .await
+            .map_err(usage)?;
+        if !args.dry_run {
+            failover::apply(&target, &args.group, &moves)
+                .await
+                .map_err(usage)?;
+        }
+        Ok(failover::render(
+            &args.group,
+            &plan.target.cluster,
+            &moves,
+            !args.dry_run,
+        ))
     })
 }
 

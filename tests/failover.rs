@@ -280,3 +280,191 @@ fn remote_cluster_utils_reads_the_same_offsets_as_translate() {
     let at = theirs.iter().find(|r| r.1 == 0).unwrap().2;
     assert_eq!(tgt[&0].range(at..).next().map(|(_, v)| v), Some(next_value));
 }
+
+/// Records a resumed group should read: per partition, the committed
+/// source records at or after `committed`.
+fn expected_after(
+    src: &BTreeMap<i32, BTreeMap<i64, Vec<u8>>>,
+    committed: &BTreeMap<i32, i64>,
+) -> BTreeMap<i32, Vec<String>> {
+    src.iter()
+        .map(|(p, records)| {
+            let from = committed.get(p).copied().unwrap_or(0);
+            let values = records
+                .range(from..)
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            (*p, values)
+        })
+        .collect()
+}
+
+/// (missing, read twice or read although consumed before) per the records
+/// a resumed group read.
+fn losses_and_rereads(
+    expected: &BTreeMap<i32, Vec<String>>,
+    read: &[(i32, i64, String)],
+) -> (usize, usize) {
+    let mut missing = 0;
+    let mut extra = 0;
+    for (p, want) in expected {
+        let got: Vec<&String> = read.iter().filter(|r| r.0 == *p).map(|r| &r.2).collect();
+        let want_set: std::collections::BTreeSet<&String> = want.iter().collect();
+        let got_set: std::collections::BTreeSet<&String> = got.iter().copied().collect();
+        missing += want_set.difference(&got_set).count();
+        extra += got.len() - got_set.len() + got_set.difference(&want_set).count();
+    }
+    (missing, extra)
+}
+
+/// Disaster recovery: a group read part of a transactional topic on the
+/// source; with the source unreachable, `kmirror failover` (reading only the
+/// target) moves it, and Kafka's consumer reads the rest on the target with
+/// none missing and none read twice. Then `sync.group.offsets.enabled`
+/// does the same for another group, and a second failover moves nothing
+/// back.
+#[test]
+fn failover_and_group_offset_sync_resume_with_nothing_missing_or_reread() {
+    let pair = pair(KAFKA_4);
+    let t = "fo-dr";
+    tools::create_topic(&pair.source, t, 3, &[]).unwrap();
+    let plain: Vec<TestRecord> = (0..3000)
+        .map(|i| TestRecord::new(format!("dr-{i}")).with_partition(i % 3))
+        .collect();
+    tools::produce(&pair.source, t, &plain).unwrap();
+    let txns: Vec<(TxnOutcome, Vec<TestRecord>)> = (0..8)
+        .map(|i| {
+            let outcome = if i % 4 == 1 {
+                TxnOutcome::Abort
+            } else {
+                TxnOutcome::Commit
+            };
+            let recs = (0..30)
+                .map(|j| TestRecord::new(format!("drtx-{i}-{j}")).with_partition(j % 3))
+                .collect();
+            (outcome, recs)
+        })
+        .collect();
+    tools::produce_transactions(&pair.source, t, "kmirror-failover-dr", &txns).unwrap();
+    tools::produce(
+        &pair.source,
+        t,
+        &(0..300)
+            .map(|i| TestRecord::new(format!("tail-{i}")).with_partition(i % 3))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let source = tools::consume_all(
+        &pair.source,
+        t,
+        Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let src = by_offset(&source);
+
+    // Both groups stop at different places; partition 1 inside an aborted
+    // transaction.
+    let gap_in_1 = (1000..).find(|o| !src[&1].contains_key(o)).unwrap();
+    let app: BTreeMap<i32, i64> = [(0, 700), (1, gap_in_1 + 1), (2, 1020)]
+        .into_iter()
+        .collect();
+    let synced: BTreeMap<i32, i64> = [(0, 1005), (1, 10), (2, 999)].into_iter().collect();
+    tools::set_group_offsets(
+        &pair.source,
+        "fo-dr-app",
+        t,
+        &app.iter().map(|(p, o)| (*p, *o)).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    tools::set_group_offsets(
+        &pair.source,
+        "fo-dr-sync",
+        t,
+        &synced.iter().map(|(p, o)| (*p, *o)).collect::<Vec<_>>(),
+    )
+    .unwrap();
+
+    let base = format!(
+        "topics = {t}\nemit.checkpoints.interval.seconds = 1\n\
+         offset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n"
+    );
+    let cfg = mm2_file(pair, "failover-dr", &format!("{base}groups = fo-dr-app\n"));
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(Duration::from_secs(90), "checkpoints of fo-dr-app", || {
+        tools::mm2_translate_offsets(&pair.target, "A", "fo-dr-app")
+            .map(|r| r.len())
+            .unwrap_or(0)
+            == 3
+    });
+    km.stop();
+
+    // The source is out of reach for the failover.
+    let dr = common::write_mm2(
+        "failover-dr-cut",
+        "127.0.0.1:1",
+        &pair.target.bootstrap(),
+        &base,
+    );
+    let dr_path = dr.to_string_lossy().into_owned();
+    let (code, out) = run_kmirror(&["failover", &dr_path, "--group", "fo-dr-app", "--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("dry run"), "{out}");
+    assert!(
+        tools::consumer_group_offsets(&pair.target, "fo-dr-app")
+            .unwrap()
+            .is_empty(),
+        "a dry run commits nothing"
+    );
+    let (code, out) = run_kmirror(&["failover", &dr_path, "--group", "fo-dr-app"]);
+    assert_eq!(code, Some(0), "{out}");
+    let read = tools::resume_group(
+        &pair.target,
+        "A.fo-dr",
+        "fo-dr-app",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let (missing, reread) = losses_and_rereads(&expected_after(&src, &app), &read);
+    println!(
+        "kmirror failover: {} records read on the target, {missing} missing, {reread} read twice",
+        read.len()
+    );
+    assert_eq!((missing, reread), (0, 0), "failover:\n{out}");
+    // Again: the group is past its checkpoints now and stays there.
+    let (code, again) = run_kmirror(&["failover", &dr_path, "--group", "fo-dr-app"]);
+    assert_eq!(code, Some(0), "{again}");
+    assert_eq!(again.matches("kept: already at").count(), 3, "{again}");
+
+    // The other group, moved by the mirror itself.
+    let cfg = mm2_file(
+        pair,
+        "failover-sync",
+        &format!("{base}groups = fo-dr-sync\nsync.group.offsets.enabled = true\nsync.group.offsets.interval.seconds = 1\n"),
+    );
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(
+        Duration::from_secs(90),
+        "fo-dr-sync's offsets on the target",
+        || {
+            tools::consumer_group_offsets(&pair.target, "fo-dr-sync")
+                .map(|g| g.iter().filter(|o| o.offset.is_some()).count() == 3)
+                .unwrap_or(false)
+        },
+    );
+    km.stop();
+    let read = tools::resume_group(
+        &pair.target,
+        "A.fo-dr",
+        "fo-dr-sync",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let (missing, reread) = losses_and_rereads(&expected_after(&src, &synced), &read);
+    println!(
+        "sync.group.offsets: {} records read on the target, {missing} missing, {reread} read twice",
+        read.len()
+    );
+    assert_eq!((missing, reread), (0, 0));
+}

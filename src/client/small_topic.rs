@@ -29,6 +29,12 @@ pub struct Keyed {
     pub value: Option<Bytes>,
 }
 
+/// Whether `topic` exists on `cluster`.
+pub async fn exists(cluster: &ClusterClient, topic: &str) -> Result<bool, ClientError> {
+    let meta = cluster.metadata(Some(&[topic.to_string()])).await?;
+    Ok(meta.iter().any(|t| t.name == topic && t.error.is_ok()))
+}
+
 /// The connection to the leader of `topic`'s `partition`.
 pub async fn leader(
     cluster: &ClusterClient,

@@ -35,6 +35,7 @@ pub const EMIT_CHECKPOINTS_ENABLED: &str = "emit.checkpoints.enabled";
 pub const SYNC_GROUP_OFFSETS_ENABLED: &str = "sync.group.offsets.enabled";
 pub const EMIT_OFFSET_SYNCS_ENABLED: &str = "emit.offset-syncs.enabled";
 pub const EMIT_CHECKPOINTS_INTERVAL_SECONDS: &str = "emit.checkpoints.interval.seconds";
+pub const SYNC_GROUP_OFFSETS_INTERVAL_SECONDS: &str = "sync.group.offsets.interval.seconds";
 pub const CHECKPOINTS_TOPIC_REPLICATION_FACTOR: &str = "checkpoints.topic.replication.factor";
 pub const OFFSET_SYNCS_TOPIC_LOCATION: &str = "offset-syncs.topic.location";
 pub const OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR: &str = "offset-syncs.topic.replication.factor";
@@ -82,6 +83,7 @@ pub const FLOW_SETTINGS: &[&str] = &[
     SYNC_GROUP_OFFSETS_ENABLED,
     EMIT_OFFSET_SYNCS_ENABLED,
     EMIT_CHECKPOINTS_INTERVAL_SECONDS,
+    SYNC_GROUP_OFFSETS_INTERVAL_SECONDS,
     CHECKPOINTS_TOPIC_REPLICATION_FACTOR,
     OFFSET_SYNCS_TOPIC_LOCATION,
     OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR,
@@ -119,7 +121,6 @@ pub fn is_process_setting(name: &str) -> bool {
 /// settings despite their prefixes, not client settings.
 pub const MM2_NOT_IMPLEMENTED: &[&str] = &[
     "emit.heartbeats.interval.seconds",
-    "sync.group.offsets.interval.seconds",
     "refresh.groups.enabled",
     "refresh.groups.interval.seconds",
     "heartbeats.topic.replication.factor",

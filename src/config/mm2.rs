@@ -108,6 +108,9 @@ pub struct FlowConfig {
     /// negative, which turns checkpoints off as `emit.checkpoints.enabled =
     /// false` does.
     pub emit_checkpoints_interval: Option<Duration>,
+    /// `sync.group.offsets.interval.seconds` (default 60); `None` when
+    /// negative.
+    pub sync_group_offsets_interval: Option<Duration>,
     /// `checkpoints.topic.replication.factor` (default 3, as in MM2).
     pub checkpoints_replication_factor: i16,
     /// `emit.offset-syncs.enabled` (default true).
@@ -828,6 +831,10 @@ impl<'p> Layers<'p> {
             emit_offset_syncs_enabled: bool_or(flow(keys::EMIT_OFFSET_SYNCS_ENABLED), true)?,
             emit_checkpoints_interval: interval_seconds(
                 flow(keys::EMIT_CHECKPOINTS_INTERVAL_SECONDS),
+                DEFAULT_EMIT_CHECKPOINTS_INTERVAL,
+            )?,
+            sync_group_offsets_interval: interval_seconds(
+                flow(keys::SYNC_GROUP_OFFSETS_INTERVAL_SECONDS),
                 DEFAULT_EMIT_CHECKPOINTS_INTERVAL,
             )?,
             checkpoints_replication_factor: match flow(keys::CHECKPOINTS_TOPIC_REPLICATION_FACTOR) {

@@ -33,7 +33,12 @@ pub(crate) fn tool<S: Into<OsString>>(
     let mut classpath = tools.classpath();
     if matches!(
         main,
-        "TestProducer" | "TestConsumer" | "PacedProducer" | "StreamProducer" | "Mm2Client"
+        "TestProducer"
+            | "TestConsumer"
+            | "PacedProducer"
+            | "StreamProducer"
+            | "Mm2Client"
+            | "GroupConsumer"
     ) {
         classpath = format!("{}:{classpath}", test_clients()?.display());
     }
@@ -65,10 +70,14 @@ fn test_clients() -> io::Result<PathBuf> {
         .map_err(io::Error::other)
 }
 
-const SOURCES: [(&str, &str); 6] = [
+const SOURCES: [(&str, &str); 7] = [
     (
         "Wire.java",
         include_str!("../../tests/kafka/java/Wire.java"),
+    ),
+    (
+        "GroupConsumer.java",
+        include_str!("../../tests/kafka/java/GroupConsumer.java"),
     ),
     (
         "Mm2Client.java",

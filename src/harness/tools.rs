@@ -853,6 +853,47 @@ pub fn set_group_offsets(
     result.map(drop)
 }
 
+/// A member of consumer group `group` resuming on `topic` where the group
+/// committed (no reset policy: a partition without a commit fails), reading
+/// read_committed to the end and committing: the (partition, offset,
+/// value)s it read.
+pub fn resume_group(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+    group: &str,
+    timeout: Duration,
+) -> io::Result<Vec<(i32, i64, String)>> {
+    let bootstrap = cluster.bootstrap_servers();
+    let what = format!("group {group} resuming on {topic} at {bootstrap}");
+    let cmd = java::tool(
+        "GroupConsumer",
+        Jvm::Data,
+        [
+            bootstrap.clone(),
+            topic.to_string(),
+            group.to_string(),
+            timeout.as_millis().to_string(),
+        ],
+    )?;
+    let out = process::run(cmd, None, timeout + Duration::from_secs(60), &what)?;
+    let stdout = out.stdout_text();
+    if !stdout.lines().any(|l| l == "END") {
+        return Err(io::Error::other(format!(
+            "{what}: did not reach the end; stderr:\n{}",
+            process::tail(&out.stderr_text(), 40)
+        )));
+    }
+    let mut read = Vec::new();
+    for line in stdout.lines().filter_map(|l| l.strip_prefix("R ")) {
+        let mut f = line.splitn(3, ' ');
+        let bad = || io::Error::other(format!("{what}: printed '{line}'"));
+        let partition = f.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let offset = f.next().and_then(|o| o.parse().ok()).ok_or_else(bad)?;
+        read.push((partition, offset, f.next().unwrap_or_default().to_string()));
+    }
+    Ok(read)
+}
+
 /// What Kafka's own `RemoteClusterUtils.translateOffsets` makes of the
 /// checkpoints on `cluster` for `group` mirrored from `source_alias`:
 /// (remote topic, partition, offset)s, sorted.

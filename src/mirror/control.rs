@@ -176,7 +176,7 @@ async fn control(
             next_worker.clone(),
             stop.clone(),
         )));
-        if plan.checkpoints.is_some() {
+        if plan.checkpoints.is_some() || plan.sync_group_offsets.is_some() {
             tasks.push(tokio::task::spawn_local(checkpoint_task(
                 plans.clone(),
                 i,
@@ -337,6 +337,15 @@ async fn flow_task(
     stop: Arc<AtomicBool>,
 ) {
     let plan = &plans[index];
+    // The offset map of earlier runs, from the syncs they wrote, before
+    // this run's workers add to it.
+    match crate::offsets::translate::load_maps(plan, &flow.source, &flow.target).await {
+        Ok(maps) => shared.syncs[index].load(maps),
+        Err(e) => tracing::warn!(
+            flow = %plan.name(),
+            "cannot read the offset syncs of earlier runs; checkpoints cover only what this run mirrors until then: {e}"
+        ),
+    }
     let mut assigned: HashSet<(String, i32)> = HashSet::new();
     let mut next_refresh = Instant::now();
     let mut retry = RETRY_REFRESH_FROM;
@@ -389,7 +398,9 @@ async fn flow_task(
 }
 
 /// MirrorMaker 2's checkpoints of one flow, every
-/// `emit.checkpoints.interval.seconds`, for as long as the mirror runs.
+/// `emit.checkpoints.interval.seconds`, and with `sync.group.offsets.enabled`
+/// the groups with no active members on the target moved to them, every
+/// `sync.group.offsets.interval.seconds`, for as long as the mirror runs.
 async fn checkpoint_task(
     plans: Arc<Vec<FlowPlan>>,
     index: usize,
@@ -397,33 +408,59 @@ async fn checkpoint_task(
     shared: Rc<Shared>,
 ) {
     let plan = &plans[index];
-    let Some((topic, every)) = &plan.checkpoints else {
-        return;
-    };
     let checkpointer = Checkpointer::default();
+    let never = Duration::from_secs(u32::MAX as u64);
+    let emit_every = plan.checkpoints.as_ref().map_or(never, |(_, every)| *every);
+    let sync_every = plan.sync_group_offsets.unwrap_or(never);
+    let (mut next_emit, mut next_sync) = (Instant::now() + emit_every, Instant::now() + sync_every);
     let mut last_error: Option<String> = None;
     loop {
-        tokio::time::sleep(*every).await;
-        match checkpointer
-            .run(
-                plan,
-                topic,
-                &flow.source,
-                &flow.target,
-                &shared.syncs[index],
-            )
-            .await
-        {
-            Ok(n) => {
-                if last_error.take().is_some() {
-                    tracing::info!(flow = %plan.name(), topic = %topic.name, "checkpoints are written again");
+        tokio::time::sleep_until(next_emit.min(next_sync).into()).await;
+        let now = Instant::now();
+        let res = async {
+            let (written, all) = match &plan.checkpoints {
+                Some((topic, _)) if now >= next_emit => {
+                    checkpointer
+                        .run(
+                            plan,
+                            topic,
+                            &flow.source,
+                            &flow.target,
+                            &shared.syncs[index],
+                        )
+                        .await?
                 }
-                tracing::debug!(flow = %plan.name(), checkpoints = n, "checkpoints written");
+                _ => (
+                    0,
+                    crate::offsets::checkpoints::current(plan, &flow.source, &shared.syncs[index])
+                        .await?,
+                ),
+            };
+            let synced = if plan.sync_group_offsets.is_some() && now >= next_sync {
+                crate::offsets::failover::sync_groups(&flow.target, &all).await?
+            } else {
+                0
+            };
+            Ok::<_, crate::client::ClientError>((written, synced))
+        }
+        .await;
+        if now >= next_emit {
+            next_emit = Instant::now() + emit_every;
+        }
+        if now >= next_sync {
+            next_sync = Instant::now() + sync_every;
+        }
+        match res {
+            Ok((written, synced)) => {
+                if last_error.take().is_some() {
+                    tracing::info!(flow = %plan.name(), "checkpoints and group offsets are written again");
+                }
+                tracing::debug!(flow = %plan.name(), checkpoints = written, group_offsets = synced, "checkpoint round");
             }
             Err(e) => {
                 let text = e.to_string();
                 if last_error.as_deref() != Some(text.as_str()) {
-                    tracing::warn!(flow = %plan.name(), topic = %topic.name, "cannot write checkpoints; will retry every {}s: {text}", every.as_secs());
+                    tracing::warn!(flow = %plan.name(), "cannot write checkpoints or group offsets; will retry: {text}");
                     last_error = Some(text);
                 }
             }

@@ -70,6 +70,8 @@ pub struct FlowPlan {
     pub groups: TopicFilter,
     /// Where checkpoints go and how often; `None` when off.
     pub checkpoints: Option<(CheckpointsTopic, Duration)>,
+    /// `sync.group.offsets.enabled` and its interval.
+    pub sync_group_offsets: Option<Duration>,
     /// Where the flow's offset syncs go; `None` when
     /// `emit.offset-syncs.enabled = false`.
     pub offset_syncs: Option<SyncsTopic>,
@@ -407,6 +409,11 @@ pub fn plans_from_config(
                     every,
                 )),
                 _ => None,
+            },
+            sync_group_offsets: if flow.sync_group_offsets_enabled {
+                flow.sync_group_offsets_interval
+            } else {
+                None
             },
             offset_syncs: flow.emit_offset_syncs_enabled.then(|| SyncsTopic {
                 name: flow.replication_policy.offset_syncs_topic(&flow.target),

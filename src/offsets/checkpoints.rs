@@ -47,7 +47,8 @@ pub struct Checkpointer {
 
 impl Checkpointer {
     /// One round: the selected groups' committed offsets, translated, and
-    /// the changed ones written. The count written.
+    /// the changed ones written. The count written, and every checkpoint
+    /// of the round.
     pub async fn run(
         &self,
         plan: &FlowPlan,
@@ -55,20 +56,21 @@ impl Checkpointer {
         source: &ClusterClient,
         target: &ClusterClient,
         syncs: &OffsetSyncs,
-    ) -> Result<usize, ClientError> {
+    ) -> Result<(usize, Vec<Checkpoint>), ClientError> {
         let checkpoints = current(plan, source, syncs).await?;
         let changed: Vec<Checkpoint> = {
             let written = self.written.borrow();
             checkpoints
-                .into_iter()
+                .iter()
                 .filter(|c| {
                     written.get(&(c.group.clone(), c.topic.clone(), c.partition))
                         != Some(&(c.upstream_offset, c.downstream_offset))
                 })
+                .cloned()
                 .collect()
         };
         if changed.is_empty() {
-            return Ok(0);
+            return Ok((0, checkpoints));
         }
         if !self.created.get() {
             create(target, topic).await?;
@@ -96,7 +98,7 @@ impl Checkpointer {
                 );
             }
         }
-        Ok(changed.len())
+        Ok((changed.len(), checkpoints))
     }
 }
 

@@ -2,6 +2,7 @@
 //! acknowledged batch, and what is built on it.
 
 pub mod checkpoints;
+pub mod failover;
 pub mod map;
 pub mod syncs;
 pub mod translate;

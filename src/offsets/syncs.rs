@@ -78,6 +78,15 @@ impl OffsetSyncs {
         }
     }
 
+    /// Maps read back from the syncs topic at start-up (before any worker
+    /// reports): partitions the workers already reported keep theirs.
+    pub fn load(&self, maps: HashMap<(String, i32), PartitionMap>) {
+        let mut mine = self.maps.borrow_mut();
+        for (key, map) in maps {
+            mine.entry(key).or_insert(map);
+        }
+    }
+
     /// A partition's reported position.
     pub fn record_progress(&self, progress: &Progress) {
         if let Some(end) = progress.map_end {

@@ -45,6 +45,9 @@ pub async fn load_maps(
         return Ok(maps);
     };
     let holder = if topic.on_target { target } else { source };
+    if !small_topic::exists(holder, &topic.name).await? {
+        return Ok(maps); // no syncs written yet
+    }
     for record in small_topic::read_all(holder, &topic.name, 0).await? {
         let (Some(k), Some(v)) = (record.key, record.value) else {
             continue;

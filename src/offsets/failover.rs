@@ -1,0 +1,278 @@
+//! Moving a consumer group to the target cluster: `kmirror failover` and
+//! `sync.group.offsets.enabled`. Both place the group at the downstream
+//! offsets of its latest checkpoints (exact, see [`super::map`]), never
+//! move a committed offset backwards, and leave a group with active members
+//! on the target alone. `kmirror failover` reads only the target cluster,
+//! so it works with the source cluster down.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kmirror_proto::mm2::Checkpoint;
+
+use crate::client::admin::{self, ListedGroup};
+use crate::client::small_topic;
+use crate::client::{ClientError, ClusterClient};
+
+/// One partition of a group being moved.
+#[derive(Debug, Clone)]
+pub struct Move {
+    pub target_topic: String,
+    pub partition: i32,
+    /// The source offset of the checkpoint used, if one.
+    pub upstream: Option<i64>,
+    /// The group's committed offset on the target before.
+    pub before: Option<i64>,
+    /// Where the group is placed (`None`: left as it is).
+    pub after: Option<i64>,
+    pub how: String,
+}
+
+/// The latest checkpoint of every (group, topic, partition) in `topic` on
+/// `target`.
+pub async fn latest_checkpoints(
+    target: &ClusterClient,
+    topic: &str,
+) -> Result<HashMap<(String, String, i32), Checkpoint>, ClientError> {
+    let mut out = HashMap::new();
+    if !small_topic::exists(target, topic).await? {
+        return Ok(out); // no checkpoints written yet
+    }
+    for record in small_topic::read_all(target, topic, 0).await? {
+        let (Some(k), Some(v)) = (record.key, record.value) else {
+            continue;
+        };
+        match Checkpoint::decode(k, v) {
+            Ok(c) => {
+                out.insert((c.group.clone(), c.topic.clone(), c.partition), c);
+            }
+            Err(e) => tracing::warn!(
+                topic,
+                offset = record.offset,
+                "not a checkpoint, passed over: {e}"
+            ),
+        }
+    }
+    Ok(out)
+}
+
+/// The state of `group` on `cluster`: `None` when the cluster has no such
+/// group.
+pub async fn group_state(
+    cluster: &ClusterClient,
+    group: &str,
+) -> Result<Option<ListedGroup>, ClientError> {
+    Ok(admin::list_groups(cluster)
+        .await?
+        .into_iter()
+        .find(|g| g.group_id == group))
+}
+
+/// Refuses a group with active members (or of unknown state).
+pub fn check_inactive(
+    cluster: &ClusterClient,
+    group: &str,
+    state: &Option<ListedGroup>,
+) -> Result<(), String> {
+    match state {
+        None => Ok(()),
+        Some(g) => match g.is_inactive() {
+            Some(true) => Ok(()),
+            Some(false) => Err(format!(
+                "group '{group}' has active members on cluster {} (state {}): stop its consumers there first",
+                cluster.name(),
+                g.state.as_deref().unwrap_or("?")
+            )),
+            None => Err(format!(
+                "cluster {} does not report the state of group '{group}' (ListGroups before v4)",
+                cluster.name()
+            )),
+        },
+    }
+}
+
+/// Where `group` goes: per partition with a checkpoint, its downstream
+/// offset, unless the group is already there or further; partitions of
+/// `extra` (target topic, partition)s without a checkpoint are placed by
+/// timestamp `to_time` (ms) when given.
+pub async fn plan_moves(
+    target: &ClusterClient,
+    checkpoints: &HashMap<(String, String, i32), Checkpoint>,
+    group: &str,
+    extra: &[(String, i32)],
+    to_time: Option<i64>,
+) -> Result<Vec<Move>, ClientError> {
+    let coordinator = admin::group_coordinator(target, group).await?;
+    let before: HashMap<(String, i32), i64> = admin::group_offsets(target, &coordinator, group)
+        .await?
+        .into_iter()
+        .map(|(t, p, o, _)| ((t, p), o))
+        .collect();
+    let mut wanted: BTreeMap<(String, i32), Option<&Checkpoint>> = BTreeMap::new();
+    for ((g, topic, partition), c) in checkpoints {
+        if g == group {
+            wanted.insert((topic.clone(), *partition), Some(c));
+        }
+    }
+    for key in extra {
+        wanted.entry(key.clone()).or_insert(None);
+    }
+    let mut moves = Vec::new();
+    for ((topic, partition), checkpoint) in wanted {
+        let current = before.get(&(topic.clone(), partition)).copied();
+        let (upstream, proposal, how) = match (checkpoint, to_time) {
+            (Some(c), _) => (
+                Some(c.upstream_offset),
+                Some(c.downstream_offset),
+                "checkpoint".to_string(),
+            ),
+            (None, Some(ts)) => {
+                let conn = small_topic::leader(target, &topic, partition).await?;
+                let got = admin::list_offsets(&conn, &topic, &[partition], ts, true).await?;
+                match got.first() {
+                    Some((_, Ok(o))) if *o >= 0 => (None, Some(*o), format!("timestamp {ts}")),
+                    // No record at or after the time: the partition's end.
+                    _ => {
+                        let end =
+                            admin::list_offsets(&conn, &topic, &[partition], admin::LATEST, true)
+                                .await?;
+                        let end = end.first().and_then(|(_, r)| r.ok());
+                        (
+                            None,
+                            end,
+                            format!("timestamp {ts} (past the last record: the end)"),
+                        )
+                    }
+                }
+            }
+            (None, None) => (
+                None,
+                None,
+                "no checkpoint (give --to-time to place it)".to_string(),
+            ),
+        };
+        let (after, how) = match (proposal, current) {
+            (Some(p), Some(c)) if c >= p => {
+                (None, format!("kept: already at {c}, not moved back to {p}"))
+            }
+            (p, _) => (p, how),
+        };
+        moves.push(Move {
+            target_topic: topic,
+            partition,
+            upstream,
+            before: current,
+            after,
+            how,
+        });
+    }
+    Ok(moves)
+}
+
+/// Commits the moves that place a partition.
+pub async fn apply(
+    target: &ClusterClient,
+    group: &str,
+    moves: &[Move],
+) -> Result<usize, ClientError> {
+    let commits: Vec<(String, i32, i64, String)> = moves
+        .iter()
+        .filter_map(|m| {
+            m.after
+                .map(|o| (m.target_topic.clone(), m.partition, o, String::new()))
+        })
+        .collect();
+    if commits.is_empty() {
+        return Ok(0);
+    }
+    let coordinator = admin::group_coordinator(target, group).await?;
+    admin::commit_offsets(target, &coordinator, group, &commits).await?;
+    Ok(commits.len())
+}
+
+/// The before/after table of a failover.
+pub fn render(group: &str, cluster: &str, moves: &[Move], applied: bool) -> String {
+    let mut out = format!(
+        "group '{group}' on cluster {cluster}: {}\n",
+        if applied {
+            "moved"
+        } else {
+            "dry run, nothing committed"
+        }
+    );
+    let header = [
+        "TARGET TOPIC",
+        "PARTITION",
+        "SOURCE OFFSET",
+        "BEFORE",
+        "AFTER",
+        "HOW",
+    ];
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let dash = |o: Option<i64>| o.map_or("-".to_string(), |o| o.to_string());
+    for m in moves {
+        lines.push(vec![
+            m.target_topic.clone(),
+            m.partition.to_string(),
+            dash(m.upstream),
+            dash(m.before),
+            dash(m.after.or(m.before)),
+            m.how.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
+        .collect();
+    for l in &lines {
+        let last = l.len() - 1;
+        let cells: Vec<String> = l
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == last {
+                    c.clone()
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    if moves.is_empty() {
+        out.push_str("(no checkpoint of this group on the target; give --to-time and --topic to place it by time)\n");
+    }
+    out
+}
+
+/// `sync.group.offsets.enabled`: every group with `checkpoints` and no
+/// active members on the target is moved to them (never backwards). The
+/// count of partitions committed.
+pub async fn sync_groups(
+    target: &ClusterClient,
+    checkpoints: &[Checkpoint],
+) -> Result<usize, ClientError> {
+    let checkpoints: HashMap<(String, String, i32), Checkpoint> = checkpoints
+        .iter()
+        .map(|c| ((c.group.clone(), c.topic.clone(), c.partition), c.clone()))
+        .collect();
+    let mut groups: Vec<&str> = checkpoints.keys().map(|(g, _, _)| g.as_str()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let states: HashMap<String, ListedGroup> = admin::list_groups(target)
+        .await?
+        .into_iter()
+        .map(|g| (g.group_id.clone(), g))
+        .collect();
+    let mut committed = 0;
+    for group in groups {
+        if states
+            .get(group)
+            .is_some_and(|g| g.is_inactive() != Some(true))
+        {
+            continue;
+        }
+        let moves = plan_moves(target, &checkpoints, group, &[], None).await?;
+        committed += apply(target, group, &moves).await?;
+    }
+    Ok(committed)
+}
