@@ -40,6 +40,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
              refresh.topics.interval.seconds = 5\n\
              offset.flush.interval.ms = 1000\n",
             source.bootstrap(),

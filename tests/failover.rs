@@ -77,11 +77,7 @@ fn translate_places_groups_on_the_next_committed_record() {
         .collect();
     tools::produce_transactions(&pair.source, t, "kmirror-failover-txn", &txns).unwrap();
 
-    let cfg = mm2_file(
-        pair,
-        "failover-translate",
-        &format!("topics = {t}\noffset-syncs.topic.replication.factor = 1\n"),
-    );
+    let cfg = mm2_file(pair, "failover-translate", &format!("topics = {t}\n"));
     let mut km = Kmirror::start(&cfg, &[]);
     let source = tools::consume_all(
         &pair.source,
@@ -232,10 +228,7 @@ fn remote_cluster_utils_reads_the_same_offsets_as_translate() {
     let cfg = mm2_file(
         pair,
         "failover-checkpoints",
-        &format!(
-            "topics = {t}\ngroups = fo-ckpt-.*\nemit.checkpoints.interval.seconds = 1\n\
-             offset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n"
-        ),
+        &format!("topics = {t}\ngroups = fo-ckpt-.*\nemit.checkpoints.interval.seconds = 1\n"),
     );
     let mut km = Kmirror::start(&cfg, &[]);
     wait_until(
@@ -386,10 +379,7 @@ fn failover_and_group_offset_sync_resume_with_nothing_missing_or_reread() {
     )
     .unwrap();
 
-    let base = format!(
-        "topics = {t}\nemit.checkpoints.interval.seconds = 1\n\
-         offset-syncs.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n"
-    );
+    let base = format!("topics = {t}\nemit.checkpoints.interval.seconds = 1\n");
     let cfg = mm2_file(pair, "failover-dr", &format!("{base}groups = fo-dr-app\n"));
     let mut km = Kmirror::start(&cfg, &[]);
     wait_until(Duration::from_secs(90), "checkpoints of fo-dr-app", || {
@@ -467,4 +457,74 @@ fn failover_and_group_offset_sync_resume_with_nothing_missing_or_reread() {
         read.len()
     );
     assert_eq!((missing, reread), (0, 0));
+}
+
+/// Heartbeats as MirrorMaker 2 writes and mirrors them: Kafka's own
+/// `RemoteClusterUtils.replicationHops` finds A one hop from B, and two
+/// hops from C over A->B->C (C is the first cluster under a third alias).
+#[test]
+fn replication_hops_follow_heartbeats_across_two_hops() {
+    let pair = pair(KAFKA_4);
+    let (one, two) = (pair.source.bootstrap(), pair.target.bootstrap());
+    let path = common::scratch("failover-hops").join("mm2.properties");
+    std::fs::write(
+        &path,
+        format!(
+            "clusters = A, B, C\n\
+             A.bootstrap.servers = {one}\n\
+             B.bootstrap.servers = {two}\n\
+             C.bootstrap.servers = {one}\n\
+             A->B.enabled = true\n\
+             A->B.topics = fo-hops\n\
+             B->C.enabled = true\n\
+             B->C.topics = none-such\n\
+             replication.factor = 1\n\
+             offset-syncs.topic.replication.factor = 1\n\
+             checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
+             offset.flush.interval.ms = 500\n"
+        ),
+    )
+    .unwrap();
+    tools::create_topic(&pair.source, "fo-hops", 1, &[]).unwrap();
+    let mut km = Kmirror::start(&path, &[]);
+    let mut hops = (-1, -1);
+    wait_until(
+        Duration::from_secs(90),
+        "heartbeats two hops downstream",
+        || {
+            hops = (
+                tools::mm2_replication_hops(&pair.target, "A").unwrap_or(-1),
+                tools::mm2_replication_hops(&pair.source, "A").unwrap_or(-1),
+            );
+            hops.0 == 1 && hops.1 == 2
+        },
+    );
+    km.stop();
+    let topics = tools::list_topics(&pair.source).unwrap();
+    assert!(topics.iter().any(|t| t == "B.A.heartbeats"), "{topics:?}");
+    // The beats decode as MirrorMaker 2's records and name the pair.
+    let beats = tools::consume_all(
+        &pair.target,
+        "heartbeats",
+        Isolation::ReadUncommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let pairs: std::collections::BTreeSet<(String, String)> = beats
+        .iter()
+        .map(|r| {
+            let h = kmirror_proto::mm2::Heartbeat::decode(
+                r.key.clone().unwrap_or_default().into(),
+                r.value.clone().unwrap_or_default().into(),
+            )
+            .expect("a MirrorMaker 2 heartbeat");
+            (h.source_alias, h.target_alias)
+        })
+        .collect();
+    assert!(
+        pairs.contains(&("A".to_string(), "B".to_string())),
+        "{pairs:?}"
+    );
 }

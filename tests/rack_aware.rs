@@ -45,6 +45,7 @@ fn fetches_follow_the_preferred_read_replica_of_the_consumers_rack() {
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
              offset.flush.interval.ms = 500\n\
              R.consumer.client.rack = r2\n",
             source.bootstrap(),

@@ -41,6 +41,7 @@ fn a_silent_source_delays_only_its_own_flow() {
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
              offset.flush.interval.ms = 300\n\
              request.timeout.ms = 20000\n\
              kmirror.shutdown.timeout.ms = 4000\n",

@@ -186,6 +186,7 @@ fn plain_scram256_oauthbearer_and_pkcs12_flows() {
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
              offset.flush.interval.ms = 500\n\
              A.bootstrap.servers = {a}\n\
              A.security.protocol = SASL_PLAINTEXT\n\
@@ -273,6 +274,7 @@ fn refused_credentials_stop_only_their_flow() {
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
              offset.flush.interval.ms = 500\n\
              A.bootstrap.servers = {a}\n\
              {mtls}\
@@ -587,7 +589,9 @@ fn least_privilege_acls_and_topic_acl_sync() {
     acls(src, &format!("--add {user} --operation Describe --operation Read --operation DescribeConfigs --topic lp- --resource-pattern-type prefixed"));
     acls(src, &format!("--add {user} --operation Describe --cluster"));
     acls(src, &format!("--add {user} --operation Create --operation Describe --operation Write --topic mm2-offset-syncs.dst.internal"));
-    acls(tgt, &format!("--add {user} --operation Create --operation Describe --operation Write --operation Read --operation DescribeConfigs --operation Alter --topic src.lp- --resource-pattern-type prefixed"));
+    acls(src, &format!("--add {user} --operation Create --operation Describe --operation Write --operation Read --operation DescribeConfigs --topic heartbeats"));
+    acls(tgt, &format!("--add {user} --operation Create --operation Describe --operation Write --topic heartbeats"));
+    acls(tgt, &format!("--add {user} --operation Create --operation Describe --operation Write --operation Read --operation DescribeConfigs --operation Alter --topic src. --resource-pattern-type prefixed"));
     acls(
         tgt,
         &format!("--add {user} --operation Read --group kmirror.progress.src.dst"),
@@ -619,6 +623,7 @@ fn least_privilege_acls_and_topic_acl_sync() {
                  replication.factor = 1\n\
                  offset-syncs.topic.replication.factor = 1\n\
                  checkpoints.topic.replication.factor = 1\n\
+                 heartbeats.topic.replication.factor = 1\n\
                  offset.flush.interval.ms = 500\n\
                  security.protocol = SASL_SSL\n\
                  sasl.mechanism = SCRAM-SHA-512\n\

@@ -108,7 +108,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
              src->dst.topics = scale-.*\n\
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
-             checkpoints.topic.replication.factor = 1\n",
+             checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n",
             source.bootstrap(),
             target.bootstrap()
         ),

@@ -35,6 +35,9 @@ pub const EMIT_CHECKPOINTS_ENABLED: &str = "emit.checkpoints.enabled";
 pub const SYNC_GROUP_OFFSETS_ENABLED: &str = "sync.group.offsets.enabled";
 pub const EMIT_OFFSET_SYNCS_ENABLED: &str = "emit.offset-syncs.enabled";
 pub const EMIT_CHECKPOINTS_INTERVAL_SECONDS: &str = "emit.checkpoints.interval.seconds";
+pub const EMIT_HEARTBEATS_INTERVAL_SECONDS: &str = "emit.heartbeats.interval.seconds";
+pub const HEARTBEATS_TOPIC_REPLICATION_FACTOR: &str = "heartbeats.topic.replication.factor";
+pub const HEARTBEATS_REPLICATION_ENABLED: &str = "heartbeats.replication.enabled";
 pub const SYNC_GROUP_OFFSETS_INTERVAL_SECONDS: &str = "sync.group.offsets.interval.seconds";
 pub const CHECKPOINTS_TOPIC_REPLICATION_FACTOR: &str = "checkpoints.topic.replication.factor";
 pub const OFFSET_SYNCS_TOPIC_LOCATION: &str = "offset-syncs.topic.location";
@@ -83,6 +86,9 @@ pub const FLOW_SETTINGS: &[&str] = &[
     SYNC_GROUP_OFFSETS_ENABLED,
     EMIT_OFFSET_SYNCS_ENABLED,
     EMIT_CHECKPOINTS_INTERVAL_SECONDS,
+    EMIT_HEARTBEATS_INTERVAL_SECONDS,
+    HEARTBEATS_TOPIC_REPLICATION_FACTOR,
+    HEARTBEATS_REPLICATION_ENABLED,
     SYNC_GROUP_OFFSETS_INTERVAL_SECONDS,
     CHECKPOINTS_TOPIC_REPLICATION_FACTOR,
     OFFSET_SYNCS_TOPIC_LOCATION,
@@ -120,11 +126,8 @@ pub fn is_process_setting(name: &str) -> bool {
 /// `consumer.poll.timeout.ms` and `admin.timeout.ms` are MirrorMaker 2's own
 /// settings despite their prefixes, not client settings.
 pub const MM2_NOT_IMPLEMENTED: &[&str] = &[
-    "emit.heartbeats.interval.seconds",
     "refresh.groups.enabled",
     "refresh.groups.interval.seconds",
-    "heartbeats.topic.replication.factor",
-    "heartbeats.replication.enabled",
     "offset.lag.max",
     "consumer.poll.timeout.ms",
     "admin.timeout.ms",

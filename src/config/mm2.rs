@@ -108,6 +108,13 @@ pub struct FlowConfig {
     /// negative, which turns checkpoints off as `emit.checkpoints.enabled =
     /// false` does.
     pub emit_checkpoints_interval: Option<Duration>,
+    /// `emit.heartbeats.interval.seconds` (default 1); `None` when negative.
+    pub emit_heartbeats_interval: Option<Duration>,
+    /// `heartbeats.topic.replication.factor` (default 3, as in MM2).
+    pub heartbeats_replication_factor: i16,
+    /// `heartbeats.replication.enabled` (default true): heartbeats topics
+    /// are mirrored whatever `topics` says.
+    pub heartbeats_replication_enabled: bool,
     /// `sync.group.offsets.interval.seconds` (default 60); `None` when
     /// negative.
     pub sync_group_offsets_interval: Option<Duration>,
@@ -832,6 +839,18 @@ impl<'p> Layers<'p> {
             emit_checkpoints_interval: interval_seconds(
                 flow(keys::EMIT_CHECKPOINTS_INTERVAL_SECONDS),
                 DEFAULT_EMIT_CHECKPOINTS_INTERVAL,
+            )?,
+            emit_heartbeats_interval: interval_seconds(
+                flow(keys::EMIT_HEARTBEATS_INTERVAL_SECONDS),
+                Duration::from_secs(1),
+            )?,
+            heartbeats_replication_factor: match flow(keys::HEARTBEATS_TOPIC_REPLICATION_FACTOR) {
+                Some(setting) => parse_replication_factor(&setting)?,
+                None => DEFAULT_INTERNAL_REPLICATION_FACTOR,
+            },
+            heartbeats_replication_enabled: bool_or(
+                flow(keys::HEARTBEATS_REPLICATION_ENABLED),
+                true,
             )?,
             sync_group_offsets_interval: interval_seconds(
                 flow(keys::SYNC_GROUP_OFFSETS_INTERVAL_SECONDS),

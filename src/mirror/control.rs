@@ -176,6 +176,13 @@ async fn control(
             next_worker.clone(),
             stop.clone(),
         )));
+        if plan.heartbeats.is_some() {
+            tasks.push(tokio::task::spawn_local(heartbeat_task(
+                plans.clone(),
+                i,
+                flow.clone(),
+            )));
+        }
         if plan.checkpoints.is_some() || plan.sync_group_offsets.is_some() {
             tasks.push(tokio::task::spawn_local(checkpoint_task(
                 plans.clone(),
@@ -394,6 +401,41 @@ async fn flow_task(
         }
         let until = next_refresh.min(next_commit);
         tokio::time::sleep_until(until.into()).await;
+    }
+}
+
+/// MirrorMaker 2's heartbeats of one flow (and of its reverse pair, see
+/// [`crate::offsets::heartbeats`]), for as long as the mirror runs.
+async fn heartbeat_task(plans: Arc<Vec<FlowPlan>>, index: usize, flow: Rc<FlowControl>) {
+    use crate::offsets::heartbeats::HeartbeatSide;
+    let plan = &plans[index];
+    let Some(hb) = &plan.heartbeats else {
+        return;
+    };
+    let topic = plan.policy.heartbeats_topic();
+    let (forward, reverse) = (HeartbeatSide::default(), HeartbeatSide::default());
+    let (src, tgt) = (&plan.source.cluster, &plan.target.cluster);
+    let mut last_error: Option<String> = None;
+    loop {
+        let mut res = forward
+            .beat(&flow.target, topic, hb.replication_factor, src, tgt)
+            .await;
+        if hb.reverse && res.is_ok() {
+            res = reverse
+                .beat(&flow.source, topic, hb.replication_factor, tgt, src)
+                .await;
+        }
+        match res {
+            Ok(()) => last_error = None,
+            Err(e) => {
+                let text = e.to_string();
+                if last_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(flow = %plan.name(), "cannot write heartbeats; will retry: {text}");
+                    last_error = Some(text);
+                }
+            }
+        }
+        tokio::time::sleep(hb.every).await;
     }
 }
 

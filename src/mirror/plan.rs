@@ -70,11 +70,26 @@ pub struct FlowPlan {
     pub groups: TopicFilter,
     /// Where checkpoints go and how often; `None` when off.
     pub checkpoints: Option<(CheckpointsTopic, Duration)>,
+    /// Heartbeats written every interval, with the replication factor of
+    /// the `heartbeats` topics; `None` when off. Besides the flow's own
+    /// (source, target) heartbeat on the target, `reverse` asks for the
+    /// (target, source) one on the source when no flow of the file does it,
+    /// as MirrorMaker 2 emits heartbeats for every pair of clusters.
+    pub heartbeats: Option<Heartbeats>,
+    /// `heartbeats.replication.enabled`.
+    pub mirror_heartbeats: bool,
     /// `sync.group.offsets.enabled` and its interval.
     pub sync_group_offsets: Option<Duration>,
     /// Where the flow's offset syncs go; `None` when
     /// `emit.offset-syncs.enabled = false`.
     pub offset_syncs: Option<SyncsTopic>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Heartbeats {
+    pub every: Duration,
+    pub replication_factor: i16,
+    pub reverse: bool,
 }
 
 impl FlowPlan {
@@ -410,6 +425,18 @@ pub fn plans_from_config(
                 )),
                 _ => None,
             },
+            heartbeats: match (flow.emit_heartbeats_enabled, flow.emit_heartbeats_interval) {
+                (true, Some(every)) => Some(Heartbeats {
+                    every,
+                    replication_factor: flow.heartbeats_replication_factor,
+                    reverse: !config
+                        .flows
+                        .iter()
+                        .any(|f| f.source == flow.target && f.target == flow.source),
+                }),
+                _ => None,
+            },
+            mirror_heartbeats: flow.heartbeats_replication_enabled,
             sync_group_offsets: if flow.sync_group_offsets_enabled {
                 flow.sync_group_offsets_interval
             } else {

@@ -3,6 +3,7 @@
 
 pub mod checkpoints;
 pub mod failover;
+pub mod heartbeats;
 pub mod map;
 pub mod syncs;
 pub mod translate;

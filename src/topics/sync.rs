@@ -28,7 +28,8 @@ pub fn select(plan: &FlowPlan, metadata: &[TopicMetadata]) -> Vec<SourceTopic> {
         .filter(|t| {
             t.error.is_ok()
                 && !t.is_internal
-                && plan.topics.matches(&t.name)
+                && (plan.topics.matches(&t.name)
+                    || (plan.mirror_heartbeats && plan.policy.is_heartbeats_topic(&t.name)))
                 && !plan.policy.is_internal_topic(&t.name)
                 && !plan.policy.is_cycle(&t.name, &plan.target.cluster)
         })

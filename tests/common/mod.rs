@@ -60,6 +60,7 @@ pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
              {extra}\n"
         ),
     )

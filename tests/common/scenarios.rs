@@ -709,6 +709,7 @@ pub fn exactly_once_fences_an_older_instance(version: &str) {
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
              exactly.once.source.support = enabled\n",
             pair.source.bootstrap(),
             pair.target.bootstrap()
