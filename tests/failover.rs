@@ -528,3 +528,85 @@ fn replication_hops_follow_heartbeats_across_two_hops() {
         "{pairs:?}"
     );
 }
+
+/// Active/active with the default replication policy: each cluster mirrors
+/// the other in one process; every record appears exactly once on the other
+/// side under the prefixed name, and nothing comes back.
+#[test]
+fn active_active_mirrors_each_way_once_and_nothing_loops() {
+    let pair = pair(KAFKA_4);
+    let (a, b) = (pair.source.bootstrap(), pair.target.bootstrap());
+    let t = "fo-aa";
+    tools::create_topic(&pair.source, t, 2, &[]).unwrap();
+    tools::create_topic(&pair.target, t, 2, &[]).unwrap();
+    let on_a: Vec<TestRecord> = (0..400)
+        .map(|i| TestRecord::new(format!("from-a-{i}")).with_partition(i % 2))
+        .collect();
+    let on_b: Vec<TestRecord> = (0..300)
+        .map(|i| TestRecord::new(format!("from-b-{i}")).with_partition(i % 2))
+        .collect();
+    tools::produce(&pair.source, t, &on_a).unwrap();
+    tools::produce(&pair.target, t, &on_b).unwrap();
+    let path = common::scratch("failover-active-active").join("mm2.properties");
+    std::fs::write(
+        &path,
+        format!(
+            "clusters = A, B\n\
+             A.bootstrap.servers = {a}\n\
+             B.bootstrap.servers = {b}\n\
+             A->B.enabled = true\n\
+             B->A.enabled = true\n\
+             topics = {t}, .*\\.{t}\n\
+             replication.factor = 1\n\
+             offset-syncs.topic.replication.factor = 1\n\
+             checkpoints.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\n\
+             offset.flush.interval.ms = 500\n"
+        ),
+    )
+    .unwrap();
+    let mut km = Kmirror::start(&path, &[]);
+    wait_until(Duration::from_secs(90), "both directions mirrored", || {
+        total_end_offset(&pair.target, "A.fo-aa") >= 400
+            && total_end_offset(&pair.source, "B.fo-aa") >= 300
+    });
+    // Let anything that would loop show up.
+    std::thread::sleep(Duration::from_secs(5));
+    km.stop();
+    for (cluster, topic, want) in [
+        (&pair.target, "A.fo-aa", &on_a),
+        (&pair.source, "B.fo-aa", &on_b),
+    ] {
+        let got = tools::consume_all(
+            cluster,
+            topic,
+            Isolation::ReadCommitted,
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let mut values: Vec<String> = got
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+            .collect();
+        values.sort();
+        let mut wanted: Vec<String> = want
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.value.clone().unwrap_or_default()).into_owned())
+            .collect();
+        wanted.sort();
+        assert_eq!(values, wanted, "{topic}: each record exactly once");
+    }
+    for (cluster, looped) in [
+        (&pair.source, "A.B.fo-aa"),
+        (&pair.source, "B.A.fo-aa"),
+        (&pair.target, "B.A.fo-aa"),
+        (&pair.target, "A.B.fo-aa"),
+    ] {
+        let topics = tools::list_topics(cluster).unwrap();
+        assert!(
+            !topics.iter().any(|x| x == looped),
+            "{looped} must not exist: {topics:?}"
+        );
+    }
+}

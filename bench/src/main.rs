@@ -14,6 +14,7 @@
 
 mod ceiling;
 mod chaos;
+mod failover;
 mod flags;
 mod latency;
 mod mirrors;
@@ -111,6 +112,13 @@ fn main() {
             kmirror::cli::init_logging();
             ceiling::run(&rest)
         }
+        "failover" => match failover::parse_args(&rest) {
+            Ok(args) => {
+                kmirror::cli::init_logging();
+                failover::run(&args)
+            }
+            Err(e) => usage(&e, failover::USAGE),
+        },
         "chaos" => match chaos::parse_args(&rest) {
             Ok(args) => {
                 kmirror::cli::init_logging();
@@ -119,7 +127,7 @@ fn main() {
             Err(e) => usage(&e, chaos::USAGE),
         },
         other => Err(format!(
-            "unknown benchmark '{other}' (available: e2e, wan, scale, ceiling, chaos)"
+            "unknown benchmark '{other}' (available: e2e, wan, scale, ceiling, chaos, failover)"
         )),
     };
     if let Err(e) = result {

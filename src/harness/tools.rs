@@ -812,6 +812,25 @@ pub fn group_reached(
     }))
 }
 
+/// Deletes an inactive consumer group and its offsets
+/// (kafka-consumer-groups --delete).
+pub fn delete_group(cluster: &(impl BootstrapServers + ?Sized), group: &str) -> io::Result<()> {
+    let bootstrap = cluster.bootstrap_servers();
+    let what = format!("deleting group {group} on {bootstrap}");
+    let cmd = java::tool(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        Jvm::Brief,
+        [
+            "--bootstrap-server",
+            &bootstrap,
+            "--delete",
+            "--group",
+            group,
+        ],
+    )?;
+    process::run(cmd, None, TOOL_TIMEOUT, &what).map(drop)
+}
+
 /// Commits `offsets` ((partition, offset)s of `topic`) for an inactive
 /// consumer group, creating it if needed (kafka-consumer-groups
 /// --reset-offsets --from-file).
