@@ -155,7 +155,14 @@ pub fn run(a: &Args) -> Result<(), String> {
     let dist = KafkaDist::tools().map_err(e)?;
     eprintln!("kmirror-bench: MirrorMaker 2 mirroring and syncing group offsets");
     let mut mm2 = spawn_logged(&mut mm2_command(&dist, &props), &dir, "mm2")?;
-    let synced = wait_for_group(&target, "mm2-sync", Duration::from_secs(300));
+    let total = records.len() as i64;
+    let synced = wait_for_group(
+        &target,
+        "src.orders",
+        total,
+        "mm2-sync",
+        Duration::from_secs(300),
+    );
     stop(&mut mm2, Duration::from_secs(20));
     synced.map_err(|w| format!("MirrorMaker 2: {w} (logs in {})", dir.display()))?;
     outcomes.push(resume(
@@ -182,7 +189,13 @@ pub fn run(a: &Args) -> Result<(), String> {
         &dir,
         "kmirror",
     )?;
-    let synced = wait_for_group(&target, "kmirror-sync", Duration::from_secs(300));
+    let synced = wait_for_group(
+        &target,
+        "k.orders",
+        total,
+        "kmirror-sync",
+        Duration::from_secs(300),
+    );
     // kmirror-failover is synced too: let `kmirror failover` place it
     // instead, after the mirror stopped, from the checkpoints alone.
     stop(&mut km, Duration::from_secs(20));
@@ -228,18 +241,43 @@ pub fn run(a: &Args) -> Result<(), String> {
     )
 }
 
-/// Waits until `group` has a committed offset on every partition.
-fn wait_for_group(cluster: &KafkaCluster, group: &str, timeout: Duration) -> Result<(), String> {
+/// Waits until the mirror has copied every record into `topic` and
+/// `group` has a committed offset on every partition that has not changed
+/// for 10 s: the mirror's last word on the group, so that an early,
+/// conservative placement it would improve later is not what is counted.
+fn wait_for_group(
+    cluster: &KafkaCluster,
+    topic: &str,
+    records: i64,
+    group: &str,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
+    let mut last: Option<(Vec<Option<i64>>, Instant)> = None;
     while Instant::now() < deadline {
-        let got = tools::consumer_group_offsets(cluster, group).unwrap_or_default();
-        if got.iter().filter(|o| o.offset.is_some()).count() == PARTITIONS as usize {
-            return Ok(());
-        }
         std::thread::sleep(Duration::from_secs(1));
+        let copied: i64 = tools::end_offsets(cluster, topic)
+            .map(|v| v.iter().map(|(_, o)| *o).sum())
+            .unwrap_or(0);
+        let got: Vec<Option<i64>> = tools::consumer_group_offsets(cluster, group)
+            .unwrap_or_default()
+            .iter()
+            .map(|o| o.offset)
+            .collect();
+        if copied < records || got.iter().filter(|o| o.is_some()).count() != PARTITIONS as usize {
+            continue;
+        }
+        match &last {
+            Some((prev, since)) if *prev == got => {
+                if since.elapsed() >= Duration::from_secs(10) {
+                    return Ok(());
+                }
+            }
+            _ => last = Some((got, Instant::now())),
+        }
     }
     Err(format!(
-        "group {group} had no offsets on the target after {timeout:?}"
+        "group {group} had no settled offsets on the target after {timeout:?}"
     ))
 }
 
