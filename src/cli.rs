@@ -115,6 +115,27 @@ pub struct FailoverArgs {
     pub topics: Vec<String>,
 }
 
+/// `kmirror failback`
+#[derive(Debug, Parser, Clone)]
+#[command(
+    name = "kmirror failback",
+    about = "Prepares the reverse flow B->A to mirror back only what was written on B after a failover from A"
+)]
+pub struct FailbackArgs {
+    /// The MirrorMaker 2 properties file; it must define both clusters (the
+    /// reverse flow need not be enabled in it yet).
+    pub config: PathBuf,
+    /// The original source cluster alias (A, the old primary).
+    #[arg(long)]
+    pub source: String,
+    /// The original target cluster alias (B, the new primary).
+    #[arg(long)]
+    pub target: String,
+    /// Print the starting positions, commit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -290,6 +311,27 @@ pub fn translate_offsets(args: &TranslateArgs) -> Result<String, CliError> {
             .await
             .map_err(|e| CliError::Usage(e.to_string()))?;
         Ok(crate::offsets::translate::render(&plan, &args.group, &rows))
+    })
+}
+
+/// Runs `kmirror failback` and returns the table to print.
+pub fn failback(args: &FailbackArgs) -> Result<String, CliError> {
+    use crate::offsets::failback;
+    let config = MirrorConfig::load(&args.config, None)?;
+    let (forward, reverse) =
+        mirror::plan::flow_pair(&config, &args.source, &args.target, Backend::Epoll)?;
+    crate::net::backend::run_on_this_thread(Backend::Epoll, async {
+        let a = crate::client::ClusterClient::new(forward.source.clone());
+        let b = crate::client::ClusterClient::new(forward.target.clone());
+        let starts = failback::plan_starts(&forward, &reverse, &a, &b)
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        if !args.dry_run && !starts.is_empty() {
+            failback::commit_starts(&reverse, &a, &starts)
+                .await
+                .map_err(CliError::Usage)?;
+        }
+        Ok(failback::render(&forward, &reverse, &starts, !args.dry_run))
     })
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use kmirror::cli::{self, DemoArgs, FailoverArgs, MirrorArgs, TranslateArgs};
+use kmirror::cli::{self, DemoArgs, FailbackArgs, FailoverArgs, MirrorArgs, TranslateArgs};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -44,6 +44,25 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("kmirror offsets translate: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Some("failback") => {
+            let f = FailbackArgs::parse_from(
+                std::iter::once("kmirror failback".to_string()).chain(args[2..].iter().cloned()),
+            );
+            match cli::failback(&f) {
+                Ok(table) => {
+                    print!("{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(cli::CliError::Config(e)) => {
+                    eprintln!("kmirror: configuration error: {e}");
+                    ExitCode::from(e.exit_code() as u8)
+                }
+                Err(e) => {
+                    eprintln!("kmirror failback: {e}");
                     ExitCode::from(1)
                 }
             }

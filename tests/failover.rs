@@ -610,3 +610,100 @@ fn active_active_mirrors_each_way_once_and_nothing_loops() {
         );
     }
 }
+
+/// Failback under the identity policy: after A's topic was mirrored to B
+/// and producers moved to B, `kmirror failback` starts the reverse flow
+/// where A's copies end on B, so A gets each record written on B once and
+/// none of its own again.
+#[test]
+fn failback_sends_back_only_what_was_written_after_failover() {
+    let pair = pair(KAFKA_4);
+    let (a, b) = (pair.source.bootstrap(), pair.target.bootstrap());
+    let t = "fo-back";
+    tools::create_topic(&pair.source, t, 2, &[]).unwrap();
+    let originals: Vec<TestRecord> = (0..300)
+        .map(|i| TestRecord::new(format!("a-{i}")).with_partition(i % 2))
+        .collect();
+    tools::produce(&pair.source, t, &originals).unwrap();
+    let file = |name: &str, flow: &str| {
+        let path = common::scratch(name).join("mm2.properties");
+        std::fs::write(
+            &path,
+            format!(
+                "clusters = A, B\n\
+                 A.bootstrap.servers = {a}\n\
+                 B.bootstrap.servers = {b}\n\
+                 {flow}.enabled = true\n\
+                 topics = {t}\n\
+                 replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n\
+                 replication.factor = 1\n\
+                 offset-syncs.topic.replication.factor = 1\n\
+                 checkpoints.topic.replication.factor = 1\n\
+                 heartbeats.topic.replication.factor = 1\n\
+                 offset.flush.interval.ms = 500\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let forward = file("failback-forward", "A->B");
+    let mut km = Kmirror::start(&forward, &[]);
+    let ends: Vec<(i32, i64)> = tools::end_offsets(&pair.source, t).unwrap();
+    wait_until(
+        Duration::from_secs(90),
+        "A's records on B and the progress covering them",
+        || tools::group_reached(&pair.target, "kmirror.progress.A.B", t, &ends).unwrap_or(false),
+    );
+    km.stop();
+
+    // Failover: producers now write to B.
+    let later: Vec<TestRecord> = (0..120)
+        .map(|i| TestRecord::new(format!("b-{i}")).with_partition(i % 2))
+        .collect();
+    tools::produce(&pair.target, t, &later).unwrap();
+
+    let reverse = file("failback-reverse", "B->A");
+    let rev = reverse.to_string_lossy().into_owned();
+    let (code, out) = run_kmirror(&["failback", &rev, "--source", "A", "--target", "B"]);
+    assert_eq!(code, Some(0), "{out}");
+    let back: i64 = out
+        .lines()
+        .skip_while(|l| !l.starts_with("TOPIC ON SOURCE"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(5)?.parse::<i64>().ok())
+        .sum();
+    assert_eq!(back, 120, "{out}");
+    let mut km = Kmirror::start(&reverse, &[]);
+    wait_until(Duration::from_secs(90), "B's new records back on A", || {
+        total_end_offset(&pair.source, t) >= 420
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    km.stop();
+    let on_a = tools::consume_all(
+        &pair.source,
+        t,
+        Isolation::ReadCommitted,
+        None,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let mut got: Vec<String> = on_a
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = originals
+        .iter()
+        .chain(&later)
+        .map(|r| String::from_utf8_lossy(&r.value.clone().unwrap_or_default()).into_owned())
+        .collect();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "A holds its own records once and B's new ones once"
+    );
+    // A second failback refuses: the reverse flow has its own progress now.
+    let (code, out) = run_kmirror(&["failback", &rev, "--source", "A", "--target", "B"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("already has progress"), "{out}");
+}

@@ -101,13 +101,21 @@ pub fn run(a: &Args) -> Result<(), String> {
             String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned(),
         );
     }
-    // Every group stops at the same places: 60% into each partition,
-    // moved to the next 17th offset so that some fall in aborted data.
+    // Every group stops at the same places: 60% into partitions 0 and 2,
+    // and inside an aborted transaction in partition 1 (on an offset no
+    // committed record has, past the first one of them).
     let committed: BTreeMap<i32, i64> = src
         .iter()
         .map(|(p, recs)| {
-            let o = *recs.keys().nth(recs.len() * 3 / 5).unwrap_or(&0);
-            (*p, o + 17 - o % 17)
+            let at = if *p == 1 {
+                let gaps: Vec<i64> = (0..*recs.keys().last().unwrap_or(&0))
+                    .filter(|o| !recs.contains_key(o))
+                    .collect();
+                gaps.get(gaps.len() / 2).copied().unwrap_or(0)
+            } else {
+                *recs.keys().nth(recs.len() * 3 / 5).unwrap_or(&0)
+            };
+            (*p, at)
         })
         .collect();
     let groups = ["mm2-sync", "kmirror-sync", "kmirror-failover"];
@@ -327,7 +335,7 @@ fn write_report(
 ) -> Result<(), String> {
     let mut md = String::from("# Consumer failover: MirrorMaker 2 beside kmirror\n\n");
     md.push_str(&format!(
-        "Two local Kafka {KAFKA_4} clusters. Source topic `{TOPIC}` ({PARTITIONS} partitions): {} plain records, then 40 transactions of 30 records (every fourth aborted), then the rest; every record's value is unique. Three consumer groups are committed on the source at the same offsets ({}), some of them inside aborted transactions. MirrorMaker 2 (Kafka's `connect-mirror`, dedicated mode) and kmirror each mirror the topic under their own alias with `emit.checkpoints.interval.seconds = 1` and `sync.group.offsets.enabled = true` (interval 1 s); a third group is moved by `kmirror failover` after kmirror stopped. Then Kafka's consumer resumes each group on the target where its offsets were committed (read_committed, no reset policy) and reads to the end.\n\n",
+        "Two local Kafka {KAFKA_4} clusters. Source topic `{TOPIC}` ({PARTITIONS} partitions): {} plain records, then 40 transactions of 30 records (every fourth aborted), then the rest; every record's value is unique. Three consumer groups are committed on the source at the same offsets ({}): 60% into partitions 0 and 2, and in partition 1 on an offset of the transactions' range that holds no committed record (aborted data or a marker). MirrorMaker 2 (Kafka's `connect-mirror`, dedicated mode) and kmirror each mirror the topic under their own alias with `emit.checkpoints.interval.seconds = 1` and `sync.group.offsets.enabled = true` (interval 1 s); a third group is moved by `kmirror failover` after kmirror stopped. Then Kafka's consumer resumes each group on the target where its offsets were committed (read_committed, no reset policy) and reads to the end.\n\n",
         a.records,
         committed.iter().map(|(p, o)| format!("partition {p}: {o}")).collect::<Vec<_>>().join(", ")
     ));

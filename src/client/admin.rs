@@ -299,6 +299,55 @@ pub async fn group_coordinator(cluster: &ClusterClient, group: &str) -> Result<C
     coordinator(cluster, group, CoordinatorType::Group).await
 }
 
+/// Runs `call` again for up to 30 s while it fails with an error worth
+/// retrying (a group coordinator that is starting or moving, or
+/// `__consumer_offsets` being created): for the one-shot commands, which
+/// have no later round to retry in.
+pub async fn patiently<T, F, Fut>(mut call: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut wait = std::time::Duration::from_millis(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match call().await {
+            Err(e) if e.is_retriable() && std::time::Instant::now() < deadline => {
+                tracing::debug!("{e}; asking again in {} ms", wait.as_millis());
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Every committed offset of `group` (see [`group_offsets`]), asking its
+/// coordinator [`patiently`].
+pub async fn group_offsets_patiently(
+    cluster: &ClusterClient,
+    group: &str,
+) -> Result<Vec<(String, i32, i64, Option<String>)>, ClientError> {
+    patiently(|| async {
+        let coordinator = group_coordinator(cluster, group).await?;
+        group_offsets(cluster, &coordinator, group).await
+    })
+    .await
+}
+
+/// [`commit_offsets`] through the group's coordinator, [`patiently`].
+pub async fn commit_offsets_patiently(
+    cluster: &ClusterClient,
+    group: &str,
+    offsets: &[(String, i32, i64, String)],
+) -> Result<(), ClientError> {
+    patiently(|| async {
+        let coordinator = group_coordinator(cluster, group).await?;
+        commit_offsets(cluster, &coordinator, group, offsets).await
+    })
+    .await
+}
+
 /// The connection to the coordinator of `key` (a group or a transactional id).
 pub async fn coordinator(
     cluster: &ClusterClient,

@@ -46,6 +46,9 @@ pub struct MirrorConfig {
     pub clusters: Vec<ClusterConfig>,
     /// The enabled flows, limited to the `--clusters` targets if given.
     pub flows: Vec<FlowConfig>,
+    /// The other pairs of clusters, as flows would be if enabled (those
+    /// whose settings build): commands such as failback use them.
+    pub other_pairs: Vec<FlowConfig>,
     /// One line per ignored key or ignored value, `file:line: key '...' ...`,
     /// in line order. To be logged at start-up.
     pub warnings: Vec<String>,
@@ -199,10 +202,13 @@ impl MirrorConfig {
             .collect::<Result<Vec<_>, _>>()?;
 
         let mut flows = Vec::new();
+        let mut other_pairs = Vec::new();
         for source in 0..aliases.len() {
             for target in 0..aliases.len() {
                 if source != target && layers.flow_enabled(source, target)? {
                     flows.push(layers.flow_config(source, target, &clusters)?);
+                } else if source != target {
+                    other_pairs.extend(layers.flow_config(source, target, &clusters).ok());
                 }
             }
         }
@@ -249,6 +255,7 @@ impl MirrorConfig {
             path: path.to_path_buf(),
             clusters,
             flows,
+            other_pairs,
             warnings: notes.into_iter().map(|(_, note)| note).collect(),
             process,
         })

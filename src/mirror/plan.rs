@@ -165,6 +165,36 @@ impl Default for ProduceSettings {
     }
 }
 
+/// The plans of flow `source`->`target` and of its reverse, whether the
+/// file enables them or not (for `kmirror failback`).
+pub fn flow_pair(
+    config: &crate::config::MirrorConfig,
+    source: &str,
+    target: &str,
+    backend: crate::net::Backend,
+) -> Result<(FlowPlan, FlowPlan), crate::config::ConfigError> {
+    let find = |s: &str, t: &str| {
+        config
+            .flows
+            .iter()
+            .chain(&config.other_pairs)
+            .find(|f| f.source == s && f.target == t)
+            .cloned()
+            .ok_or_else(|| crate::config::ConfigError::InvalidValue {
+                path: config.path.clone(),
+                line: None,
+                key: "clusters".to_string(),
+                message: format!("does not list both '{s}' and '{t}'"),
+            })
+    };
+    let mut pair = config.clone();
+    pair.flows = vec![find(source, target)?, find(target, source)?];
+    let mut plans = plans_from_config(&pair, backend)?;
+    let reverse = plans.pop().expect("two flows give two plans");
+    let forward = plans.pop().expect("two flows give two plans");
+    Ok((forward, reverse))
+}
+
 /// Builds one plan per enabled flow. Client values that do not parse are
 /// errors naming the file, line and key that supplied them.
 pub fn plans_from_config(

@@ -101,8 +101,7 @@ pub async fn plan_moves(
     extra: &[(String, i32)],
     to_time: Option<i64>,
 ) -> Result<Vec<Move>, ClientError> {
-    let coordinator = admin::group_coordinator(target, group).await?;
-    let before: HashMap<(String, i32), i64> = admin::group_offsets(target, &coordinator, group)
+    let before: HashMap<(String, i32), i64> = admin::group_offsets_patiently(target, group)
         .await?
         .into_iter()
         .map(|(t, p, o, _)| ((t, p), o))
@@ -184,8 +183,7 @@ pub async fn apply(
     if commits.is_empty() {
         return Ok(0);
     }
-    let coordinator = admin::group_coordinator(target, group).await?;
-    admin::commit_offsets(target, &coordinator, group, &commits).await?;
+    admin::commit_offsets_patiently(target, group, &commits).await?;
     Ok(commits.len())
 }
 

@@ -2,6 +2,7 @@
 //! acknowledged batch, and what is built on it.
 
 pub mod checkpoints;
+pub mod failback;
 pub mod failover;
 pub mod heartbeats;
 pub mod map;

@@ -70,9 +70,8 @@ pub async fn load_maps(
     // kmirror's committed progress says how far each map reaches: every
     // source offset below it was mirrored or skipped, and syncs are written
     // before the progress that covers them.
-    let coordinator = admin::group_coordinator(target, &plan.progress_group()).await?;
     for (target_topic, partition, next, metadata) in
-        admin::group_offsets(target, &coordinator, &plan.progress_group()).await?
+        admin::group_offsets_patiently(target, &plan.progress_group()).await?
     {
         let source_topic = metadata
             .as_deref()
@@ -101,8 +100,7 @@ pub async fn translate_group(
     target: &ClusterClient,
     group: &str,
 ) -> Result<Vec<Row>, ClientError> {
-    let coordinator = admin::group_coordinator(source, group).await?;
-    let committed = admin::group_offsets(source, &coordinator, group).await?;
+    let committed = admin::group_offsets_patiently(source, group).await?;
     let maps = load_maps(plan, source, target).await?;
     let mut rows = Vec::new();
     for (topic, partition, offset, _) in committed {
