@@ -175,6 +175,11 @@ pub struct ReencodedBatch {
     pub batch: RecordBatch,
     pub first_source_offset: i64,
     pub last_source_offset: i64,
+    /// Where the records' source offsets run consecutively: (source offset,
+    /// index in the rebuilt batch) of the first record and of each record
+    /// that follows a hole. The rebuilt batch numbers its records 0, 1, ...,
+    /// so these are what map its target offsets back to source offsets.
+    pub runs: Vec<(i64, i32)>,
 }
 
 /// Rebuilds `batch` with consecutive offset deltas, keeping records at or
@@ -232,10 +237,19 @@ pub fn reencode(batch: &RecordBatch, opts: Reencode) -> Result<Option<ReencodedB
         kept.len() as i32,
         &payload,
     );
+    let mut runs = Vec::new();
+    let mut previous: Option<i64> = None;
+    for (i, r) in kept.iter().enumerate() {
+        if previous.is_none_or(|p| r.offset != p + 1) {
+            runs.push((r.offset, i as i32));
+        }
+        previous = Some(r.offset);
+    }
     Ok(Some(ReencodedBatch {
         batch: RecordBatch::parse(bytes)?,
         first_source_offset: first.offset,
         last_source_offset: last.offset,
+        runs,
     }))
 }
 

@@ -110,17 +110,17 @@ pub fn apply(
             match rebuilt {
                 Some(r) => {
                     out.copied_bytes += r.batch.len() as u64;
-                    Some(r.batch)
+                    Some((r.batch, Some(std::rc::Rc::from(r.runs))))
                 }
                 None => None,
             }
         } else {
-            Some(batch)
+            Some((batch, None))
         };
         match forwardable {
-            Some(b) => {
+            Some((b, runs)) => {
                 out.batches += 1;
-                p.enqueue(b, next);
+                p.enqueue_with_runs(b, next, runs);
             }
             None => {
                 out.dropped += 1;

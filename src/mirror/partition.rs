@@ -17,6 +17,9 @@ pub struct Queued {
     pub batch: RecordBatch,
     /// The source offset after this batch (and any dropped batches after it).
     pub next_offset: i64,
+    /// A batch rebuilt on the slow path: its records' source offsets (see
+    /// `ReencodedBatch::runs`); `None` when forwarded as fetched.
+    pub runs: Option<Rc<[(i64, i32)]>>,
 }
 
 /// A batch produced and awaiting its acknowledgement.
@@ -27,6 +30,8 @@ pub struct Sent {
     pub batch_end: i64,
     /// The source offset after this batch and any dropped batches after it.
     pub next_offset: i64,
+    /// As in [`Queued::runs`].
+    pub runs: Option<Rc<[(i64, i32)]>>,
     pub sequence: i32,
     pub records: i32,
     pub bytes: usize,
@@ -214,8 +219,23 @@ impl Partition {
 
     /// Queues a fetched batch; the fetch position moves past it.
     pub fn enqueue(&mut self, batch: RecordBatch, next_offset: i64) {
+        self.enqueue_with_runs(batch, next_offset, None);
+    }
+
+    /// [`Partition::enqueue`] for a batch rebuilt on the slow path, with the
+    /// source offsets of its records.
+    pub fn enqueue_with_runs(
+        &mut self,
+        batch: RecordBatch,
+        next_offset: i64,
+        runs: Option<Rc<[(i64, i32)]>>,
+    ) {
         self.queued_bytes += batch.len();
-        self.queue.push_back(Queued { batch, next_offset });
+        self.queue.push_back(Queued {
+            batch,
+            next_offset,
+            runs,
+        });
         self.fetch_offset = Some(next_offset);
     }
 
@@ -241,17 +261,45 @@ impl Partition {
     /// The acknowledged batch `sent` landed at target offset `target_base`
     /// (negative when the broker did not say: a duplicate of a batch
     /// written before, whose mapping is already known).
-    pub fn on_mapped(&mut self, sent: &Sent, target_base: i64) {
+    /// `from` is the acknowledged position before this batch.
+    pub fn on_mapped(&mut self, sent: &Sent, target_base: i64, from: Option<i64>) {
         if target_base < 0 {
             return;
         }
-        if let Some(point) = self.map.on_batch(
-            sent.base_offset,
-            sent.batch_end,
-            sent.next_offset,
-            target_base,
-        ) {
-            self.add_point(point);
+        let first_source = sent
+            .runs
+            .as_ref()
+            .and_then(|r| r.first())
+            .map_or(sent.base_offset, |r| r.0);
+        if let Some(from) = from.filter(|f| *f < first_source) {
+            if let Some(point) = self.map.begin(from, target_base) {
+                self.add_point(point);
+            }
+        }
+        let Some(runs) = &sent.runs else {
+            if let Some(point) = self.map.on_batch(
+                sent.base_offset,
+                sent.batch_end,
+                sent.next_offset,
+                target_base,
+            ) {
+                self.add_point(point);
+            }
+            return;
+        };
+        // A rebuilt batch: each run of consecutive source offsets is mapped
+        // as a batch of its own, the holes between them as gaps.
+        for (k, &(source, index)) in runs.iter().enumerate() {
+            let (end, next) = match runs.get(k + 1) {
+                Some(&(later, later_index)) => (source + i64::from(later_index - index), later),
+                None => (source + i64::from(sent.records - index), sent.next_offset),
+            };
+            if let Some(point) =
+                self.map
+                    .on_batch(source, end, next, target_base + i64::from(index))
+            {
+                self.add_point(point);
+            }
         }
     }
 
@@ -289,6 +337,7 @@ impl Partition {
             base_offset: q.batch.base_offset(),
             batch_end: q.batch.next_offset(),
             next_offset: q.next_offset,
+            runs: q.runs.clone(),
             sequence: self.next_sequence,
             records,
             bytes: q.batch.len(),

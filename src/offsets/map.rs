@@ -73,6 +73,23 @@ impl PartitionMap {
         published
     }
 
+    /// Where this run's mirroring of the partition began: `upstream`, the
+    /// position it started from, and `downstream`, where its first batch
+    /// landed. Offsets from there to that batch were not mirrored (a
+    /// compacted-away or aborted start of the log): they resume at the
+    /// first batch. Only before any batch; the point to publish.
+    pub fn begin(&mut self, upstream: i64, downstream: i64) -> Option<Point> {
+        if self.end.is_some() {
+            return None;
+        }
+        let point = Point {
+            upstream,
+            downstream,
+        };
+        self.end = Some(point);
+        self.push(point)
+    }
+
     /// The mirror moved past source offsets up to `next` without mirroring
     /// them (markers, aborted or compacted-away data at the log's end): the
     /// next mirrored record is at `next` or later and lands where the end
@@ -287,12 +304,16 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_offset_translates_to_its_record_or_the_next(log in logs()) {
+        fn every_offset_translates_to_its_record_or_the_next(log in logs(), lead in 0i64..4) {
             let mut m = PartitionMap::default();
             let mut published = Vec::new();
             // source offset of each mirrored record -> its target offset
             let mut records: Vec<(i64, i64)> = Vec::new();
-            let (mut src, mut tgt) = (0i64, 0i64);
+            // The mirror starts at 0; the log's first `lead` offsets are gone.
+            let (mut src, mut tgt) = (lead, 0i64);
+            if lead > 0 {
+                published.extend(m.begin(0, 0));
+            }
             for (n, src_gap, tgt_gap) in log {
                 for k in 0..n {
                     records.push((src + k, tgt + k));

@@ -29,12 +29,20 @@ pub fn fake_pair(
 }
 
 /// An mm2.properties mirroring `A -> B` between fake brokers, plus `extra`.
+/// Heartbeats, checkpoints and offset syncs are off: the fake brokers keep
+/// no topics, and the tests that use them count the data path's requests.
 pub fn fake_mm2(name: &str, source: &FakeBroker, target: &FakeBroker, extra: &str) -> PathBuf {
     super::write_mm2(
         name,
         &source.bootstrap(),
         &target.bootstrap(),
-        &format!("offset.flush.interval.ms = 300\n{extra}"),
+        &format!(
+            "offset.flush.interval.ms = 300\n\
+             emit.heartbeats.enabled = false\n\
+             emit.checkpoints.enabled = false\n\
+             emit.offset-syncs.enabled = false\n\
+             {extra}"
+        ),
     )
 }
 

@@ -247,8 +247,9 @@ impl Worker {
                     p.on_retriable_failure(false, now, base);
                 }
                 Some(r) if r.error.is_ok() || r.error == ErrorCode::DUPLICATE_SEQUENCE_NUMBER => {
+                    let from = p.acked_offset;
                     if let Some(s) = p.on_ack() {
-                        p.on_mapped(&s, r.base_offset);
+                        p.on_mapped(&s, r.base_offset, from);
                         stats.records += s.records as u64;
                         stats.bytes += s.bytes as u64;
                         stats.batches += 1;
