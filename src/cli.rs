@@ -71,11 +71,18 @@ pub struct DemoArgs {
     about = "Where a consumer group committed on the source resumes on the target (read-only)"
 )]
 pub struct TranslateArgs {
-    /// The MirrorMaker 2 properties file the mirror runs with.
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub flow: FlowChoice,
     /// The consumer group, as committed on the source cluster.
     #[arg(long)]
     pub group: String,
+}
+
+/// The file and the flow in it a command works on.
+#[derive(Debug, clap::Args, Clone)]
+pub struct FlowChoice {
+    /// The MirrorMaker 2 properties file the mirror runs with.
+    pub config: PathBuf,
     /// The flow's source cluster alias (needed when the file has several flows).
     #[arg(long)]
     pub source: Option<String>,
@@ -91,17 +98,11 @@ pub struct TranslateArgs {
     about = "Commits a consumer group's translated offsets on the target cluster (reads only the target)"
 )]
 pub struct FailoverArgs {
-    /// The MirrorMaker 2 properties file the mirror runs with.
-    pub config: PathBuf,
+    #[command(flatten)]
+    pub flow: FlowChoice,
     /// The consumer group to move.
     #[arg(long)]
     pub group: String,
-    /// The flow's source cluster alias (needed when the file has several flows).
-    #[arg(long)]
-    pub source: Option<String>,
-    /// The flow's target cluster alias (needed when the file has several flows).
-    #[arg(long)]
-    pub target: Option<String>,
     /// Print what would be committed, commit nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -265,11 +266,12 @@ pub fn run_from_file(
 
 /// The one flow of `path` from `source` to `target` (either may be left
 /// out when it leaves one flow).
-pub fn pick_flow(
-    path: &Path,
-    source: Option<&str>,
-    target: Option<&str>,
-) -> Result<mirror::plan::FlowPlan, CliError> {
+pub fn pick_flow(choice: &FlowChoice) -> Result<mirror::plan::FlowPlan, CliError> {
+    let (path, source, target) = (
+        choice.config.as_path(),
+        choice.source.as_deref(),
+        choice.target.as_deref(),
+    );
     let config = MirrorConfig::load(path, None)?;
     let plans = mirror::plan::plans_from_config(&config, Backend::Epoll)?;
     let names: Vec<String> = plans.iter().map(|p| p.name()).collect();
@@ -303,7 +305,7 @@ pub fn pick_flow(
 
 /// Runs `kmirror offsets translate` and returns the table to print.
 pub fn translate_offsets(args: &TranslateArgs) -> Result<String, CliError> {
-    let plan = pick_flow(&args.config, args.source.as_deref(), args.target.as_deref())?;
+    let plan = pick_flow(&args.flow)?;
     crate::net::backend::run_on_this_thread(Backend::Epoll, async {
         let source = crate::client::ClusterClient::new(plan.source.clone());
         let target = crate::client::ClusterClient::new(plan.target.clone());
@@ -353,7 +355,7 @@ pub fn parse_time(s: &str) -> Result<i64, CliError> {
 /// Runs `kmirror failover` and returns the table to print.
 pub fn failover(args: &FailoverArgs) -> Result<String, CliError> {
     use crate::offsets::failover;
-    let plan = pick_flow(&args.config, args.source.as_deref(), args.target.as_deref())?;
+    let plan = pick_flow(&args.flow)?;
     let to_time = args.to_time.as_deref().map(parse_time).transpose()?;
     let topic = match &plan.checkpoints {
         Some((t, _)) => t.name.clone(),

@@ -1,6 +1,8 @@
 //! The `kmirror` command: `kmirror mm2.properties [--clusters A B]` runs the
 //! mirror from an unchanged MirrorMaker 2 file; `kmirror demo` runs the
-//! embedded demo on two local Kafka clusters.
+//! embedded demo on two local Kafka clusters; `kmirror offsets translate`,
+//! `kmirror failover` and `kmirror failback` move consumer groups and flows
+//! between clusters (docs/failover.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,62 +35,41 @@ fn main() -> ExitCode {
                 std::iter::once("kmirror offsets translate".to_string())
                     .chain(args[3..].iter().cloned()),
             );
-            match cli::translate_offsets(&t) {
-                Ok(table) => {
-                    print!("{table}");
-                    ExitCode::SUCCESS
-                }
-                Err(cli::CliError::Config(e)) => {
-                    eprintln!("kmirror: configuration error: {e}");
-                    ExitCode::from(e.exit_code() as u8)
-                }
-                Err(e) => {
-                    eprintln!("kmirror offsets translate: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            print_table("kmirror offsets translate", cli::translate_offsets(&t))
         }
         Some("failback") => {
             let f = FailbackArgs::parse_from(
                 std::iter::once("kmirror failback".to_string()).chain(args[2..].iter().cloned()),
             );
-            match cli::failback(&f) {
-                Ok(table) => {
-                    print!("{table}");
-                    ExitCode::SUCCESS
-                }
-                Err(cli::CliError::Config(e)) => {
-                    eprintln!("kmirror: configuration error: {e}");
-                    ExitCode::from(e.exit_code() as u8)
-                }
-                Err(e) => {
-                    eprintln!("kmirror failback: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            print_table("kmirror failback", cli::failback(&f))
         }
         Some("failover") => {
             let f = FailoverArgs::parse_from(
                 std::iter::once("kmirror failover".to_string()).chain(args[2..].iter().cloned()),
             );
-            match cli::failover(&f) {
-                Ok(table) => {
-                    print!("{table}");
-                    ExitCode::SUCCESS
-                }
-                Err(cli::CliError::Config(e)) => {
-                    eprintln!("kmirror: configuration error: {e}");
-                    ExitCode::from(e.exit_code() as u8)
-                }
-                Err(e) => {
-                    eprintln!("kmirror failover: {e}");
-                    ExitCode::from(1)
-                }
-            }
+            print_table("kmirror failover", cli::failover(&f))
         }
         _ => {
             let m = MirrorArgs::parse();
             run_mirror(m.config.clone(), &m)
+        }
+    }
+}
+
+/// Prints a command's table, or its error with the exit code it calls for.
+fn print_table(command: &str, result: Result<String, cli::CliError>) -> ExitCode {
+    match result {
+        Ok(table) => {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(cli::CliError::Config(e)) => {
+            eprintln!("kmirror: configuration error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        Err(e) => {
+            eprintln!("{command}: {e}");
+            ExitCode::from(1)
         }
     }
 }

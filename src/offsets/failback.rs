@@ -136,7 +136,7 @@ pub fn render(forward: &FlowPlan, reverse: &FlowPlan, starts: &[Start], applied:
         "END",
         "RECORDS BACK",
     ];
-    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let mut lines: Vec<Vec<String>> = Vec::new();
     for s in starts {
         lines.push(vec![
             s.topic_on_b.clone(),
@@ -148,18 +148,7 @@ pub fn render(forward: &FlowPlan, reverse: &FlowPlan, starts: &[Start], applied:
                 .map_or("-".into(), |e| (e - s.from).max(0).to_string()),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
-        .collect();
-    for l in &lines {
-        let cells: Vec<String> = l
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    out.push_str(&super::table::render(&header, &lines));
     if starts.is_empty() {
         out.push_str(&format!(
             "(no offset syncs of {} found: nothing to start from)\n",

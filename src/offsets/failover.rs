@@ -205,7 +205,7 @@ pub fn render(group: &str, cluster: &str, moves: &[Move], applied: bool) -> Stri
         "AFTER",
         "HOW",
     ];
-    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let mut lines: Vec<Vec<String>> = Vec::new();
     let dash = |o: Option<i64>| o.map_or("-".to_string(), |o| o.to_string());
     for m in moves {
         lines.push(vec![
@@ -217,25 +217,7 @@ pub fn render(group: &str, cluster: &str, moves: &[Move], applied: bool) -> Stri
             m.how.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
-        .collect();
-    for l in &lines {
-        let last = l.len() - 1;
-        let cells: Vec<String> = l
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == last {
-                    c.clone()
-                } else {
-                    format!("{c:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    out.push_str(&super::table::render(&header, &lines));
     if moves.is_empty() {
         out.push_str("(no checkpoint of this group on the target; give --to-time and --topic to place it by time)\n");
     }

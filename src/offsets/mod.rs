@@ -7,4 +7,5 @@ pub mod failover;
 pub mod heartbeats;
 pub mod map;
 pub mod syncs;
+pub mod table;
 pub mod translate;

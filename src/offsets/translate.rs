@@ -151,7 +151,7 @@ pub fn render(plan: &FlowPlan, group: &str, rows: &[Row]) -> String {
         "LAG",
         "NOTE",
     ];
-    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let mut lines: Vec<Vec<String>> = Vec::new();
     for r in rows {
         let translated = r.target_offset();
         let note = match r.translation {
@@ -181,24 +181,7 @@ pub fn render(plan: &FlowPlan, group: &str, rows: &[Row]) -> String {
             note,
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
-        .collect();
-    for l in &lines {
-        let cells: Vec<String> = l
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i + 1 == l.len() {
-                    c.clone()
-                } else {
-                    format!("{c:<w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    out.push_str(&super::table::render(&header, &lines));
     if rows.is_empty() {
         out.push_str("(the group has no committed offsets for topics this flow mirrors)\n");
     }
