@@ -109,6 +109,7 @@ pub async fn current(
     syncs: &OffsetSyncs,
 ) -> Result<Vec<Checkpoint>, ClientError> {
     let mut out = Vec::new();
+    let mut oldest: HashMap<(String, i32), i64> = HashMap::new();
     for group in admin::list_groups(source).await? {
         if !plan.groups.matches(&group.group_id) || group.group_id.starts_with("kmirror.progress.")
         {
@@ -121,6 +122,8 @@ pub async fn current(
             if !plan.topics.matches(&topic) {
                 continue;
             }
+            let o = oldest.entry((topic.clone(), partition)).or_insert(offset);
+            *o = (*o).min(offset);
             if let Translation::Exact(downstream) = syncs.translate(&topic, partition, offset) {
                 out.push(Checkpoint {
                     group: group.group_id.clone(),
@@ -134,6 +137,9 @@ pub async fn current(
                 });
             }
         }
+    }
+    for ((topic, partition), offset) in oldest {
+        syncs.forget_below(&topic, partition, offset);
     }
     Ok(out)
 }

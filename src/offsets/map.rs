@@ -164,6 +164,21 @@ impl PartitionMap {
         }
     }
 
+    /// How many points the map holds.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Forgets the oldest `n` points (keeping at least the last).
+    pub fn forget_oldest(&mut self, n: usize) {
+        let n = n.min(self.points.len().saturating_sub(1));
+        self.points.drain(..n);
+    }
+
     pub fn points(&self) -> impl Iterator<Item = &Point> {
         self.points.iter()
     }

@@ -24,6 +24,13 @@ use crate::offsets::map::{PartitionMap, Translation};
 
 /// Records per write.
 const SYNCS_PER_WRITE: usize = 2000;
+/// Points a partition's map keeps before it forgets those no selected
+/// group needs (a transactional source adds one per transaction).
+const POINTS_KEPT: usize = 10_000;
+/// The most points a partition's map holds: past it the oldest half goes,
+/// and groups committed before what is left are translated from the syncs
+/// topic after a restart, or not at all.
+const POINTS_MAX: usize = 1_000_000;
 
 /// Where a flow's offset syncs go.
 #[derive(Debug, Clone)]
@@ -65,6 +72,15 @@ impl OffsetSyncs {
             .entry((points.source_topic.clone(), points.partition))
             .or_default();
         let mut unwritten = self.unwritten.borrow_mut();
+        if map.len() + points.points.len() > POINTS_MAX {
+            tracing::warn!(
+                flow = %self.flow,
+                topic = %points.source_topic,
+                partition = points.partition,
+                "the offset map holds {POINTS_MAX} points; the oldest half is forgotten (groups committed before them are not checkpointed until a restart reads them back from the offset syncs)"
+            );
+            map.forget_oldest(map.len() / 2);
+        }
         for p in &points.points {
             map.restore(*p);
             if self.topic.is_some() && self.given_up.borrow().is_none() {
@@ -95,6 +111,21 @@ impl OffsetSyncs {
                 .entry((progress.source_topic.clone(), progress.partition))
                 .or_default()
                 .set_end(end);
+        }
+    }
+
+    /// Forgets the points of a long map that no offset at or above
+    /// `oldest_needed` (the oldest committed offset of the selected groups)
+    /// needs.
+    pub fn forget_below(&self, source_topic: &str, partition: i32, oldest_needed: i64) {
+        if let Some(map) = self
+            .maps
+            .borrow_mut()
+            .get_mut(&(source_topic.to_string(), partition))
+        {
+            if map.len() > POINTS_KEPT {
+                map.forget_below(oldest_needed);
+            }
         }
     }
 
