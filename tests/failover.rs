@@ -178,6 +178,60 @@ fn translate_places_groups_on_the_next_committed_record() {
         }
     }
     assert_eq!(checked, 12);
+
+    // Kafka's own formatter reads the offset syncs, and the syncs alone
+    // place every record: for each record, the last sync at or below it and
+    // the difference give its target offset.
+    let printed = tools::mm2_formatted(
+        &pair.source,
+        "mm2-offset-syncs.B.internal",
+        "OffsetSyncFormatter",
+        1000,
+    )
+    .unwrap();
+    let mut syncs: BTreeMap<i32, Vec<(i64, i64)>> = BTreeMap::new();
+    for line in &printed {
+        // OffsetSync{topicPartition=fo-txn-0, upstreamOffset=12, downstreamOffset=10}
+        let field = |name: &str| -> Option<&str> {
+            let rest = &line[line.find(name)? + name.len()..];
+            Some(rest.split([',', '}']).next()?.trim())
+        };
+        let Some(tp) = field("topicPartition=") else {
+            continue;
+        };
+        let Some(p) = tp.strip_prefix("fo-txn-").and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        let (Some(u), Some(d)) = (
+            field("upstreamOffset=").and_then(|v| v.parse().ok()),
+            field("downstreamOffset=").and_then(|v| v.parse().ok()),
+        ) else {
+            panic!("OffsetSyncFormatter printed '{line}'");
+        };
+        syncs.entry(p).or_default().push((u, d));
+    }
+    assert_eq!(
+        syncs.len(),
+        3,
+        "syncs for every partition:\n{}",
+        printed.join("\n")
+    );
+    for (p, records) in &src {
+        let by_value: BTreeMap<&Vec<u8>, i64> = tgt[p].iter().map(|(o, v)| (v, *o)).collect();
+        for (offset, value) in records {
+            let (u, d) = syncs[p]
+                .iter()
+                .rev()
+                .find(|(u, _)| u <= offset)
+                .copied()
+                .expect("a sync at or below every record");
+            assert_eq!(
+                d + (offset - u),
+                by_value[value],
+                "partition {p}, source offset {offset}"
+            );
+        }
+    }
 }
 
 /// Checkpoints as MirrorMaker 2 writes them: Kafka's own

@@ -913,6 +913,55 @@ pub fn resume_group(
     Ok(read)
 }
 
+/// Every record of a MirrorMaker 2 internal topic as Kafka's own formatter
+/// prints it (`kafka-console-consumer --formatter
+/// org.apache.kafka.connect.mirror.formatters.<formatter>`, e.g.
+/// `OffsetSyncFormatter`, `CheckpointFormatter`, `HeartbeatFormatter`), one
+/// line each, read from the beginning until `records` lines came or 5 s
+/// passed without one.
+pub fn mm2_formatted(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+    formatter: &str,
+    records: usize,
+) -> io::Result<Vec<String>> {
+    let bootstrap = cluster.bootstrap_servers();
+    let what = format!("reading {topic} with Kafka's {formatter} at {bootstrap}");
+    let class = format!("org.apache.kafka.connect.mirror.formatters.{formatter}");
+    let max = records.to_string();
+    let cmd = java::tool(
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        Jvm::Brief,
+        [
+            "--bootstrap-server",
+            &bootstrap,
+            "--topic",
+            topic,
+            "--from-beginning",
+            "--max-messages",
+            &max,
+            "--timeout-ms",
+            "5000",
+            "--formatter",
+            &class,
+        ],
+    )?;
+    let out = process::run_unchecked(cmd, None, TOOL_TIMEOUT, &what)?;
+    let lines: Vec<String> = out
+        .stdout_text()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    if lines.is_empty() {
+        return Err(io::Error::other(format!(
+            "{what}: nothing printed; stderr:\n{}",
+            process::tail(&out.stderr_text(), 40)
+        )));
+    }
+    Ok(lines)
+}
+
 /// What Kafka's own `RemoteClusterUtils.translateOffsets` makes of the
 /// checkpoints on `cluster` for `group` mirrored from `source_alias`:
 /// (remote topic, partition, offset)s, sorted.
