@@ -871,3 +871,64 @@ fn translate_is_exact_across_compacted_holes() {
         );
     }
 }
+
+/// `kmirror failover --to-time` places a group without checkpoints by
+/// timestamp, on the topics named with `--topic`, reading only the target.
+#[test]
+fn failover_to_time_places_a_group_without_checkpoints() {
+    let pair = pair(KAFKA_4);
+    let t = "fo-time";
+    tools::create_topic(&pair.target, t, 1, &[]).unwrap();
+    let base = 1_700_000_000_000i64;
+    let recs: Vec<TestRecord> = (0..20)
+        .map(|i| {
+            TestRecord::new(format!("t-{i}"))
+                .with_partition(0)
+                .with_timestamp(base + 1000 * i)
+        })
+        .collect();
+    tools::produce(&pair.target, t, &recs).unwrap();
+    let cfg = common::write_mm2(
+        "failover-to-time",
+        "127.0.0.1:1",
+        &pair.target.bootstrap(),
+        "",
+    );
+    let cfg = cfg.to_string_lossy().into_owned();
+    let at = (base + 7000).to_string();
+    let (code, out) = run_kmirror(&[
+        "failover",
+        &cfg,
+        "--group",
+        "fo-time-g",
+        "--to-time",
+        &at,
+        "--topic",
+        t,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let got = tools::consumer_group_offsets(&pair.target, "fo-time-g").unwrap();
+    assert_eq!(
+        got.iter().find(|g| g.topic == t).and_then(|g| g.offset),
+        Some(7),
+        "{out}"
+    );
+    // An RFC 3339 time past the last record places it at the end.
+    let (code, out) = run_kmirror(&[
+        "failover",
+        &cfg,
+        "--group",
+        "fo-time-h",
+        "--to-time",
+        "2030-01-01T00:00:00Z",
+        "--topic",
+        t,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let got = tools::consumer_group_offsets(&pair.target, "fo-time-h").unwrap();
+    assert_eq!(
+        got.iter().find(|g| g.topic == t).and_then(|g| g.offset),
+        Some(20),
+        "{out}"
+    );
+}
