@@ -29,6 +29,50 @@ pub struct Keyed {
     pub value: Option<Bytes>,
 }
 
+/// Now, in milliseconds since the epoch, for records' timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Creates `topic` on `cluster` as these topics are made: one partition,
+/// compacted, `replication_factor` replicas. True when it was created now,
+/// false when it was there already.
+pub async fn create_compacted(
+    cluster: &ClusterClient,
+    topic: &str,
+    replication_factor: i16,
+) -> Result<bool, ClientError> {
+    let new = admin::NewTopic {
+        name: topic.to_string(),
+        partitions: 1,
+        replication_factor,
+        configs: vec![("cleanup.policy".into(), "compact".into())],
+    };
+    match admin::create_topics(cluster, &[new]).await.pop() {
+        Some((_, Err(e))) => Err(e),
+        Some((_, Ok(created))) => Ok(created == admin::Created::New),
+        None => Ok(false),
+    }
+}
+
+/// Whether writing one of these topics failed in a way retrying will not
+/// fix: a permanent error, or a replication factor, ACL, policy or config
+/// the cluster refuses.
+pub fn retry_cannot_fix(e: &ClientError) -> bool {
+    use kmirror_proto::error_code::ErrorCode;
+    e.is_permanent()
+        || matches!(
+            e,
+            ClientError::Kafka { code, .. } if *code == ErrorCode::INVALID_REPLICATION_FACTOR
+                || code.is_authorization_error()
+                || *code == ErrorCode::POLICY_VIOLATION
+                || *code == ErrorCode::INVALID_CONFIG
+        )
+}
+
 /// Whether `topic` exists on `cluster`.
 pub async fn exists(cluster: &ClusterClient, topic: &str) -> Result<bool, ClientError> {
     let meta = cluster.metadata(Some(&[topic.to_string()])).await?;

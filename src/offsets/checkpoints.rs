@@ -11,12 +11,11 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kmirror_proto::mm2::Checkpoint;
 
-use crate::client::admin::{self, NewTopic};
+use crate::client::admin;
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
 use crate::mirror::plan::FlowPlan;
@@ -73,13 +72,12 @@ impl Checkpointer {
             return Ok((0, checkpoints));
         }
         if !self.created.get() {
-            create(target, topic).await?;
+            if small_topic::create_compacted(target, &topic.name, topic.replication_factor).await? {
+                tracing::info!(cluster = target.name(), topic = %topic.name, "created the checkpoints topic");
+            }
             self.created.set(true);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = small_topic::now_ms();
         for chunk in changed.chunks(PER_WRITE) {
             let records = chunk
                 .iter()
@@ -142,21 +140,4 @@ pub async fn current(
         syncs.forget_below(&topic, partition, offset);
     }
     Ok(out)
-}
-
-async fn create(target: &ClusterClient, topic: &CheckpointsTopic) -> Result<(), ClientError> {
-    let new = NewTopic {
-        name: topic.name.clone(),
-        partitions: 1,
-        replication_factor: topic.replication_factor,
-        configs: vec![("cleanup.policy".into(), "compact".into())],
-    };
-    match admin::create_topics(target, &[new]).await.pop() {
-        Some((_, Err(e))) => Err(e),
-        Some((_, Ok(admin::Created::New))) => {
-            tracing::info!(cluster = target.name(), topic = %topic.name, "created the checkpoints topic");
-            Ok(())
-        }
-        _ => Ok(()),
-    }
 }

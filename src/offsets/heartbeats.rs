@@ -11,11 +11,9 @@
 //! that is what gives the target its `A.heartbeats`.
 
 use std::cell::{Cell, RefCell};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use kmirror_proto::mm2::Heartbeat;
 
-use crate::client::admin::{self, NewTopic};
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
 
@@ -44,7 +42,7 @@ impl HeartbeatSide {
             .write(cluster, topic, replication_factor, from, to)
             .await;
         if let Err(e) = &res {
-            if e.is_permanent() || unfixable(e) {
+            if small_topic::retry_cannot_fix(e) {
                 let reason = format!(
                     "heartbeats {from}->{to} are not written to {topic} on cluster {}: {e}; check heartbeats.topic.replication.factor and kmirror's ACLs (Create and Write on that topic), or set emit.heartbeats.enabled = false",
                     cluster.name()
@@ -65,21 +63,10 @@ impl HeartbeatSide {
         to: &str,
     ) -> Result<(), ClientError> {
         if !self.created.get() {
-            let new = NewTopic {
-                name: topic.to_string(),
-                partitions: 1,
-                replication_factor,
-                configs: vec![("cleanup.policy".into(), "compact".into())],
-            };
-            if let Some((_, Err(e))) = admin::create_topics(cluster, &[new]).await.pop() {
-                return Err(e);
-            }
+            small_topic::create_compacted(cluster, topic, replication_factor).await?;
             self.created.set(true);
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = small_topic::now_ms();
         let beat = Heartbeat {
             source_alias: from.to_string(),
             target_alias: to.to_string(),
@@ -92,13 +79,4 @@ impl HeartbeatSide {
         small_topic::append(cluster, topic, 0, &[(key, beat.value())], now).await?;
         Ok(())
     }
-}
-
-fn unfixable(e: &ClientError) -> bool {
-    matches!(
-        e,
-        ClientError::Kafka { code, .. } if code.is_authorization_error()
-            || *code == kmirror_proto::error_code::ErrorCode::INVALID_REPLICATION_FACTOR
-            || *code == kmirror_proto::error_code::ErrorCode::POLICY_VIOLATION
-    )
 }

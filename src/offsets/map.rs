@@ -109,14 +109,7 @@ impl PartitionMap {
     /// written: a later point at or below earlier ones replaces them (the
     /// source offsets were mirrored again after a failure).
     pub fn restore(&mut self, point: Point) {
-        while self
-            .points
-            .back()
-            .is_some_and(|l| l.upstream >= point.upstream)
-        {
-            self.points.pop_back();
-        }
-        self.points.push_back(point);
+        self.append(point);
         match &mut self.end {
             Some(end) if end.upstream > point.upstream => {}
             end => *end = Some(point),
@@ -189,26 +182,29 @@ impl PartitionMap {
 
     /// Adds `point` if it changes the difference; returns it then.
     fn push(&mut self, point: Point) -> Option<Point> {
-        match self.points.back() {
-            Some(last) if last.difference() == point.difference() => None,
-            Some(last) if point.upstream <= last.upstream => {
-                // A resend after a failure maps the same source offsets
-                // again, further on: the newer mapping wins from here.
-                while self
-                    .points
-                    .back()
-                    .is_some_and(|l| l.upstream >= point.upstream)
-                {
-                    self.points.pop_back();
-                }
-                self.points.push_back(point);
-                Some(point)
-            }
-            _ => {
-                self.points.push_back(point);
-                Some(point)
-            }
+        if self
+            .points
+            .back()
+            .is_some_and(|last| last.difference() == point.difference())
+        {
+            return None;
         }
+        self.append(point);
+        Some(point)
+    }
+
+    /// Appends `point` after dropping the points at or above its upstream
+    /// offset: a resend after a failure maps the same source offsets again,
+    /// further on, and the newer mapping wins from there.
+    fn append(&mut self, point: Point) {
+        while self
+            .points
+            .back()
+            .is_some_and(|l| l.upstream >= point.upstream)
+        {
+            self.points.pop_back();
+        }
+        self.points.push_back(point);
     }
 }
 

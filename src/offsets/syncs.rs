@@ -10,13 +10,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kmirror_proto::error_code::ErrorCode;
 use kmirror_proto::mm2::OffsetSync;
 
-use crate::client::admin::{self, NewTopic};
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
 use crate::mirror::messages::{MapPoints, Progress};
@@ -152,9 +149,16 @@ impl OffsetSyncs {
         }
         let cluster = if topic.on_target { target } else { source };
         if !self.created.get() {
-            match self.create(cluster, topic).await {
-                Ok(()) => self.created.set(true),
-                Err(e) if e.is_permanent() || is_unfixable(&e) => {
+            match small_topic::create_compacted(cluster, &topic.name, topic.replication_factor)
+                .await
+            {
+                Ok(new) => {
+                    if new {
+                        tracing::info!(flow = %self.flow, cluster = cluster.name(), topic = %topic.name, "created the offset syncs topic");
+                    }
+                    self.created.set(true);
+                }
+                Err(e) if small_topic::retry_cannot_fix(&e) => {
                     self.give_up(cluster, topic, &e);
                     return Err(e);
                 }
@@ -173,13 +177,13 @@ impl OffsetSyncs {
                 cluster: cluster.name().to_string(),
                 reason: format!("offset sync: {e}"),
             })?;
-        match small_topic::append(cluster, &topic.name, 0, &records, now_ms()).await {
+        match small_topic::append(cluster, &topic.name, 0, &records, small_topic::now_ms()).await {
             Ok(_) => {
                 self.unwritten.borrow_mut().drain(..batch.len());
                 Ok(batch.len())
             }
             Err(e) => {
-                if e.is_permanent() || is_unfixable(&e) {
+                if small_topic::retry_cannot_fix(&e) {
                     self.give_up(cluster, topic, &e);
                 }
                 Err(e)
@@ -190,25 +194,6 @@ impl OffsetSyncs {
     /// Whether syncs wait to be written.
     pub fn has_unwritten(&self) -> bool {
         self.given_up.borrow().is_none() && !self.unwritten.borrow().is_empty()
-    }
-
-    async fn create(&self, cluster: &ClusterClient, topic: &SyncsTopic) -> Result<(), ClientError> {
-        let new = NewTopic {
-            name: topic.name.clone(),
-            partitions: 1,
-            replication_factor: topic.replication_factor,
-            configs: vec![("cleanup.policy".into(), "compact".into())],
-        };
-        match admin::create_topics(cluster, &[new]).await.pop() {
-            Some((_, Ok(created))) => {
-                if created == admin::Created::New {
-                    tracing::info!(flow = %self.flow, cluster = cluster.name(), topic = %topic.name, "created the offset syncs topic");
-                }
-                Ok(())
-            }
-            Some((_, Err(e))) => Err(e),
-            None => Ok(()),
-        }
     }
 
     fn give_up(&self, cluster: &ClusterClient, topic: &SyncsTopic, e: &ClientError) {
@@ -227,22 +212,4 @@ impl OffsetSyncs {
     pub fn given_up(&self) -> Option<String> {
         self.given_up.borrow().clone()
     }
-}
-
-/// Errors a retry will not fix.
-fn is_unfixable(e: &ClientError) -> bool {
-    matches!(
-        e,
-        ClientError::Kafka { code, .. } if *code == ErrorCode::INVALID_REPLICATION_FACTOR
-            || code.is_authorization_error()
-            || *code == ErrorCode::POLICY_VIOLATION
-            || *code == ErrorCode::INVALID_CONFIG
-    )
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
