@@ -7,7 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{mm2_file, pair, run_kmirror, total_end_offset, wait_until, Kmirror, KAFKA_4};
+use common::{
+    mm2_file, pair, run_kmirror, total_end_offset, wait_until, Kmirror, KAFKA_4, ONE_REPLICA,
+};
 use kmirror::harness::tools::{self, ConsumedRecord, Isolation, TestRecord, TxnOutcome};
 
 /// Per partition: source offset -> record value.
@@ -532,10 +534,7 @@ fn replication_hops_follow_heartbeats_across_two_hops() {
              A->B.topics = fo-hops\n\
              B->C.enabled = true\n\
              B->C.topics = none-such\n\
-             replication.factor = 1\n\
-             offset-syncs.topic.replication.factor = 1\n\
-             checkpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\n\
+             {ONE_REPLICA}\
              offset.flush.interval.ms = 500\n"
         ),
     )
@@ -611,10 +610,7 @@ fn active_active_mirrors_each_way_once_and_nothing_loops() {
              A->B.enabled = true\n\
              B->A.enabled = true\n\
              topics = {t}, .*\\.{t}\n\
-             replication.factor = 1\n\
-             offset-syncs.topic.replication.factor = 1\n\
-             checkpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\n\
+             {ONE_REPLICA}\
              offset.flush.interval.ms = 500\n"
         ),
     )
@@ -690,10 +686,7 @@ fn failback_sends_back_only_what_was_written_after_failover() {
                  {flow}.enabled = true\n\
                  topics = {t}\n\
                  replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n\
-                 replication.factor = 1\n\
-                 offset-syncs.topic.replication.factor = 1\n\
-                 checkpoints.topic.replication.factor = 1\n\
-                 heartbeats.topic.replication.factor = 1\n\
+                 {ONE_REPLICA}\
                  offset.flush.interval.ms = 500\n"
             ),
         )
@@ -888,6 +881,10 @@ fn failover_to_time_places_a_group_without_checkpoints() {
         })
         .collect();
     tools::produce(&pair.target, t, &recs).unwrap();
+    // Every record readable before times are looked up.
+    wait_until(Duration::from_secs(30), "fo-time's records", || {
+        total_end_offset(&pair.target, t) >= 20
+    });
     let cfg = common::write_mm2(
         "failover-to-time",
         "127.0.0.1:1",

@@ -46,6 +46,13 @@ pub fn mm2_file(pair: &ClusterPair, name: &str, extra: &str) -> PathBuf {
     )
 }
 
+/// The replication factors of the mirrored and internal topics on the
+/// harness's one-broker clusters.
+pub const ONE_REPLICA: &str = "replication.factor = 1\n\
+     offset-syncs.topic.replication.factor = 1\n\
+     checkpoints.topic.replication.factor = 1\n\
+     heartbeats.topic.replication.factor = 1\n";
+
 /// An mm2.properties in a scratch directory: flow A -> B between the
 /// given bootstrap servers, replication factor 1, plus `extra` lines.
 pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf {
@@ -57,10 +64,7 @@ pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf
              A.bootstrap.servers = {source}\n\
              B.bootstrap.servers = {target}\n\
              A->B.enabled = true\n\
-             replication.factor = 1\n\
-             offset-syncs.topic.replication.factor = 1\n\
-             checkpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\n\
+             {ONE_REPLICA}\
              {extra}\n"
         ),
     )
