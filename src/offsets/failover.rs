@@ -124,25 +124,19 @@ pub async fn plan_moves(
                 Some(c.downstream_offset),
                 "checkpoint".to_string(),
             ),
-            (None, Some(ts)) => {
-                let conn = small_topic::leader(target, &topic, partition).await?;
-                let got = admin::list_offsets(&conn, &topic, &[partition], ts, true).await?;
-                match got.first() {
-                    Some((_, Ok(o))) if *o >= 0 => (None, Some(*o), format!("timestamp {ts}")),
-                    // No record at or after the time: the partition's end.
-                    _ => {
-                        let end =
-                            admin::list_offsets(&conn, &topic, &[partition], admin::LATEST, true)
-                                .await?;
-                        let end = end.first().and_then(|(_, r)| r.ok());
-                        (
-                            None,
-                            end,
-                            format!("timestamp {ts} (past the last record: the end)"),
-                        )
-                    }
-                }
-            }
+            (None, Some(ts)) => match offset_at(target, &topic, partition, ts).await? {
+                Some(o) => (None, Some(o), format!("timestamp {ts}")),
+                // No record at or after the time: the partition's end.
+                None => (
+                    None,
+                    Some(
+                        offset_at(target, &topic, partition, admin::LATEST)
+                            .await?
+                            .unwrap_or(0),
+                    ),
+                    format!("timestamp {ts} (past the last record: the end)"),
+                ),
+            },
             (None, None) => (
                 None,
                 None,
@@ -165,6 +159,35 @@ pub async fn plan_moves(
         });
     }
     Ok(moves)
+}
+
+/// ListOffsets of one partition at `at` (a time, or LATEST), read
+/// committed, asked again while the broker answers with a retriable error
+/// (an offset not available yet, a leader moving); `None` when no record is
+/// at or after the time. Other errors are errors, never taken for "none".
+async fn offset_at(
+    target: &ClusterClient,
+    topic: &str,
+    partition: i32,
+    at: i64,
+) -> Result<Option<i64>, ClientError> {
+    admin::patiently(|| async {
+        let conn = small_topic::leader(target, topic, partition).await?;
+        match admin::list_offsets(&conn, topic, &[partition], at, true)
+            .await?
+            .first()
+        {
+            Some((_, Ok(o))) => Ok((*o >= 0).then_some(*o)),
+            Some((_, Err(code))) => Err(ClientError::Kafka {
+                cluster: target.name().to_string(),
+                what: format!("listing offsets of {topic}[{partition}] at {at}"),
+                code: *code,
+                message: None,
+            }),
+            None => Ok(None),
+        }
+    })
+    .await
 }
 
 /// Commits the moves that place a partition.
