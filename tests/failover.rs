@@ -11,6 +11,7 @@ use common::{
     mm2_file, pair, run_kmirror, total_end_offset, wait_until, Kmirror, KAFKA_4, ONE_REPLICA,
 };
 use kmirror::harness::tools::{self, ConsumedRecord, Isolation, TestRecord, TxnOutcome};
+use kmirror_proto::records::PLACEHOLDER_HEADER;
 
 /// Per partition: source offset -> record value.
 fn by_offset(records: &[ConsumedRecord]) -> BTreeMap<i32, BTreeMap<i64, Vec<u8>>> {
@@ -931,4 +932,192 @@ fn failover_to_time_places_a_group_without_checkpoints() {
         Some(20),
         "{out}"
     );
+}
+
+/// Offset-preserving mode: on empty target partitions every committed
+/// record lands at its source offset, across a log start above 0, aborted
+/// and committed transactions (markers at the end too) and compacted-away
+/// records, and after a clean restart; read_committed consumers of the
+/// target see no placeholder, and a group translates to the same numbers.
+#[test]
+fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
+    let pair = pair(KAFKA_4);
+    let (t, tc) = ("keep", "keep-c");
+    tools::create_topic(&pair.source, t, 3, &[]).unwrap();
+    // Partition 0: its first 120 records deleted.
+    let plain = |prefix: &str, n: i32, p: i32| -> Vec<TestRecord> {
+        (0..n)
+            .map(|i| TestRecord::new(format!("{prefix}-{i}")).with_partition(p))
+            .collect()
+    };
+    tools::produce(&pair.source, t, &plain("p0", 300, 0)).unwrap();
+    tools::delete_records(&pair.source, t, &[(0, 120)]).unwrap();
+    // Partitions 1 and 2: transactions, some aborted, plain records
+    // between them; partition 2 ends on a commit marker.
+    let txns = |round: i32| -> Vec<(TxnOutcome, Vec<TestRecord>)> {
+        (0..6)
+            .map(|i| {
+                let outcome = if i % 3 == 1 {
+                    TxnOutcome::Abort
+                } else {
+                    TxnOutcome::Commit
+                };
+                let recs = (0..10)
+                    .map(|j| {
+                        TestRecord::new(format!("tx{round}-{i}-{j}")).with_partition(1 + j % 2)
+                    })
+                    .collect();
+                (outcome, recs)
+            })
+            .collect()
+    };
+    tools::produce(&pair.source, t, &plain("p1", 40, 1)).unwrap();
+    tools::produce_transactions(&pair.source, t, "kmirror-keep", &txns(0)).unwrap();
+    tools::produce(&pair.source, t, &plain("p1-tail", 5, 1)).unwrap();
+    // A compacted topic whose cleaned log has holes of every size.
+    tools::create_topic(
+        &pair.source,
+        tc,
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.ms", "100"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "100"),
+        ],
+    )
+    .unwrap();
+    let keyed: Vec<TestRecord> = (0..200)
+        .map(|i| {
+            let key = if i % 3 == 0 {
+                format!("hot-{}", i % 7)
+            } else {
+                format!("cold-{i}")
+            };
+            TestRecord::new(format!("c-{i}"))
+                .with_key(key)
+                .with_partition(0)
+        })
+        .collect();
+    for chunk in keyed.chunks(25) {
+        tools::produce_with(&pair.source, tc, chunk, &[("linger.ms", "50")]).unwrap();
+    }
+    wait_until(
+        Duration::from_secs(120),
+        "the log cleaner to compact keep-c",
+        || {
+            tools::consume_all(
+                &pair.source,
+                tc,
+                Isolation::ReadCommitted,
+                None,
+                Duration::from_secs(30),
+            )
+            .map(|r| r.len() < keyed.len())
+            .unwrap_or(false)
+        },
+    );
+
+    let cfg = mm2_file(
+        pair,
+        "offsets-preserve",
+        &format!(
+            "topics = {t}, {tc}\nsync.topic.configs.enabled = false\nkmirror.offsets.preserve = true\n"
+        ),
+    );
+    let same_ends = |topic: &str| {
+        let want = tools::end_offsets(&pair.source, topic).unwrap();
+        wait_until(
+            Duration::from_secs(90),
+            &format!("A.{topic} ends where {topic} ends"),
+            || tools::end_offsets(&pair.target, &format!("A.{topic}")).ok() == Some(want.clone()),
+        );
+    };
+    let check = |topic: &str| {
+        let read = |cluster, name: &str, isolation| {
+            tools::consume_all(cluster, name, isolation, None, Duration::from_secs(60)).unwrap()
+        };
+        let src = read(&pair.source, topic, Isolation::ReadCommitted);
+        let tgt = read(
+            &pair.target,
+            &format!("A.{topic}"),
+            Isolation::ReadCommitted,
+        );
+        let essence = |r: &ConsumedRecord| (r.partition, r.offset, r.key.clone(), r.value.clone());
+        let (src_e, tgt_e): (Vec<_>, Vec<_>) = (
+            src.iter().map(essence).collect(),
+            tgt.iter().map(essence).collect(),
+        );
+        assert_eq!(src_e.len(), tgt_e.len(), "{topic}: records read");
+        assert_eq!(src_e, tgt_e, "{topic}: every record at its source offset");
+        let holes = src
+            .windows(2)
+            .filter(|w| w[0].partition == w[1].partition && w[1].offset != w[0].offset + 1)
+            .count();
+        // The placeholders are there for read_uncommitted readers only.
+        let raw = read(
+            &pair.target,
+            &format!("A.{topic}"),
+            Isolation::ReadUncommitted,
+        );
+        let placeholders = raw
+            .iter()
+            .filter(|r| r.headers.iter().any(|(k, _)| k == PLACEHOLDER_HEADER))
+            .count();
+        (placeholders, holes)
+    };
+
+    let mut km = Kmirror::start(&cfg, &[]);
+    same_ends(t);
+    same_ends(tc);
+    km.stop();
+    let out = km.output();
+    assert!(out.contains("placeholder fills"), "{out}");
+    assert!(!out.contains("no longer preserved"), "{out}");
+    let (placeholders, _) = check(t);
+    assert!(
+        placeholders >= 120 + 2 * 9,
+        "{placeholders} placeholders: the deleted start and the aborted transactions"
+    );
+    // Single compacted-away offsets take an abort marker each.
+    assert!(check(tc).1 > 10, "the cleaner left holes in keep-c");
+
+    // A clean stop leaves the target where progress stands: a restart
+    // keeps preserving.
+    tools::produce_transactions(&pair.source, t, "kmirror-keep", &txns(1)).unwrap();
+    let mut km = Kmirror::start(&cfg, &[]);
+    same_ends(t);
+    km.stop();
+    let out = km.output();
+    assert!(!out.contains("no longer preserved"), "{out}");
+    check(t);
+
+    // A group fails over by committing the same numbers.
+    let src = by_offset(
+        &tools::consume_all(
+            &pair.source,
+            t,
+            Isolation::ReadCommitted,
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
+    let gap_in_1 = (0..).find(|o| !src[&1].contains_key(o)).unwrap();
+    let committed = [(0, 150), (1, gap_in_1), (2, 7)];
+    tools::set_group_offsets(&pair.source, "keep-g", t, &committed).unwrap();
+    let cfg_path = cfg.to_string_lossy().into_owned();
+    let (code, out) = run_kmirror(&["offsets", "translate", &cfg_path, "--group", "keep-g"]);
+    assert_eq!(code, Some(0), "{out}");
+    let rows = parse_table(&out);
+    for (p, offset) in committed {
+        // At a gap, the next record's offset is as good: nothing a
+        // read_committed consumer sees lies between.
+        let next_record = src[&p].range(offset..).next().map(|(o, _)| *o);
+        let got = rows[&(t.to_string(), p)].1;
+        assert!(
+            got == Some(offset) || got == next_record,
+            "partition {p} committed at {offset}\n{out}"
+        );
+    }
 }

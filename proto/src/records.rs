@@ -192,8 +192,37 @@ pub fn reencode(batch: &RecordBatch, opts: Reencode) -> Result<Option<ReencodedB
         .iter()
         .filter(|r| r.offset >= opts.min_offset)
         .collect();
-    let (Some(first), Some(last)) = (kept.first(), kept.last()) else {
+    if kept.is_empty() {
         return Ok(None);
+    }
+    rebuild(batch, &kept, opts).map(Some)
+}
+
+/// [`reencode`], but one batch per run of consecutive source offsets, so
+/// that no rebuilt batch spans a hole (for a target whose offsets must
+/// match the source's). In source order; empty when no record is left.
+pub fn reencode_runs(
+    batch: &RecordBatch,
+    opts: Reencode,
+) -> Result<Vec<ReencodedBatch>, ProtoError> {
+    let records = decode_records(batch, opts.max_decompressed)?;
+    let kept: Vec<&RawRecord> = records
+        .iter()
+        .filter(|r| r.offset >= opts.min_offset)
+        .collect();
+    kept.chunk_by(|a, b| b.offset == a.offset + 1)
+        .map(|run| rebuild(batch, run, opts))
+        .collect()
+}
+
+/// Builds the batch of `kept` (at least one record) from `batch`.
+fn rebuild(
+    batch: &RecordBatch,
+    kept: &[&RawRecord],
+    opts: Reencode,
+) -> Result<ReencodedBatch, ProtoError> {
+    let (Some(first), Some(last)) = (kept.first(), kept.last()) else {
+        return Err(ProtoError::malformed("record batch", "nothing to rebuild"));
     };
     let base_ts = opts.force_timestamp.unwrap_or(first.timestamp);
     let mut max_ts = i64::MIN;
@@ -245,12 +274,47 @@ pub fn reencode(batch: &RecordBatch, opts: Reencode) -> Result<Option<ReencodedB
         }
         previous = Some(r.offset);
     }
-    Ok(Some(ReencodedBatch {
+    Ok(ReencodedBatch {
         batch: RecordBatch::parse(bytes)?,
         first_source_offset: first.offset,
         last_source_offset: last.offset,
         runs,
-    }))
+    })
+}
+
+/// The header every placeholder record carries, so that a read_uncommitted
+/// reader can tell one apart.
+pub const PLACEHOLDER_HEADER: &str = "kmirror.placeholder";
+
+/// A batch of `count` placeholder records (no key, no value, the
+/// [`PLACEHOLDER_HEADER`]), compressed with `compression`. Their timestamp
+/// is -1 (none): no time lookup lands on one, and neither segment rolling
+/// nor time retention counts them (a timestamp of 0 would make the broker
+/// roll a segment after them and delete it at once). Its producer fields
+/// are the caller's to set.
+pub fn placeholder_batch(count: i32, compression: Compression) -> Result<Bytes, ProtoError> {
+    let records: Vec<NewRecord> = (0..count.max(0))
+        .map(|i| NewRecord {
+            offset_delta: i,
+            timestamp: -1,
+            key: None,
+            value: None,
+            headers: vec![(PLACEHOLDER_HEADER.to_string(), Some(Bytes::new()))],
+        })
+        .collect();
+    encode_batch(
+        &BatchMeta {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            compression,
+            log_append_time: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+        },
+        &records,
+    )
 }
 
 /// Encodes records into a new batch (used by tests, benchmarks and fake brokers).
@@ -456,5 +520,73 @@ mod tests {
         )
         .unwrap()
         .is_none());
+    }
+
+    #[test]
+    fn runs_are_rebuilt_one_batch_each() {
+        let bytes = encode_batch(
+            &meta(Compression::Zstd),
+            &[
+                rec(0, "a"),
+                rec(1, "b"),
+                rec(3, "c"),
+                rec(6, "d"),
+                rec(7, "e"),
+            ],
+        )
+        .unwrap();
+        let b = RecordBatch::parse(bytes).unwrap();
+        let opts = Reencode {
+            min_offset: 1001,
+            force_timestamp: None,
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+        };
+        let out = reencode_runs(&b, opts).unwrap();
+        let spans: Vec<(i64, i64, i32)> = out
+            .iter()
+            .map(|r| {
+                (
+                    r.first_source_offset,
+                    r.last_source_offset,
+                    r.batch.record_count(),
+                )
+            })
+            .collect();
+        assert_eq!(spans, [(1001, 1001, 1), (1003, 1003, 1), (1006, 1007, 2)]);
+        for r in &out {
+            assert!(!r.batch.has_offset_holes());
+            r.batch.verify_crc().unwrap();
+            assert_eq!(r.runs, [(r.first_source_offset, 0)]);
+        }
+        let values: Vec<Bytes> = out
+            .iter()
+            .flat_map(|r| decode_records(&r.batch, DEFAULT_MAX_DECOMPRESSED).unwrap())
+            .map(|r| split_body(&r.body).unwrap().value.unwrap())
+            .collect();
+        assert_eq!(
+            values,
+            [b"b", b"c", b"d", b"e"].map(|v| Bytes::from_static(v))
+        );
+        let past = Reencode {
+            min_offset: 2000,
+            ..opts
+        };
+        assert!(reencode_runs(&b, past).unwrap().is_empty());
+    }
+
+    #[test]
+    fn placeholders_are_empty_records_marked_by_a_header() {
+        let b = RecordBatch::parse(placeholder_batch(1000, Compression::Zstd).unwrap()).unwrap();
+        assert_eq!((b.record_count(), b.next_offset()), (1000, 1000));
+        assert!(!b.has_offset_holes());
+        assert!(b.len() < 2000, "compresses to {} bytes", b.len());
+        let recs = decode_records(&b, DEFAULT_MAX_DECOMPRESSED).unwrap();
+        let f = split_body(&recs[999].body).unwrap();
+        assert_eq!((f.key, f.value, recs[999].timestamp), (None, None, -1));
+        assert_eq!(b.max_timestamp(), -1);
+        assert_eq!(
+            f.headers,
+            vec![(PLACEHOLDER_HEADER.to_string(), Some(Bytes::new()))]
+        );
     }
 }

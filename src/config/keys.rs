@@ -44,6 +44,9 @@ pub const OFFSET_SYNCS_TOPIC_LOCATION: &str = "offset-syncs.topic.location";
 pub const OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR: &str = "offset-syncs.topic.replication.factor";
 pub const TASKS_MAX: &str = "tasks.max";
 pub const EXACTLY_ONCE_SUPPORT: &str = "exactly.once.support";
+/// kmirror's own flow switch: records land at their source offsets on an
+/// empty target partition.
+pub const OFFSETS_PRESERVE: &str = "kmirror.offsets.preserve";
 
 // Worker settings, which MirrorMaker 2 reads per target cluster: resolved as
 // `A->B.key`, then `<target>.key`, then `key`, then the default.
@@ -95,6 +98,7 @@ pub const FLOW_SETTINGS: &[&str] = &[
     OFFSET_SYNCS_TOPIC_REPLICATION_FACTOR,
     TASKS_MAX,
     EXACTLY_ONCE_SUPPORT,
+    OFFSETS_PRESERVE,
 ];
 
 /// Worker settings kmirror honours.

@@ -134,6 +134,9 @@ pub struct FlowConfig {
     /// as `<target>.exactly.once.source.support`, or at top level) or
     /// `exactly.once.support = required`.
     pub exactly_once: bool,
+    /// `kmirror.offsets.preserve` (default false): on an empty target
+    /// partition, every record lands at its source offset.
+    pub preserve_offsets: bool,
     /// Client properties for fetching from the source: the source cluster's
     /// client properties, then `consumer.*`, `<source>.consumer.*`,
     /// `<source>-><target>.consumer.*` (prefixes removed), each overriding
@@ -812,6 +815,15 @@ impl<'p> Layers<'p> {
             None => false,
         };
         let exactly_once = worker_exactly_once || flow_exactly_once;
+        let preserve = flow(keys::OFFSETS_PRESERVE);
+        let preserve_offsets = bool_or(preserve, false)?;
+        if let (true, true, Some(setting)) = (preserve_offsets, exactly_once, preserve) {
+            // Each target transaction adds a marker offset the source does
+            // not have.
+            return Err(setting.invalid(
+                "cannot be combined with exactly-once mode: every transaction kmirror commits on the target adds a marker at an offset the source uses for a record",
+            ));
+        }
 
         let (source_cluster, target_cluster) = (&clusters[source], &clusters[target]);
         let mut source_consumer = self.role_props(
@@ -878,6 +890,7 @@ impl<'p> Layers<'p> {
             },
             tasks_max,
             exactly_once,
+            preserve_offsets,
             source_consumer,
             target_producer: self.role_props(
                 target_cluster,
@@ -1745,6 +1758,34 @@ admin.request.timeout.ms = 20000
             "{TWO_CLUSTERS}A->B.enabled = true\nB.exactly.once.source.support = disabled\n"
         ));
         assert!(!other.flows[0].exactly_once);
+    }
+
+    #[test]
+    fn offset_preserving_mode_per_flow_and_never_with_exactly_once() {
+        let config = parse_ok(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nB->A.enabled = true\n\
+             A->B.kmirror.offsets.preserve = true\n"
+        ));
+        assert!(config.flows[0].preserve_offsets);
+        assert!(!config.flows[1].preserve_offsets);
+        assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+        let err = parse(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nkmirror.offsets.preserve = true\n\
+             B.exactly.once.source.support = enabled\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("mm2.properties:5: key 'kmirror.offsets.preserve'")
+                && err.contains("exactly-once"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nkmirror.offsets.preserve = yes\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("kmirror.offsets.preserve"), "{err}");
     }
 
     #[test]

@@ -872,6 +872,44 @@ pub fn set_group_offsets(
     result.map(drop)
 }
 
+/// Deletes the records of `topic` below `offsets` ((partition, offset)s)
+/// with kafka-delete-records: the partitions' log start offsets move there.
+pub fn delete_records(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> io::Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let bootstrap = cluster.bootstrap_servers();
+    let what = format!("deleting records of {topic} on {bootstrap}");
+    let json_path = std::env::temp_dir().join(format!(
+        "kmirror-delete-records-{}-{}.json",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let partitions: Vec<String> = offsets
+        .iter()
+        .map(|(p, o)| format!(r#"{{"topic":"{topic}","partition":{p},"offset":{o}}}"#))
+        .collect();
+    fs::write(
+        &json_path,
+        format!(r#"{{"partitions":[{}],"version":1}}"#, partitions.join(",")),
+    )?;
+    let result = run_tool(
+        "org.apache.kafka.tools.DeleteRecordsCommand",
+        Jvm::Brief,
+        [
+            "--bootstrap-server".to_owned(),
+            bootstrap.clone(),
+            "--offset-json-file".into(),
+            json_path.display().to_string(),
+        ],
+        &what,
+    );
+    let _ = fs::remove_file(&json_path);
+    result.map(drop)
+}
+
 /// A member of consumer group `group` resuming on `topic` where the group
 /// committed (no reset policy: a partition without a commit fails), reading
 /// read_committed to the end and committing: the (partition, offset,

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 
 use kmirror_proto::batch::{split_record_set, RecordBatch, RecordSetEntry};
 use kmirror_proto::fetch::FetchPartitionResponse;
-use kmirror_proto::records::{reencode, Reencode};
+use kmirror_proto::records::{reencode, reencode_runs, Reencode, ReencodedBatch};
 
-use crate::mirror::partition::Partition;
+use crate::mirror::partition::{Partition, Preserve};
 use crate::mirror::plan::FetchSettings;
 
 /// Control record type of an abort marker.
@@ -87,45 +87,45 @@ pub fn apply(
                 .map_err(|e| format!("source batch failed its CRC check: {e}"))?;
         }
         let next = batch.next_offset();
-        let forwardable = if batch.has_offset_holes()
-            || batch.base_offset() < position
-            || batch.is_log_append_time()
+        if batch.has_offset_holes() || batch.base_offset() < position || batch.is_log_append_time()
         {
-            let force = batch.is_log_append_time().then(|| batch.max_timestamp());
-            let rebuilt = reencode(
-                &batch,
-                Reencode {
-                    min_offset: position,
-                    force_timestamp: force,
-                    max_decompressed: settings.max_decompressed_bytes,
-                },
-            )
-            .map_err(|e| {
+            let opts = Reencode {
+                min_offset: position,
+                force_timestamp: batch.is_log_append_time().then(|| batch.max_timestamp()),
+                max_decompressed: settings.max_decompressed_bytes,
+            };
+            // Offsets that must match the source's: no rebuilt batch spans
+            // a hole (placeholders fill it).
+            let rebuilt = if p.preserve == Preserve::Off {
+                reencode(&batch, opts).map(|r| r.into_iter().collect())
+            } else {
+                reencode_runs(&batch, opts)
+            };
+            let rebuilt: Vec<ReencodedBatch> = rebuilt.map_err(|e| {
                 format!(
                     "cannot re-encode the batch at offset {}: {e}",
                     batch.base_offset()
                 )
             })?;
             out.reencoded += 1;
-            match rebuilt {
-                Some(r) => {
-                    out.copied_bytes += r.batch.len() as u64;
-                    Some((r.batch, Some(std::rc::Rc::from(r.runs))))
-                }
-                None => None,
-            }
-        } else {
-            Some((batch, None))
-        };
-        match forwardable {
-            Some((b, runs)) => {
-                out.batches += 1;
-                p.enqueue_with_runs(b, next, runs);
-            }
-            None => {
+            if rebuilt.is_empty() {
                 out.dropped += 1;
                 p.skip_to(next);
             }
+            let last = rebuilt.len().saturating_sub(1);
+            for (k, r) in rebuilt.into_iter().enumerate() {
+                out.copied_bytes += r.batch.len() as u64;
+                out.batches += 1;
+                let after = if k == last {
+                    next
+                } else {
+                    r.last_source_offset + 1
+                };
+                p.enqueue_with_runs(r.batch, after, Some(std::rc::Rc::from(r.runs)));
+            }
+        } else {
+            out.batches += 1;
+            p.enqueue_with_runs(batch, next, None);
         }
         position = next;
     }

@@ -22,6 +22,29 @@ pub struct Queued {
     pub runs: Option<Rc<[(i64, i32)]>>,
 }
 
+impl Queued {
+    /// The source offset of the batch's first record.
+    pub fn first_source(&self) -> i64 {
+        first_source(&self.batch, self.runs.as_deref())
+    }
+}
+
+/// The source offset of the first record of `batch`, rebuilt with `runs`.
+fn first_source(batch: &RecordBatch, runs: Option<&[(i64, i32)]>) -> i64 {
+    runs.and_then(|r| r.first())
+        .map_or(batch.base_offset(), |r| r.0)
+}
+
+impl Sent {
+    /// The source offset of the batch's first record.
+    pub fn first_source(&self) -> i64 {
+        self.runs
+            .as_deref()
+            .and_then(|r| r.first())
+            .map_or(self.base_offset, |r| r.0)
+    }
+}
+
 /// A batch produced and awaiting its acknowledgement.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -49,6 +72,21 @@ pub enum Status {
     },
     /// Stopped for good, with the operator-facing reason.
     Failed(String),
+}
+
+/// `kmirror.offsets.preserve` on one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preserve {
+    /// Not asked for, or given up: records land where the target puts them
+    /// and the offset map serves translation.
+    Off,
+    /// Asked for: nothing is sent until the target partition's end has been
+    /// compared with the start position.
+    Unchecked,
+    /// Records land at their source offsets. `next` is the target offset
+    /// the next batch sent lands at, `acked` the one after the last
+    /// acknowledged batch or placeholder fill.
+    On { next: i64, acked: i64 },
 }
 
 /// The producer identity a partition's batches carry.
@@ -116,6 +154,7 @@ pub struct Partition {
     pub map: PartitionMap,
     /// Points of the map not yet reported to the control thread.
     pub unreported_points: Vec<Point>,
+    pub preserve: Preserve,
 }
 
 /// The longest wait before a partition fetches again after fetch errors.
@@ -161,6 +200,7 @@ impl Partition {
             produce_failures: 0,
             map: PartitionMap::default(),
             unreported_points: Vec::new(),
+            preserve: Preserve::Off,
         }
     }
 
@@ -315,6 +355,79 @@ impl Partition {
             && !self.queue.is_empty()
             && self.inflight.len() < limit
             && self.producer.is_some()
+            && match self.preserve {
+                Preserve::Off => true,
+                Preserve::Unchecked => false,
+                // A batch goes out only where it lands at its own offset;
+                // a gap before it is filled first.
+                Preserve::On { next, .. } => {
+                    self.queue.front().map(Queued::first_source) == Some(next)
+                }
+            }
+    }
+
+    /// Offset-preserving mode: the target offsets `(from, to)` to fill with
+    /// placeholders before anything else is sent, once nothing is in
+    /// flight: up to the next batch's first offset, or, with nothing
+    /// queued, up to the position (past trailing markers, so that a group
+    /// committed at the source's end is at the target's end too).
+    pub fn gap(&self) -> Option<(i64, i64)> {
+        let Preserve::On { next, acked } = self.preserve else {
+            return None;
+        };
+        if !self.is_active() || !self.inflight.is_empty() || next != acked {
+            return None;
+        }
+        let to = match self.queue.front() {
+            Some(q) => q.first_source(),
+            None => self.acked_offset?,
+        };
+        (to > next).then_some((next, to))
+    }
+
+    /// Placeholders now fill the target up to `to`.
+    pub fn on_filled(&mut self, to: i64) {
+        if let Preserve::On { .. } = self.preserve {
+            self.preserve = Preserve::On {
+                next: to,
+                acked: to,
+            };
+        }
+    }
+
+    /// Offset-preserving mode ends for this partition (the log says why).
+    pub fn stop_preserving(&mut self) {
+        self.preserve = Preserve::Off;
+    }
+
+    /// Offset-preserving mode: checks that the acknowledged batch `sent`
+    /// landed at its source offset `target_base`; the reason it did not
+    /// otherwise (the caller stops preserving).
+    pub fn check_preserved(&mut self, sent: &Sent, target_base: i64) -> Option<String> {
+        let Preserve::On { next, .. } = self.preserve else {
+            return None;
+        };
+        let first = sent.first_source();
+        let end = first + i64::from(sent.records);
+        if target_base < 0 || target_base == first {
+            self.preserve = Preserve::On { next, acked: end };
+            return None;
+        }
+        Some(format!(
+            "the batch with source offsets {first}..{end} landed at target offset {target_base}"
+        ))
+    }
+
+    /// Offset-preserving mode: why the next batch can never land at its
+    /// source offset (it starts below what the target already holds), if so.
+    pub fn preserve_conflict(&self) -> Option<String> {
+        let Preserve::On { next, acked } = self.preserve else {
+            return None;
+        };
+        let first = self.queue.front()?.first_source();
+        (self.inflight.is_empty() && next == acked && first < next).then(|| {
+            format!("the next batch starts at source offset {first}, below target offset {next} already written")
+        })
     }
 
     /// Takes the next batch, stamped with the producer's fields and the next
@@ -333,6 +446,12 @@ impl Partition {
             _ => BatchRewrite::NON_IDEMPOTENT,
         };
         let out = q.batch.rewrite(&rewrite);
+        if let Preserve::On { acked, .. } = self.preserve {
+            self.preserve = Preserve::On {
+                next: q.first_source() + i64::from(records),
+                acked,
+            };
+        }
         self.inflight.push_back(Sent {
             base_offset: q.batch.base_offset(),
             batch_end: q.batch.next_offset(),
@@ -405,6 +524,9 @@ impl Partition {
         self.fetch_offset = self.acked_offset;
         self.next_sequence = self.acked_sequence;
         self.status = Status::Active;
+        if let Preserve::On { acked, .. } = self.preserve {
+            self.preserve = Preserve::On { next: acked, acked };
+        }
     }
 
     /// Exactly-once mode: the transaction holding this partition's batches
@@ -604,6 +726,66 @@ mod tests {
                 .as_millis(),
             100
         );
+    }
+
+    #[test]
+    fn preserving_sends_only_where_a_batch_lands_at_its_own_offset() {
+        let mut p = part();
+        p.preserve = Preserve::Unchecked;
+        p.enqueue(batch(0, 3), 3);
+        assert!(
+            !p.can_send(5),
+            "nothing goes out before the target is checked"
+        );
+        p.preserve = Preserve::On { next: 0, acked: 0 };
+        assert_eq!(p.gap(), None);
+        assert!(p.can_send(5));
+        p.take_next(true, false);
+        p.skip_to(5); // a marker and an aborted batch at 3..5
+        p.enqueue(batch(5, 2), 7);
+        p.confirmed = true;
+        assert!(!p.can_send(5), "offsets 3..5 come first");
+        assert_eq!(p.gap(), None, "not while a batch is in flight");
+        let s = p.on_ack().unwrap();
+        assert_eq!(p.check_preserved(&s, 0), None);
+        assert_eq!(p.gap(), Some((3, 5)));
+        p.on_filled(5);
+        assert_eq!(p.gap(), None);
+        assert!(p.can_send(5));
+        p.take_next(true, false);
+        let s = p.on_ack().unwrap();
+        assert!(p
+            .check_preserved(&s, 9)
+            .unwrap()
+            .contains("source offsets 5..7 landed at target offset 9"));
+    }
+
+    #[test]
+    fn preserving_fills_past_trailing_markers_and_rewinds_to_the_last_ack() {
+        let mut p = part();
+        p.preserve = Preserve::On { next: 0, acked: 0 };
+        p.enqueue(batch(0, 2), 2);
+        p.enqueue(batch(2, 2), 4);
+        p.confirmed = true;
+        p.take_next(true, false);
+        p.take_next(true, false);
+        assert_eq!(p.preserve, Preserve::On { next: 4, acked: 0 });
+        let s = p.on_ack().unwrap();
+        p.check_preserved(&s, 0);
+        p.on_retriable_failure(false, Instant::now(), std::time::Duration::from_millis(1));
+        p.rewind();
+        assert_eq!(p.preserve, Preserve::On { next: 2, acked: 2 });
+        // The last batch, then a commit marker and nothing after it.
+        p.enqueue(batch(2, 2), 4);
+        p.take_next(true, false);
+        p.skip_to(5);
+        let s = p.on_ack().unwrap();
+        p.check_preserved(&s, 2);
+        assert_eq!(p.gap(), Some((4, 5)));
+        // A batch below what the target holds can never land in place.
+        p.on_filled(5);
+        p.enqueue(batch(3, 1), 4);
+        assert!(p.preserve_conflict().unwrap().contains("source offset 3"));
     }
 
     #[test]

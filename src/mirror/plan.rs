@@ -66,6 +66,9 @@ pub struct FlowPlan {
     /// `exactly.once.source.support = enabled` (or `exactly.once.support =
     /// required`): data and progress committed in one transaction.
     pub exactly_once: bool,
+    /// `kmirror.offsets.preserve`: on an empty target partition, records
+    /// land at their source offsets, gaps filled with placeholders.
+    pub preserve_offsets: bool,
     /// The consumer groups whose offsets are checkpointed.
     pub groups: TopicFilter,
     /// Where checkpoints go and how often; `None` when off.
@@ -441,6 +444,7 @@ pub fn plans_from_config(
             fetch,
             produce,
             exactly_once: flow.exactly_once,
+            preserve_offsets: flow.preserve_offsets,
             groups: flow.groups.clone(),
             checkpoints: match (
                 flow.emit_checkpoints_enabled,

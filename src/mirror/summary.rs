@@ -27,6 +27,11 @@ pub struct Counters {
     /// Exactly-once mode: transactions committed and aborted.
     pub txn_commits: u64,
     pub txn_aborts: u64,
+    /// Offset-preserving mode: gaps filled, the target offsets they took,
+    /// and partitions that left the mode.
+    pub placeholder_fills: u64,
+    pub placeholder_offsets: u64,
+    pub preserve_stopped: u64,
     /// Source record timestamp to produce acknowledgement, in microseconds.
     pub latency_us: Histogram<u64>,
 }
@@ -43,6 +48,9 @@ impl Counters {
             session_fetches: 0,
             txn_commits: 0,
             txn_aborts: 0,
+            placeholder_fills: 0,
+            placeholder_offsets: 0,
+            preserve_stopped: 0,
             latency_us: latency_histogram(),
         }
     }
@@ -57,6 +65,9 @@ impl Counters {
         self.session_fetches += other.session_fetches;
         self.txn_commits += other.txn_commits;
         self.txn_aborts += other.txn_aborts;
+        self.placeholder_fills += other.placeholder_fills;
+        self.placeholder_offsets += other.placeholder_offsets;
+        self.preserve_stopped += other.preserve_stopped;
         let _ = self.latency_us.add(&other.latency_us);
     }
 
@@ -154,6 +165,12 @@ impl Summary {
             s.push_str(&format!(
                 "; {} transactions committed, {} aborted",
                 c.txn_commits, c.txn_aborts
+            ));
+        }
+        if c.placeholder_fills + c.preserve_stopped > 0 {
+            s.push_str(&format!(
+                "; offsets preserved with {} placeholder fills ({} target offsets), {} partitions left offset-preserving mode (the log says why)",
+                c.placeholder_fills, c.placeholder_offsets, c.preserve_stopped
             ));
         }
         for f in &self.failures {

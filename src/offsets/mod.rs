@@ -6,6 +6,7 @@ pub mod failback;
 pub mod failover;
 pub mod heartbeats;
 pub mod map;
+pub mod placeholders;
 pub mod syncs;
 pub mod table;
 pub mod translate;

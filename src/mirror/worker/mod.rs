@@ -10,6 +10,7 @@
 //! A flow whose cluster is down stalls only its own tasks.
 
 mod fetch;
+mod preserve;
 mod produce;
 mod resolve;
 pub mod txn;
@@ -173,6 +174,9 @@ impl Worker {
             if self.plans[flow].exactly_once {
                 tokio::task::spawn_local(self.clone().txn_loop(flow));
             }
+            if self.plans[flow].preserve_offsets {
+                tokio::task::spawn_local(self.clone().preserve_loop(flow));
+            }
         }
         let reporter = tokio::task::spawn_local(self.clone().reporter());
         let mut acks_by = Instant::now();
@@ -237,6 +241,9 @@ impl Worker {
                 a.start_offset,
             );
             p.stream = idx % self.streams;
+            if self.plans[a.flow].preserve_offsets {
+                p.preserve = crate::mirror::partition::Preserve::Unchecked;
+            }
             parts.push(p);
             self.by_source.borrow_mut().insert(key, idx);
             self.by_target

@@ -232,6 +232,7 @@ impl Worker {
             .map(|d| d.as_micros() as i64)
             .unwrap_or(0);
         let mut failures = Vec::new();
+        let mut unpreserved = Vec::new();
         let mut doom: Option<String> = None;
         let mut parts = self.parts.borrow_mut();
         let mut stats = self.stats.borrow_mut();
@@ -250,6 +251,9 @@ impl Worker {
                     let from = p.acked_offset;
                     if let Some(s) = p.on_ack() {
                         p.on_mapped(&s, r.base_offset, from);
+                        if let Some(reason) = p.check_preserved(&s, r.base_offset) {
+                            unpreserved.push((idx, reason));
+                        }
                         stats.records += s.records as u64;
                         stats.bytes += s.bytes as u64;
                         stats.batches += 1;
@@ -331,6 +335,9 @@ impl Worker {
         drop(parts);
         for (idx, reason) in failures {
             self.fail_partition(idx, reason);
+        }
+        for (idx, reason) in unpreserved {
+            self.stop_preserving(idx, &reason);
         }
         if let (true, Some(reason)) = (plan.exactly_once, doom) {
             self.doom_txn(flow, format!("a produce failed: {reason}"));

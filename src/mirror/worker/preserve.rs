@@ -1,0 +1,190 @@
+//! Offset-preserving mode on a worker (`kmirror.offsets.preserve`): one
+//! task per flow checks where each new partition's target stands, and fills
+//! the gaps in the source's offsets with placeholders before the batch
+//! after them goes out, so that every record lands at its source offset.
+//! A partition where that cannot hold leaves the mode, saying why; the
+//! exact offset map serves it from there, as for any partition.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::client::admin::{self, LATEST};
+use crate::mirror::partition::Preserve;
+use crate::offsets::placeholders::{self, FillError, Placeholders};
+
+use super::Worker;
+
+/// Backoff after a fill or check that failed, doubling up to the cap.
+const BACKOFF_FROM: Duration = Duration::from_millis(200);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+
+impl Worker {
+    pub(super) async fn preserve_loop(self: Rc<Self>, flow: usize) {
+        let plan = &self.plans[flow];
+        let id =
+            placeholders::transactional_id(&plan.source.cluster, &plan.target.cluster, self.id);
+        let mut filler = Placeholders::new(id, plan.produce.transaction_timeout_ms);
+        let mut backoff = BACKOFF_FROM;
+        loop {
+            if self.shutting_down.get() {
+                return;
+            }
+            let armed = self.armed();
+            let mut ok = self.check_targets(flow).await;
+            let conflicts: Vec<(usize, String)> = self
+                .parts
+                .borrow()
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.flow == flow)
+                .filter_map(|(i, p)| Some((i, p.preserve_conflict()?)))
+                .collect();
+            for (idx, reason) in conflicts {
+                self.stop_preserving(idx, &reason);
+            }
+            let gaps: Vec<(usize, String, i32, i64, i64)> = self
+                .parts
+                .borrow()
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.flow == flow)
+                .filter_map(|(i, p)| {
+                    let (from, to) = p.gap()?;
+                    Some((i, p.target_topic.to_string(), p.partition, from, to))
+                })
+                .collect();
+            let busy = !gaps.is_empty();
+            for (idx, topic, partition, from, to) in gaps {
+                if self.shutting_down.get() {
+                    return;
+                }
+                match filler
+                    .fill(&self.targets[flow], &topic, partition, from, to)
+                    .await
+                {
+                    Ok(()) => {
+                        let mut stats = self.stats.borrow_mut();
+                        stats.placeholder_offsets += (to - from) as u64;
+                        stats.placeholder_fills += 1;
+                        drop(stats);
+                        self.parts.borrow_mut()[idx].on_filled(to);
+                        self.wake.notify_waiters();
+                    }
+                    Err(FillError::Retry(reason)) => {
+                        tracing::warn!(
+                            worker = self.id,
+                            cluster = %plan.target.cluster,
+                            topic,
+                            partition,
+                            "cannot fill target offsets {from}..{to} with placeholders yet: {reason}"
+                        );
+                        ok = false;
+                        break;
+                    }
+                    Err(FillError::GiveUp(reason)) => {
+                        self.stop_preserving(idx, &format!(
+                            "target offsets {from}..{to} cannot be filled with placeholders: {reason}"
+                        ));
+                    }
+                }
+            }
+            if !ok {
+                drop(armed);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_CAP);
+            } else {
+                backoff = BACKOFF_FROM;
+                if !busy {
+                    self.idle(armed).await;
+                }
+            }
+        }
+    }
+
+    /// Offset-preserving mode ends for partition `idx`; the log says why.
+    pub(super) fn stop_preserving(&self, idx: usize, reason: &str) {
+        let mut parts = self.parts.borrow_mut();
+        let p = &mut parts[idx];
+        if p.preserve == Preserve::Off {
+            return;
+        }
+        tracing::warn!(
+            cluster = %self.plans[p.flow].target.cluster,
+            topic = %p.target_topic,
+            partition = p.partition,
+            "offsets are no longer preserved on this partition: {reason}; the exact offset map serves its translation from here"
+        );
+        p.stop_preserving();
+        drop(parts);
+        self.stats.borrow_mut().preserve_stopped += 1;
+        self.wake.notify_waiters();
+    }
+
+    /// Decides, for each partition whose start position and target leader
+    /// are known, whether its records can land at their source offsets:
+    /// yes when the target partition ends where mirroring resumes, or is
+    /// empty (the gap before the first record is filled). False when a
+    /// lookup failed.
+    async fn check_targets(&self, flow: usize) -> bool {
+        let waiting: Vec<(usize, String, i32, i32, i64)> = self
+            .parts
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.flow == flow && p.preserve == Preserve::Unchecked)
+            .filter_map(|(i, p)| {
+                Some((
+                    i,
+                    p.target_topic.to_string(),
+                    p.partition,
+                    p.tgt_leader?,
+                    p.acked_offset?,
+                ))
+            })
+            .collect();
+        let mut ok = true;
+        for (idx, topic, partition, leader, start) in waiting {
+            let end = match self.targets[flow].broker(leader).await {
+                Ok(conn) => admin::list_offsets(&conn, &topic, &[partition], LATEST, false).await,
+                Err(e) => Err(e),
+            };
+            let end = match end.as_deref() {
+                Ok([(_, Ok(end))]) => *end,
+                other => {
+                    tracing::debug!(
+                        worker = self.id,
+                        topic,
+                        partition,
+                        "cannot look up the target's end: {other:?}"
+                    );
+                    self.parts.borrow_mut()[idx].tgt_leader = None;
+                    ok = false;
+                    continue;
+                }
+            };
+            if end == start || end == 0 {
+                tracing::debug!(
+                    worker = self.id,
+                    topic,
+                    partition,
+                    start,
+                    end,
+                    "offsets preserved"
+                );
+                self.parts.borrow_mut()[idx].preserve = Preserve::On {
+                    next: end,
+                    acked: end,
+                };
+                self.wake.notify_waiters();
+            } else {
+                self.stop_preserving(
+                    idx,
+                    &format!(
+                        "the target partition ends at offset {end} but mirroring resumes at source offset {start} (offsets are preserved only on an empty target partition, or one a clean stop left where progress stands)"
+                    ),
+                );
+            }
+        }
+        ok
+    }
+}
