@@ -332,6 +332,22 @@ fn control_response(api: Api, v: i16) -> Bytes {
                 .with_unknown_tagged_fields(tags(flex)),
             v,
         ),
+        Api::DeleteRecords => encode(
+            &DeleteRecordsResponse::default()
+                .with_topics(vec![delete_records_response::DeleteRecordsTopicResult::default()
+                    .with_name(TopicName(s("B.orders")))
+                    .with_partitions(vec![
+                        delete_records_response::DeleteRecordsPartitionResult::default()
+                            .with_partition_index(0)
+                            .with_low_watermark(120),
+                        delete_records_response::DeleteRecordsPartitionResult::default()
+                            .with_partition_index(1)
+                            .with_low_watermark(-1)
+                            .with_error_code(6),
+                    ])])
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
         Api::DescribeAcls => encode(
             &DescribeAclsResponse::default()
                 .with_resources(vec![describe_acls_response::DescribeAclsResource::default()

@@ -78,6 +78,10 @@ pub fn decode(api: Api, version: i16, body: Bytes) -> Result<(), ProtoError> {
             control::decode_response::<create_partitions::CreatePartitionsRequest>(body, version)
                 .map(drop)
         }
+        Api::DeleteRecords => {
+            control::decode_response::<delete_records::DeleteRecordsRequest>(body, version)
+                .map(drop)
+        }
     }
 }
 

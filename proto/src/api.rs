@@ -18,6 +18,7 @@ pub enum Api {
     SaslHandshake = 17,
     ApiVersions = 18,
     CreateTopics = 19,
+    DeleteRecords = 21,
     InitProducerId = 22,
     AddPartitionsToTxn = 24,
     AddOffsetsToTxn = 25,
@@ -31,7 +32,7 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 21] = [
+    pub const ALL: [Api; 22] = [
         Api::Produce,
         Api::Fetch,
         Api::ListOffsets,
@@ -43,6 +44,7 @@ impl Api {
         Api::SaslHandshake,
         Api::ApiVersions,
         Api::CreateTopics,
+        Api::DeleteRecords,
         Api::InitProducerId,
         Api::AddPartitionsToTxn,
         Api::AddOffsetsToTxn,
@@ -72,6 +74,7 @@ impl Api {
             Api::SaslHandshake => "SaslHandshake",
             Api::ApiVersions => "ApiVersions",
             Api::CreateTopics => "CreateTopics",
+            Api::DeleteRecords => "DeleteRecords",
             Api::InitProducerId => "InitProducerId",
             Api::AddPartitionsToTxn => "AddPartitionsToTxn",
             Api::AddOffsetsToTxn => "AddOffsetsToTxn",
@@ -106,6 +109,7 @@ impl Api {
             Api::SaslHandshake => i16::MAX,
             Api::ApiVersions => 3,
             Api::CreateTopics => 5,
+            Api::DeleteRecords => 2,
             Api::InitProducerId => 2,
             Api::AddPartitionsToTxn => 3,
             Api::AddOffsetsToTxn => 3,
@@ -138,7 +142,7 @@ impl Api {
             Api::ListGroups => 16 * MIB,
             Api::DescribeAcls => 64 * MIB,
             Api::CreateAcls => 4 * MIB,
-            Api::CreatePartitions => 4 * MIB,
+            Api::CreatePartitions | Api::DeleteRecords => 4 * MIB,
             Api::ApiVersions
             | Api::SaslHandshake
             | Api::SaslAuthenticate
@@ -171,6 +175,7 @@ impl Api {
             Api::SaslHandshake => (1, 1),
             Api::ApiVersions => (0, 3),
             Api::CreateTopics => (2, 7),
+            Api::DeleteRecords => (0, 2),
             Api::InitProducerId => (0, 4),
             // Transactions as Kafka 3.x clients run them: partitions added
             // explicitly, one epoch per producer session (no KIP-890 part 2).

@@ -350,6 +350,24 @@ pub fn end_offsets(
     cluster: &(impl BootstrapServers + ?Sized),
     topic: &str,
 ) -> io::Result<Vec<(i32, i64)>> {
+    // Timestamp -1 asks for the latest offset.
+    offsets_at(cluster, topic, -1)
+}
+
+/// The log start offset of every partition, by partition (kcat -Q).
+pub fn start_offsets(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+) -> io::Result<Vec<(i32, i64)>> {
+    // Timestamp -2 asks for the earliest offset.
+    offsets_at(cluster, topic, -2)
+}
+
+fn offsets_at(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+    at: i64,
+) -> io::Result<Vec<(i32, i64)>> {
     let bootstrap = cluster.bootstrap_servers();
     let Some(partitions) = partition_count(cluster, topic)? else {
         return Err(io::Error::new(
@@ -360,8 +378,7 @@ pub fn end_offsets(
     let mut args = vec!["-Q".to_owned(), "-b".into(), bootstrap.clone()];
     for p in 0..partitions {
         args.push("-t".into());
-        // Timestamp -1 asks for the latest offset.
-        args.push(format!("{topic}:{p}:-1"));
+        args.push(format!("{topic}:{p}:{at}"));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = kcat(&args, &bootstrap)?;

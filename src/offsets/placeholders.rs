@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use kmirror_proto::api::Api;
 use kmirror_proto::batch::{BatchRewrite, RecordBatch};
 use kmirror_proto::compression::Compression;
+use kmirror_proto::control::delete_records::DeleteRecordsRequest;
 use kmirror_proto::control::find_coordinator::CoordinatorType;
 use kmirror_proto::control::producer_id::InitProducerIdRequest;
 use kmirror_proto::control::txn::{AddPartitionsToTxnRequest, EndTxnRequest, TxnProducer};
@@ -124,6 +125,43 @@ impl Placeholders {
         Err(FillError::Retry(format!(
             "placeholders for offsets {from}..{to} not in place after {TRIES} transactions"
         )))
+    }
+
+    /// Deletes the records of `topic[partition]` below `offset` (the
+    /// placeholders under the source's log start, so that the target's log
+    /// starts where the source's does); the new log start.
+    pub async fn delete_below(
+        &self,
+        cluster: &ClusterClient,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, ClientError> {
+        let leader = small_topic::leader(cluster, topic, partition).await?;
+        let req = DeleteRecordsRequest {
+            topics: vec![(topic.to_string(), vec![(partition, offset)])],
+            timeout_ms: 30_000,
+        };
+        let resp = leader.call(&req).await?;
+        let answer = resp
+            .iter()
+            .find(|d| d.topic == topic && d.partition == partition);
+        match answer {
+            Some(d) if d.error.is_ok() => Ok(d.low_watermark),
+            Some(d) => Err(ClientError::Kafka {
+                cluster: cluster.name().to_string(),
+                what: format!("DeleteRecords below offset {offset} of {topic}[{partition}]"),
+                code: d.error,
+                message: d
+                    .error
+                    .is_authorization_error()
+                    .then(|| format!("kmirror's principal needs Delete on Topic '{topic}'")),
+            }),
+            None => Err(ClientError::Other {
+                cluster: cluster.name().to_string(),
+                reason: format!("DeleteRecords: no answer for {topic}[{partition}]"),
+            }),
+        }
     }
 
     fn forget_producer(&mut self) {

@@ -222,6 +222,21 @@ proptest! {
             let got = control::decode_response::<control::create_partitions::CreatePartitionsRequest>(theirs(&resp, v), v).unwrap();
             prop_assert_eq!((&got.results[0].name, got.results[0].error), (&topic, ErrorCode(err)));
         }
+        for v in versions(Api::DeleteRecords) {
+            let req = control::delete_records::DeleteRecordsRequest { topics: vec![(topic.clone(), vec![(count, i64::from(count) * 3)])], timeout_ms: 5 };
+            let there: kp::DeleteRecordsRequest = ours_decoded_there(&req, v);
+            prop_assert_eq!(there.topics[0].name.as_str(), topic.as_str());
+            prop_assert_eq!((there.topics[0].partitions[0].partition_index, there.topics[0].partitions[0].offset), (count, i64::from(count) * 3));
+            prop_assert_eq!(there.timeout_ms, 5);
+            let resp = kp::DeleteRecordsResponse::default().with_topics(vec![
+                kp::delete_records_response::DeleteRecordsTopicResult::default()
+                    .with_name(kp::TopicName(s(&topic)))
+                    .with_partitions(vec![kp::delete_records_response::DeleteRecordsPartitionResult::default()
+                        .with_partition_index(count).with_low_watermark(77).with_error_code(err)])]);
+            let got = control::decode_response::<control::delete_records::DeleteRecordsRequest>(theirs(&resp, v), v).unwrap();
+            prop_assert_eq!(&got[0].topic, &topic);
+            prop_assert_eq!((got[0].partition, got[0].low_watermark, got[0].error), (count, 77, ErrorCode(err)));
+        }
         for v in versions(Api::DescribeConfigs) {
             let req = control::describe_configs::DescribeConfigsRequest { resources: vec![(2, topic.clone())] };
             let there: kp::DescribeConfigsRequest = ours_decoded_there(&req, v);

@@ -16,6 +16,7 @@ pub mod acls;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod describe_configs;
 pub mod find_coordinator;
 pub mod list_groups;

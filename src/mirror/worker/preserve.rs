@@ -5,6 +5,7 @@
 //! A partition where that cannot hold leaves the mode, saying why; the
 //! exact offset map serves it from there, as for any partition.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -25,12 +26,15 @@ impl Worker {
             placeholders::transactional_id(&plan.source.cluster, &plan.target.cluster, self.id);
         let mut filler = Placeholders::new(id, plan.produce.transaction_timeout_ms);
         let mut backoff = BACKOFF_FROM;
+        // Partitions that start on an empty target above offset 0: the
+        // placeholders below their start are deleted after the first fill.
+        let mut log_starts: HashMap<usize, i64> = HashMap::new();
         loop {
             if self.shutting_down.get() {
                 return;
             }
             let armed = self.armed();
-            let mut ok = self.check_targets(flow).await;
+            let mut ok = self.check_targets(flow, &mut log_starts).await;
             let conflicts: Vec<(usize, String)> = self
                 .parts
                 .borrow()
@@ -63,12 +67,35 @@ impl Worker {
                     .await
                 {
                     Ok(()) => {
-                        let mut stats = self.stats.borrow_mut();
-                        stats.placeholder_offsets += (to - from) as u64;
-                        stats.placeholder_fills += 1;
-                        drop(stats);
+                        {
+                            let mut stats = self.stats.borrow_mut();
+                            stats.placeholder_offsets += (to - from) as u64;
+                            stats.placeholder_fills += 1;
+                        }
                         self.parts.borrow_mut()[idx].on_filled(to);
                         self.wake.notify_waiters();
+                        if let Some(start) = log_starts.remove(&idx).filter(|_| from == 0) {
+                            let below = start.min(to);
+                            match filler
+                                .delete_below(&self.targets[flow], &topic, partition, below)
+                                .await
+                            {
+                                Ok(start) => tracing::debug!(
+                                    worker = self.id,
+                                    topic,
+                                    partition,
+                                    start,
+                                    "placeholders below the source's log start deleted"
+                                ),
+                                Err(e) => tracing::warn!(
+                                    worker = self.id,
+                                    cluster = %plan.target.cluster,
+                                    topic,
+                                    partition,
+                                    "the placeholders below offset {below} stay on the target (read_committed consumers never see them): {e}"
+                                ),
+                            }
+                        }
                     }
                     Err(FillError::Retry(reason)) => {
                         tracing::warn!(
@@ -125,7 +152,7 @@ impl Worker {
     /// yes when the target partition ends where mirroring resumes, or is
     /// empty (the gap before the first record is filled). False when a
     /// lookup failed.
-    async fn check_targets(&self, flow: usize) -> bool {
+    async fn check_targets(&self, flow: usize, log_starts: &mut HashMap<usize, i64>) -> bool {
         let waiting: Vec<(usize, String, i32, i32, i64)> = self
             .parts
             .borrow()
@@ -171,6 +198,9 @@ impl Worker {
                     end,
                     "offsets preserved"
                 );
+                if end == 0 && start > 0 {
+                    log_starts.insert(idx, start);
+                }
                 self.parts.borrow_mut()[idx].preserve = Preserve::On {
                     next: end,
                     acked: end,
