@@ -1022,7 +1022,7 @@ fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
         pair,
         "offsets-preserve",
         &format!(
-            "topics = {t}, {tc}\nsync.topic.configs.enabled = false\nkmirror.offsets.preserve = true\n"
+            "topics = {t}, {tc}\nsync.topic.configs.enabled = false\nkmirror.offsets.preserve = true\noffset.flush.interval.ms = 600000\n"
         ),
     );
     let same_ends = |topic: &str| {
@@ -1094,6 +1094,24 @@ fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
     same_ends(t);
     km.stop();
     let out = km.output();
+    assert!(!out.contains("no longer preserved"), "{out}");
+    check(t);
+
+    // An unclean stop after writing past the last progress commit (only
+    // clean stops commit here): the restart finds the source's records at
+    // their offsets on the target and continues after them, writing
+    // nothing twice.
+    let mut km = Kmirror::start(&cfg, &[]);
+    tools::produce(&pair.source, t, &plain("p0-more", 500, 0)).unwrap();
+    tools::produce_transactions(&pair.source, t, "kmirror-keep", &txns(2)).unwrap();
+    same_ends(t);
+    km.kill();
+    let mut km = Kmirror::start(&cfg, &[]);
+    tools::produce(&pair.source, t, &plain("p0-last", 50, 0)).unwrap();
+    same_ends(t);
+    km.stop();
+    let out = km.output();
+    assert!(out.contains("continuing at offset"), "{out}");
     assert!(!out.contains("no longer preserved"), "{out}");
     check(t);
 

@@ -8,7 +8,9 @@ use bytes::{Bytes, BytesMut};
 use kmirror_proto::api::Api;
 use kmirror_proto::batch::{split_record_set, RecordBatch, RecordSetEntry};
 use kmirror_proto::compression::Compression;
-use kmirror_proto::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
+use kmirror_proto::fetch::{
+    FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopic,
+};
 use kmirror_proto::header::{begin_request, finish_frame};
 use kmirror_proto::produce::{self, ProduceHeader, ProduceResponse, ProduceTopic};
 use kmirror_proto::records::{decode_records, encode_batch, split_body, BatchMeta, NewRecord};
@@ -217,6 +219,68 @@ pub async fn bounds(
     Ok((out[0], out[1]))
 }
 
+/// One Fetch of `topic[partition]` at `offset` (up to 8 MiB) from its
+/// leader `conn`: the partition's answer, checked for errors.
+pub async fn fetch(
+    cluster: &ClusterClient,
+    conn: &Conn,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    read_committed: bool,
+) -> Result<FetchPartitionResponse, ClientError> {
+    let client_id = cluster.settings().client_id.clone();
+    let req = FetchRequest {
+        max_wait_ms: 500,
+        min_bytes: 1,
+        max_bytes: 8 << 20,
+        isolation_level: read_committed as i8,
+        session_id: 0,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            name: topic.to_string(),
+            partitions: vec![FetchPartition {
+                partition,
+                current_leader_epoch: -1,
+                fetch_offset: offset,
+                partition_max_bytes: 8 << 20,
+            }],
+        }],
+        forgotten: Vec::new(),
+        rack_id: String::new(),
+    };
+    let version = 12;
+    let body = conn
+        .send(Api::Fetch, version, |corr| {
+            let mut b = BytesMut::with_capacity(128);
+            begin_request(&mut b, Api::Fetch.key(), version, corr, &client_id);
+            req.encode(&mut b, version)?;
+            let len = b.len();
+            finish_frame(&mut b, len - 4);
+            Ok(vec![b.freeze()])
+        })
+        .await?
+        .wait()
+        .await?;
+    let resp = FetchResponse::decode(body, version)
+        .map_err(|e| ClientError::protocol(cluster.name(), conn.addr(), "Fetch", e))?;
+    let Some(p) = resp.topics.into_iter().flat_map(|t| t.partitions).next() else {
+        return Err(other(
+            cluster,
+            format!("no fetch answer for {topic}[{partition}]"),
+        ));
+    };
+    if !p.error.is_ok() {
+        return Err(ClientError::Kafka {
+            cluster: cluster.name().to_string(),
+            what: format!("reading {topic}[{partition}]"),
+            code: p.error,
+            message: None,
+        });
+    }
+    Ok(p)
+}
+
 /// Every record of `topic`'s `partition` from its start to the end it had
 /// when the read began (control batches and records without a key are
 /// passed over).
@@ -228,56 +292,8 @@ pub async fn read_all(
     let (mut offset, end) = bounds(cluster, topic, partition).await?;
     let mut out = Vec::new();
     let conn = leader(cluster, topic, partition).await?;
-    let client_id = cluster.settings().client_id.clone();
     while offset < end {
-        let req = FetchRequest {
-            max_wait_ms: 500,
-            min_bytes: 1,
-            max_bytes: 8 << 20,
-            isolation_level: 1,
-            session_id: 0,
-            session_epoch: -1,
-            topics: vec![FetchTopic {
-                name: topic.to_string(),
-                partitions: vec![FetchPartition {
-                    partition,
-                    current_leader_epoch: -1,
-                    fetch_offset: offset,
-                    partition_max_bytes: 8 << 20,
-                }],
-            }],
-            forgotten: Vec::new(),
-            rack_id: String::new(),
-        };
-        let version = 12;
-        let body = conn
-            .send(Api::Fetch, version, |corr| {
-                let mut b = BytesMut::with_capacity(128);
-                begin_request(&mut b, Api::Fetch.key(), version, corr, &client_id);
-                req.encode(&mut b, version)?;
-                let len = b.len();
-                finish_frame(&mut b, len - 4);
-                Ok(vec![b.freeze()])
-            })
-            .await?
-            .wait()
-            .await?;
-        let resp = FetchResponse::decode(body, version)
-            .map_err(|e| ClientError::protocol(cluster.name(), conn.addr(), "Fetch", e))?;
-        let Some(p) = resp.topics.iter().flat_map(|t| t.partitions.iter()).next() else {
-            return Err(other(
-                cluster,
-                format!("no fetch answer for {topic}[{partition}]"),
-            ));
-        };
-        if !p.error.is_ok() {
-            return Err(ClientError::Kafka {
-                cluster: cluster.name().to_string(),
-                what: format!("reading {topic}[{partition}]"),
-                code: p.error,
-                message: None,
-            });
-        }
+        let p = fetch(cluster, &conn, topic, partition, offset, true).await?;
         let before = offset;
         for entry in split_record_set(p.records.clone()) {
             let batch = match entry {

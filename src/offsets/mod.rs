@@ -7,6 +7,7 @@ pub mod failover;
 pub mod heartbeats;
 pub mod map;
 pub mod placeholders;
+pub mod resume;
 pub mod syncs;
 pub mod table;
 pub mod translate;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::client::admin::{self, LATEST};
 use crate::mirror::partition::Preserve;
 use crate::offsets::placeholders::{self, FillError, Placeholders};
+use crate::offsets::resume;
 
 use super::Worker;
 
@@ -128,6 +129,37 @@ impl Worker {
         }
     }
 
+    /// Whether partition `idx`'s target, ending at `end` past its progress
+    /// `start`, holds the source's records at their own offsets.
+    /// `None` when they could not be compared now.
+    async fn target_holds_source(
+        &self,
+        flow: usize,
+        idx: usize,
+        start: i64,
+        end: i64,
+    ) -> Option<bool> {
+        let (source_topic, target_topic, partition) = {
+            let parts = self.parts.borrow();
+            let p = &parts[idx];
+            (p.source_topic.clone(), p.target_topic.clone(), p.partition)
+        };
+        let sides = resume::Sides {
+            source: &self.sources[flow],
+            source_topic: &source_topic,
+            target: &self.targets[flow],
+            target_topic: &target_topic,
+            partition,
+        };
+        match resume::target_matches_source(&sides, start, end).await {
+            Ok(matches) => Some(matches),
+            Err(e) => {
+                tracing::warn!(worker = self.id, topic = %target_topic, partition, "cannot compare the target's last records with the source's yet: {e}");
+                None
+            }
+        }
+    }
+
     /// Offset-preserving mode ends for partition `idx`; the log says why.
     pub(super) fn stop_preserving(&self, idx: usize, reason: &str) {
         let mut parts = self.parts.borrow_mut();
@@ -189,7 +221,38 @@ impl Worker {
                     continue;
                 }
             };
-            if end == start || end == 0 {
+            let holds = if end > start {
+                match self.target_holds_source(flow, idx, start, end).await {
+                    Some(holds) => holds,
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                }
+            } else {
+                false
+            };
+            if holds {
+                tracing::info!(
+                    worker = self.id,
+                    cluster = %self.plans[flow].target.cluster,
+                    topic,
+                    partition,
+                    "continuing at offset {end}, past the committed progress {start}: the target already holds the source's records up to there at their own offsets (written before an unclean stop)"
+                );
+                let mut parts = self.parts.borrow_mut();
+                let p = &mut parts[idx];
+                p.queue.clear();
+                p.queued_bytes = 0;
+                p.skip_to(end);
+                p.committed_offset = Some(end);
+                p.preserve = Preserve::On {
+                    next: end,
+                    acked: end,
+                };
+                drop(parts);
+                self.wake.notify_waiters();
+            } else if end == start || end == 0 {
                 tracing::debug!(
                     worker = self.id,
                     topic,
@@ -210,7 +273,7 @@ impl Worker {
                 self.stop_preserving(
                     idx,
                     &format!(
-                        "the target partition ends at offset {end} but mirroring resumes at source offset {start} (offsets are preserved only on an empty target partition, or one a clean stop left where progress stands)"
+                        "the target partition ends at offset {end} but mirroring resumes at source offset {start} (offsets are preserved on an empty target partition, one that ends where progress stands, or one whose last records are the source's at the same offsets)"
                     ),
                 );
             }
