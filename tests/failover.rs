@@ -942,7 +942,7 @@ fn failover_to_time_places_a_group_without_checkpoints() {
 #[test]
 fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
     let pair = pair(KAFKA_4);
-    let (t, tc) = ("keep", "keep-c");
+    let (t, tc, tb) = ("keep", "keep-c", "keep-big");
     tools::create_topic(&pair.source, t, 3, &[]).unwrap();
     // Partition 0: its first 120 records deleted.
     let plain = |prefix: &str, n: i32, p: i32| -> Vec<TestRecord> {
@@ -972,6 +972,19 @@ fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
             .collect()
     };
     tools::produce(&pair.source, t, &plain("p1", 40, 1)).unwrap();
+    // A log start far above 0: the gap takes several placeholder
+    // transactions.
+    tools::create_topic(&pair.source, tb, 1, &[]).unwrap();
+    tools::producer_perf(
+        &pair.source,
+        tb,
+        250_000,
+        10,
+        -1,
+        &[("batch.size", "65536")],
+    )
+    .unwrap();
+    tools::delete_records(&pair.source, tb, &[(0, 245_000)]).unwrap();
     tools::produce_transactions(&pair.source, t, "kmirror-keep", &txns(0)).unwrap();
     tools::produce(&pair.source, t, &plain("p1-tail", 5, 1)).unwrap();
     // A compacted topic whose cleaned log has holes of every size.
@@ -1022,7 +1035,7 @@ fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
         pair,
         "offsets-preserve",
         &format!(
-            "topics = {t}, {tc}\nsync.topic.configs.enabled = false\nkmirror.offsets.preserve = true\noffset.flush.interval.ms = 600000\n"
+            "topics = {t}, {tc}, {tb}\nsync.topic.configs.enabled = false\nkmirror.offsets.preserve = true\noffset.flush.interval.ms = 600000\n"
         ),
     );
     let same_ends = |topic: &str| {
@@ -1070,15 +1083,19 @@ fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
     let mut km = Kmirror::start(&cfg, &[]);
     same_ends(t);
     same_ends(tc);
+    same_ends(tb);
     km.stop();
     let out = km.output();
     assert!(out.contains("placeholder fills"), "{out}");
     assert!(!out.contains("no longer preserved"), "{out}");
     // The placeholders below the source's log start are deleted.
-    assert_eq!(
-        tools::start_offsets(&pair.target, "A.keep").unwrap(),
-        tools::start_offsets(&pair.source, t).unwrap()
-    );
+    for topic in [t, tb] {
+        assert_eq!(
+            tools::start_offsets(&pair.target, &format!("A.{topic}")).unwrap(),
+            tools::start_offsets(&pair.source, topic).unwrap()
+        );
+    }
+    check(tb);
     let (placeholders, _) = check(t);
     assert!(
         placeholders >= 2 * 10,

@@ -34,7 +34,8 @@ use crate::client::{small_topic, ClientError, ClusterClient, Conn};
 const CHUNK: i64 = 100_000;
 /// How long the abort marker of a fill may take to appear.
 const MARKER_WAIT: Duration = Duration::from_secs(30);
-/// Transactions tried per fill before the caller backs off.
+/// Transactions in a row that may leave the partition's end where it was
+/// before the caller backs off.
 const TRIES: u32 = 5;
 
 /// Why a fill did not finish.
@@ -94,11 +95,20 @@ impl Placeholders {
         to: i64,
     ) -> Result<(), FillError> {
         let leader = small_topic::leader(cluster, topic, partition).await?;
-        for _ in 0..TRIES {
+        let (mut stuck, mut last) = (0, None);
+        while stuck < TRIES {
             let end = end_offset(cluster, &leader, topic, partition).await?;
             if end == to {
                 return Ok(());
             }
+            // A big gap takes many transactions; only a try that moved
+            // nothing counts against the fill.
+            if last == Some(end) {
+                stuck += 1;
+            } else {
+                stuck = 0;
+            }
+            last = Some(end);
             if end < from || end > to {
                 return Err(FillError::GiveUp(format!(
                     "the target partition ends at offset {end}, outside the gap {from}..{to} being filled: something else writes to it or its log was truncated"
@@ -123,7 +133,8 @@ impl Placeholders {
             wait_for_end(cluster, &leader, topic, partition, end + n).await?;
         }
         Err(FillError::Retry(format!(
-            "placeholders for offsets {from}..{to} not in place after {TRIES} transactions"
+            "placeholders for offsets {from}..{to} stuck at offset {} after {TRIES} transactions",
+            last.unwrap_or(from)
         )))
     }
 
