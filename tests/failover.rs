@@ -1161,3 +1161,83 @@ fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
         );
     }
 }
+
+/// `kmirror failover` refuses a group that still has a live member on the
+/// target (a kcat consumer in the group), and moves it once the member
+/// has gone.
+#[test]
+fn failover_refuses_a_group_with_live_members() {
+    let pair = pair(KAFKA_4);
+    let t = "fo-live";
+    tools::create_topic(&pair.target, t, 1, &[]).unwrap();
+    tools::produce(
+        &pair.target,
+        t,
+        &(0..10)
+            .map(|i| TestRecord::new(format!("live-{i}")).with_partition(0))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let cfg = common::write_mm2("failover-live", "127.0.0.1:1", &pair.target.bootstrap(), "");
+    let cfg = cfg.to_string_lossy().into_owned();
+    let args = [
+        "failover",
+        cfg.as_str(),
+        "--group",
+        "fo-live-g",
+        "--to-time",
+        "0",
+        "--topic",
+        t,
+    ];
+    let mut member = std::process::Command::new("kcat")
+        .args(["-b", &pair.target.bootstrap(), "-q"])
+        // A member that commits nothing, not even when it leaves.
+        .args(["-X", "enable.auto.commit=false"])
+        .args(["-X", "enable.auto.offset.store=false"])
+        .args(["-G", "fo-live-g", t])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kcat starts");
+    let mut refused = String::new();
+    wait_until(
+        Duration::from_secs(60),
+        "the refusal of a live group",
+        || {
+            let (code, out) = run_kmirror(&args);
+            refused = out;
+            code != Some(0) && refused.contains("has active members")
+        },
+    );
+    assert!(refused.contains("fo-live-g"), "{refused}");
+    assert!(
+        tools::consumer_group_offsets(&pair.target, "fo-live-g")
+            .unwrap()
+            .iter()
+            .all(|g| g.offset.is_none() || g.offset == Some(0)),
+        "a refused failover commits nothing"
+    );
+    // SAFETY: kill(2) on our own child's pid; kcat leaves the group on SIGTERM.
+    unsafe {
+        libc::kill(member.id() as i32, libc::SIGTERM);
+    }
+    let _ = member.wait();
+    // Once the member has left, the group is moved.
+    let mut moved = String::new();
+    wait_until(
+        Duration::from_secs(90),
+        "the failover once the member left",
+        || {
+            let (code, out) = run_kmirror(&args);
+            moved = out;
+            code == Some(0)
+        },
+    );
+    let got = tools::consumer_group_offsets(&pair.target, "fo-live-g").unwrap();
+    assert_eq!(
+        got.iter().find(|g| g.topic == t).and_then(|g| g.offset),
+        Some(0),
+        "{moved}"
+    );
+}
