@@ -47,6 +47,10 @@ pub const EXACTLY_ONCE_SUPPORT: &str = "exactly.once.support";
 /// kmirror's own flow switch: records land at their source offsets on an
 /// empty target partition.
 pub const OFFSETS_PRESERVE: &str = "kmirror.offsets.preserve";
+/// MirrorMaker 2's bound on how far its offset syncs may lag. kmirror's
+/// syncs are exact (one wherever the offset difference changes), so every
+/// value is met; the key is checked and has nothing more to do.
+pub const OFFSET_LAG_MAX: &str = "offset.lag.max";
 
 // Worker settings, which MirrorMaker 2 reads per target cluster: resolved as
 // `A->B.key`, then `<target>.key`, then `key`, then the default.
@@ -99,6 +103,7 @@ pub const FLOW_SETTINGS: &[&str] = &[
     TASKS_MAX,
     EXACTLY_ONCE_SUPPORT,
     OFFSETS_PRESERVE,
+    OFFSET_LAG_MAX,
 ];
 
 /// Worker settings kmirror honours.
@@ -132,7 +137,6 @@ pub fn is_process_setting(name: &str) -> bool {
 pub const MM2_NOT_IMPLEMENTED: &[&str] = &[
     "refresh.groups.enabled",
     "refresh.groups.interval.seconds",
-    "offset.lag.max",
     "consumer.poll.timeout.ms",
     "admin.timeout.ms",
     "topic.filter.class",

@@ -815,6 +815,9 @@ impl<'p> Layers<'p> {
             None => false,
         };
         let exactly_once = worker_exactly_once || flow_exactly_once;
+        if let Some(setting) = flow(keys::OFFSET_LAG_MAX) {
+            parse_i64(&setting)?;
+        }
         let preserve = flow(keys::OFFSETS_PRESERVE);
         let preserve_offsets = bool_or(preserve, false)?;
         if let (true, true, Some(setting)) = (preserve_offsets, exactly_once, preserve) {
@@ -1490,7 +1493,7 @@ admin.request.timeout.ms = 20000
         let config = parse_ok(&format!(
             "{TWO_CLUSTERS}\
              A->B.enabled = true\n\
-             offset.lag.max = 30\n\
+             refresh.groups.enabled = false\n\
              no.such.key = 1\n\
              offset.storage.replication.factor = 1\n\
              A.fetch.max.bytes = 100\n\
@@ -1504,7 +1507,7 @@ admin.request.timeout.ms = 20000
              ssl.keymanager.algorithm = SunX509\n"
         ));
         let expected = [
-            "mm2.properties:5: key 'offset.lag.max' is not implemented by kmirror yet and is ignored",
+            "mm2.properties:5: key 'refresh.groups.enabled' is not implemented by kmirror yet and is ignored",
             "mm2.properties:6: unknown key 'no.such.key' is ignored",
             "mm2.properties:7: key 'offset.storage.replication.factor' configures Kafka Connect",
             "mm2.properties:8: key 'A.fetch.max.bytes' is a consumer setting, which MirrorMaker 2 reads only as 'A.consumer.fetch.max.bytes'",
@@ -1786,6 +1789,23 @@ admin.request.timeout.ms = 20000
         .unwrap_err()
         .to_string();
         assert!(err.contains("kmirror.offsets.preserve"), "{err}");
+    }
+
+    #[test]
+    fn offset_lag_max_is_met_by_exact_syncs() {
+        let config = parse_ok(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\noffset.lag.max = 0\nA->B.offset.lag.max = 100\n"
+        ));
+        assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+        let err = parse(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\noffset.lag.max = many\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("mm2.properties:5: key 'offset.lag.max'"),
+            "{err}"
+        );
     }
 
     #[test]
