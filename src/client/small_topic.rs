@@ -6,13 +6,16 @@
 
 use bytes::{Bytes, BytesMut};
 use kmirror_proto::api::Api;
+use kmirror_proto::batch::OutBatch;
 use kmirror_proto::batch::{split_record_set, RecordBatch, RecordSetEntry};
 use kmirror_proto::compression::Compression;
 use kmirror_proto::fetch::{
     FetchPartition, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopic,
 };
 use kmirror_proto::header::{begin_request, finish_frame};
-use kmirror_proto::produce::{self, ProduceHeader, ProduceResponse, ProduceTopic};
+use kmirror_proto::produce::{
+    self, ProduceHeader, ProducePartitionResponse, ProduceResponse, ProduceTopic,
+};
 use kmirror_proto::records::{decode_records, encode_batch, split_body, BatchMeta, NewRecord};
 
 use crate::client::admin::{self, EARLIEST, LATEST};
@@ -148,19 +151,43 @@ pub async fn append(
     let bytes = encode_batch(&meta, &new).map_err(|e| other(cluster, e.to_string()))?;
     let batch = RecordBatch::parse(bytes).map_err(|e| other(cluster, e.to_string()))?;
     let out = batch.rewrite(&kmirror_proto::batch::BatchRewrite::NON_IDEMPOTENT);
+    let answer = produce_one(cluster, topic, partition, out, None).await?;
+    if !answer.error.is_ok() {
+        return Err(ClientError::Kafka {
+            cluster: cluster.name().to_string(),
+            what: format!("writing to {topic}[{partition}]"),
+            code: answer.error,
+            message: answer.error_message.clone(),
+        });
+    }
+    Ok(answer.base_offset)
+}
+
+/// Sends `batch` alone to `topic[partition]`'s leader with acks=all (in
+/// the transaction of `transactional_id`, if given) and returns the
+/// partition's answer, whatever its error code.
+pub async fn produce_one(
+    cluster: &ClusterClient,
+    topic: &str,
+    partition: i32,
+    batch: OutBatch,
+    transactional_id: Option<&str>,
+) -> Result<ProducePartitionResponse, ClientError> {
     let conn = leader(cluster, topic, partition).await?;
+    // As Kafka 3.x clients produce (v12 would ask a Kafka 4 broker for
+    // KIP-890's implicit transaction partitions).
     let version = conn.version(Api::Produce)?.min(11);
     let client_id = cluster.settings().client_id.clone();
     let topics = vec![ProduceTopic {
         name: topic.to_string(),
-        partitions: vec![(partition, out)],
+        partitions: vec![(partition, batch)],
     }];
     let body = conn
         .send(Api::Produce, version, |corr| {
             let head = ProduceHeader {
                 correlation_id: corr,
                 client_id: &client_id,
-                transactional_id: None,
+                transactional_id,
                 acks: -1,
                 timeout_ms: 30_000,
             };
@@ -171,21 +198,11 @@ pub async fn append(
         .await?;
     let resp = ProduceResponse::decode(body, version)
         .map_err(|e| ClientError::protocol(cluster.name(), conn.addr(), "Produce", e))?;
-    let answer = resp
-        .topics
-        .iter()
-        .flat_map(|t| t.partitions.iter())
+    resp.topics
+        .into_iter()
+        .flat_map(|t| t.partitions)
         .find(|p| p.partition == partition)
-        .ok_or_else(|| other(cluster, format!("no answer for {topic}[{partition}]")))?;
-    if !answer.error.is_ok() {
-        return Err(ClientError::Kafka {
-            cluster: cluster.name().to_string(),
-            what: format!("writing to {topic}[{partition}]"),
-            code: answer.error,
-            message: answer.error_message.clone(),
-        });
-    }
-    Ok(answer.base_offset)
+        .ok_or_else(|| other(cluster, format!("no answer for {topic}[{partition}]")))
 }
 
 /// The first and the next offset of `topic`'s `partition`.

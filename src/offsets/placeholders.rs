@@ -16,7 +16,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kmirror_proto::api::Api;
 use kmirror_proto::batch::{BatchRewrite, RecordBatch};
 use kmirror_proto::compression::Compression;
 use kmirror_proto::control::delete_records::DeleteRecordsRequest;
@@ -24,7 +23,6 @@ use kmirror_proto::control::find_coordinator::CoordinatorType;
 use kmirror_proto::control::producer_id::InitProducerIdRequest;
 use kmirror_proto::control::txn::{AddPartitionsToTxnRequest, EndTxnRequest, TxnProducer};
 use kmirror_proto::error_code::ErrorCode;
-use kmirror_proto::produce::{self, ProduceHeader, ProduceResponse, ProduceTopic};
 use kmirror_proto::records::placeholder_batch;
 
 use crate::client::admin::{self, LATEST};
@@ -346,36 +344,14 @@ impl Placeholders {
             base_sequence: sequence,
             transactional: true,
         });
-        let conn = small_topic::leader(cluster, topic, partition).await?;
-        // As Kafka 3.x clients produce in a transaction (no KIP-890).
-        let version = conn.version(Api::Produce)?.min(11);
-        let client_id = cluster.settings().client_id.clone();
-        let topics = vec![ProduceTopic {
-            name: topic.to_string(),
-            partitions: vec![(partition, out)],
-        }];
-        let body = conn
-            .send(Api::Produce, version, |corr| {
-                let head = ProduceHeader {
-                    correlation_id: corr,
-                    client_id: &client_id,
-                    transactional_id: Some(&producer.transactional_id),
-                    acks: -1,
-                    timeout_ms: 30_000,
-                };
-                produce::encode_request(version, &head, &topics)
-            })
-            .await?
-            .wait()
-            .await?;
-        let resp = ProduceResponse::decode(body, version)
-            .map_err(|e| ClientError::protocol(cluster.name(), conn.addr(), "Produce", e))?;
-        let answer = resp
-            .topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition == partition)
-            .ok_or_else(|| FillError::Retry(format!("no answer for {topic}[{partition}]")))?;
+        let answer = small_topic::produce_one(
+            cluster,
+            topic,
+            partition,
+            out,
+            Some(&producer.transactional_id),
+        )
+        .await?;
         let code = answer.error;
         if code.is_ok() {
             self.sequences.insert(
