@@ -13,7 +13,6 @@
 //! where the target stands. A target that ends past the gap was written by
 //! someone else: offsets cannot be preserved there.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kmirror_proto::batch::{BatchRewrite, RecordBatch};
@@ -55,20 +54,22 @@ impl From<ClientError> for FillError {
     }
 }
 
-/// The transactional id whose aborted transactions fill the gaps of the
-/// flow `source -> target` on `worker`.
-pub fn transactional_id(source: &str, target: &str, worker: usize) -> String {
-    format!("kmirror.{source}.{target}.worker-{worker}.placeholders")
+/// The transactional id whose aborted transactions fill the gaps of
+/// `target_topic[partition]` for the flow `source -> target`: one per
+/// partition, so that whichever worker mirrors it next finds (and aborts)
+/// a transaction an earlier run left open there.
+pub fn transactional_id(source: &str, target: &str, target_topic: &str, partition: i32) -> String {
+    format!("kmirror.{source}.{target}.placeholders.{target_topic}.{partition}")
 }
 
-/// One worker's placeholder producer for one flow.
+/// The placeholder producer of one target partition.
 pub struct Placeholders {
     transactional_id: String,
     timeout_ms: i32,
     producer: Option<TxnProducer>,
     coordinator: Option<Conn>,
-    /// The next sequence number per partition under the current producer.
-    sequences: HashMap<(String, i32), i32>,
+    /// The next sequence number under the current producer.
+    sequence: i32,
 }
 
 impl Placeholders {
@@ -78,8 +79,16 @@ impl Placeholders {
             timeout_ms,
             producer: None,
             coordinator: None,
-            sequences: HashMap::new(),
+            sequence: 0,
         }
+    }
+
+    /// Takes the transactional id (InitProducerId): a placeholder
+    /// transaction an earlier run left open on the partition is aborted,
+    /// its marker written, before the partition's end is looked at.
+    pub async fn recover(&mut self, cluster: &ClusterClient) -> Result<(), FillError> {
+        self.forget_producer();
+        self.producer(cluster).await.map(drop)
     }
 
     /// Fills `topic[partition]` on `cluster` from `from` (its end when the
@@ -175,7 +184,7 @@ impl Placeholders {
 
     fn forget_producer(&mut self) {
         self.producer = None;
-        self.sequences.clear();
+        self.sequence = 0;
     }
 
     /// One transaction that joins the partition, writes `n - 1`
@@ -239,7 +248,7 @@ impl Placeholders {
             producer_id,
             producer_epoch,
         };
-        self.sequences.clear();
+        self.sequence = 0;
         self.producer = Some(p.clone());
         Ok(p)
     }
@@ -332,8 +341,7 @@ impl Placeholders {
         partition: i32,
         records: i32,
     ) -> Result<(), FillError> {
-        let key = (topic.to_string(), partition);
-        let sequence = self.sequences.get(&key).copied().unwrap_or(0);
+        let sequence = self.sequence;
         let bytes = placeholder_batch(records, Compression::Zstd)
             .map_err(|e| FillError::GiveUp(format!("cannot build placeholders: {e}")))?;
         let batch = RecordBatch::parse(bytes)
@@ -354,10 +362,7 @@ impl Placeholders {
         .await?;
         let code = answer.error;
         if code.is_ok() {
-            self.sequences.insert(
-                key,
-                crate::mirror::partition::next_sequence(sequence, records),
-            );
+            self.sequence = crate::mirror::partition::next_sequence(sequence, records);
             return Ok(());
         }
         let reason = format!(

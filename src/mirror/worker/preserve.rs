@@ -23,9 +23,8 @@ const BACKOFF_CAP: Duration = Duration::from_secs(10);
 impl Worker {
     pub(super) async fn preserve_loop(self: Rc<Self>, flow: usize) {
         let plan = &self.plans[flow];
-        let id =
-            placeholders::transactional_id(&plan.source.cluster, &plan.target.cluster, self.id);
-        let mut filler = Placeholders::new(id, plan.produce.transaction_timeout_ms);
+        // Per partition (by index): its placeholder producer.
+        let mut fillers: HashMap<usize, Placeholders> = HashMap::new();
         let mut backoff = BACKOFF_FROM;
         // Partitions that start on an empty target above offset 0: the
         // placeholders below their start are deleted after the first fill.
@@ -35,7 +34,9 @@ impl Worker {
                 return;
             }
             let armed = self.armed();
-            let mut ok = self.check_targets(flow, &mut log_starts).await;
+            let mut ok = self
+                .check_targets(flow, &mut fillers, &mut log_starts)
+                .await;
             let conflicts: Vec<(usize, String)> = self
                 .parts
                 .borrow()
@@ -63,6 +64,9 @@ impl Worker {
                 if self.shutting_down.get() {
                     return;
                 }
+                let filler = fillers
+                    .entry(idx)
+                    .or_insert_with(|| self.placeholders(flow, &topic, partition));
                 match filler
                     .fill(&self.targets[flow], &topic, partition, from, to)
                     .await
@@ -129,6 +133,17 @@ impl Worker {
         }
     }
 
+    fn placeholders(&self, flow: usize, target_topic: &str, partition: i32) -> Placeholders {
+        let plan = &self.plans[flow];
+        let id = placeholders::transactional_id(
+            &plan.source.cluster,
+            &plan.target.cluster,
+            target_topic,
+            partition,
+        );
+        Placeholders::new(id, plan.produce.transaction_timeout_ms)
+    }
+
     /// Whether partition `idx`'s target, ending at `end` past its progress
     /// `start`, holds the source's records at their own offsets.
     /// `None` when they could not be compared now.
@@ -184,7 +199,12 @@ impl Worker {
     /// yes when the target partition ends where mirroring resumes, or is
     /// empty (the gap before the first record is filled). False when a
     /// lookup failed.
-    async fn check_targets(&self, flow: usize, log_starts: &mut HashMap<usize, i64>) -> bool {
+    async fn check_targets(
+        &self,
+        flow: usize,
+        fillers: &mut HashMap<usize, Placeholders>,
+        log_starts: &mut HashMap<usize, i64>,
+    ) -> bool {
         let waiting: Vec<(usize, String, i32, i32, i64)> = self
             .parts
             .borrow()
@@ -203,6 +223,29 @@ impl Worker {
             .collect();
         let mut ok = true;
         for (idx, topic, partition, leader, start) in waiting {
+            let filler = fillers
+                .entry(idx)
+                .or_insert_with(|| self.placeholders(flow, &topic, partition));
+            match filler.recover(&self.targets[flow]).await {
+                Ok(()) => {}
+                Err(FillError::Retry(reason)) => {
+                    tracing::warn!(
+                        worker = self.id,
+                        topic,
+                        partition,
+                        "cannot take the partition's placeholder transactional id yet: {reason}"
+                    );
+                    ok = false;
+                    continue;
+                }
+                Err(FillError::GiveUp(reason)) => {
+                    self.stop_preserving(
+                        idx,
+                        &format!("its placeholder transactional id cannot be used: {reason}"),
+                    );
+                    continue;
+                }
+            }
             let end = match self.targets[flow].broker(leader).await {
                 Ok(conn) => admin::list_offsets(&conn, &topic, &[partition], LATEST, false).await,
                 Err(e) => Err(e),
@@ -210,11 +253,11 @@ impl Worker {
             let end = match end.as_deref() {
                 Ok([(_, Ok(end))]) => *end,
                 other => {
-                    tracing::debug!(
+                    tracing::warn!(
                         worker = self.id,
                         topic,
                         partition,
-                        "cannot look up the target's end: {other:?}"
+                        "cannot look up the target's end yet: {other:?}"
                     );
                     self.parts.borrow_mut()[idx].tgt_leader = None;
                     ok = false;
