@@ -239,6 +239,59 @@ pub fn run(a: &Args) -> Result<(), String> {
         "kmirror failover",
     )?);
 
+    // kmirror in offset-preserving mode: p -> dst, target topic p.orders.
+    // The group moves by committing the source's numbers as they are.
+    let preserve: Vec<(String, String)> = [
+        ("kmirror.offsets.preserve", "true"),
+        ("emit.checkpoints.enabled", "false"),
+        ("offset.flush.interval.ms", "1000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let props = write_props(
+        &dir,
+        "p",
+        &source.bootstrap(),
+        &target.bootstrap(),
+        TOPIC,
+        &preserve,
+    )?;
+    eprintln!("kmirror-bench: kmirror mirroring with kmirror.offsets.preserve = true");
+    let mut km = spawn_logged(
+        std::process::Command::new(kmirror_binary()?).arg(&props),
+        &dir,
+        "kmirror-preserve",
+    )?;
+    let ends = tools::end_offsets(&source, TOPIC).map_err(e)?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while tools::end_offsets(&target, "p.orders").ok().as_ref() != Some(&ends) {
+        if Instant::now() > deadline {
+            stop(&mut km, Duration::from_secs(20));
+            return Err(format!(
+                "kmirror (offsets preserved): p.orders never ended where {TOPIC} ends (logs in {})",
+                dir.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    stop(&mut km, Duration::from_secs(20));
+    tools::set_group_offsets(
+        &target,
+        "kmirror-preserved",
+        "p.orders",
+        &committed.iter().map(|(p, o)| (*p, *o)).collect::<Vec<_>>(),
+    )
+    .map_err(e)?;
+    outcomes.push(resume(
+        &target,
+        "p.orders",
+        "kmirror-preserved",
+        &expected,
+        "kmirror, `kmirror.offsets.preserve = true`",
+        "committing the source's offsets unchanged",
+    )?);
+
     write_report(
         a,
         &committed,
@@ -335,7 +388,7 @@ fn write_report(
 ) -> Result<(), String> {
     let mut md = String::from("# Consumer failover: MirrorMaker 2 beside kmirror\n\n");
     md.push_str(&format!(
-        "Two local Kafka {KAFKA_4} clusters. Source topic `{TOPIC}` ({PARTITIONS} partitions): {} plain records, then 40 transactions of 30 records (every fourth aborted), then the rest; every record's value is unique. Three consumer groups are committed on the source at the same offsets ({}): 60% into partitions 0 and 2, and in partition 1 on an offset of the transactions' range that holds no committed record (aborted data or a marker). MirrorMaker 2 (Kafka's `connect-mirror`, dedicated mode) and kmirror each mirror the topic under their own alias with `emit.checkpoints.interval.seconds = 1` and `sync.group.offsets.enabled = true` (interval 1 s); a third group is moved by `kmirror failover` after kmirror stopped. Then Kafka's consumer resumes each group on the target where its offsets were committed (read_committed, no reset policy) and reads to the end.\n\n",
+        "Two local Kafka {KAFKA_4} clusters. Source topic `{TOPIC}` ({PARTITIONS} partitions): {} plain records, then 40 transactions of 30 records (every fourth aborted), then the rest; every record's value is unique. Three consumer groups are committed on the source at the same offsets ({}): 60% into partitions 0 and 2, and in partition 1 on an offset of the transactions' range that holds no committed record (aborted data or a marker). MirrorMaker 2 (Kafka's `connect-mirror`, dedicated mode) and kmirror each mirror the topic under their own alias with `emit.checkpoints.interval.seconds = 1` and `sync.group.offsets.enabled = true` (interval 1 s); a third group is moved by `kmirror failover` after kmirror stopped; a fourth mirror run, kmirror with `kmirror.offsets.preserve = true` under a third alias, is followed by committing the source's offsets on its target unchanged. Then Kafka's consumer resumes each group on the target where its offsets were committed (read_committed, no reset policy) and reads to the end.\n\n",
         a.records,
         committed.iter().map(|(p, o)| format!("partition {p}: {o}")).collect::<Vec<_>>().join(", ")
     ));
