@@ -104,6 +104,10 @@ impl Placeholders {
         let leader = small_topic::leader(cluster, topic, partition).await?;
         let (mut stuck, mut last) = (0, None);
         while stuck < TRIES {
+            // After a failed try, taking the id again first aborts what it
+            // left open (its marker lands now), so the end read next is
+            // where the partition stays.
+            self.producer(cluster).await?;
             let end = end_offset(cluster, &leader, topic, partition).await?;
             if end == to {
                 return Ok(());
