@@ -259,6 +259,12 @@ pub fn run_from_file(
         stop,
         shutdown_timeout: config.process.shutdown_timeout,
         memory_max_bytes: config.process.memory_max_bytes,
+        metrics_address: config
+            .process
+            .metrics_address
+            .clone()
+            .map(|a| (a, config.process.metrics_address_set)),
+        health_stuck: config.process.health_stuck,
     };
     tracing::info!(io = backend.name(), "using the {} backend", backend.name());
     Ok(mirror::run(plans, opts)?)

@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod harness;
+pub mod metrics;
 pub mod mirror;
 pub mod net;
 pub mod offsets;

@@ -71,3 +71,8 @@ fn exactly_once_across_kills() {
 fn exactly_once_fences_an_older_instance() {
     scenarios::exactly_once_fences_an_older_instance(KAFKA_4);
 }
+
+#[test]
+fn metrics_endpoint_counts_every_record() {
+    scenarios::metrics_endpoint_counts_every_record(KAFKA_4);
+}

@@ -119,11 +119,18 @@ pub const SHUTDOWN_TIMEOUT_MS: &str = "kmirror.shutdown.timeout.ms";
 /// Exactly-once mode: how often each worker commits its transaction.
 pub const TRANSACTION_INTERVAL_MS: &str = "kmirror.transaction.interval.ms";
 
+/// Where the metrics endpoint listens (`host:port`; `none` turns it off).
+pub const METRICS_ADDRESS: &str = "kmirror.metrics.address";
+/// How long a partition may stay stalled before `/health` answers 503.
+pub const HEALTH_STUCK_SECONDS: &str = "kmirror.health.stuck.seconds";
+
 /// Process-wide settings kmirror honours (top level only).
 pub const PROCESS_SETTINGS: &[&str] = &[
     MEMORY_MAX_BYTES,
     SHUTDOWN_TIMEOUT_MS,
     TRANSACTION_INTERVAL_MS,
+    METRICS_ADDRESS,
+    HEALTH_STUCK_SECONDS,
 ];
 
 /// Whether `name` is one of kmirror's process-wide settings.

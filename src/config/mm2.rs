@@ -36,6 +36,9 @@ pub const DEFAULT_OFFSET_FLUSH_INTERVAL: Duration = Duration::from_millis(10_000
 pub const DEFAULT_MEMORY_MAX_BYTES: usize = 256 << 20;
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_TRANSACTION_INTERVAL: Duration = Duration::from_millis(100);
+/// Where the metrics endpoint listens unless told otherwise.
+pub const DEFAULT_METRICS_ADDRESS: &str = "127.0.0.1:9408";
+pub const DEFAULT_HEALTH_STUCK: Duration = Duration::from_secs(60);
 
 /// A MirrorMaker 2 configuration: the clusters, the enabled flows this
 /// instance runs, and the keys that were ignored.
@@ -65,6 +68,15 @@ pub struct ProcessSettings {
     pub shutdown_timeout: Duration,
     /// `kmirror.transaction.interval.ms`: exactly-once mode's commit interval.
     pub transaction_interval: Duration,
+    /// `kmirror.metrics.address`: where the metrics endpoint listens;
+    /// `None` when set to `none`.
+    pub metrics_address: Option<String>,
+    /// Whether the address was set (an address set and not available stops
+    /// kmirror; the default one only warns).
+    pub metrics_address_set: bool,
+    /// `kmirror.health.stuck.seconds`: a partition stalled this long makes
+    /// `/health` answer 503.
+    pub health_stuck: Duration,
 }
 
 /// A cluster and the client properties every client of it starts from.
@@ -493,10 +505,34 @@ impl<'p> Layers<'p> {
             },
             None => DEFAULT_TRANSACTION_INTERVAL,
         };
+        let metrics = top(keys::METRICS_ADDRESS);
+        let metrics_address = match metrics {
+            Some(setting) if setting.value.trim().eq_ignore_ascii_case("none") => None,
+            Some(setting) => {
+                let v = setting.value.trim();
+                if v.rsplit_once(':')
+                    .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+                {
+                    return Err(setting.invalid("must be host:port (e.g. 127.0.0.1:9408, or 0.0.0.0:9408 for every interface), or none"));
+                }
+                Some(v.to_string())
+            }
+            None => Some(DEFAULT_METRICS_ADDRESS.to_string()),
+        };
+        let health_stuck = match top(keys::HEALTH_STUCK_SECONDS) {
+            Some(setting) => match parse_i64(&setting)? {
+                s if s > 0 => Duration::from_secs(s.unsigned_abs()),
+                _ => return Err(setting.invalid("must be a positive number of seconds")),
+            },
+            None => DEFAULT_HEALTH_STUCK,
+        };
         Ok(ProcessSettings {
             memory_max_bytes,
             shutdown_timeout,
             transaction_interval,
+            metrics_address,
+            metrics_address_set: metrics.is_some(),
+            health_stuck,
         })
     }
 

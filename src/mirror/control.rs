@@ -22,6 +22,7 @@ use tokio::sync::mpsc::{self, Receiver, Sender};
 use tokio::sync::Notify;
 
 use crate::client::{ClientSettings, ClusterClient};
+use crate::metrics::registry::{Metrics, PartitionLabels};
 use crate::mirror::messages::{
     Assignment, Failure, FromWorker, Report, ToWorker, TO_CONTROL_CAPACITY, TO_WORKER_CAPACITY,
 };
@@ -51,6 +52,12 @@ pub struct RunOptions {
     pub shutdown_timeout: Duration,
     /// Cap on receive-buffer bytes for the whole process.
     pub memory_max_bytes: usize,
+    /// Where the metrics endpoint listens (`None`: no endpoint), and
+    /// whether the address was asked for (then failing to bind it is an
+    /// error; the default address only warns).
+    pub metrics_address: Option<(String, bool)>,
+    /// A partition stalled this long makes `/health` answer 503.
+    pub health_stuck: Duration,
 }
 
 /// Discovery retried this soon after a round that left topics unready,
@@ -84,6 +91,26 @@ pub fn run(plans: Vec<FlowPlan>, opts: RunOptions) -> std::io::Result<Summary> {
         senders.push(tx);
     }
     drop(to_control);
+    let metrics = Arc::new(Metrics::new(opts.backend.name(), opts.health_stuck));
+    for plan in plans.iter() {
+        metrics.flow_expected(&plan.name());
+    }
+    if let Some((addr, asked)) = &opts.metrics_address {
+        match crate::metrics::http::serve(addr, metrics.clone()) {
+            Ok(bound) => tracing::info!(
+                "metrics endpoint listening on http://{bound}/metrics (also /health and /ready)"
+            ),
+            Err(e) if *asked => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("kmirror.metrics.address = {addr}: cannot listen there: {e}"),
+                ))
+            }
+            Err(e) => tracing::warn!(
+                "no metrics endpoint: the default address {addr} is not available ({e}); set kmirror.metrics.address (host:port, or none)"
+            ),
+        }
+    }
     tracing::info!(
         backend = opts.backend.name(),
         workers = senders.len(),
@@ -92,8 +119,10 @@ pub fn run(plans: Vec<FlowPlan>, opts: RunOptions) -> std::io::Result<Summary> {
         "kmirror starting"
     );
     let shutdown_timeout = opts.shutdown_timeout;
-    let summary =
-        net::run_on_this_thread(Backend::Epoll, control(plans, senders, from_workers, opts));
+    let summary = net::run_on_this_thread(
+        Backend::Epoll,
+        control(plans, senders, from_workers, opts, metrics),
+    );
     // Workers end by their deadline; one that does not (stuck in the
     // kernel) is left behind rather than holding the process.
     let give_up = Instant::now() + shutdown_timeout.min(Duration::from_secs(5));
@@ -124,6 +153,10 @@ struct Shared {
     stopped_flows: RefCell<BTreeMap<usize, String>>,
     /// Per flow: the offset map and the offset syncs still to write.
     syncs: Vec<OffsetSyncs>,
+    metrics: Arc<Metrics>,
+    flow_names: Vec<String>,
+    /// The id of the next partition handed to a worker.
+    next_id: Cell<u64>,
 }
 
 async fn control(
@@ -131,6 +164,7 @@ async fn control(
     workers: Vec<Sender<ToWorker>>,
     mut inbox: Receiver<FromWorker>,
     opts: RunOptions,
+    metrics: Arc<Metrics>,
 ) -> Summary {
     let stop = opts.stop.clone();
     let stopping = Rc::new(Notify::new());
@@ -148,6 +182,9 @@ async fn control(
             .iter()
             .map(|p| OffsetSyncs::new(p.name(), p.offset_syncs.clone()))
             .collect(),
+        metrics,
+        flow_names: plans.iter().map(|p| p.name()).collect(),
+        next_id: Cell::new(0),
     });
     let client = |s: &ClientSettings| {
         let mut s = s.clone();
@@ -313,6 +350,30 @@ struct FlowControl {
 }
 
 fn absorb(shared: &Shared, r: Box<Report>) {
+    shared.metrics.absorb(&r.samples, &r.counts);
+    let flow_name = |flow: usize| shared.flow_names.get(flow).cloned().unwrap_or_default();
+    for f in &r.failures {
+        shared.metrics.partition_stopped(
+            &flow_name(f.flow),
+            &f.source_topic,
+            f.partition,
+            &f.reason,
+        );
+    }
+    shared.metrics.stalled(
+        r.worker,
+        r.stalled
+            .iter()
+            .map(|f| {
+                (
+                    flow_name(f.flow),
+                    f.source_topic.clone(),
+                    f.partition,
+                    f.reason.clone(),
+                )
+            })
+            .collect(),
+    );
     let mut summary = shared.summary.borrow_mut();
     summary.counts.add(&r.counts);
     shared.window.borrow_mut().counts.add(&r.counts);
@@ -371,6 +432,9 @@ async fn flow_task(
             )
             .await;
             shared.assigned[index].set(assigned.len());
+            if complete {
+                shared.metrics.flow_ready(&plan.name());
+            }
             if shared.stopped_flows.borrow().contains_key(&index) {
                 if shared.stopped_flows.borrow().len() == plans.len() {
                     tracing::error!("every flow has stopped; kmirror exits");
@@ -541,6 +605,9 @@ fn report_commit(plan: &FlowPlan, res: Result<usize, crate::client::ClientError>
 fn stop_flow(plan: &FlowPlan, shared: &Shared, e: crate::client::ClientError) {
     tracing::error!(flow = %plan.name(), "flow stopped: {e}");
     shared
+        .metrics
+        .flow_stopped(&format!("{}: {e}", plan.name()));
+    shared
         .stopped_flows
         .borrow_mut()
         .insert(plan.index, format!("{}: {e}", plan.name()));
@@ -646,7 +713,20 @@ async fn refresh(
         assigned.insert((source_topic.clone(), partition));
         let w = next_worker.get();
         next_worker.set(w + 1);
+        let id = shared.next_id.get();
+        shared.next_id.set(id + 1);
+        shared.metrics.register(
+            id,
+            PartitionLabels {
+                source: plan.source.cluster.clone(),
+                target: plan.target.cluster.clone(),
+                topic: target_topic.clone(),
+                partition: partition.to_string(),
+            },
+            &source_topic,
+        );
         batches[w % workers.len()].push(Assignment {
+            id,
             flow: plan.index,
             source_topic,
             target_topic,

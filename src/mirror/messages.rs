@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use crate::metrics::sample::PartitionSample;
 use crate::mirror::summary::Counters;
 use crate::offsets::map::Point;
 
@@ -17,6 +18,8 @@ pub const TO_CONTROL_CAPACITY: usize = 256;
 /// A partition the control thread hands to a worker.
 #[derive(Debug, Clone)]
 pub struct Assignment {
+    /// Names the partition in the worker's metric samples.
+    pub id: u64,
     pub flow: usize,
     pub source_topic: String,
     pub target_topic: String,
@@ -79,6 +82,8 @@ pub struct Report {
     pub stalled: Vec<Failure>,
     /// Counted since the worker's previous report.
     pub counts: Counters,
+    /// Every partition of the worker, for the metrics endpoint.
+    pub samples: Vec<PartitionSample>,
 }
 
 #[derive(Debug)]

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use kmirror_proto::batch::{BatchRewrite, OutBatch, RecordBatch};
 
+use crate::metrics::sample::{PartitionSample, State, Window};
 use crate::offsets::map::{PartitionMap, Point};
 
 /// A batch fetched and waiting to be produced.
@@ -98,7 +99,20 @@ pub struct ProducerIdentity {
     pub generation: u32,
 }
 
+/// What a partition counted for the metrics since the worker's last report.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub records: u64,
+    pub bytes: u64,
+    pub latency: Window,
+    pub age: Window,
+    /// The source's end as the last fetch saw it.
+    pub log_end: Option<i64>,
+}
+
 pub struct Partition {
+    /// The assignment's id, which names it in metric samples.
+    pub id: u64,
     pub flow: usize,
     pub source_topic: Rc<str>,
     pub target_topic: Rc<str>,
@@ -155,6 +169,7 @@ pub struct Partition {
     /// Points of the map not yet reported to the control thread.
     pub unreported_points: Vec<Point>,
     pub preserve: Preserve,
+    pub measured: Measured,
 }
 
 /// The longest wait before a partition fetches again after fetch errors.
@@ -171,6 +186,7 @@ impl Partition {
         start: Option<i64>,
     ) -> Self {
         Partition {
+            id: 0,
             flow,
             source_topic,
             target_topic,
@@ -201,6 +217,7 @@ impl Partition {
             map: PartitionMap::default(),
             unreported_points: Vec::new(),
             preserve: Preserve::Off,
+            measured: Measured::default(),
         }
     }
 
@@ -364,6 +381,47 @@ impl Partition {
                     self.queue.front().map(Queued::first_source) == Some(next)
                 }
             }
+    }
+
+    /// The partition's state for the metrics and `/health`.
+    pub fn state(&self) -> State {
+        if self.is_failed() {
+            State::Stopped
+        } else if self.defect.is_some() {
+            State::Stalled
+        } else if self.src_leader.is_none()
+            || self.tgt_leader.is_none()
+            || self.fetch_offset.is_none()
+            || self.producer.is_none()
+            || self.preserve == Preserve::Unchecked
+        {
+            State::Waiting
+        } else {
+            State::Active
+        }
+    }
+
+    /// This report's sample; the counts start again from zero.
+    pub fn take_sample(&mut self) -> PartitionSample {
+        let m = &mut self.measured;
+        let sample = PartitionSample {
+            id: self.id,
+            records: m.records,
+            bytes: m.bytes,
+            latency: m.latency,
+            age: m.age,
+            log_end: m.log_end,
+            position: self.acked_offset,
+            state: State::Active,
+        };
+        *m = Measured {
+            log_end: m.log_end,
+            ..Measured::default()
+        };
+        PartitionSample {
+            state: self.state(),
+            ..sample
+        }
     }
 
     /// Offset-preserving mode: the target offsets `(from, to)` to fill with

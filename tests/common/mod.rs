@@ -53,6 +53,10 @@ pub const ONE_REPLICA: &str = "replication.factor = 1\n\
      checkpoints.topic.replication.factor = 1\n\
      heartbeats.topic.replication.factor = 1\n";
 
+/// Tests run several kmirrors at once: each endpoint takes a free port
+/// (the log says which, see [`Kmirror::metrics_address`]).
+pub const METRICS_ANY_PORT: &str = "kmirror.metrics.address = 127.0.0.1:0\n";
+
 /// An mm2.properties in a scratch directory: flow A -> B between the
 /// given bootstrap servers, replication factor 1, plus `extra` lines.
 pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf {
@@ -65,6 +69,7 @@ pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf
              B.bootstrap.servers = {target}\n\
              A->B.enabled = true\n\
              {ONE_REPLICA}\
+             {METRICS_ANY_PORT}\
              {extra}\n"
         ),
     )
@@ -115,6 +120,27 @@ impl Kmirror {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Where the metrics endpoint listens, once the log says so.
+    pub fn metrics_address(&self) -> Option<String> {
+        let out = self.output();
+        let line = out
+            .lines()
+            .find(|l| l.contains("metrics endpoint listening on"))?;
+        let rest = line.split_once("http://")?.1;
+        Some(rest.split('/').next()?.to_string())
+    }
+
+    /// `GET path` from the metrics endpoint (waiting for it to be up): the
+    /// status code and the body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut addr = None;
+        wait_until(Duration::from_secs(30), "the metrics endpoint", || {
+            addr = self.metrics_address();
+            addr.is_some()
+        });
+        http_get(&addr.unwrap_or_default(), path)
     }
 
     pub fn output(&self) -> String {
@@ -364,4 +390,21 @@ pub fn assert_mirrored_at_least_once(
             }
         }
     }
+}
+
+/// A plain HTTP/1.1 GET of `path` from `addr`: the status code and body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(c, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (code, body.to_string())
 }

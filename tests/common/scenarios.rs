@@ -510,6 +510,21 @@ pub fn rejected_batch_stops_only_its_partition(version: &str) {
         "a rejected batch must not stop kmirror:\n{}",
         km.output()
     );
+    // /health names it (the report reaches the control thread within a
+    // second or so).
+    let mut health = (0, String::new());
+    wait_until(Duration::from_secs(10), "/health to turn 503", || {
+        health = km.get("/health");
+        health.0 == 503
+    });
+    assert!(
+        health
+            .1
+            .contains("partition reject[0] of flow A->B stopped")
+            && health.1.contains("MESSAGE_TOO_LARGE") | health.1.contains("RECORD_LIST_TOO_LARGE"),
+        "{}",
+        health.1
+    );
     let code = km.stop();
     let out = km.output();
     let line = out
@@ -750,4 +765,118 @@ pub fn exactly_once_fences_an_older_instance(version: &str) {
     // The fenced one says why and exits 3 (its partitions stopped).
     assert_eq!(old.stop(), Some(3), "{}", old.output());
     assert_mirrored_exactly(&pair.source, t, &pair.target, "C.eos-fence");
+}
+
+/// The metrics endpoint during a stream: MirrorMaker 2's per-partition
+/// series (parsed by a Prometheus text parser) count every record, the lag
+/// drains to 0 once the stream stops, latency quantiles are there, and
+/// `/ready` and `/health` answer 200.
+pub fn metrics_endpoint_counts_every_record(version: &str) {
+    let pair = pair(version);
+    let t = "metered";
+    tools::create_topic(&pair.source, t, 3, &[]).unwrap();
+    let cfg = mm2_file(pair, "metrics", &format!("topics = {t}"));
+    let mut km = Kmirror::start(&cfg, &[]);
+    let mut ready = (0, String::new());
+    wait_until(Duration::from_secs(60), "/ready", || {
+        ready = km.get("/ready");
+        ready.0 == 200
+    });
+    let total = 3000u64;
+    tools::producer_perf(&pair.source, t, total, 100, 1000, &[]).unwrap();
+    let scrape = || -> prometheus_parse::Scrape {
+        let (code, body) = km.get("/metrics");
+        assert_eq!(code, 200, "{body}");
+        prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+            .unwrap_or_else(|e| panic!("{e}: {body}"))
+    };
+    let value = |s: &prometheus_parse::Sample| match s.value {
+        prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+        prometheus_parse::Value::Counter(v) => v,
+        _ => f64::NAN,
+    };
+    let per_partition = |scrape: &prometheus_parse::Scrape, name: &str| -> Vec<(String, f64)> {
+        let mut v: Vec<(String, f64)> = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && s.labels.get("topic") == Some("A.metered"))
+            .map(|s| {
+                assert_eq!(
+                    (s.labels.get("source"), s.labels.get("target")),
+                    (Some("A"), Some("B")),
+                    "{name}"
+                );
+                (
+                    s.labels.get("partition").unwrap_or("?").to_string(),
+                    value(s),
+                )
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let mut last = None;
+    wait_until(
+        Duration::from_secs(90),
+        "record_count to reach the records produced and lag 0",
+        || {
+            let s = scrape();
+            let counts = per_partition(
+                &s,
+                "kafka_connect_mirror_mirrorsourceconnector_record_count",
+            );
+            let lags = per_partition(&s, "kmirror_partition_lag_records");
+            let done = counts.len() == 3
+                && counts.iter().map(|(_, v)| *v).sum::<f64>() == total as f64
+                && lags.len() == 3
+                && lags.iter().all(|(_, v)| *v == 0.0);
+            last = Some((counts, lags));
+            done
+        },
+    );
+    // The source's own count per partition.
+    let ends = tools::end_offsets(&pair.source, t).unwrap();
+    let s = scrape();
+    let counts = per_partition(
+        &s,
+        "kafka_connect_mirror_mirrorsourceconnector_record_count",
+    );
+    for (p, end) in &ends {
+        assert_eq!(
+            counts
+                .iter()
+                .find(|(q, _)| q == &p.to_string())
+                .map(|(_, v)| *v),
+            Some(*end as f64),
+            "partition {p}: {last:?}"
+        );
+    }
+    for name in [
+        "byte_count",
+        "record_rate",
+        "byte_rate",
+        "record_age_ms",
+        "record_age_ms_min",
+        "record_age_ms_max",
+        "record_age_ms_avg",
+        "replication_latency_ms",
+        "replication_latency_ms_min",
+        "replication_latency_ms_max",
+        "replication_latency_ms_avg",
+    ] {
+        let full = format!("kafka_connect_mirror_mirrorsourceconnector_{name}");
+        assert_eq!(per_partition(&s, &full).len(), 3, "{full}");
+    }
+    let quantiles: Vec<&str> = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "kmirror_replication_latency_ms")
+        .filter_map(|x| x.labels.get("quantile"))
+        .collect();
+    for q in ["0.5", "0.99", "0.999"] {
+        assert!(quantiles.contains(&q), "{quantiles:?}");
+    }
+    assert_eq!(km.get("/health").0, 200);
+    assert_eq!(km.get("/nothing").0, 404);
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
 }

@@ -319,9 +319,23 @@ impl Worker {
                     }
                     continue;
                 }
+                let queued_before = p.queue.len();
                 match fetched::apply(p, data, requested, &plan.fetch) {
                     Ok(f) => {
                         p.on_fetch_ok();
+                        p.measured.log_end = Some(if plan.fetch.read_committed {
+                            data.last_stable_offset
+                        } else {
+                            data.high_watermark
+                        });
+                        let now_ms = crate::client::small_topic::now_ms();
+                        let crate::mirror::partition::Partition {
+                            queue, measured, ..
+                        } = &mut *p;
+                        for q in queue.iter().skip(queued_before) {
+                            let age = now_ms.saturating_sub(q.batch.max_timestamp()).max(0);
+                            measured.age.record(age as u64);
+                        }
                         let mut s = self.stats.borrow_mut();
                         s.copied_bytes += f.copied_bytes;
                         s.reencoded_batches += f.reencoded;

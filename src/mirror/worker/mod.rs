@@ -240,6 +240,7 @@ impl Worker {
                 a.partition,
                 a.start_offset,
             );
+            p.id = a.id;
             p.stream = idx % self.streams;
             if self.plans[a.flow].preserve_offsets {
                 p.preserve = crate::mirror::partition::Preserve::Unchecked;
@@ -360,7 +361,9 @@ impl Worker {
         let mut progress = Vec::new();
         let mut points = Vec::new();
         let mut stalled = Vec::new();
+        let mut samples = Vec::new();
         for p in self.parts.borrow_mut().iter_mut() {
+            samples.push(p.take_sample());
             if p.acked_offset.is_some() && p.acked_offset != p.reported_offset {
                 p.reported_offset = p.acked_offset;
                 progress.push(Progress {
@@ -397,6 +400,7 @@ impl Worker {
             failures: std::mem::take(&mut *self.failures.borrow_mut()),
             stalled,
             counts: std::mem::take(&mut *self.stats.borrow_mut()),
+            samples,
         }
     }
 

@@ -262,6 +262,9 @@ impl Worker {
                             .saturating_sub(s.max_timestamp.saturating_mul(1000))
                             .max(1) as u64;
                         let _ = stats.latency_us.record(lat.min(3_600_000_000));
+                        p.measured.records += s.records as u64;
+                        p.measured.bytes += s.bytes as u64;
+                        p.measured.latency.record(lat / 1000);
                     }
                 }
                 Some(r) => {

@@ -1,0 +1,654 @@
+//! The metric families and how worker reports move them. The control
+//! thread updates them as reports arrive; the endpoint's thread encodes
+//! them. Neither waits on a worker.
+//!
+//! MirrorMaker 2's per-partition source metrics keep its JMX attribute
+//! names as the Strimzi JMX exporter rules turn them into Prometheus names
+//! (`kafka.connect.mirror:type=MirrorSourceConnector,...` attribute
+//! `record-age-ms-max` becomes
+//! `kafka_connect_mirror_mirrorsourceconnector_record_age_ms_max`), with
+//! the labels `source`, `target`, `topic` (the target topic, as MirrorMaker
+//! 2 tags it) and `partition`. Like the exporter's, they are gauges. Rates,
+//! minimums, maximums and averages cover the last 30 seconds, as
+//! MirrorMaker 2's metric windows do.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::metrics::sample::{PartitionSample, State, Window};
+use crate::mirror::summary::Counters;
+
+/// How far back rates and windowed statistics look.
+const WINDOW: Duration = Duration::from_secs(30);
+/// Reports within this span share one slot of a partition's window.
+const SLOT: Duration = Duration::from_secs(5);
+
+type F64 = Gauge<f64, AtomicU64>;
+
+/// The labels of a partition's series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub source: String,
+    pub target: String,
+    pub topic: String,
+    pub partition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QuantileLabels {
+    quantile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    version: String,
+    backend: String,
+}
+
+/// A partition as the metrics know it: its labels, its source topic (for
+/// health messages), and its recent history.
+struct Track {
+    labels: PartitionLabels,
+    source_topic: String,
+    records: u64,
+    bytes: u64,
+    /// (start of slot, records and bytes before it, latency, age).
+    slots: VecDeque<(Instant, u64, u64, Window, Window)>,
+    last_latency: Option<u64>,
+    last_age: Option<u64>,
+    state: State,
+    state_since: Instant,
+    /// When the partition last had nothing left to mirror.
+    caught_up_at: Instant,
+}
+
+/// MirrorMaker 2's per-partition source metrics.
+struct Mm2 {
+    record_count: Family<PartitionLabels, F64>,
+    record_rate: Family<PartitionLabels, F64>,
+    byte_count: Family<PartitionLabels, F64>,
+    byte_rate: Family<PartitionLabels, F64>,
+    record_age_ms: Family<PartitionLabels, F64>,
+    record_age_ms_min: Family<PartitionLabels, F64>,
+    record_age_ms_max: Family<PartitionLabels, F64>,
+    record_age_ms_avg: Family<PartitionLabels, F64>,
+    replication_latency_ms: Family<PartitionLabels, F64>,
+    replication_latency_ms_min: Family<PartitionLabels, F64>,
+    replication_latency_ms_max: Family<PartitionLabels, F64>,
+    replication_latency_ms_avg: Family<PartitionLabels, F64>,
+}
+
+/// kmirror's own.
+struct Own {
+    lag_records: Family<PartitionLabels, Gauge>,
+    lag_seconds: Family<PartitionLabels, F64>,
+    state: Family<PartitionLabels, Gauge>,
+    latency_ms: Family<QuantileLabels, F64>,
+    records: Gauge,
+    bytes: Gauge,
+    fetch_requests: Gauge,
+    copied_bytes: Family<PathLabels, Gauge>,
+    buffer_bytes: Gauge,
+}
+
+/// A partition `/health` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trouble {
+    pub flow: String,
+    pub topic: String,
+    pub partition: i32,
+    pub state: State,
+    pub reason: String,
+}
+
+/// What `/health` and `/ready` answer from.
+#[derive(Debug, Default)]
+struct Health {
+    /// Flows (by name) ready: their partitions assigned.
+    ready: HashMap<String, bool>,
+    stopped_flows: Vec<String>,
+    /// Stopped partitions, by (flow, source topic, partition).
+    stopped: HashMap<(String, String, i32), String>,
+    /// Stalled partitions, by worker, as of its last report.
+    stalled: HashMap<usize, Vec<(String, String, i32, String)>>,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    mm2: Mm2,
+    own: Own,
+    tracks: Mutex<HashMap<u64, Track>>,
+    latency: Mutex<(Histogram<u64>, Histogram<u64>, Instant)>,
+    health: Mutex<Health>,
+    /// A partition stalled this long makes `/health` answer 503.
+    pub stuck_after: Duration,
+}
+
+fn gauge_family<L, G>(registry: &mut Registry, name: &str, help: &str) -> Family<L, G>
+where
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + Send + Sync + 'static,
+    G: prometheus_client::metrics::TypedMetric
+        + prometheus_client::encoding::EncodeMetric
+        + Default
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let f = Family::<L, G>::default();
+    registry.register(name, help, f.clone());
+    f
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::default();
+    registry.register(name, help, g.clone());
+    g
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+impl Metrics {
+    pub fn new(backend: &str, stuck_after: Duration) -> Metrics {
+        let mut r = Registry::default();
+        let m = "kafka_connect_mirror_mirrorsourceconnector_";
+        let mut f = |name: &str, help: &str| {
+            gauge_family::<PartitionLabels, F64>(&mut r, &format!("{m}{name}"), help)
+        };
+        let mm2 = Mm2 {
+            record_count: f(
+                "record_count",
+                "Records mirrored (MirrorMaker 2's record-count)",
+            ),
+            record_rate: f(
+                "record_rate",
+                "Records mirrored per second over the last 30 s",
+            ),
+            byte_count: f("byte_count", "Record batch bytes mirrored"),
+            byte_rate: f(
+                "byte_rate",
+                "Record batch bytes mirrored per second over the last 30 s",
+            ),
+            record_age_ms: f(
+                "record_age_ms",
+                "Age of the newest record of the last batch fetched, ms",
+            ),
+            record_age_ms_min: f(
+                "record_age_ms_min",
+                "Least record age at fetch over the last 30 s, ms",
+            ),
+            record_age_ms_max: f(
+                "record_age_ms_max",
+                "Greatest record age at fetch over the last 30 s, ms",
+            ),
+            record_age_ms_avg: f(
+                "record_age_ms_avg",
+                "Mean record age at fetch over the last 30 s, ms",
+            ),
+            replication_latency_ms: f(
+                "replication_latency_ms",
+                "Source timestamp to target acknowledgement of the last batch, ms",
+            ),
+            replication_latency_ms_min: f(
+                "replication_latency_ms_min",
+                "Least replication latency over the last 30 s, ms",
+            ),
+            replication_latency_ms_max: f(
+                "replication_latency_ms_max",
+                "Greatest replication latency over the last 30 s, ms",
+            ),
+            replication_latency_ms_avg: f(
+                "replication_latency_ms_avg",
+                "Mean replication latency over the last 30 s, ms",
+            ),
+        };
+        let own = Own {
+            lag_records: gauge_family(&mut r, "kmirror_partition_lag_records", "Records on the source not yet mirrored (source end minus mirrored position)"),
+            lag_seconds: gauge_family(&mut r, "kmirror_partition_lag_seconds", "How long the partition has had records left to mirror (0 when caught up)"),
+            state: gauge_family(&mut r, "kmirror_partition_state", "Partition state: 0 active, 1 waiting (leader, offset or producer id), 2 stalled (fetched data it cannot forward, retried), 3 stopped with an error"),
+            latency_ms: gauge_family(&mut r, "kmirror_replication_latency_ms", "Source timestamp to target acknowledgement over the last 30 to 60 s, all partitions, by quantile"),
+            records: gauge(&mut r, "kmirror_records_mirrored", "Records mirrored since start"),
+            bytes: gauge(&mut r, "kmirror_bytes_mirrored", "Record batch bytes mirrored since start"),
+            fetch_requests: gauge(&mut r, "kmirror_fetch_requests", "Fetch requests sent since start"),
+            copied_bytes: gauge_family(&mut r, "kmirror_slow_path_copied_bytes", "Bytes copied on slow paths since start, by path (reencode, tls)"),
+            buffer_bytes: gauge(&mut r, "kmirror_buffer_bytes", "Bytes held in receive buffers now"),
+        };
+        let info: Family<InfoLabels, Gauge> =
+            gauge_family(&mut r, "kmirror_info", "kmirror's version and I/O backend");
+        info.get_or_create(&InfoLabels {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            backend: backend.to_string(),
+        })
+        .set(1);
+        Metrics {
+            registry: r,
+            mm2,
+            own,
+            tracks: Mutex::new(HashMap::new()),
+            latency: Mutex::new((histogram(), histogram(), Instant::now())),
+            health: Mutex::new(Health::default()),
+            stuck_after,
+        }
+    }
+
+    /// A partition handed to a worker under `id`.
+    pub fn register(&self, id: u64, labels: PartitionLabels, source_topic: &str) {
+        let now = Instant::now();
+        let track = Track {
+            labels,
+            source_topic: source_topic.to_string(),
+            records: 0,
+            bytes: 0,
+            slots: VecDeque::new(),
+            last_latency: None,
+            last_age: None,
+            state: State::Waiting,
+            state_since: now,
+            caught_up_at: now,
+        };
+        lock(&self.tracks).insert(id, track);
+    }
+
+    /// A worker's report: its partitions' samples and its counters.
+    pub fn absorb(&self, samples: &[PartitionSample], counts: &Counters) {
+        let now = Instant::now();
+        let mut tracks = lock(&self.tracks);
+        for s in samples {
+            let Some(t) = tracks.get_mut(&s.id) else {
+                continue;
+            };
+            t.update(s, now);
+            self.publish(t, s, now);
+        }
+        drop(tracks);
+        self.own.records.inc_by(counts.records as i64);
+        self.own.bytes.inc_by(counts.bytes as i64);
+        self.own.fetch_requests.inc_by(counts.fetch_requests as i64);
+        self.own
+            .copied_bytes
+            .get_or_create(&PathLabels {
+                path: "reencode".into(),
+            })
+            .inc_by(counts.copied_bytes as i64);
+        self.own
+            .copied_bytes
+            .get_or_create(&PathLabels { path: "tls".into() })
+            .set(crate::net::tls::copied_bytes() as i64);
+        self.own
+            .buffer_bytes
+            .set(crate::net::buffers::held() as i64);
+        let mut l = lock(&self.latency);
+        if l.2.elapsed() >= WINDOW {
+            l.1 = std::mem::replace(&mut l.0, histogram());
+            l.2 = now;
+        }
+        let _ = l.0.add(&counts.latency_us);
+        let mut both = l.0.clone();
+        let _ = both.add(&l.1);
+        drop(l);
+        if !both.is_empty() {
+            for q in ["0.5", "0.99", "0.999"] {
+                let v = both.value_at_quantile(q.parse().unwrap_or(0.5)) as f64 / 1000.0;
+                self.own
+                    .latency_ms
+                    .get_or_create(&QuantileLabels { quantile: q.into() })
+                    .set(v);
+            }
+        }
+    }
+
+    fn publish(&self, t: &Track, s: &PartitionSample, now: Instant) {
+        let l = &t.labels;
+        let m = &self.mm2;
+        m.record_count.get_or_create(l).set(t.records as f64);
+        m.byte_count.get_or_create(l).set(t.bytes as f64);
+        let (records, bytes, latency, age, span) = t.window(now);
+        let secs = span.as_secs_f64().max(1.0);
+        m.record_rate.get_or_create(l).set(records as f64 / secs);
+        m.byte_rate.get_or_create(l).set(bytes as f64 / secs);
+        if let Some(v) = t.last_age {
+            m.record_age_ms.get_or_create(l).set(v as f64);
+        }
+        if let Some(avg) = age.avg() {
+            m.record_age_ms_min.get_or_create(l).set(age.min as f64);
+            m.record_age_ms_max.get_or_create(l).set(age.max as f64);
+            m.record_age_ms_avg.get_or_create(l).set(avg);
+        }
+        if let Some(v) = t.last_latency {
+            m.replication_latency_ms.get_or_create(l).set(v as f64);
+        }
+        if let Some(avg) = latency.avg() {
+            m.replication_latency_ms_min
+                .get_or_create(l)
+                .set(latency.min as f64);
+            m.replication_latency_ms_max
+                .get_or_create(l)
+                .set(latency.max as f64);
+            m.replication_latency_ms_avg.get_or_create(l).set(avg);
+        }
+        let lag = lag(s);
+        self.own.lag_records.get_or_create(l).set(lag.unwrap_or(0));
+        let behind = if lag.unwrap_or(0) > 0 {
+            now.duration_since(t.caught_up_at).as_secs_f64()
+        } else {
+            0.0
+        };
+        self.own.lag_seconds.get_or_create(l).set(behind);
+        self.own.state.get_or_create(l).set(s.state.code());
+    }
+
+    /// The registry, for the endpoint to encode.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// A flow's partitions were all assigned.
+    pub fn flow_ready(&self, flow: &str) {
+        lock(&self.health).ready.insert(flow.to_string(), true);
+    }
+
+    /// A flow that will be mirrored (not ready until [`Metrics::flow_ready`]).
+    pub fn flow_expected(&self, flow: &str) {
+        lock(&self.health)
+            .ready
+            .entry(flow.to_string())
+            .or_insert(false);
+    }
+
+    pub fn flow_stopped(&self, reason: &str) {
+        lock(&self.health).stopped_flows.push(reason.to_string());
+    }
+
+    pub fn partition_stopped(&self, flow: &str, source_topic: &str, partition: i32, reason: &str) {
+        lock(&self.health).stopped.insert(
+            (flow.to_string(), source_topic.to_string(), partition),
+            reason.to_string(),
+        );
+    }
+
+    /// A worker's stalled partitions as of its latest report.
+    pub fn stalled(&self, worker: usize, list: Vec<(String, String, i32, String)>) {
+        lock(&self.health).stalled.insert(worker, list);
+    }
+
+    /// `/ready`: `Ok` once every flow's partitions are assigned, else the
+    /// flows still waiting.
+    pub fn ready(&self) -> Result<String, String> {
+        let h = lock(&self.health);
+        let waiting: Vec<&String> = h
+            .ready
+            .iter()
+            .filter(|(_, r)| !**r)
+            .map(|(f, _)| f)
+            .collect();
+        if h.ready.is_empty() {
+            return Err("no flow has started".into());
+        }
+        if waiting.is_empty() {
+            Ok(format!("ready: {} flows assigned", h.ready.len()))
+        } else {
+            let mut w: Vec<&str> = waiting.iter().map(|s| s.as_str()).collect();
+            w.sort();
+            Err(format!("waiting for the partitions of {}", w.join(", ")))
+        }
+    }
+
+    /// `/health`: `Ok` while every flow runs and no partition is stopped or
+    /// stalled past [`Metrics::stuck_after`], else the reasons.
+    pub fn health(&self) -> Result<String, String> {
+        let now = Instant::now();
+        let h = lock(&self.health);
+        let mut reasons: Vec<String> = h
+            .stopped_flows
+            .iter()
+            .map(|f| format!("flow stopped: {f}"))
+            .collect();
+        let mut stopped: Vec<String> = h
+            .stopped
+            .iter()
+            .map(|((flow, topic, p), why)| {
+                format!("partition {topic}[{p}] of flow {flow} stopped: {why}")
+            })
+            .collect();
+        stopped.sort();
+        reasons.extend(stopped);
+        let tracks = lock(&self.tracks);
+        let stuck: HashMap<(&str, i32), bool> = tracks
+            .values()
+            .filter(|t| {
+                t.state == State::Stalled && now.duration_since(t.state_since) >= self.stuck_after
+            })
+            .map(|t| {
+                (
+                    (
+                        t.source_topic.as_str(),
+                        t.labels.partition.parse().unwrap_or(-1),
+                    ),
+                    true,
+                )
+            })
+            .collect();
+        for list in h.stalled.values() {
+            for (flow, topic, p, why) in list {
+                if stuck.contains_key(&(topic.as_str(), *p)) {
+                    reasons.push(format!(
+                        "partition {topic}[{p}] of flow {flow} stalled for over {} s: {why}",
+                        self.stuck_after.as_secs()
+                    ));
+                }
+            }
+        }
+        if reasons.is_empty() {
+            Ok(format!("ok: {} partitions", tracks.len()))
+        } else {
+            Err(reasons.join("\n"))
+        }
+    }
+}
+
+/// Source records not yet mirrored, when both ends are known.
+fn lag(s: &PartitionSample) -> Option<i64> {
+    Some((s.log_end? - s.position?).max(0))
+}
+
+impl Track {
+    fn update(&mut self, s: &PartitionSample, now: Instant) {
+        let (records_before, bytes_before) = (self.records, self.bytes);
+        self.records += s.records;
+        self.bytes += s.bytes;
+        if s.latency.n > 0 {
+            self.last_latency = Some(s.latency.last);
+        }
+        if s.age.n > 0 {
+            self.last_age = Some(s.age.last);
+        }
+        match self.slots.back_mut() {
+            Some(slot) if now.duration_since(slot.0) < SLOT => {
+                slot.3.merge(&s.latency);
+                slot.4.merge(&s.age);
+            }
+            _ => self
+                .slots
+                .push_back((now, records_before, bytes_before, s.latency, s.age)),
+        }
+        while self
+            .slots
+            .front()
+            .is_some_and(|f| now.duration_since(f.0) > WINDOW)
+        {
+            self.slots.pop_front();
+        }
+        if lag(s).unwrap_or(0) == 0 {
+            self.caught_up_at = now;
+        }
+        if s.state != self.state {
+            self.state = s.state;
+            self.state_since = now;
+        }
+    }
+
+    /// Over the window: records and bytes mirrored, latency and age
+    /// statistics, and the span they cover.
+    fn window(&self, now: Instant) -> (u64, u64, Window, Window, Duration) {
+        let (mut latency, mut age) = (Window::default(), Window::default());
+        for s in &self.slots {
+            latency.merge(&s.3);
+            age.merge(&s.4);
+        }
+        match self.slots.front() {
+            // Each slot holds the counts from before its first report.
+            Some(f) => (
+                self.records.saturating_sub(f.1),
+                self.bytes.saturating_sub(f.2),
+                latency,
+                age,
+                now.duration_since(f.0),
+            ),
+            None => (0, 0, latency, age, Duration::ZERO),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(p: i32) -> PartitionLabels {
+        PartitionLabels {
+            source: "A".into(),
+            target: "B".into(),
+            topic: "A.orders".into(),
+            partition: p.to_string(),
+        }
+    }
+
+    fn sample(id: u64, records: u64, latency: &[u64], state: State) -> PartitionSample {
+        let mut w = Window::default();
+        for v in latency {
+            w.record(*v);
+        }
+        PartitionSample {
+            id,
+            records,
+            bytes: records * 100,
+            latency: w,
+            age: w,
+            log_end: Some(500),
+            position: Some(400),
+            state,
+        }
+    }
+
+    fn encoded(m: &Metrics) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode_registry(&mut out, m.registry()).unwrap();
+        out
+    }
+
+    #[test]
+    fn samples_become_mirrormaker_2_series() {
+        let m = Metrics::new("epoll", Duration::from_secs(60));
+        m.register(7, labels(3), "orders");
+        let mut counts = Counters::new();
+        counts.records = 30;
+        let _ = counts.latency_us.record(12_000);
+        m.absorb(&[sample(7, 10, &[5, 9], State::Active)], &counts);
+        m.absorb(&[sample(7, 20, &[3], State::Active)], &counts);
+        let out = encoded(&m);
+        let series = r#"{source="A",target="B",topic="A.orders",partition="3"}"#;
+        for (name, value) in [
+            (
+                "kafka_connect_mirror_mirrorsourceconnector_record_count",
+                "30.0",
+            ),
+            (
+                "kafka_connect_mirror_mirrorsourceconnector_byte_count",
+                "3000.0",
+            ),
+            (
+                "kafka_connect_mirror_mirrorsourceconnector_replication_latency_ms",
+                "3.0",
+            ),
+            (
+                "kafka_connect_mirror_mirrorsourceconnector_replication_latency_ms_min",
+                "3.0",
+            ),
+            (
+                "kafka_connect_mirror_mirrorsourceconnector_replication_latency_ms_max",
+                "9.0",
+            ),
+            (
+                "kafka_connect_mirror_mirrorsourceconnector_record_age_ms_avg",
+                "5.666666666666667",
+            ),
+            ("kmirror_partition_lag_records", "100"),
+            ("kmirror_partition_state", "0"),
+        ] {
+            let line = format!("{name}{series} {value}");
+            assert!(out.lines().any(|l| l == line), "no {line} in\n{out}");
+        }
+        assert!(out.contains("kafka_connect_mirror_mirrorsourceconnector_record_rate{"));
+        assert!(
+            out.contains(r#"kmirror_replication_latency_ms{quantile="0.99"} 12"#),
+            "{out}"
+        );
+        assert!(out.contains(r#"kmirror_info{version=""#), "{out}");
+        // Samples of partitions never registered are passed over.
+        m.absorb(&[sample(99, 1, &[], State::Active)], &Counters::new());
+    }
+
+    #[test]
+    fn health_names_stopped_partitions_and_ready_waits_for_every_flow() {
+        let m = Metrics::new("epoll", Duration::from_secs(60));
+        assert!(m.ready().is_err());
+        m.flow_expected("A->B");
+        m.flow_expected("B->A");
+        m.flow_ready("A->B");
+        assert_eq!(m.ready().unwrap_err(), "waiting for the partitions of B->A");
+        m.flow_ready("B->A");
+        assert!(m.ready().is_ok());
+        assert!(m.health().is_ok());
+        m.partition_stopped("A->B", "orders", 3, "rejected the batch at offset 42");
+        let why = m.health().unwrap_err();
+        assert!(
+            why.contains(
+                "partition orders[3] of flow A->B stopped: rejected the batch at offset 42"
+            ),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_partition_stalled_past_the_threshold_is_unhealthy() {
+        let m = Metrics::new("epoll", Duration::ZERO);
+        m.register(1, labels(0), "orders");
+        m.absorb(&[sample(1, 0, &[], State::Stalled)], &Counters::new());
+        m.stalled(
+            0,
+            vec![("A->B".into(), "orders".into(), 0, "CRC mismatch".into())],
+        );
+        let why = m.health().unwrap_err();
+        assert!(why.contains("orders[0] of flow A->B stalled"), "{why}");
+        m.stalled(0, vec![]);
+        assert!(m.health().is_ok());
+    }
+}
