@@ -71,8 +71,30 @@ struct Track {
     last_age: Option<u64>,
     state: State,
     state_since: Instant,
+    /// Source records not yet mirrored, as last reported.
+    lag: Option<i64>,
     /// When the partition last had nothing left to mirror.
     caught_up_at: Instant,
+    gauges: Gauges,
+}
+
+/// One partition's series, looked up once.
+struct Gauges {
+    record_count: F64,
+    record_rate: F64,
+    byte_count: F64,
+    byte_rate: F64,
+    record_age_ms: F64,
+    record_age_ms_min: F64,
+    record_age_ms_max: F64,
+    record_age_ms_avg: F64,
+    replication_latency_ms: F64,
+    replication_latency_ms_min: F64,
+    replication_latency_ms_max: F64,
+    replication_latency_ms_avg: F64,
+    lag_records: Gauge,
+    lag_seconds: F64,
+    state: Gauge,
 }
 
 /// MirrorMaker 2's per-partition source metrics.
@@ -249,6 +271,25 @@ impl Metrics {
     /// A partition handed to a worker under `id`.
     pub fn register(&self, id: u64, labels: PartitionLabels, source_topic: &str) {
         let now = Instant::now();
+        let (m, o) = (&self.mm2, &self.own);
+        let gauges = Gauges {
+            record_count: m.record_count.get_or_create_owned(&labels),
+            record_rate: m.record_rate.get_or_create_owned(&labels),
+            byte_count: m.byte_count.get_or_create_owned(&labels),
+            byte_rate: m.byte_rate.get_or_create_owned(&labels),
+            record_age_ms: m.record_age_ms.get_or_create_owned(&labels),
+            record_age_ms_min: m.record_age_ms_min.get_or_create_owned(&labels),
+            record_age_ms_max: m.record_age_ms_max.get_or_create_owned(&labels),
+            record_age_ms_avg: m.record_age_ms_avg.get_or_create_owned(&labels),
+            replication_latency_ms: m.replication_latency_ms.get_or_create_owned(&labels),
+            replication_latency_ms_min: m.replication_latency_ms_min.get_or_create_owned(&labels),
+            replication_latency_ms_max: m.replication_latency_ms_max.get_or_create_owned(&labels),
+            replication_latency_ms_avg: m.replication_latency_ms_avg.get_or_create_owned(&labels),
+            lag_records: o.lag_records.get_or_create_owned(&labels),
+            lag_seconds: o.lag_seconds.get_or_create_owned(&labels),
+            state: o.state.get_or_create_owned(&labels),
+        };
+        gauges.state.set(State::Waiting.code());
         let track = Track {
             labels,
             source_topic: source_topic.to_string(),
@@ -259,7 +300,9 @@ impl Metrics {
             last_age: None,
             state: State::Waiting,
             state_since: now,
+            lag: None,
             caught_up_at: now,
+            gauges,
         };
         lock(&self.tracks).insert(id, track);
     }
@@ -273,7 +316,7 @@ impl Metrics {
                 continue;
             };
             t.update(s, now);
-            self.publish(t, s, now);
+            Self::publish(t, now);
         }
         drop(tracks);
         self.own.records.inc_by(counts.records as i64);
@@ -312,44 +355,50 @@ impl Metrics {
         }
     }
 
-    fn publish(&self, t: &Track, s: &PartitionSample, now: Instant) {
-        let l = &t.labels;
-        let m = &self.mm2;
-        m.record_count.get_or_create(l).set(t.records as f64);
-        m.byte_count.get_or_create(l).set(t.bytes as f64);
+    /// Moves the partition's gauges to what its track says at `now`.
+    fn publish(t: &Track, now: Instant) {
+        let g = &t.gauges;
+        g.record_count.set(t.records as f64);
+        g.byte_count.set(t.bytes as f64);
         let (records, bytes, latency, age, span) = t.window(now);
         let secs = span.as_secs_f64().max(1.0);
-        m.record_rate.get_or_create(l).set(records as f64 / secs);
-        m.byte_rate.get_or_create(l).set(bytes as f64 / secs);
+        g.record_rate.set(records as f64 / secs);
+        g.byte_rate.set(bytes as f64 / secs);
         if let Some(v) = t.last_age {
-            m.record_age_ms.get_or_create(l).set(v as f64);
+            g.record_age_ms.set(v as f64);
         }
         if let Some(avg) = age.avg() {
-            m.record_age_ms_min.get_or_create(l).set(age.min as f64);
-            m.record_age_ms_max.get_or_create(l).set(age.max as f64);
-            m.record_age_ms_avg.get_or_create(l).set(avg);
+            g.record_age_ms_min.set(age.min as f64);
+            g.record_age_ms_max.set(age.max as f64);
+            g.record_age_ms_avg.set(avg);
         }
         if let Some(v) = t.last_latency {
-            m.replication_latency_ms.get_or_create(l).set(v as f64);
+            g.replication_latency_ms.set(v as f64);
         }
         if let Some(avg) = latency.avg() {
-            m.replication_latency_ms_min
-                .get_or_create(l)
-                .set(latency.min as f64);
-            m.replication_latency_ms_max
-                .get_or_create(l)
-                .set(latency.max as f64);
-            m.replication_latency_ms_avg.get_or_create(l).set(avg);
+            g.replication_latency_ms_min.set(latency.min as f64);
+            g.replication_latency_ms_max.set(latency.max as f64);
+            g.replication_latency_ms_avg.set(avg);
         }
-        let lag = lag(s);
-        self.own.lag_records.get_or_create(l).set(lag.unwrap_or(0));
-        let behind = if lag.unwrap_or(0) > 0 {
+        let lag = t.lag.unwrap_or(0);
+        g.lag_records.set(lag);
+        let behind = if lag > 0 {
             now.duration_since(t.caught_up_at).as_secs_f64()
         } else {
             0.0
         };
-        self.own.lag_seconds.get_or_create(l).set(behind);
-        self.own.state.get_or_create(l).set(s.state.code());
+        g.lag_seconds.set(behind);
+        g.state.set(t.state.code());
+    }
+
+    /// Rates and lag times move with the clock: every partition's gauges
+    /// again, including those whose worker had nothing new to say.
+    pub fn tick(&self) {
+        let now = Instant::now();
+        for t in lock(&self.tracks).values_mut() {
+            t.trim(now);
+            Self::publish(t, now);
+        }
     }
 
     /// The registry, for the endpoint to encode.
@@ -486,19 +535,27 @@ impl Track {
                 .slots
                 .push_back((now, records_before, bytes_before, s.latency, s.age)),
         }
+        self.trim(now);
+        if s.log_end.is_some() && s.position.is_some() {
+            self.lag = lag(s);
+        }
+        if self.lag.unwrap_or(0) == 0 {
+            self.caught_up_at = now;
+        }
+        if s.state != self.state {
+            self.state = s.state;
+            self.state_since = now;
+        }
+    }
+
+    /// Forgets slots older than the window.
+    fn trim(&mut self, now: Instant) {
         while self
             .slots
             .front()
             .is_some_and(|f| now.duration_since(f.0) > WINDOW)
         {
             self.slots.pop_front();
-        }
-        if lag(s).unwrap_or(0) == 0 {
-            self.caught_up_at = now;
-        }
-        if s.state != self.state {
-            self.state = s.state;
-            self.state_since = now;
         }
     }
 

@@ -232,6 +232,7 @@ async fn control(
     }
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut next_readout = Instant::now() + Duration::from_secs(1);
+    let mut next_metrics = Instant::now() + Duration::from_secs(2);
     loop {
         tokio::select! {
             msg = inbox.recv() => match msg {
@@ -244,6 +245,10 @@ async fn control(
                     break;
                 }
                 let now = Instant::now();
+                if now >= next_metrics {
+                    next_metrics = now + Duration::from_secs(2);
+                    shared.metrics.tick();
+                }
                 if opts.readout && now >= next_readout {
                     next_readout = now + Duration::from_secs(1);
                     let line = shared.window.borrow_mut().line(&shared.summary.borrow(), started.elapsed());

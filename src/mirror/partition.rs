@@ -108,6 +108,23 @@ pub struct Measured {
     pub age: Window,
     /// The source's end as the last fetch saw it.
     pub log_end: Option<i64>,
+    /// State, source end and position as last reported.
+    pub reported: Option<(State, Option<i64>, Option<i64>)>,
+}
+
+impl Measured {
+    /// A sample the control thread did not receive: its counts go into
+    /// the next one.
+    pub fn put_back(&mut self, s: &PartitionSample) {
+        self.records += s.records;
+        self.bytes += s.bytes;
+        let (mut latency, mut age) = (s.latency, s.age);
+        latency.merge(&self.latency);
+        age.merge(&self.age);
+        self.latency = latency;
+        self.age = age;
+        self.reported = None;
+    }
 }
 
 pub struct Partition {
@@ -401,9 +418,16 @@ impl Partition {
         }
     }
 
-    /// This report's sample; the counts start again from zero.
-    pub fn take_sample(&mut self) -> PartitionSample {
+    /// This report's sample, when there is anything new to say (an idle
+    /// partition costs its report nothing); the counts start again from
+    /// zero.
+    pub fn take_sample(&mut self) -> Option<PartitionSample> {
+        let state = self.state();
         let m = &mut self.measured;
+        let now = (state, m.log_end, self.acked_offset);
+        if m.records == 0 && m.latency.n == 0 && m.age.n == 0 && m.reported == Some(now) {
+            return None;
+        }
         let sample = PartitionSample {
             id: self.id,
             records: m.records,
@@ -412,16 +436,14 @@ impl Partition {
             age: m.age,
             log_end: m.log_end,
             position: self.acked_offset,
-            state: State::Active,
+            state,
         };
         *m = Measured {
             log_end: m.log_end,
+            reported: Some(now),
             ..Measured::default()
         };
-        PartitionSample {
-            state: self.state(),
-            ..sample
-        }
+        Some(sample)
     }
 
     /// Offset-preserving mode: the target offsets `(from, to)` to fill with
@@ -844,6 +866,29 @@ mod tests {
         p.on_filled(5);
         p.enqueue(batch(3, 1), 4);
         assert!(p.preserve_conflict().unwrap().contains("source offset 3"));
+    }
+
+    #[test]
+    fn samples_only_say_what_is_new_and_lost_ones_are_put_back() {
+        let mut p = part();
+        p.src_leader = Some(1);
+        p.tgt_leader = Some(2);
+        let first = p.take_sample().unwrap();
+        assert_eq!((first.state, first.position), (State::Active, Some(0)));
+        assert!(p.take_sample().is_none(), "nothing new: no sample");
+        p.measured.records = 5;
+        p.measured.latency.record(7);
+        let lost = p.take_sample().unwrap();
+        assert_eq!(lost.records, 5);
+        p.measured.records = 2;
+        p.measured.put_back(&lost);
+        let again = p.take_sample().unwrap();
+        assert_eq!(
+            (again.records, again.latency.n, again.latency.max),
+            (7, 1, 7)
+        );
+        p.fail("rejected".into());
+        assert_eq!(p.take_sample().unwrap().state, State::Stopped);
     }
 
     #[test]

@@ -363,7 +363,7 @@ impl Worker {
         let mut stalled = Vec::new();
         let mut samples = Vec::new();
         for p in self.parts.borrow_mut().iter_mut() {
-            samples.push(p.take_sample());
+            samples.extend(p.take_sample());
             if p.acked_offset.is_some() && p.acked_offset != p.reported_offset {
                 p.reported_offset = p.acked_offset;
                 progress.push(Progress {
@@ -416,6 +416,15 @@ impl Worker {
             let key = (pr.flow, pr.source_topic.clone(), pr.partition);
             if let Some(&idx) = self.by_source.borrow().get(&key) {
                 parts[idx].reported_offset = None;
+            }
+        }
+        if !report.samples.is_empty() {
+            let by_id: HashMap<u64, usize> =
+                parts.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+            for s in &report.samples {
+                if let Some(&idx) = by_id.get(&s.id) {
+                    parts[idx].measured.put_back(s);
+                }
             }
         }
         for mp in report.points {
