@@ -188,3 +188,23 @@ fn security_settings_it_cannot_honour_stop_it_with_the_key() {
         assert!(!out.contains("pw-never-shown"), "{out}");
     }
 }
+
+#[test]
+fn a_metrics_address_in_use_stops_it_naming_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let path = write(
+        "metrics-in-use",
+        &format!(
+            "clusters = A, B\nA.bootstrap.servers = 127.0.0.1:1\nB.bootstrap.servers = 127.0.0.1:1\nA->B.enabled = true\nkmirror.metrics.address = {addr}\n"
+        ),
+    );
+    let (code, out) = run_kmirror(&[path.to_str().unwrap()]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "kmirror.metrics.address = {addr}: cannot listen there"
+        )),
+        "{out}"
+    );
+}

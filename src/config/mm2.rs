@@ -1828,6 +1828,36 @@ admin.request.timeout.ms = 20000
     }
 
     #[test]
+    fn metrics_address_and_health_threshold() {
+        let default = parse_ok(&format!("{TWO_CLUSTERS}A->B.enabled = true\n"));
+        assert_eq!(
+            default.process.metrics_address.as_deref(),
+            Some(DEFAULT_METRICS_ADDRESS)
+        );
+        assert!(!default.process.metrics_address_set);
+        assert_eq!(default.process.health_stuck, DEFAULT_HEALTH_STUCK);
+        let set = parse_ok(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nkmirror.metrics.address = 0.0.0.0:9999\nkmirror.health.stuck.seconds = 5\n"
+        ));
+        assert_eq!(set.process.metrics_address.as_deref(), Some("0.0.0.0:9999"));
+        assert!(set.process.metrics_address_set);
+        assert_eq!(set.process.health_stuck, Duration::from_secs(5));
+        let off = parse_ok(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nkmirror.metrics.address = none\n"
+        ));
+        assert_eq!(off.process.metrics_address, None);
+        let err = parse(&format!(
+            "{TWO_CLUSTERS}A->B.enabled = true\nkmirror.metrics.address = 9408\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("mm2.properties:5: key 'kmirror.metrics.address'"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn offset_lag_max_is_met_by_exact_syncs() {
         let config = parse_ok(&format!(
             "{TWO_CLUSTERS}A->B.enabled = true\noffset.lag.max = 0\nA->B.offset.lag.max = 100\n"
