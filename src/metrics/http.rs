@@ -108,32 +108,28 @@ fn answer(mut c: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
             };
             respond(&mut c, 200, "OK", kind, &body)
         }
-        Ok("/health") => match metrics.health() {
-            Ok(s) => respond(&mut c, 200, "OK", "text/plain", &format!("{s}\n")),
-            Err(s) => respond(
-                &mut c,
-                503,
-                "Service Unavailable",
-                "text/plain",
-                &format!("{s}\n"),
-            ),
-        },
-        Ok("/ready") => match metrics.ready() {
-            Ok(s) => respond(&mut c, 200, "OK", "text/plain", &format!("{s}\n")),
-            Err(s) => respond(
-                &mut c,
-                503,
-                "Service Unavailable",
-                "text/plain",
-                &format!("{s}\n"),
-            ),
-        },
+        Ok("/health") => status(&mut c, metrics.health()),
+        Ok("/ready") => status(&mut c, metrics.ready()),
         Ok(_) => respond(
             &mut c,
             404,
             "Not Found",
             "text/plain",
             "try /metrics, /health or /ready\n",
+        ),
+    }
+}
+
+/// 200 with the text when `answer` is `Ok`, 503 with the reasons when not.
+fn status(c: &mut TcpStream, answer: Result<String, String>) -> std::io::Result<()> {
+    match answer {
+        Ok(s) => respond(c, 200, "OK", "text/plain", &format!("{s}\n")),
+        Err(s) => respond(
+            c,
+            503,
+            "Service Unavailable",
+            "text/plain",
+            &format!("{s}\n"),
         ),
     }
 }
@@ -157,6 +153,36 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = c.write_all(request);
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn oversized_and_garbled_requests_get_an_error_and_the_next_one_an_answer() {
+        let metrics = Arc::new(Metrics::new("epoll", Duration::from_secs(60)));
+        let addr = serve("127.0.0.1:0", metrics).unwrap();
+        let big = exchange(addr, &vec![b'x'; MAX_REQUEST + 10]);
+        assert!(big.starts_with("HTTP/1.1 431 "), "{big}");
+        let garbled = exchange(addr, b"\x00\xff nonsense\r\n\r\n");
+        assert!(garbled.starts_with("HTTP/1.1 400 "), "{garbled}");
+        let ready = exchange(addr, b"GET /ready HTTP/1.1\r\n\r\n");
+        assert!(ready.starts_with("HTTP/1.1 503 "), "{ready}");
+        assert!(ready.ends_with("no flow has started\n"), "{ready}");
+        let metrics = exchange(
+            addr,
+            b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text\r\n\r\n",
+        );
+        assert!(
+            metrics.contains("application/openmetrics-text") && metrics.ends_with("# EOF\n"),
+            "{metrics}"
+        );
+    }
 
     #[test]
     fn only_gets_of_http_1_are_answered() {
