@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{
     mm2_file, pair, run_kmirror, total_end_offset, wait_until, Kmirror, KAFKA_4, ONE_REPLICA,
+    QUICK_COMPACTION,
 };
 use kmirror::harness::tools::{self, ConsumedRecord, Isolation, TestRecord, TxnOutcome};
 use kmirror_proto::records::PLACEHOLDER_HEADER;
@@ -763,19 +764,7 @@ fn failback_sends_back_only_what_was_written_after_failover() {
 fn translate_is_exact_across_compacted_holes() {
     let pair = pair(KAFKA_4);
     let t = "fo-compacted";
-    tools::create_topic(
-        &pair.source,
-        t,
-        1,
-        &[
-            ("cleanup.policy", "compact"),
-            ("segment.ms", "100"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-            ("delete.retention.ms", "100"),
-            ("segment.bytes", "1048576"),
-        ],
-    )
-    .unwrap();
+    tools::create_topic(&pair.source, t, 1, QUICK_COMPACTION).unwrap();
     let mut recs = Vec::new();
     for round in 0..6 {
         for i in 0..20 {
@@ -988,18 +977,7 @@ fn offset_preserving_mode_keeps_every_record_at_its_source_offset() {
     tools::produce_transactions(&pair.source, t, "kmirror-keep", &txns(0)).unwrap();
     tools::produce(&pair.source, t, &plain("p1-tail", 5, 1)).unwrap();
     // A compacted topic whose cleaned log has holes of every size.
-    tools::create_topic(
-        &pair.source,
-        tc,
-        1,
-        &[
-            ("cleanup.policy", "compact"),
-            ("segment.ms", "100"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-            ("delete.retention.ms", "100"),
-        ],
-    )
-    .unwrap();
+    tools::create_topic(&pair.source, tc, 1, QUICK_COMPACTION).unwrap();
     let keyed: Vec<TestRecord> = (0..200)
         .map(|i| {
             let key = if i % 3 == 0 {

@@ -53,6 +53,17 @@ pub const ONE_REPLICA: &str = "replication.factor = 1\n\
      checkpoints.topic.replication.factor = 1\n\
      heartbeats.topic.replication.factor = 1\n";
 
+/// Configs of a compacted topic the harness's brokers clean within seconds
+/// (segments roll every 100 ms, any dirt is worth cleaning, tombstones go
+/// at once), so that tests see batches with offset holes.
+pub const QUICK_COMPACTION: &[(&str, &str)] = &[
+    ("cleanup.policy", "compact"),
+    ("segment.ms", "100"),
+    ("min.cleanable.dirty.ratio", "0.01"),
+    ("delete.retention.ms", "100"),
+    ("segment.bytes", "1048576"),
+];
+
 /// Tests run several kmirrors at once: each endpoint takes a free port
 /// (the log says which, see [`Kmirror::metrics_address`]).
 pub const METRICS_ANY_PORT: &str = "kmirror.metrics.address = 127.0.0.1:0\n";

@@ -249,19 +249,7 @@ pub fn aborted_transactions_never_reach_the_target(version: &str) {
 pub fn compacted_topic_after_cleaning(version: &str) {
     let pair = pair(version);
     let t = "compacted";
-    tools::create_topic(
-        &pair.source,
-        t,
-        1,
-        &[
-            ("cleanup.policy", "compact"),
-            ("segment.ms", "100"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-            ("delete.retention.ms", "100"),
-            ("segment.bytes", "1048576"),
-        ],
-    )
-    .unwrap();
+    tools::create_topic(&pair.source, t, 1, QUICK_COMPACTION).unwrap();
     // Each batch mixes keys that later batches overwrite ("hot") with keys
     // written once ("cold"), so cleaning leaves batches with offset holes.
     let mut recs = Vec::new();
