@@ -84,14 +84,8 @@ struct Gauges {
     record_rate: F64,
     byte_count: F64,
     byte_rate: F64,
-    record_age_ms: F64,
-    record_age_ms_min: F64,
-    record_age_ms_max: F64,
-    record_age_ms_avg: F64,
-    replication_latency_ms: F64,
-    replication_latency_ms_min: F64,
-    replication_latency_ms_max: F64,
-    replication_latency_ms_avg: F64,
+    record_age_ms: StatGauges,
+    replication_latency_ms: StatGauges,
     lag_records: Gauge,
     lag_seconds: F64,
     state: Gauge,
@@ -103,14 +97,65 @@ struct Mm2 {
     record_rate: Family<PartitionLabels, F64>,
     byte_count: Family<PartitionLabels, F64>,
     byte_rate: Family<PartitionLabels, F64>,
-    record_age_ms: Family<PartitionLabels, F64>,
-    record_age_ms_min: Family<PartitionLabels, F64>,
-    record_age_ms_max: Family<PartitionLabels, F64>,
-    record_age_ms_avg: Family<PartitionLabels, F64>,
-    replication_latency_ms: Family<PartitionLabels, F64>,
-    replication_latency_ms_min: Family<PartitionLabels, F64>,
-    replication_latency_ms_max: Family<PartitionLabels, F64>,
-    replication_latency_ms_avg: Family<PartitionLabels, F64>,
+    record_age_ms: Stat,
+    replication_latency_ms: Stat,
+}
+
+/// A MirrorMaker 2 statistic: its last value and its minimum, maximum and
+/// mean over the window, as four families `<name>`, `<name>_min`,
+/// `<name>_max`, `<name>_avg`.
+struct Stat {
+    value: Family<PartitionLabels, F64>,
+    min: Family<PartitionLabels, F64>,
+    max: Family<PartitionLabels, F64>,
+    avg: Family<PartitionLabels, F64>,
+}
+
+/// One partition's series of a [`Stat`].
+struct StatGauges {
+    value: F64,
+    min: F64,
+    max: F64,
+    avg: F64,
+}
+
+impl Stat {
+    /// Registers the four families under `name`; `what` says what is measured.
+    fn new(registry: &mut Registry, name: &str, what: &str) -> Stat {
+        let mut f = |suffix: &str, help: String| {
+            gauge_family::<PartitionLabels, F64>(registry, &format!("{name}{suffix}"), &help)
+        };
+        Stat {
+            value: f("", format!("{what}, last batch")),
+            min: f("_min", format!("Least {what} over the last 30 s")),
+            max: f("_max", format!("Greatest {what} over the last 30 s")),
+            avg: f("_avg", format!("Mean {what} over the last 30 s")),
+        }
+    }
+
+    fn gauges(&self, labels: &PartitionLabels) -> StatGauges {
+        StatGauges {
+            value: self.value.get_or_create_owned(labels),
+            min: self.min.get_or_create_owned(labels),
+            max: self.max.get_or_create_owned(labels),
+            avg: self.avg.get_or_create_owned(labels),
+        }
+    }
+}
+
+impl StatGauges {
+    /// The last value (once there is one) and the window's statistics
+    /// (while it holds any; the last ones stay otherwise).
+    fn set(&self, last: Option<u64>, window: &Window) {
+        if let Some(v) = last {
+            self.value.set(v as f64);
+        }
+        if let Some(avg) = window.avg() {
+            self.min.set(window.min as f64);
+            self.max.set(window.max as f64);
+            self.avg.set(avg);
+        }
+    }
 }
 
 /// kmirror's own.
@@ -206,37 +251,15 @@ impl Metrics {
                 "byte_rate",
                 "Record batch bytes mirrored per second over the last 30 s",
             ),
-            record_age_ms: f(
-                "record_age_ms",
-                "Age of the newest record of the last batch fetched, ms",
+            record_age_ms: Stat::new(
+                &mut r,
+                &format!("{m}record_age_ms"),
+                "record age at fetch (now minus the newest record's source timestamp), ms",
             ),
-            record_age_ms_min: f(
-                "record_age_ms_min",
-                "Least record age at fetch over the last 30 s, ms",
-            ),
-            record_age_ms_max: f(
-                "record_age_ms_max",
-                "Greatest record age at fetch over the last 30 s, ms",
-            ),
-            record_age_ms_avg: f(
-                "record_age_ms_avg",
-                "Mean record age at fetch over the last 30 s, ms",
-            ),
-            replication_latency_ms: f(
-                "replication_latency_ms",
-                "Source timestamp to target acknowledgement of the last batch, ms",
-            ),
-            replication_latency_ms_min: f(
-                "replication_latency_ms_min",
-                "Least replication latency over the last 30 s, ms",
-            ),
-            replication_latency_ms_max: f(
-                "replication_latency_ms_max",
-                "Greatest replication latency over the last 30 s, ms",
-            ),
-            replication_latency_ms_avg: f(
-                "replication_latency_ms_avg",
-                "Mean replication latency over the last 30 s, ms",
+            replication_latency_ms: Stat::new(
+                &mut r,
+                &format!("{m}replication_latency_ms"),
+                "replication latency (source timestamp to target acknowledgement), ms",
             ),
         };
         let own = Own {
@@ -277,14 +300,8 @@ impl Metrics {
             record_rate: m.record_rate.get_or_create_owned(&labels),
             byte_count: m.byte_count.get_or_create_owned(&labels),
             byte_rate: m.byte_rate.get_or_create_owned(&labels),
-            record_age_ms: m.record_age_ms.get_or_create_owned(&labels),
-            record_age_ms_min: m.record_age_ms_min.get_or_create_owned(&labels),
-            record_age_ms_max: m.record_age_ms_max.get_or_create_owned(&labels),
-            record_age_ms_avg: m.record_age_ms_avg.get_or_create_owned(&labels),
-            replication_latency_ms: m.replication_latency_ms.get_or_create_owned(&labels),
-            replication_latency_ms_min: m.replication_latency_ms_min.get_or_create_owned(&labels),
-            replication_latency_ms_max: m.replication_latency_ms_max.get_or_create_owned(&labels),
-            replication_latency_ms_avg: m.replication_latency_ms_avg.get_or_create_owned(&labels),
+            record_age_ms: m.record_age_ms.gauges(&labels),
+            replication_latency_ms: m.replication_latency_ms.gauges(&labels),
             lag_records: o.lag_records.get_or_create_owned(&labels),
             lag_seconds: o.lag_seconds.get_or_create_owned(&labels),
             state: o.state.get_or_create_owned(&labels),
@@ -364,22 +381,8 @@ impl Metrics {
         let secs = span.as_secs_f64().max(1.0);
         g.record_rate.set(records as f64 / secs);
         g.byte_rate.set(bytes as f64 / secs);
-        if let Some(v) = t.last_age {
-            g.record_age_ms.set(v as f64);
-        }
-        if let Some(avg) = age.avg() {
-            g.record_age_ms_min.set(age.min as f64);
-            g.record_age_ms_max.set(age.max as f64);
-            g.record_age_ms_avg.set(avg);
-        }
-        if let Some(v) = t.last_latency {
-            g.replication_latency_ms.set(v as f64);
-        }
-        if let Some(avg) = latency.avg() {
-            g.replication_latency_ms_min.set(latency.min as f64);
-            g.replication_latency_ms_max.set(latency.max as f64);
-            g.replication_latency_ms_avg.set(avg);
-        }
+        g.record_age_ms.set(t.last_age, &age);
+        g.replication_latency_ms.set(t.last_latency, &latency);
         let lag = t.lag.unwrap_or(0);
         g.lag_records.set(lag);
         let behind = if lag > 0 {
