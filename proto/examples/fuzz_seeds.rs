@@ -348,6 +348,21 @@ fn control_response(api: Api, v: i16) -> Bytes {
                 .with_unknown_tagged_fields(tags(flex)),
             v,
         ),
+        Api::IncrementalAlterConfigs => encode(
+            &IncrementalAlterConfigsResponse::default()
+                .with_responses(vec![
+                    incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                        .with_resource_type(2)
+                        .with_resource_name(s("B.orders")),
+                    incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                        .with_resource_type(2)
+                        .with_resource_name(s("B.payments"))
+                        .with_error_code(29)
+                        .with_error_message(Some(s("Topic authorization failed"))),
+                ])
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
         Api::DescribeAcls => encode(
             &DescribeAclsResponse::default()
                 .with_resources(vec![describe_acls_response::DescribeAclsResource::default()

@@ -82,6 +82,10 @@ pub fn decode(api: Api, version: i16, body: Bytes) -> Result<(), ProtoError> {
             control::decode_response::<delete_records::DeleteRecordsRequest>(body, version)
                 .map(drop)
         }
+        Api::IncrementalAlterConfigs => control::decode_response::<
+            incremental_alter_configs::IncrementalAlterConfigsRequest,
+        >(body, version)
+        .map(drop),
     }
 }
 

@@ -29,10 +29,11 @@ pub enum Api {
     DescribeConfigs = 32,
     SaslAuthenticate = 36,
     CreatePartitions = 37,
+    IncrementalAlterConfigs = 44,
 }
 
 impl Api {
-    pub const ALL: [Api; 22] = [
+    pub const ALL: [Api; 23] = [
         Api::Produce,
         Api::Fetch,
         Api::ListOffsets,
@@ -55,6 +56,7 @@ impl Api {
         Api::DescribeConfigs,
         Api::SaslAuthenticate,
         Api::CreatePartitions,
+        Api::IncrementalAlterConfigs,
     ];
 
     pub fn key(self) -> i16 {
@@ -85,6 +87,7 @@ impl Api {
             Api::DescribeConfigs => "DescribeConfigs",
             Api::SaslAuthenticate => "SaslAuthenticate",
             Api::CreatePartitions => "CreatePartitions",
+            Api::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         }
     }
 
@@ -120,6 +123,7 @@ impl Api {
             Api::DescribeConfigs => 4,
             Api::SaslAuthenticate => 2,
             Api::CreatePartitions => 2,
+            Api::IncrementalAlterConfigs => 1,
         }
     }
 
@@ -142,7 +146,7 @@ impl Api {
             Api::ListGroups => 16 * MIB,
             Api::DescribeAcls => 64 * MIB,
             Api::CreateAcls => 4 * MIB,
-            Api::CreatePartitions | Api::DeleteRecords => 4 * MIB,
+            Api::CreatePartitions | Api::DeleteRecords | Api::IncrementalAlterConfigs => 4 * MIB,
             Api::ApiVersions
             | Api::SaslHandshake
             | Api::SaslAuthenticate
@@ -188,6 +192,7 @@ impl Api {
             Api::DescribeConfigs => (1, 4),
             Api::SaslAuthenticate => (0, 2),
             Api::CreatePartitions => (0, 3),
+            Api::IncrementalAlterConfigs => (0, 1),
         }
     }
 }

@@ -9,6 +9,7 @@ use kmirror_proto::control::create_partitions::CreatePartitionsRequest;
 use kmirror_proto::control::create_topics::CreateTopicsRequest;
 use kmirror_proto::control::describe_configs::{DescribeConfigsRequest, RESOURCE_TOPIC};
 use kmirror_proto::control::find_coordinator::{CoordinatorType, FindCoordinatorRequest};
+use kmirror_proto::control::incremental_alter_configs::IncrementalAlterConfigsRequest;
 use kmirror_proto::control::list_groups::ListGroupsRequest;
 use kmirror_proto::control::list_offsets::ListOffsetsRequest;
 use kmirror_proto::control::offset_commit::{CommitOffset, OffsetCommitRequest};
@@ -18,6 +19,7 @@ use kmirror_proto::error_code::ErrorCode;
 
 pub use kmirror_proto::control::create_topics::NewTopic;
 pub use kmirror_proto::control::describe_configs::{ConfigEntry, CONFIG_SOURCE_TOPIC};
+pub use kmirror_proto::control::incremental_alter_configs::{AlterConfig, ConfigOp};
 pub use kmirror_proto::control::list_groups::ListedGroup;
 pub use kmirror_proto::control::list_offsets::{EARLIEST, LATEST};
 
@@ -186,6 +188,47 @@ pub async fn create_partitions(
         }
     }
     Ok(())
+}
+
+/// Applies each topic's config changes (IncrementalAlterConfigs): each
+/// topic's own outcome, or an error for the whole request.
+pub async fn alter_topic_configs(
+    cluster: &ClusterClient,
+    changes: Vec<(String, Vec<AlterConfig>)>,
+) -> Result<Vec<(String, Result<(), ClientError>)>, ClientError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let conn = cluster.any().await?;
+    let req = IncrementalAlterConfigsRequest {
+        resources: changes
+            .into_iter()
+            .map(|(topic, c)| (RESOURCE_TOPIC, topic, c))
+            .collect(),
+    };
+    let resp = conn.call(&req).await?;
+    Ok(resp
+        .results
+        .into_iter()
+        .map(|r| {
+            let res = if r.error.is_ok() {
+                Ok(())
+            } else {
+                Err(kafka_err(
+                    cluster,
+                    format!(
+                        "altering configs of '{}' at {}",
+                        r.resource_name,
+                        conn.addr()
+                    ),
+                    r.error,
+                    r.message,
+                    &format!("AlterConfigs on Topic '{}'", r.resource_name),
+                ))
+            };
+            (r.resource_name, res)
+        })
+        .collect())
 }
 
 /// Every config of each of `topics` with where its value comes from, in

@@ -25,6 +25,10 @@ pub const REPLICATION_FACTOR: &str = "replication.factor";
 pub const SYNC_TOPIC_CONFIGS_ENABLED: &str = "sync.topic.configs.enabled";
 pub const SYNC_TOPIC_CONFIGS_INTERVAL_SECONDS: &str = "sync.topic.configs.interval.seconds";
 pub const SYNC_TOPIC_ACLS_ENABLED: &str = "sync.topic.acls.enabled";
+/// Where a topic config the source leaves at its default takes its value
+/// on the target: `target` (its own default; MirrorMaker 2's default) or
+/// `source`.
+pub const USE_DEFAULTS_FROM: &str = "use.defaults.from";
 pub const SYNC_TOPIC_ACLS_INTERVAL_SECONDS: &str = "sync.topic.acls.interval.seconds";
 pub const CONFIG_PROPERTIES_EXCLUDE: &str = "config.properties.exclude";
 pub const CONFIG_PROPERTIES_BLACKLIST: &str = "config.properties.blacklist";
@@ -84,6 +88,7 @@ pub const FLOW_SETTINGS: &[&str] = &[
     SYNC_TOPIC_CONFIGS_INTERVAL_SECONDS,
     SYNC_TOPIC_ACLS_ENABLED,
     SYNC_TOPIC_ACLS_INTERVAL_SECONDS,
+    USE_DEFAULTS_FROM,
     CONFIG_PROPERTIES_EXCLUDE,
     CONFIG_PROPERTIES_BLACKLIST,
     REFRESH_TOPICS_ENABLED,
@@ -150,7 +155,6 @@ pub const MM2_NOT_IMPLEMENTED: &[&str] = &[
     "group.filter.class",
     "config.property.filter.class",
     "forwarding.admin.class",
-    "use.defaults.from",
     "source.cluster.alias",
     "target.cluster.alias",
     "add.source.alias.to.metrics",

@@ -107,6 +107,8 @@ pub struct FlowConfig {
     /// which is how MirrorMaker 2 turns a periodic task off.
     pub sync_topic_configs_enabled: bool,
     pub sync_topic_configs_interval: Duration,
+    /// `use.defaults.from = source`.
+    pub defaults_from_source: bool,
     /// `sync.topic.acls.enabled` (default true) and its interval (600 s);
     /// `None` when off (or the interval is negative).
     pub sync_topic_acls: Option<Duration>,
@@ -808,6 +810,14 @@ impl<'p> Layers<'p> {
         } else {
             None
         };
+        let defaults_from_source = match flow(keys::USE_DEFAULTS_FROM) {
+            None => false,
+            Some(s) => match s.value.trim().to_ascii_lowercase().as_str() {
+                "source" => true,
+                "target" => false,
+                _ => return Err(s.invalid("must be source or target")),
+            },
+        };
         let refresh_interval = interval_seconds(
             flow(keys::REFRESH_TOPICS_INTERVAL_SECONDS),
             DEFAULT_REFRESH_TOPICS_INTERVAL,
@@ -885,6 +895,7 @@ impl<'p> Layers<'p> {
             sync_topic_configs_enabled,
             sync_topic_configs_interval: sync_interval
                 .unwrap_or(DEFAULT_SYNC_TOPIC_CONFIGS_INTERVAL),
+            defaults_from_source,
             sync_topic_acls,
             config_properties_exclude: config_properties_exclude.into_regexes(),
             refresh_topics_enabled,
@@ -1433,6 +1444,19 @@ admin.request.timeout.ms = 20000
             matches!(&err, ConfigError::UnknownCluster { alias, .. } if alias == "X"),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn defaults_for_synced_topic_configs_come_from_where_use_defaults_from_says() {
+        let flow = |extra: &str| {
+            parse(&format!("{TWO_CLUSTERS}A->B.enabled = true\n{extra}"))
+                .map(|c| c.flows[0].defaults_from_source)
+        };
+        assert_eq!(flow("").unwrap(), false);
+        assert_eq!(flow("use.defaults.from = Source\n").unwrap(), true);
+        assert_eq!(flow("A->B.use.defaults.from = target\n").unwrap(), false);
+        let err = flow("use.defaults.from = both\n").unwrap_err().to_string();
+        assert!(err.contains("use.defaults.from") && err.contains(":5:"), "{err}");
     }
 
     #[test]

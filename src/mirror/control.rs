@@ -203,6 +203,8 @@ async fn control(
             store: ProgressStore::new(plan.progress_group(), shared.latest[i].clone()),
             fenced: Cell::new(!plan.exactly_once),
             acls: crate::topics::acls::AclSync::new(),
+            configs: crate::topics::config_sync::ConfigSync::default(),
+            mirrored_topics: RefCell::new(Vec::new()),
         });
         tasks.push(tokio::task::spawn_local(flow_task(
             plans.clone(),
@@ -352,6 +354,9 @@ struct FlowControl {
     /// of theirs holds the progress group's offsets unstable).
     fenced: Cell<bool>,
     acls: crate::topics::acls::AclSync,
+    configs: crate::topics::config_sync::ConfigSync,
+    /// The topics mirrored (their targets exist), as of the last refresh.
+    mirrored_topics: RefCell<Vec<sync::SourceTopic>>,
 }
 
 fn absorb(shared: &Shared, r: Box<Report>) {
@@ -423,6 +428,9 @@ async fn flow_task(
     let mut next_refresh = Instant::now();
     let mut retry = RETRY_REFRESH_FROM;
     let mut next_commit = Instant::now() + plan.commit_interval;
+    // The first sync follows the first refresh: changes made while kmirror
+    // was down reach the target at start-up.
+    let mut next_config_sync = plan.sync_topic_configs.map(|_| Instant::now());
     loop {
         let now = Instant::now();
         if now >= next_refresh {
@@ -468,7 +476,18 @@ async fn flow_task(
             }
             next_commit = Instant::now() + plan.commit_interval;
         }
-        let until = next_refresh.min(next_commit);
+        if let (Some(at), Some(every)) = (next_config_sync, plan.sync_topic_configs) {
+            if now >= at {
+                let topics = flow.mirrored_topics.borrow().clone();
+                flow.configs
+                    .run(plan, &flow.source, &flow.target, &topics)
+                    .await;
+                next_config_sync = Some(Instant::now() + every);
+            }
+        }
+        let until = next_config_sync.map_or(next_refresh.min(next_commit), |at| {
+            next_refresh.min(next_commit).min(at)
+        });
         tokio::time::sleep_until(until.into()).await;
     }
 }
@@ -668,6 +687,7 @@ async fn refresh(
     flow.acls
         .run_if_due(plan, &flow.source, &flow.target, &topics)
         .await;
+    *flow.mirrored_topics.borrow_mut() = prepared.ready.clone();
     {
         let mut refused = shared.refused.borrow_mut();
         for (topic, reason) in &prepared.refused {

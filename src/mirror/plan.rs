@@ -60,6 +60,10 @@ pub struct FlowPlan {
     pub refresh_topics: Option<Duration>,
     /// MirrorMaker 2's topic ACL sync and its interval, when on.
     pub sync_topic_acls: Option<Duration>,
+    /// MirrorMaker 2's topic config sync and its interval, when on.
+    pub sync_topic_configs: Option<Duration>,
+    /// `use.defaults.from = source`.
+    pub defaults_from_source: bool,
     pub commit_interval: Duration,
     pub fetch: FetchSettings,
     pub produce: ProduceSettings,
@@ -437,6 +441,10 @@ pub fn plans_from_config(
             replication_factor: flow.replication_factor,
             config_exclude: flow.config_properties_exclude.clone(),
             sync_topic_acls: flow.sync_topic_acls,
+            sync_topic_configs: flow
+                .sync_topic_configs_enabled
+                .then_some(flow.sync_topic_configs_interval),
+            defaults_from_source: flow.defaults_from_source,
             refresh_topics: flow
                 .refresh_topics_enabled
                 .then_some(flow.refresh_topics_interval),

@@ -237,6 +237,28 @@ proptest! {
             prop_assert_eq!(&got[0].topic, &topic);
             prop_assert_eq!((got[0].partition, got[0].low_watermark, got[0].error), (count, 77, ErrorCode(err)));
         }
+        for v in versions(Api::IncrementalAlterConfigs) {
+            use control::incremental_alter_configs::{AlterConfig, ConfigOp, IncrementalAlterConfigsRequest};
+            let changes: Vec<AlterConfig> = configs.iter().enumerate().map(|(i, (n, val))| if i % 2 == 0 {
+                AlterConfig { name: n.clone(), op: ConfigOp::Set, value: Some(val.clone()) }
+            } else {
+                AlterConfig { name: n.clone(), op: ConfigOp::Delete, value: None }
+            }).collect();
+            let req = IncrementalAlterConfigsRequest { resources: vec![(2, topic.clone(), changes.clone())] };
+            let there: kp::IncrementalAlterConfigsRequest = ours_decoded_there(&req, v);
+            let r = &there.resources[0];
+            prop_assert_eq!((r.resource_type, r.resource_name.as_str()), (2, topic.as_str()));
+            prop_assert!(!there.validate_only);
+            let sent: Vec<(String, i8, Option<String>)> = r.configs.iter().map(|c| (c.name.to_string(), c.config_operation, c.value.as_ref().map(|v| v.to_string()))).collect();
+            let want: Vec<(String, i8, Option<String>)> = changes.iter().map(|c| (c.name.clone(), if c.op == ConfigOp::Set { 0 } else { 1 }, c.value.clone())).collect();
+            prop_assert_eq!(&sent, &want);
+            let resp = kp::IncrementalAlterConfigsResponse::default().with_responses(vec![
+                kp::incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_error_code(err).with_error_message(Some(s("m"))).with_resource_type(2).with_resource_name(s(&topic))]);
+            let got = control::decode_response::<IncrementalAlterConfigsRequest>(theirs(&resp, v), v).unwrap();
+            prop_assert_eq!((got.results[0].error, &got.results[0].resource_name), (ErrorCode(err), &topic));
+            prop_assert_eq!(got.results[0].message.as_deref(), Some("m"));
+        }
         for v in versions(Api::DescribeConfigs) {
             let req = control::describe_configs::DescribeConfigsRequest { resources: vec![(2, topic.clone())] };
             let there: kp::DescribeConfigsRequest = ours_decoded_there(&req, v);
