@@ -591,7 +591,7 @@ fn least_privilege_acls_and_topic_acl_sync() {
     acls(src, &format!("--add {user} --operation Create --operation Describe --operation Write --topic mm2-offset-syncs.dst.internal"));
     acls(src, &format!("--add {user} --operation Create --operation Describe --operation Write --operation Read --operation DescribeConfigs --topic heartbeats"));
     acls(tgt, &format!("--add {user} --operation Create --operation Describe --operation Write --topic heartbeats"));
-    acls(tgt, &format!("--add {user} --operation Create --operation Describe --operation Write --operation Read --operation DescribeConfigs --operation Alter --topic src. --resource-pattern-type prefixed"));
+    acls(tgt, &format!("--add {user} --operation Create --operation Describe --operation Write --operation Read --operation DescribeConfigs --operation Alter --operation AlterConfigs --topic src. --resource-pattern-type prefixed"));
     acls(
         tgt,
         &format!("--add {user} --operation Read --group kmirror.progress.src.dst"),
