@@ -16,7 +16,8 @@ use crate::net::{affinity, Backend};
 #[command(
     name = "kmirror",
     version,
-    about = "Mirrors Kafka topics between clusters, driven by a MirrorMaker 2 properties file"
+    about = "Mirrors Kafka topics between clusters, driven by a MirrorMaker 2 properties file",
+    after_help = "Every command also takes --log-format text|json (default text: human-readable lines on stderr; json: one object per line). KMIRROR_LOG sets the level (default info), e.g. KMIRROR_LOG=debug.\n\nOther commands: kmirror demo, kmirror status, kmirror verify, kmirror offsets translate, kmirror failover, kmirror failback (each with --help)."
 )]
 pub struct MirrorArgs {
     /// The MirrorMaker 2 properties file (connect-mirror-maker.properties).
@@ -137,6 +138,36 @@ pub struct FailbackArgs {
     pub dry_run: bool,
 }
 
+/// `kmirror verify`
+#[derive(Debug, Parser, Clone)]
+#[command(
+    name = "kmirror verify",
+    about = "Compares source topics with their mirrors on the target, partition by partition, record by record (reads only)"
+)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub flow: FlowChoice,
+    /// A source topic to compare with its mirror (repeat for more).
+    #[arg(long = "topic", required = true)]
+    pub topics: Vec<String>,
+    /// Compare only this partition (repeat for more; default: every one).
+    #[arg(long = "partition")]
+    pub partitions: Vec<i32>,
+    /// The target topic, when it is not the flow's replication policy's
+    /// name for --topic (one --topic only).
+    #[arg(long)]
+    pub target_topic: Option<String>,
+    /// How long a target that has fewer records than the source may stand
+    /// still before the rest counts as missing, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
+    /// When the first records differ, how many records of each side to
+    /// look through for where the two line up (retention may have deleted
+    /// the oldest records on one side).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub look_ahead: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
@@ -145,17 +176,6 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
-}
-
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KMIRROR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// The exit status after an internal error (a panic).

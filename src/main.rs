@@ -2,7 +2,8 @@
 //! mirror from an unchanged MirrorMaker 2 file; `kmirror demo` runs the
 //! embedded demo on two local Kafka clusters; `kmirror offsets translate`,
 //! `kmirror failover` and `kmirror failback` move consumer groups and flows
-//! between clusters (docs/failover.md).
+//! between clusters (docs/failover.md); `kmirror verify` compares topics
+//! with their mirrors record by record (docs/verify.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,12 +11,24 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::Parser;
+use kmirror::logging::LogFormat;
 
-use kmirror::cli::{self, DemoArgs, FailbackArgs, FailoverArgs, MirrorArgs, TranslateArgs};
+use kmirror::cli::{
+    self, DemoArgs, FailbackArgs, FailoverArgs, MirrorArgs, TranslateArgs, VerifyArgs,
+};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    cli::init_logging();
+    let all: Vec<String> = std::env::args().collect();
+    let (format, args) = match kmirror::logging::take_log_format(&all) {
+        Ok((format, rest)) => {
+            kmirror::logging::init(format);
+            (format, rest)
+        }
+        Err(e) => {
+            eprintln!("kmirror: {e}");
+            return ExitCode::from(2);
+        }
+    };
     cli::exit_on_panic();
     match args.get(1).map(String::as_str) {
         Some("demo") => {
@@ -43,6 +56,28 @@ fn main() -> ExitCode {
             );
             print_table("kmirror failback", cli::failback(&f))
         }
+        Some("status") => {
+            let s = kmirror::status::StatusArgs::parse_from(
+                std::iter::once("kmirror status".to_string()).chain(args[2..].iter().cloned()),
+            );
+            match kmirror::status::run(&s) {
+                Ok(code) => ExitCode::from(code),
+                Err(cli::CliError::Config(e)) => {
+                    eprintln!("kmirror: configuration error: {e}");
+                    ExitCode::from(e.exit_code() as u8)
+                }
+                Err(e) => {
+                    eprintln!("kmirror status: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Some("verify") => {
+            let v = VerifyArgs::parse_from(
+                std::iter::once("kmirror verify".to_string()).chain(args[2..].iter().cloned()),
+            );
+            verify(&v)
+        }
         Some("failover") => {
             let f = FailoverArgs::parse_from(
                 std::iter::once("kmirror failover".to_string()).chain(args[2..].iter().cloned()),
@@ -50,8 +85,8 @@ fn main() -> ExitCode {
             print_table("kmirror failover", cli::failover(&f))
         }
         _ => {
-            let m = MirrorArgs::parse();
-            run_mirror(m.config.clone(), &m)
+            let m = MirrorArgs::parse_from(args.iter().cloned());
+            run_mirror(m.config.clone(), &m, format)
         }
     }
 }
@@ -74,11 +109,38 @@ fn print_table(command: &str, result: Result<String, cli::CliError>) -> ExitCode
     }
 }
 
-fn run_mirror(config: PathBuf, args: &MirrorArgs) -> ExitCode {
+/// `kmirror verify`: 0 when every partition is identical, 1 when one
+/// differs, 2 when the check could not be made (as cmp(1) and diff(1)).
+fn verify(args: &VerifyArgs) -> ExitCode {
+    match kmirror::verify::run(args) {
+        Ok(kmirror::verify::Verdict::Identical) => ExitCode::SUCCESS,
+        Ok(kmirror::verify::Verdict::Differs) => ExitCode::from(1),
+        Err(cli::CliError::Config(e)) => {
+            eprintln!("kmirror: configuration error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        Err(e) => {
+            eprintln!("kmirror verify: {e}");
+            ExitCode::from(kmirror::verify::EXIT_TROUBLE)
+        }
+    }
+}
+
+fn run_mirror(config: PathBuf, args: &MirrorArgs, format: LogFormat) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     match cli::run_from_file(&config, args, stop) {
         Ok(summary) => {
-            eprintln!("{}", summary.render());
+            match format {
+                LogFormat::Text => eprintln!("{}", summary.render()),
+                // One more JSON line, so that every line on stderr parses.
+                LogFormat::Json => tracing::info!(
+                    records = summary.counts.records,
+                    bytes = summary.counts.bytes,
+                    failed_partitions = summary.failures.len(),
+                    "{}",
+                    summary.render()
+                ),
+            }
             if !summary.stopped_flows.is_empty() {
                 ExitCode::from(5)
             } else if summary.failures.is_empty() && summary.refused.is_empty() {

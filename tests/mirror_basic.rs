@@ -1,6 +1,7 @@
 //! Mirroring against real Apache Kafka 4.x: partition counts, every
 //! compression codec, record fields, transactions, compaction, naming
-//! policies, topic discovery, restarts, rejected batches. Checked with
+//! policies, topic discovery, restarts, rejected batches, `kmirror verify`
+//! (also on a topic MirrorMaker 2 mirrored). Checked with
 //! Kafka's own consumer; the scenarios live in common/scenarios.rs.
 
 mod common;
@@ -75,4 +76,14 @@ fn exactly_once_fences_an_older_instance() {
 #[test]
 fn metrics_endpoint_counts_every_record() {
     scenarios::metrics_endpoint_counts_every_record(KAFKA_4);
+}
+
+#[test]
+fn verify_reports_identical_and_names_an_altered_record() {
+    scenarios::verify_reports_identical_and_names_an_altered_record(KAFKA_4);
+}
+
+#[test]
+fn verify_accepts_a_topic_mirrormaker_2_mirrored() {
+    scenarios::verify_accepts_a_topic_mirrormaker_2_mirrored(KAFKA_4);
 }

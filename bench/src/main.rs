@@ -92,36 +92,36 @@ fn main() {
     let result = match cmd.as_str() {
         "e2e" => match parse_args(&rest) {
             Ok(args) => {
-                kmirror::cli::init_logging();
+                kmirror::logging::init(kmirror::logging::LogFormat::Text);
                 e2e(&args)
             }
             Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S] [--exactly-once both|off|only] [--tls both|off|only]"),
         },
         "wan" => match wan::parse_args(&rest) {
             Ok(args) => {
-                kmirror::cli::init_logging();
+                kmirror::logging::init(kmirror::logging::LogFormat::Text);
                 wan::run(&args)
             }
             Err(e) => usage(&e, wan::USAGE),
         },
         "scale" => {
-            kmirror::cli::init_logging();
+            kmirror::logging::init(kmirror::logging::LogFormat::Text);
             scale::run(&rest)
         }
         "ceiling" => {
-            kmirror::cli::init_logging();
+            kmirror::logging::init(kmirror::logging::LogFormat::Text);
             ceiling::run(&rest)
         }
         "failover" => match failover::parse_args(&rest) {
             Ok(args) => {
-                kmirror::cli::init_logging();
+                kmirror::logging::init(kmirror::logging::LogFormat::Text);
                 failover::run(&args)
             }
             Err(e) => usage(&e, failover::USAGE),
         },
         "chaos" => match chaos::parse_args(&rest) {
             Ok(args) => {
-                kmirror::cli::init_logging();
+                kmirror::logging::init(kmirror::logging::LogFormat::Text);
                 chaos::run(&args)
             }
             Err(e) => usage(&e, chaos::USAGE),

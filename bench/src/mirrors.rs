@@ -7,7 +7,6 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use kmirror::harness::cluster::KafkaCluster;
-use kmirror::harness::dist::KafkaDist;
 use kmirror::harness::tools;
 
 /// The release kmirror built beside this benchmark binary (which honours
@@ -29,18 +28,8 @@ pub fn kmirror_binary() -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// Kafka's own MirrorMaker 2 (dedicated mode) on `props`.
-pub fn mm2_command(dist: &KafkaDist, props: &Path) -> Command {
-    let mut mm2 = Command::new("java");
-    mm2.args([
-        "-Xmx2g",
-        "-cp",
-        &dist.classpath(),
-        "org.apache.kafka.connect.mirror.MirrorMaker",
-    ])
-    .arg(props);
-    mm2
-}
+/// Kafka's own MirrorMaker 2 (dedicated mode) on `props`: the harness's.
+pub use kmirror::harness::mm2::mm2_command;
 
 /// Starts a mirror with its stdout and stderr in `<dir>/<name>.out|.err`.
 pub fn spawn_logged(cmd: &mut Command, dir: &Path, name: &str) -> Result<Child, String> {

@@ -19,6 +19,7 @@ pub mod dist;
 pub mod fake;
 mod java;
 pub mod leaders;
+pub mod mm2;
 mod process;
 pub mod secure;
 pub mod sequence;

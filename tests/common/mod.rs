@@ -419,3 +419,71 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .unwrap_or_else(|| panic!("no status in {head:?}"));
     (code, body.to_string())
 }
+
+/// Runs `kmirror args` with a pseudo-terminal as its stdout (stderr and
+/// stdin to nothing) until what it has written satisfies `done` or
+/// `timeout` passes; then kills it and returns what it wrote.
+pub fn run_kmirror_in_pty(
+    args: &[&str],
+    timeout: Duration,
+    mut done: impl FnMut(&str) -> bool,
+) -> String {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 30,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes the two descriptors and reads the size.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here alone.
+    let (master, slave) = unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) };
+    // Reads from the master time out instead of blocking forever.
+    unsafe {
+        let flags = libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::F_GETFL);
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&master),
+            libc::F_SETFL,
+            flags | libc::O_NONBLOCK,
+        );
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run kmirror");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut master = master;
+    while Instant::now() < deadline {
+        let mut buf = [0u8; 8192];
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(_) => break,
+        }
+        if done(&String::from_utf8_lossy(&seen)) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    String::from_utf8_lossy(&seen).into_owned()
+}

@@ -477,7 +477,13 @@ pub fn rejected_batch_stops_only_its_partition(version: &str) {
         recs.push(TestRecord::new(format!("after-big-{i}")).with_partition(0));
     }
     tools::produce(&pair.source, t, &recs).unwrap();
-    let cfg = mm2_file(pair, "reject", &format!("topics = {t}"));
+    // The target's own max.message.bytes stays: config sync would remove
+    // it (the source leaves it at its default), as MirrorMaker 2 does.
+    let cfg = mm2_file(
+        pair,
+        "reject",
+        &format!("topics = {t}\nsync.topic.configs.enabled = false"),
+    );
     let mut km = Kmirror::start(&cfg, &[]);
     wait_until(Duration::from_secs(60), "partition 1 mirrored", || {
         tools::end_offsets(&pair.target, "A.reject")
@@ -512,6 +518,23 @@ pub fn rejected_batch_stops_only_its_partition(version: &str) {
             && health.1.contains("MESSAGE_TOO_LARGE") | health.1.contains("RECORD_LIST_TOO_LARGE"),
         "{}",
         health.1
+    );
+    // `kmirror status` lists the stopped partition first and exits 2.
+    let addr = km.metrics_address().expect("the metrics address");
+    let (status, out) = run_kmirror(&["status", &addr, "--once"]);
+    assert_eq!(status, Some(2), "{out}");
+    assert!(
+        out.contains("UNHEALTHY") && out.contains("! partition reject[0]"),
+        "{out}"
+    );
+    let first = out
+        .lines()
+        .skip_while(|l| !l.starts_with("PARTITION"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        first.starts_with("A.reject[0] ") && first.contains(" stopped "),
+        "{out}"
     );
     let code = km.stop();
     let out = km.output();
@@ -548,24 +571,107 @@ pub fn topic_configs_are_copied_minus_excludes(version: &str) {
     )
     .unwrap();
     tools::produce(&pair.source, t, &records(20, "cfg", 2)).unwrap();
-    let cfg = mm2_file(pair, "configs", &format!("topics = {t}"));
-    let mut km = Kmirror::start(&cfg, &[]);
+    let cfg = mm2_file(
+        pair,
+        "configs",
+        &format!("topics = {t}\nsync.topic.configs.interval.seconds = 2"),
+    );
+    let mut km = Kmirror::start(&cfg, &["--log-format", "json"]);
     wait_until(Duration::from_secs(60), "A.configured mirrored", || {
         total_end_offset(&pair.target, "A.configured") >= 20
     });
-    km.stop();
-    let got = tools::topic_config_overrides(&pair.target, "A.configured").unwrap();
-    let get = |k: &str| {
+    let overrides = || tools::topic_config_overrides(&pair.target, "A.configured").unwrap();
+    let get = |got: &[(String, String)], k: &str| {
         got.iter()
             .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.to_string())
     };
-    assert_eq!(get("retention.ms"), Some("123456789"), "{got:?}");
-    assert_eq!(get("cleanup.policy"), Some("compact"), "{got:?}");
+    let got = overrides();
     assert_eq!(
-        get("min.insync.replicas"),
+        get(&got, "retention.ms").as_deref(),
+        Some("123456789"),
+        "{got:?}"
+    );
+    assert_eq!(
+        get(&got, "cleanup.policy").as_deref(),
+        Some("compact"),
+        "{got:?}"
+    );
+    assert_eq!(
+        get(&got, "min.insync.replicas"),
         None,
         "config.properties.exclude ignored: {got:?}"
+    );
+    // Later changes on the source reach the target within the sync
+    // interval: a changed value, a new one; an excluded one does not.
+    tools::alter_topic_configs(
+        &pair.source,
+        t,
+        &[
+            ("retention.ms", "3600000"),
+            ("max.compaction.lag.ms", "86400000"),
+            ("min.insync.replicas", "1"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    wait_until(
+        Duration::from_secs(60),
+        "the changed configs on the target",
+        || {
+            got = overrides();
+            get(&got, "retention.ms").as_deref() == Some("3600000")
+                && get(&got, "max.compaction.lag.ms").as_deref() == Some("86400000")
+        },
+    );
+    assert_eq!(get(&got, "min.insync.replicas"), None, "{got:?}");
+    // A config the source puts back to its default loses its override on
+    // the target too.
+    tools::alter_topic_configs(&pair.source, t, &[], &["max.compaction.lag.ms"]).unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the removed config gone from the target",
+        || {
+            got = overrides();
+            get(&got, "max.compaction.lag.ms").is_none()
+        },
+    );
+    assert_eq!(
+        get(&got, "retention.ms").as_deref(),
+        Some("3600000"),
+        "{got:?}"
+    );
+    assert_eq!(
+        get(&got, "cleanup.policy").as_deref(),
+        Some("compact"),
+        "{got:?}"
+    );
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
+    // --log-format json: every line is one JSON object, with the change's
+    // structured fields.
+    let out = km.output();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let synced = lines
+        .iter()
+        .find(|l| {
+            l["message"] == "syncing a topic config from the source"
+                && l["config"] == "retention.ms"
+        })
+        .unwrap_or_else(|| panic!("no sync line:\n{out}"));
+    assert_eq!(synced["level"], "INFO", "{synced}");
+    assert_eq!(synced["topic"], "A.configured", "{synced}");
+    assert_eq!(synced["flow"], "A->B", "{synced}");
+    assert_eq!(synced["to"], "3600000", "{synced}");
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("kmirror summary:"))),
+        "{out}"
     );
 }
 
@@ -864,7 +970,293 @@ pub fn metrics_endpoint_counts_every_record(version: &str) {
     for q in ["0.5", "0.99", "0.999"] {
         assert!(quantiles.contains(&q), "{quantiles:?}");
     }
+    // kmirror's own added latency, requests and each worker's busy share.
+    let series = |name: &str| -> Vec<&prometheus_parse::Sample> {
+        s.samples.iter().filter(|x| x.metric == name).collect()
+    };
+    assert_eq!(series("kmirror_added_latency_ms").len(), 3);
+    assert!(series("kmirror_produce_requests")
+        .iter()
+        .all(|x| value(x) > 0.0));
+    let busy = series("kmirror_worker_busy_ratio");
+    assert!(!busy.is_empty());
+    for b in busy {
+        assert!((0.0..=1.0).contains(&value(b)), "{:?}", b);
+    }
     assert_eq!(km.get("/health").0, 200);
     assert_eq!(km.get("/nothing").0, 404);
+    status_shows_the_partitions(&km, &ends);
     assert_eq!(km.stop(), Some(0), "{}", km.output());
+}
+
+/// `kmirror status` on a healthy run of the `metered` topic: `--once`
+/// lists the flow and its three partitions, `--json` carries each
+/// partition's count (`ends` from the source), and the live view redraws
+/// in a terminal.
+fn status_shows_the_partitions(km: &Kmirror, ends: &[(i32, i64)]) {
+    let addr = km.metrics_address().expect("the metrics address");
+    let (code, out) = run_kmirror(&["status", &addr, "--once"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(": healthy, ready"), "{out}");
+    let flow = out
+        .lines()
+        .find(|l| l.starts_with("A->B "))
+        .unwrap_or_else(|| panic!("no flow row:\n{out}"));
+    // The three partitions of `metered` and the mirrored heartbeats.
+    assert_eq!(
+        flow.split_whitespace().take(3).collect::<Vec<_>>(),
+        ["A->B", "4", "active"],
+        "{out}"
+    );
+    for p in 0..3 {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("A.metered[{p}] ")) && l.contains(" active ")),
+            "{out}"
+        );
+    }
+    let (code, out) = run_kmirror(&["status", &addr, "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(json["healthy"], true, "{out}");
+    assert_eq!(json["flows"][0]["partitions"], 4, "{out}");
+    let rows = json["partitions"].as_array().expect("partitions");
+    let metered: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r["topic"] == "A.metered").collect();
+    assert_eq!(metered.len(), 3, "{out}");
+    for (p, end) in ends {
+        let row = metered
+            .iter()
+            .find(|r| r["partition"] == *p)
+            .unwrap_or_else(|| panic!("no partition {p}: {out}"));
+        assert_eq!(row["records"].as_f64(), Some(*end as f64), "{out}");
+        assert_eq!(row["lag_records"].as_f64(), Some(0.0), "{out}");
+    }
+    // Live: the screen is cleared and redrawn at each refresh.
+    let clear = "\x1b[H\x1b[2J";
+    let shown = run_kmirror_in_pty(
+        &["status", &addr, "--interval", "0.3"],
+        Duration::from_secs(20),
+        |seen| seen.matches(clear).count() >= 2 && seen.ends_with('\n'),
+    );
+    assert!(shown.matches(clear).count() >= 2, "{shown:?}");
+    let last = shown.rsplit(clear).next().unwrap_or_default();
+    assert!(
+        last.contains("A.metered[") && last.contains("A->B"),
+        "{shown:?}"
+    );
+}
+
+/// `kmirror verify` on two topics kmirror mirrored: the first is identical
+/// (keys, null keys, null values, headers, explicit timestamps), then lacks
+/// records produced after the mirror stopped; the second's target is
+/// altered (its oldest records deleted, one record in the middle changed)
+/// and verify lines the two up and names that record.
+pub fn verify_reports_identical_and_names_an_altered_record(version: &str) {
+    let pair = pair(version);
+    let (same, altered) = ("verified", "verified-altered");
+    tools::create_topic(&pair.source, same, 3, &[]).unwrap();
+    tools::create_topic(&pair.source, altered, 2, &[]).unwrap();
+    // Explicit timestamps, an hour old: older ones would fall to the
+    // brokers' time-based retention at once.
+    let hour_ago = kmirror::client::small_topic::now_ms() - 3_600_000;
+    let at = |i: usize| hour_ago + i as i64;
+    let varied: Vec<TestRecord> = (0..300)
+        .map(|i| {
+            let r = TestRecord::new(format!("value-{i}"))
+                .with_partition(i as i32 % 3)
+                .with_timestamp(at(i));
+            match i % 4 {
+                0 => r.with_key(format!("key-{i}")),
+                1 => r
+                    .with_key(format!("key-{i}"))
+                    .with_header("trace", format!("t{i}"))
+                    .with_header("empty", ""),
+                2 => r.with_key(format!("key-{i}")).with_null_value(),
+                _ => r,
+            }
+        })
+        .collect();
+    tools::produce(&pair.source, same, &varied).unwrap();
+    // verified-altered[1]: 10 records, an aborted transaction (3 records
+    // and its marker), 6 records: the mirror's offsets fall behind by 4.
+    let plain = |tag: &str, n: usize, partition: i32| -> Vec<TestRecord> {
+        (0..n)
+            .map(|i| {
+                TestRecord::new(format!("{tag}-{i}"))
+                    .with_key(format!("{tag}-key-{i}"))
+                    .with_partition(partition)
+                    .with_timestamp(at(1000 + i))
+            })
+            .collect()
+    };
+    let mut first = plain("zero", 5, 0);
+    first.extend(plain("a", 10, 1));
+    tools::produce(&pair.source, altered, &first).unwrap();
+    tools::produce_transactions(
+        &pair.source,
+        altered,
+        "kmirror-test-verify",
+        &[(TxnOutcome::Abort, plain("aborted", 3, 1))],
+    )
+    .unwrap();
+    tools::produce(&pair.source, altered, &plain("b", 6, 1)).unwrap();
+
+    let cfg = mm2_file(pair, "verify", &format!("topics = {same}, {altered}"));
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(Duration::from_secs(90), "both topics mirrored", || {
+        total_end_offset(&pair.target, &format!("A.{same}")) >= 300
+            && total_end_offset(&pair.target, &format!("A.{altered}")) >= 5 + 16
+    });
+    km.stop();
+    let cfg = cfg.display().to_string();
+
+    let (status, out) = run_kmirror(&["verify", &cfg, "--topic", same]);
+    assert_eq!(status, Some(0), "{out}");
+    for p in 0..3 {
+        assert!(
+            out.contains(&format!(
+                "{same}[{p}] -> A.{same}[{p}]: identical: 100 records (source offsets 0..100, target offsets 0..100)"
+            )),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("identical: 300 records in 3 partitions"),
+        "{out}"
+    );
+
+    // Records the mirror never saw: missing once the target stood still.
+    let late = tools::produce(&pair.source, same, &plain("late", 2, 2)).unwrap();
+    let (status, out) = run_kmirror(&[
+        "verify",
+        &cfg,
+        "--topic",
+        same,
+        "--partition",
+        "2",
+        "--wait",
+        "1",
+    ]);
+    assert_eq!(status, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{same}[2] -> A.{same}[2]: target is missing 2 records from source offset {}",
+            late[0].1
+        )),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&format!("{same}[0]")),
+        "--partition 2 only: {out}"
+    );
+
+    // The target loses its 3 oldest records of partition 1, then both
+    // sides get the same 5 records after one that differs in its value.
+    let target_topic = format!("A.{altered}");
+    tools::delete_records(&pair.target, &target_topic, &[(1, 3)]).unwrap();
+    let changed = |value: &str| {
+        let mut records = vec![TestRecord::new(value)
+            .with_key("changed-key")
+            .with_header("h", "v")
+            .with_partition(1)
+            .with_timestamp(at(2000))];
+        records.extend(plain("z", 5, 1));
+        records
+    };
+    let on_source = tools::produce(&pair.source, altered, &changed("original")).unwrap();
+    let on_target = tools::produce(&pair.target, &target_topic, &changed("altered")).unwrap();
+    let (source_offset, target_offset) = (on_source[0].1, on_target[0].1);
+    assert_eq!(
+        (source_offset, target_offset),
+        (20, 16),
+        "the offsets this test expects"
+    );
+    let (status, out) = run_kmirror(&["verify", &cfg, "--topic", altered]);
+    assert_eq!(status, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{altered}[0] -> {target_topic}[0]: identical: 5 records"
+        )),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{altered}[1] -> {target_topic}[1]: ")))
+        .unwrap_or_else(|| panic!("no line for partition 1: {out}"));
+    assert_eq!(
+        line,
+        format!(
+            "{altered}[1] -> {target_topic}[1]: first difference at source offset {source_offset} \
+             / target offset {target_offset}: value differs (source 8 bytes, target 7 bytes); \
+             13 records identical before it; \
+             skipped 3 leading source records (offsets 0..3) the target does not have"
+        )
+    );
+    assert!(
+        out.contains("different: 1 of 2 partitions (18 records identical before any difference)"),
+        "{out}"
+    );
+}
+
+/// `kmirror verify` on a topic Apache Kafka's MirrorMaker 2 mirrored: MM2
+/// re-batches and renumbers, and every record must still match.
+pub fn verify_accepts_a_topic_mirrormaker_2_mirrored(version: &str) {
+    use kmirror::harness::mm2::MirrorMaker2;
+
+    let pair = pair(version);
+    let t = "mm2-verified";
+    tools::create_topic(&pair.source, t, 2, &[]).unwrap();
+    let recs: Vec<TestRecord> = records(2000, "mm2", 2)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match i % 5 {
+            0 => r.with_header("n", i.to_string()),
+            1 => r.with_null_value(),
+            _ => r,
+        })
+        .collect();
+    tools::produce_with(&pair.source, t, &recs, &[("linger.ms", "20")]).unwrap();
+    let dir = scratch("verify-mm2");
+    let props = dir.join("mm2.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "clusters = A, B\n\
+             A.bootstrap.servers = {}\n\
+             B.bootstrap.servers = {}\n\
+             A->B.enabled = true\n\
+             A->B.topics = {t}\n\
+             tasks.max = 1\n\
+             {ONE_REPLICA}\
+             offset.storage.replication.factor = 1\n\
+             status.storage.replication.factor = 1\n\
+             config.storage.replication.factor = 1\n\
+             sync.topic.acls.enabled = false\n\
+             emit.checkpoints.enabled = false\n\
+             emit.heartbeats.enabled = false\n",
+            pair.source.bootstrap(),
+            pair.target.bootstrap()
+        ),
+    )
+    .unwrap();
+    let mut mm2 = MirrorMaker2::start(pair.source.dist(), &props, &dir.join("mm2.log"))
+        .expect("start MirrorMaker 2");
+    let target = format!("A.{t}");
+    wait_until(Duration::from_secs(180), "MirrorMaker 2 to mirror", || {
+        assert!(
+            mm2.is_running(),
+            "MirrorMaker 2 exited:\n{}",
+            mm2.output_tail()
+        );
+        total_end_offset(&pair.target, &target) >= 2000
+    });
+    mm2.stop(Duration::from_secs(2));
+    let (status, out) = run_kmirror(&["verify", &props.display().to_string(), "--topic", t]);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(
+        out.contains("identical: 2000 records in 2 partitions"),
+        "{out}"
+    );
 }
