@@ -303,6 +303,21 @@ fn remote_cluster_utils_reads_the_same_offsets_as_translate() {
             theirs.len() == 2
         },
     );
+    // MirrorMaker 2's checkpoint latency, per group and target partition.
+    let (code, body) = km.get("/metrics");
+    assert_eq!(code, 200);
+    let latency = |p: i32| {
+        format!(
+            r#"kafka_connect_mirror_mirrorcheckpointconnector_checkpoint_latency_ms_max{{source="A",target="B",group="{group}",topic="A.fo-ckpt",partition="{p}"}} "#
+        )
+    };
+    for p in 0..2 {
+        assert!(
+            body.lines().any(|l| l.starts_with(&latency(p))),
+            "{}\n{body}",
+            latency(p)
+        );
+    }
     let cfg_path = cfg.to_string_lossy().into_owned();
     let (code, out) = run_kmirror(&["offsets", "translate", &cfg_path, "--group", group]);
     assert_eq!(code, Some(0), "{out}");

@@ -80,6 +80,21 @@ impl ClientError {
         }
     }
 
+    /// A condition a cluster goes through while it starts or moves a
+    /// coordinator (the coordinator not yet available, still loading, or
+    /// moved): expected, and retried.
+    pub fn is_starting_up(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Kafka { code, .. } if matches!(
+                *code,
+                ErrorCode::COORDINATOR_NOT_AVAILABLE
+                    | ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+                    | ErrorCode::NOT_COORDINATOR
+            )
+        )
+    }
+
     /// Whether this error will repeat until an operator changes something:
     /// credentials, certificates, or ACLs.
     pub fn is_permanent(&self) -> bool {

@@ -1452,11 +1452,14 @@ admin.request.timeout.ms = 20000
             parse(&format!("{TWO_CLUSTERS}A->B.enabled = true\n{extra}"))
                 .map(|c| c.flows[0].defaults_from_source)
         };
-        assert_eq!(flow("").unwrap(), false);
-        assert_eq!(flow("use.defaults.from = Source\n").unwrap(), true);
-        assert_eq!(flow("A->B.use.defaults.from = target\n").unwrap(), false);
+        assert!(!flow("").unwrap());
+        assert!(flow("use.defaults.from = Source\n").unwrap());
+        assert!(!flow("A->B.use.defaults.from = target\n").unwrap());
         let err = flow("use.defaults.from = both\n").unwrap_err().to_string();
-        assert!(err.contains("use.defaults.from") && err.contains(":5:"), "{err}");
+        assert!(
+            err.contains("use.defaults.from") && err.contains(":5:"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -47,6 +47,27 @@ struct QuantileLabels {
     quantile: String,
 }
 
+/// The labels of a checkpoint's series, as MirrorMaker 2 tags them.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckpointLabels {
+    source: String,
+    target: String,
+    group: String,
+    topic: String,
+    partition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    request: String,
+    error: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PathLabels {
     path: String,
@@ -164,11 +185,16 @@ struct Own {
     lag_seconds: Family<PartitionLabels, F64>,
     state: Family<PartitionLabels, Gauge>,
     latency_ms: Family<QuantileLabels, F64>,
+    added_ms: Family<QuantileLabels, F64>,
     records: Gauge,
     bytes: Gauge,
     fetch_requests: Gauge,
+    produce_requests: Gauge,
+    errors: Family<ErrorLabels, Gauge>,
     copied_bytes: Family<PathLabels, Gauge>,
     buffer_bytes: Gauge,
+    worker_busy: Family<WorkerLabels, F64>,
+    worker_cpu: Family<WorkerLabels, F64>,
 }
 
 /// A partition `/health` names.
@@ -196,10 +222,17 @@ struct Health {
 pub struct Metrics {
     registry: Registry,
     mm2: Mm2,
+    /// MirrorMaker 2's checkpoint latency (value, min, max, avg).
+    checkpoint: [Family<CheckpointLabels, F64>; 4],
+    /// Each checkpoint's latencies over the window.
+    checkpoint_windows: Mutex<HashMap<CheckpointLabels, VecDeque<(Instant, u64)>>>,
     own: Own,
     tracks: Mutex<HashMap<u64, Track>>,
-    latency: Mutex<(Histogram<u64>, Histogram<u64>, Instant)>,
+    latency: Mutex<Rolling>,
+    added: Mutex<Rolling>,
     health: Mutex<Health>,
+    /// Each worker's last CPU time (ns) and when it was reported.
+    cpu: Mutex<HashMap<usize, (u64, Instant)>>,
     /// A partition stalled this long makes `/health` answer 503.
     pub stuck_after: Duration,
 }
@@ -267,12 +300,38 @@ impl Metrics {
             lag_seconds: gauge_family(&mut r, "kmirror_partition_lag_seconds", "How long the partition has had records left to mirror (0 when caught up)"),
             state: gauge_family(&mut r, "kmirror_partition_state", "Partition state: 0 active, 1 waiting (leader, offset or producer id), 2 stalled (fetched data it cannot forward, retried), 3 stopped with an error"),
             latency_ms: gauge_family(&mut r, "kmirror_replication_latency_ms", "Source timestamp to target acknowledgement over the last 30 to 60 s, all partitions, by quantile"),
+            added_ms: gauge_family(&mut r, "kmirror_added_latency_ms", "The latency kmirror itself adds, its fetch response read to the target's acknowledgement per batch, over the last 30 to 60 s, by quantile"),
             records: gauge(&mut r, "kmirror_records_mirrored", "Records mirrored since start"),
             bytes: gauge(&mut r, "kmirror_bytes_mirrored", "Record batch bytes mirrored since start"),
             fetch_requests: gauge(&mut r, "kmirror_fetch_requests", "Fetch requests sent since start"),
+            produce_requests: gauge(&mut r, "kmirror_produce_requests", "Produce requests sent since start"),
+            errors: gauge_family(&mut r, "kmirror_errors", "Kafka errors in fetch and produce answers since start (the request's own and each partition's), by request and Kafka error name"),
             copied_bytes: gauge_family(&mut r, "kmirror_slow_path_copied_bytes", "Bytes copied on slow paths since start, by path (reencode, tls)"),
             buffer_bytes: gauge(&mut r, "kmirror_buffer_bytes", "Bytes held in receive buffers now"),
+            worker_busy: gauge_family(&mut r, "kmirror_worker_busy_ratio", "The share of the last report interval (about 0.5 s) each worker thread spent on a CPU: 1 is a worker using its whole core"),
+            worker_cpu: gauge_family(&mut r, "kmirror_worker_cpu_seconds", "CPU time each worker thread has used since start"),
         };
+        let c = "kafka_connect_mirror_mirrorcheckpointconnector_checkpoint_latency_ms";
+        let what =
+            "checkpoint latency (the checkpoint record's timestamp to its acknowledgement), ms";
+        let checkpoint = [
+            gauge_family(&mut r, c, &format!("{what}, last checkpoint")),
+            gauge_family(
+                &mut r,
+                &format!("{c}_min"),
+                &format!("Least {what} over the last 30 s"),
+            ),
+            gauge_family(
+                &mut r,
+                &format!("{c}_max"),
+                &format!("Greatest {what} over the last 30 s"),
+            ),
+            gauge_family(
+                &mut r,
+                &format!("{c}_avg"),
+                &format!("Mean {what} over the last 30 s"),
+            ),
+        ];
         let info: Family<InfoLabels, Gauge> =
             gauge_family(&mut r, "kmirror_info", "kmirror's version and I/O backend");
         info.get_or_create(&InfoLabels {
@@ -283,10 +342,14 @@ impl Metrics {
         Metrics {
             registry: r,
             mm2,
+            checkpoint,
+            checkpoint_windows: Mutex::new(HashMap::new()),
             own,
             tracks: Mutex::new(HashMap::new()),
-            latency: Mutex::new((histogram(), histogram(), Instant::now())),
+            latency: Mutex::new(Rolling::new()),
+            added: Mutex::new(Rolling::new()),
             health: Mutex::new(Health::default()),
+            cpu: Mutex::new(HashMap::new()),
             stuck_after,
         }
     }
@@ -340,6 +403,20 @@ impl Metrics {
         self.own.bytes.inc_by(counts.bytes as i64);
         self.own.fetch_requests.inc_by(counts.fetch_requests as i64);
         self.own
+            .produce_requests
+            .inc_by(counts.produce_requests as i64);
+        for ((request, code), n) in &counts.errors {
+            self.own
+                .errors
+                .get_or_create(&ErrorLabels {
+                    request: request.to_string(),
+                    error: kmirror_proto::error_code::ErrorCode(*code)
+                        .name()
+                        .to_string(),
+                })
+                .inc_by(*n as i64);
+        }
+        self.own
             .copied_bytes
             .get_or_create(&PathLabels {
                 path: "reencode".into(),
@@ -352,22 +429,69 @@ impl Metrics {
         self.own
             .buffer_bytes
             .set(crate::net::buffers::held() as i64);
-        let mut l = lock(&self.latency);
-        if l.2.elapsed() >= WINDOW {
-            l.1 = std::mem::replace(&mut l.0, histogram());
-            l.2 = now;
+        lock(&self.latency).add(&counts.latency_us, now, &self.own.latency_ms);
+        lock(&self.added).add(&counts.added_us, now, &self.own.added_ms);
+    }
+
+    /// A checkpoint of `group` for target `topic[partition]` written, `ms`
+    /// after its record's timestamp.
+    pub fn checkpoint_latency(
+        &self,
+        source: &str,
+        target: &str,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        ms: u64,
+    ) {
+        let now = Instant::now();
+        let labels = CheckpointLabels {
+            source: source.to_string(),
+            target: target.to_string(),
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition: partition.to_string(),
+        };
+        let mut windows = lock(&self.checkpoint_windows);
+        let w = windows.entry(labels.clone()).or_default();
+        w.push_back((now, ms));
+        while w.front().is_some_and(|f| now.duration_since(f.0) > WINDOW) {
+            w.pop_front();
         }
-        let _ = l.0.add(&counts.latency_us);
-        let mut both = l.0.clone();
-        let _ = both.add(&l.1);
-        drop(l);
-        if !both.is_empty() {
-            for q in ["0.5", "0.99", "0.999"] {
-                let v = both.value_at_quantile(q.parse().unwrap_or(0.5)) as f64 / 1000.0;
+        let values = w.iter().map(|(_, v)| *v);
+        let (min, max) = (
+            values.clone().min().unwrap_or(ms),
+            values.clone().max().unwrap_or(ms),
+        );
+        let avg = values.sum::<u64>() as f64 / w.len().max(1) as f64;
+        for (family, v) in self
+            .checkpoint
+            .iter()
+            .zip([ms as f64, min as f64, max as f64, avg])
+        {
+            family.get_or_create(&labels).set(v);
+        }
+    }
+
+    /// A worker's CPU time so far (ns): its busy share since its last report.
+    pub fn worker_cpu(&self, worker: usize, cpu_ns: u64) {
+        let now = Instant::now();
+        let labels = WorkerLabels {
+            worker: worker.to_string(),
+        };
+        self.own
+            .worker_cpu
+            .get_or_create(&labels)
+            .set(cpu_ns as f64 / 1e9);
+        let before = lock(&self.cpu).insert(worker, (cpu_ns, now));
+        if let Some((was, at)) = before {
+            let wall = now.duration_since(at).as_nanos() as f64;
+            if wall > 0.0 {
+                let busy = cpu_ns.saturating_sub(was) as f64 / wall;
                 self.own
-                    .latency_ms
-                    .get_or_create(&QuantileLabels { quantile: q.into() })
-                    .set(v);
+                    .worker_busy
+                    .get_or_create(&labels)
+                    .set(busy.min(1.0));
             }
         }
     }
@@ -509,6 +633,49 @@ impl Metrics {
             Ok(format!("ok: {} partitions", tracks.len()))
         } else {
             Err(reasons.join("\n"))
+        }
+    }
+}
+
+/// Quantiles of microsecond latencies over the last 30 to 60 s: the
+/// current window and the one before it.
+struct Rolling {
+    current: Histogram<u64>,
+    previous: Histogram<u64>,
+    since: Instant,
+}
+
+impl Rolling {
+    fn new() -> Rolling {
+        Rolling {
+            current: histogram(),
+            previous: histogram(),
+            since: Instant::now(),
+        }
+    }
+
+    /// Adds a report's latencies and sets `family`'s quantiles, in ms.
+    fn add(
+        &mut self,
+        latencies: &Histogram<u64>,
+        now: Instant,
+        family: &Family<QuantileLabels, F64>,
+    ) {
+        if now.duration_since(self.since) >= WINDOW {
+            self.previous = std::mem::replace(&mut self.current, histogram());
+            self.since = now;
+        }
+        let _ = self.current.add(latencies);
+        let mut both = self.current.clone();
+        let _ = both.add(&self.previous);
+        if both.is_empty() {
+            return;
+        }
+        for q in ["0.5", "0.99", "0.999"] {
+            let v = both.value_at_quantile(q.parse().unwrap_or(0.5)) as f64 / 1000.0;
+            family
+                .get_or_create(&QuantileLabels { quantile: q.into() })
+                .set(v);
         }
     }
 }
@@ -672,8 +839,50 @@ mod tests {
             "{out}"
         );
         assert!(out.contains(r#"kmirror_info{version=""#), "{out}");
+        // Errors by Kafka error name; a worker's busy share.
+        let mut errs = Counters::new();
+        errs.error("produce", 6);
+        errs.error("produce", 6);
+        errs.error("fetch", 1);
+        m.absorb(&[], &errs);
+        let out = encoded(&m);
+        for line in [
+            r#"kmirror_errors{request="produce",error="NOT_LEADER_OR_FOLLOWER"} 2"#,
+            r#"kmirror_errors{request="fetch",error="OFFSET_OUT_OF_RANGE"} 1"#,
+        ] {
+            assert!(out.lines().any(|l| l == line), "no {line} in\n{out}");
+        }
+        m.worker_cpu(0, 0);
+        std::thread::sleep(Duration::from_millis(20));
+        m.worker_cpu(0, 10_000_000);
+        let out = encoded(&m);
+        let busy: f64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"kmirror_worker_busy_ratio{worker="0"} "#))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no busy ratio in\n{out}"));
+        assert!(busy > 0.0 && busy <= 0.5, "{busy}");
         // Samples of partitions never registered are passed over.
         m.absorb(&[sample(99, 1, &[], State::Active)], &Counters::new());
+    }
+
+    #[test]
+    fn checkpoints_become_mirrormaker_2_checkpoint_series() {
+        let m = Metrics::new("epoll", Duration::from_secs(60));
+        m.checkpoint_latency("A", "B", "billing", "A.orders", 2, 30);
+        m.checkpoint_latency("A", "B", "billing", "A.orders", 2, 10);
+        let out = encoded(&m);
+        let series = r#"{source="A",target="B",group="billing",topic="A.orders",partition="2"}"#;
+        let c = "kafka_connect_mirror_mirrorcheckpointconnector_checkpoint_latency_ms";
+        for (suffix, value) in [
+            ("", "10.0"),
+            ("_min", "10.0"),
+            ("_max", "30.0"),
+            ("_avg", "20.0"),
+        ] {
+            let line = format!("{c}{suffix}{series} {value}");
+            assert!(out.lines().any(|l| l == line), "no {line} in\n{out}");
+        }
     }
 
     #[test]

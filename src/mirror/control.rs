@@ -361,6 +361,7 @@ struct FlowControl {
 
 fn absorb(shared: &Shared, r: Box<Report>) {
     shared.metrics.absorb(&r.samples, &r.counts);
+    shared.metrics.worker_cpu(r.worker, r.cpu_ns);
     let flow_name = |flow: usize| shared.flow_names.get(flow).cloned().unwrap_or_default();
     for f in &r.failures {
         shared.metrics.partition_stopped(
@@ -574,6 +575,16 @@ async fn checkpoint_task(
             Ok::<_, crate::client::ClientError>((written, synced))
         }
         .await;
+        for (group, topic, partition, ms) in checkpointer.take_latencies() {
+            shared.metrics.checkpoint_latency(
+                &plan.source.cluster,
+                &plan.target.cluster,
+                &group,
+                &topic,
+                partition,
+                ms,
+            );
+        }
         if now >= next_emit {
             next_emit = Instant::now() + emit_every;
         }
@@ -722,6 +733,16 @@ async fn refresh(
         Ok(c) => c,
         Err(e) if e.is_permanent() => {
             stop_flow(plan, shared, e);
+            return false;
+        }
+        Err(e) if e.is_starting_up() => {
+            crate::logging::starting_up(
+                "committed progress",
+                &format!(
+                    "flow {}: cannot read committed progress yet: {e}",
+                    plan.name()
+                ),
+            );
             return false;
         }
         Err(e) => {

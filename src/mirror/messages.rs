@@ -84,6 +84,8 @@ pub struct Report {
     pub counts: Counters,
     /// Every partition of the worker, for the metrics endpoint.
     pub samples: Vec<PartitionSample>,
+    /// CPU time the worker's thread has used since it started, ns.
+    pub cpu_ns: u64,
 }
 
 #[derive(Debug)]

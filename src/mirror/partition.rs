@@ -21,6 +21,9 @@ pub struct Queued {
     /// A batch rebuilt on the slow path: its records' source offsets (see
     /// `ReencodedBatch::runs`); `None` when forwarded as fetched.
     pub runs: Option<Rc<[(i64, i32)]>>,
+    /// When its fetch response was read: the start of the latency kmirror
+    /// itself adds.
+    pub fetched_at: Instant,
 }
 
 impl Queued {
@@ -60,6 +63,8 @@ pub struct Sent {
     pub records: i32,
     pub bytes: usize,
     pub max_timestamp: i64,
+    /// As in [`Queued::fetched_at`].
+    pub fetched_at: Instant,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +314,7 @@ impl Partition {
             batch,
             next_offset,
             runs,
+            fetched_at: Instant::now(),
         });
         self.fetch_offset = Some(next_offset);
     }
@@ -541,6 +547,7 @@ impl Partition {
             records,
             bytes: q.batch.len(),
             max_timestamp: q.batch.max_timestamp(),
+            fetched_at: q.fetched_at,
         });
         self.next_sequence = next_sequence(self.next_sequence, records);
         Some(out)

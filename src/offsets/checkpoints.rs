@@ -42,6 +42,10 @@ type Written = HashMap<(String, String, i32), (i64, i64)>;
 pub struct Checkpointer {
     created: std::cell::Cell<bool>,
     written: RefCell<Written>,
+    /// Checkpoints written since the last [`Checkpointer::take_latencies`]:
+    /// (group, target topic, partition, ms from the record's timestamp to
+    /// its acknowledgement), MirrorMaker 2's checkpoint latency.
+    latencies: RefCell<Vec<(String, String, i32, u64)>>,
 }
 
 impl Checkpointer {
@@ -88,6 +92,12 @@ impl Checkpointer {
                     reason: format!("checkpoint: {e}"),
                 })?;
             small_topic::append(target, &topic.name, 0, &records, now).await?;
+            let latency = small_topic::now_ms().saturating_sub(now).max(0) as u64;
+            self.latencies.borrow_mut().extend(
+                chunk
+                    .iter()
+                    .map(|c| (c.group.clone(), c.topic.clone(), c.partition, latency)),
+            );
             let mut written = self.written.borrow_mut();
             for c in chunk {
                 written.insert(
@@ -97,6 +107,13 @@ impl Checkpointer {
             }
         }
         Ok((changed.len(), checkpoints))
+    }
+}
+
+impl Checkpointer {
+    /// The latencies of the checkpoints written since the last call.
+    pub fn take_latencies(&self) -> Vec<(String, String, i32, u64)> {
+        std::mem::take(&mut *self.latencies.borrow_mut())
     }
 }
 

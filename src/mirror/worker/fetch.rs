@@ -203,6 +203,9 @@ impl Worker {
                 parts[w.idx].fetching = false;
             }
         }
+        if !resp.error.is_ok() {
+            self.stats.borrow_mut().error("fetch", resp.error.0);
+        }
         let opened = planned.is_full() && resp.error.is_ok() && resp.session_id != 0;
         session.on_response(resp.session_id, resp.error);
         if opened {
@@ -255,6 +258,9 @@ impl Worker {
                         self.wake.notify_waiters();
                         continue;
                     }
+                }
+                if !data.error.is_ok() {
+                    self.stats.borrow_mut().error("fetch", data.error.0);
                 }
                 if !data.error.is_ok() && from_replica {
                     // The replica cannot serve (it lags, or is no longer a

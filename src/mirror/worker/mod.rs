@@ -401,6 +401,7 @@ impl Worker {
             stalled,
             counts: std::mem::take(&mut *self.stats.borrow_mut()),
             samples,
+            cpu_ns: crate::net::affinity::thread_cpu_ns(),
         }
     }
 

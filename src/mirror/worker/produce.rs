@@ -78,6 +78,7 @@ impl Worker {
                     produce::encode_request(version, &head, &topics)
                 })
                 .await;
+            self.stats.borrow_mut().produce_requests += 1;
             let worker = self.clone();
             let addr = conn.addr().to_string();
             match res {
@@ -261,7 +262,12 @@ impl Worker {
                         let lat = now_us
                             .saturating_sub(s.max_timestamp.saturating_mul(1000))
                             .max(1) as u64;
-                        let _ = stats.latency_us.record(lat.min(3_600_000_000));
+                        if crate::mirror::summary::measured(s.max_timestamp) {
+                            let _ = stats.latency_us.record(lat.min(3_600_000_000));
+                            let added = now.duration_since(s.fetched_at).as_micros() as u64;
+                            let _ = stats.added_us.record(added.clamp(1, 3_600_000_000));
+                        }
+                        stats.acked_at(now);
                         p.measured.records += s.records as u64;
                         p.measured.bytes += s.bytes as u64;
                         p.measured.latency.record(lat / 1000);
@@ -269,6 +275,7 @@ impl Worker {
                 }
                 Some(r) => {
                     let code = r.error;
+                    stats.error("produce", code.0);
                     if doom.is_none() {
                         doom = Some(format!(
                             "{}[{}] answered {code}",

@@ -66,6 +66,13 @@ impl Worker {
                         });
                         self.producer_reset.borrow_mut()[flow] = false;
                     }
+                    Err(e) if e.is_starting_up() => {
+                        crate::logging::starting_up(
+                            "producer id",
+                            &format!("worker {}: cannot get a producer id yet: {e}", self.id),
+                        );
+                        ok = false;
+                    }
                     Err(e) => {
                         tracing::warn!(worker = self.id, cluster = %self.targets[flow].name(), "cannot get a producer id: {e}");
                         ok = false;
@@ -223,25 +230,16 @@ impl Worker {
         )
         .await?;
         let mut all = self.parts.borrow_mut();
+        // Said once per topic below, not once per partition.
+        let mut started: Vec<(i32, i64)> = Vec::new();
         for (partition, res) in found {
             let Some(&(idx, _)) = parts.iter().find(|(_, p)| *p == partition) else {
                 continue;
             };
             match res {
                 Ok(offset) if offset >= 0 => {
-                    tracing::info!(
-                        worker = self.id,
-                        topic,
-                        partition,
-                        offset,
-                        "starting from the {} offset{}",
-                        if latest { "latest" } else { "earliest" },
-                        if latest {
-                            " (auto.offset.reset = latest)"
-                        } else {
-                            ""
-                        }
-                    );
+                    tracing::debug!(worker = self.id, topic, partition, offset, "start offset");
+                    started.push((partition, offset));
                     let p = &mut all[idx];
                     if p.fetch_offset.is_none() {
                         p.fetch_offset = Some(offset);
@@ -271,6 +269,26 @@ impl Worker {
                     all[idx].src_leader = None;
                 }
             }
+        }
+        if !started.is_empty() {
+            started.sort();
+            tracing::info!(
+                worker = self.id,
+                topic,
+                partitions = %crate::logging::ranges(started.iter().map(|(p, _)| *p)),
+                "starting {} without committed progress from the {} offset{}",
+                if started.len() == 1 {
+                    "1 partition".to_string()
+                } else {
+                    format!("{} partitions", started.len())
+                },
+                if latest { "latest" } else { "earliest" },
+                if latest {
+                    " (auto.offset.reset = latest)"
+                } else {
+                    ""
+                }
+            );
         }
         Ok(())
     }
