@@ -14,10 +14,18 @@ use crate::harness::dist::KAFKA_4;
 use crate::harness::tools;
 
 const TOPIC: &str = "orders";
-/// The first seconds of the stream are the producer's warm-up (its JVM,
-/// its metadata, its first connections): left out of kmirror's latency
-/// figures so that they describe the steady stream.
+/// Seconds of records sent, mirrored and left out of the figures before the
+/// measured stream: the fresh brokers' and kmirror's warm-up.
+const WARM_UP_SECONDS: u64 = 3;
+/// The first seconds of the measured stream are its producer's own
+/// warm-up (a new JVM, its metadata, its first connections): also left
+/// out of kmirror's latency figures.
 const WARM_UP: Duration = Duration::from_secs(2);
+
+/// Records the warm-up sends at the demo's rate.
+fn warm_up_records(args: &DemoArgs) -> u64 {
+    args.rate.saturating_mul(WARM_UP_SECONDS).min(args.records)
+}
 
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     eprintln!("kmirror demo: starting two Kafka {KAFKA_4} clusters (first run downloads Kafka from Maven Central)");
@@ -55,37 +63,41 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicBool::new(false));
+    // Nothing counts in the latencies until the measured stream starts.
+    crate::mirror::summary::MEASURE_FROM_MS.store(i64::MAX, Ordering::Relaxed);
     let producer = {
         let bootstrap = source.bootstrap();
         let produced = produced.clone();
         let (n, size, rate) = (args.records, args.record_size, args.rate as i64);
+        let warm_up = warm_up_records(args);
+        let halt = stop.clone();
         let target = Bootstrap(target.bootstrap());
         std::thread::spawn(move || {
-            // Start the stream once kmirror has prepared the target, so the
-            // latency figures measure mirroring rather than start-up.
+            // Start the stream once kmirror mirrors: the source's
+            // heartbeats have reached the target (its partitions are
+            // assigned, its producer ids taken), so the latency figures
+            // measure mirroring rather than start-up.
             let ready = Instant::now();
-            while ready.elapsed() < Duration::from_secs(60)
-                && !matches!(
-                    tools::partition_count(&target, &format!("src.{TOPIC}")),
-                    Ok(Some(_))
-                )
-            {
+            let mirrored = |t: &str| {
+                tools::end_offsets(&target, t)
+                    .map(|v| v.iter().map(|(_, o)| o).sum::<i64>() > 0)
+                    .unwrap_or(false)
+            };
+            while ready.elapsed() < Duration::from_secs(120) && !mirrored("src.heartbeats") {
                 std::thread::sleep(Duration::from_millis(500));
             }
-            std::thread::sleep(Duration::from_secs(3));
+            let props = [("compression.type", "lz4"), ("linger.ms", "5")];
+            let cluster = Bootstrap(bootstrap);
+            if let Err(e) = tools::producer_perf(&cluster, TOPIC, warm_up, size, rate, &props) {
+                halt.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+            std::thread::sleep(Duration::from_secs(1));
             crate::mirror::summary::MEASURE_FROM_MS.store(
                 crate::client::small_topic::now_ms() + WARM_UP.as_millis() as i64,
                 Ordering::Relaxed,
             );
-            let cluster = Bootstrap(bootstrap);
-            let r = tools::producer_perf(
-                &cluster,
-                TOPIC,
-                n,
-                size,
-                rate,
-                &[("compression.type", "lz4"), ("linger.ms", "5")],
-            );
+            let r = tools::producer_perf(&cluster, TOPIC, n, size, rate, &props);
             produced.store(true, Ordering::Relaxed);
             r
         })
@@ -93,7 +105,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let watcher = {
         let (stop, produced) = (stop.clone(), produced.clone());
         let (src, dst) = (Bootstrap(source.bootstrap()), Bootstrap(target.bootstrap()));
-        let total = args.records as i64;
+        let total = (args.records + warm_up_records(args)) as i64;
         std::thread::spawn(move || {
             let started = Instant::now();
             while !stop.load(Ordering::Relaxed) {
@@ -163,9 +175,9 @@ fn closing_lines(
         "COUNTS DIFFER"
     };
     let mut out = format!(
-        "kmirror demo: Kafka's producer wrote {} records of {} bytes (lz4) to '{TOPIC}' on the source cluster at up to {} records/s; \
+        "kmirror demo: Kafka's producer wrote {} records of {} bytes (lz4) to '{TOPIC}' on the source cluster at up to {} records/s, after {} warm-up records; \
          kmirror copied them batch by batch, without decoding, to 'src.{TOPIC}' on the target. Source holds {src_total}, target {dst_total}: {same}.\n",
-        args.records, args.record_size, args.rate
+        args.records, args.record_size, args.rate, warm_up_records(args)
     );
     out.push_str(&format!(
         "kmirror demo: latency kmirror added: p50 {:.1} ms, p99 {:.1} ms (its fetch response read to the target's acknowledgement, per batch)\n",
@@ -178,7 +190,7 @@ fn closing_lines(
         c.latency_ms(0.99)
     ));
     out.push_str(&format!(
-        "kmirror demo: both leave out the stream's first {} s (the producer's warm-up)",
+        "kmirror demo: both leave out the warm-up records and the measured stream's first {} s (its producer's own warm-up)",
         WARM_UP.as_secs()
     ));
     if let Some(p) = perf {
@@ -189,7 +201,7 @@ fn closing_lines(
     }
     out.push('\n');
     out.push_str(&format!(
-        "kmirror demo: throughput: {:.1} MB/s over the {:.1} s kmirror spent mirroring (the producer was paced at {:.1} MB/s)\n",
+        "kmirror demo: throughput: {:.1} MB/s over the {:.1} s of the measured stream (the producer was paced at {:.1} MB/s)\n",
         summary.active_mb_per_sec(),
         c.active().as_secs_f64(),
         perf.map_or(0.0, |p| p.mb_per_sec)

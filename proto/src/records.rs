@@ -421,7 +421,8 @@ mod tests {
             base_sequence: -1,
             transactional: false,
         };
-        let batch = RecordBatch::parse(encode_batch(&meta, std::slice::from_ref(&rec)).unwrap()).unwrap();
+        let batch =
+            RecordBatch::parse(encode_batch(&meta, std::slice::from_ref(&rec)).unwrap()).unwrap();
         let raw = decode_records(&batch, 1 << 20).unwrap();
         let f = split_body(&raw[0].body).unwrap();
         assert_eq!(

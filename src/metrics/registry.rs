@@ -866,6 +866,45 @@ mod tests {
         m.absorb(&[sample(99, 1, &[], State::Active)], &Counters::new());
     }
 
+    /// The Grafana dashboard queries only series kmirror serves.
+    #[test]
+    fn every_metric_the_dashboard_queries_is_served() {
+        let m = Metrics::new("epoll", Duration::from_secs(60));
+        m.register(1, labels(0), "orders");
+        let mut counts = Counters::new();
+        counts.error("fetch", 6);
+        let _ = counts.latency_us.record(1000);
+        let _ = counts.added_us.record(1000);
+        m.absorb(&[sample(1, 10, &[5], State::Active)], &counts);
+        m.checkpoint_latency("A", "B", "g", "A.orders", 0, 3);
+        m.worker_cpu(0, 1);
+        m.worker_cpu(0, 2);
+        let served: std::collections::HashSet<String> = encoded(&m)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(str::to_string)
+            .collect();
+        let dashboard = include_str!("../../docs/grafana/kmirror.json");
+        let json: serde_json::Value = serde_json::from_str(dashboard).unwrap();
+        let names = regex::Regex::new(r"\b(kmirror_[a-z_]+|kafka_connect_mirror_[a-z_]+)").unwrap();
+        let mut queried = 0;
+        for panel in json["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap();
+                for name in names.find_iter(expr) {
+                    queried += 1;
+                    assert!(
+                        served.contains(name.as_str()),
+                        "{} in {expr}",
+                        name.as_str()
+                    );
+                }
+            }
+        }
+        assert!(queried >= 15, "{queried}");
+    }
+
     #[test]
     fn checkpoints_become_mirrormaker_2_checkpoint_series() {
         let m = Metrics::new("epoll", Duration::from_secs(60));

@@ -56,8 +56,11 @@ pub struct Counters {
     /// target's acknowledgement, per batch, in microseconds.
     pub added_us: Histogram<u64>,
     /// The first and the last acknowledgement of a batch that carried
-    /// records: the span the mirror was busy mirroring.
+    /// records: the span the mirror was busy mirroring, and the batch bytes
+    /// acknowledged in it (both only of measured batches, see
+    /// [`MEASURE_FROM_MS`]).
     pub acked_span: Option<(Instant, Instant)>,
+    pub acked_bytes: u64,
 }
 
 impl Counters {
@@ -80,6 +83,7 @@ impl Counters {
             latency_us: latency_histogram(),
             added_us: latency_histogram(),
             acked_span: None,
+            acked_bytes: 0,
         }
     }
 
@@ -102,6 +106,7 @@ impl Counters {
         self.preserve_stopped += other.preserve_stopped;
         let _ = self.latency_us.add(&other.latency_us);
         let _ = self.added_us.add(&other.added_us);
+        self.acked_bytes += other.acked_bytes;
         self.acked_span = match (self.acked_span, other.acked_span) {
             (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
             (a, b) => a.or(b),
@@ -113,8 +118,9 @@ impl Counters {
         *self.errors.entry((request, code)).or_insert(0) += 1;
     }
 
-    /// An acknowledgement of records at `at`.
-    pub fn acked_at(&mut self, at: Instant) {
+    /// An acknowledgement of `bytes` of records at `at`.
+    pub fn acked_at(&mut self, at: Instant, bytes: u64) {
+        self.acked_bytes += bytes;
         self.acked_span = Some(match self.acked_span {
             Some((first, last)) => (first.min(at), last.max(at)),
             None => (at, at),
@@ -206,7 +212,7 @@ impl Summary {
         if s <= 0.0 {
             0.0
         } else {
-            self.counts.bytes as f64 / 1e6 / s
+            self.counts.acked_bytes as f64 / 1e6 / s
         }
     }
 

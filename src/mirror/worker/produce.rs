@@ -266,8 +266,8 @@ impl Worker {
                             let _ = stats.latency_us.record(lat.min(3_600_000_000));
                             let added = now.duration_since(s.fetched_at).as_micros() as u64;
                             let _ = stats.added_us.record(added.clamp(1, 3_600_000_000));
+                            stats.acked_at(now, s.bytes as u64);
                         }
-                        stats.acked_at(now);
                         p.measured.records += s.records as u64;
                         p.measured.bytes += s.bytes as u64;
                         p.measured.latency.record(lat / 1000);
