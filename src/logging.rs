@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// How log lines are written.
@@ -47,8 +48,22 @@ pub fn take_log_format(args: &[String]) -> Result<(LogFormat, Vec<String>), Stri
     Ok((format, rest))
 }
 
+/// Whether log lines are JSON (set by [`init`]).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// A command's closing error: a plain line on stderr, or with
+/// `--log-format json` one more JSON line, so that every line parses.
+pub fn say_error(text: &str) {
+    if JSON.load(Ordering::Relaxed) {
+        tracing::error!("{text}");
+    } else {
+        eprintln!("{text}");
+    }
+}
+
 /// Installs the subscriber (once; later calls do nothing).
 pub fn init(format: LogFormat) {
+    JSON.store(format == LogFormat::Json, Ordering::Relaxed);
     let filter = tracing_subscriber::EnvFilter::try_from_env("KMIRROR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             match kmirror::demo::run(&demo) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("kmirror demo: {e}");
+                    kmirror::logging::say_error(&format!("kmirror demo: {e}"));
                     ExitCode::from(1)
                 }
             }
@@ -63,11 +63,11 @@ fn main() -> ExitCode {
             match kmirror::status::run(&s) {
                 Ok(code) => ExitCode::from(code),
                 Err(cli::CliError::Config(e)) => {
-                    eprintln!("kmirror: configuration error: {e}");
+                    kmirror::logging::say_error(&format!("kmirror: configuration error: {e}"));
                     ExitCode::from(e.exit_code() as u8)
                 }
                 Err(e) => {
-                    eprintln!("kmirror status: {e}");
+                    kmirror::logging::say_error(&format!("kmirror status: {e}"));
                     ExitCode::from(1)
                 }
             }
@@ -99,11 +99,11 @@ fn print_table(command: &str, result: Result<String, cli::CliError>) -> ExitCode
             ExitCode::SUCCESS
         }
         Err(cli::CliError::Config(e)) => {
-            eprintln!("kmirror: configuration error: {e}");
+            kmirror::logging::say_error(&format!("kmirror: configuration error: {e}"));
             ExitCode::from(e.exit_code() as u8)
         }
         Err(e) => {
-            eprintln!("{command}: {e}");
+            kmirror::logging::say_error(&format!("{command}: {e}"));
             ExitCode::from(1)
         }
     }
@@ -116,11 +116,11 @@ fn verify(args: &VerifyArgs) -> ExitCode {
         Ok(kmirror::verify::Verdict::Identical) => ExitCode::SUCCESS,
         Ok(kmirror::verify::Verdict::Differs) => ExitCode::from(1),
         Err(cli::CliError::Config(e)) => {
-            eprintln!("kmirror: configuration error: {e}");
+            kmirror::logging::say_error(&format!("kmirror: configuration error: {e}"));
             ExitCode::from(e.exit_code() as u8)
         }
         Err(e) => {
-            eprintln!("kmirror verify: {e}");
+            kmirror::logging::say_error(&format!("kmirror verify: {e}"));
             ExitCode::from(kmirror::verify::EXIT_TROUBLE)
         }
     }
@@ -150,11 +150,11 @@ fn run_mirror(config: PathBuf, args: &MirrorArgs, format: LogFormat) -> ExitCode
             }
         }
         Err(cli::CliError::Config(e)) => {
-            eprintln!("kmirror: configuration error: {e}");
+            kmirror::logging::say_error(&format!("kmirror: configuration error: {e}"));
             ExitCode::from(e.exit_code() as u8)
         }
         Err(e) => {
-            eprintln!("kmirror: {e}");
+            kmirror::logging::say_error(&format!("kmirror: {e}"));
             ExitCode::from(1)
         }
     }

@@ -30,6 +30,19 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// User plus system CPU time of the thread of `pid` named `name` (its
+/// /proc comm), if there is one.
+pub fn named_thread_cpu_time(pid: u32, name: &str) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.filter_map(|t| t.ok()).find_map(|t| {
+        let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+        if comm.trim() != name {
+            return None;
+        }
+        cpu_from_stat(&std::fs::read_to_string(t.path().join("stat")).ok()?)
+    })
+}
+
 /// User plus system CPU time of thread `tid` of this process.
 pub fn thread_cpu_time(tid: i32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;

@@ -4,8 +4,9 @@
 //! local Kafka clusters while producers write to them at a fixed aggregate
 //! rate, one record per partition in turn (so every partition is live). Reports kmirror's peak
 //! RSS and CPU, whether the target kept up (lag sampled through the run and
-//! the time to drain once the producer stops), and writes
-//! bench/results/scale.md.
+//! the time to drain once the producer stops), what scraping its metrics
+//! endpoint every second costs while it does (the endpoint thread's CPU,
+//! each scrape's time and size), and writes bench/results/scale.md.
 //!
 //! Flags: `--partitions N` in all (10000), `--topics N` (2),
 //! `--rate RECORDS/S` in all (1000), `--record-size BYTES` (1024),
@@ -109,7 +110,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
              replication.factor = 1\n\
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\n",
+             heartbeats.topic.replication.factor = 1\n\
+             kmirror.metrics.address = 127.0.0.1:0\n",
             source.bootstrap(),
             target.bootstrap()
         ),
@@ -119,13 +121,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     km.arg(&props).arg("--readout");
     let mut km = crate::mirrors::spawn_logged(&mut km, &dir, "kmirror")?;
     let pid = km.id();
-    // Ready: every partition has its start offset (one log line each).
+    // Ready: every partition has its start offset (a log line per topic
+    // and worker says how many).
     let started = Instant::now();
     let log_path = dir.join("kmirror.err");
     let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let ready = |log: &str| {
-        log.matches("starting from the earliest offset").count() >= a.partitions as usize
-            && log.contains("idempotent producer ready")
+        started_partitions(log) >= a.partitions as i64 && log.contains("idempotent producer ready")
     };
     while !ready(&read_log()) {
         if started.elapsed() > Duration::from_secs(900) {
@@ -142,6 +144,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let idle_rss = procstat::peak_rss_kib(pid).unwrap_or(0);
     let cpu_before = procstat::cpu_time(pid).unwrap_or_default();
 
+    let endpoint =
+        metrics_endpoint(&read_log()).ok_or("kmirror did not log its metrics address")?;
+    let scraper = Scraper::start(endpoint.clone());
+    let scrape_cpu_before =
+        procstat::named_thread_cpu_time(pid, "kmirror-metrics").unwrap_or_default();
     let rate = a.rate / a.topics as u64;
     let n = rate * a.seconds;
     eprintln!(
@@ -213,6 +220,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     let produced_for = t0.elapsed();
+    let scrapes = scraper.stop();
+    let scrape_cpu = procstat::named_thread_cpu_time(pid, "kmirror-metrics")
+        .unwrap_or_default()
+        .saturating_sub(scrape_cpu_before);
     sample(&mut samples);
     let want = exact_total(&source, "").ok_or("cannot read the source's end offsets")?;
     let drain_start = Instant::now();
@@ -252,12 +263,115 @@ pub fn run(args: &[String]) -> Result<(), String> {
         peak_rss,
         &samples,
         &summary,
+        &ScrapeCost {
+            scrapes,
+            cpu: scrape_cpu,
+            over: produced_for,
+        },
     );
     println!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/scale.md");
     std::fs::write(&out, report).map_err(e)?;
     eprintln!("kmirror-bench: wrote {}", out.display());
     Ok(())
+}
+
+/// Partitions the log says were started (`starting N partitions ...`).
+fn started_partitions(log: &str) -> i64 {
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.split_once("starting ")?.1;
+            let (n, rest) = rest.split_once(' ')?;
+            rest.starts_with("partition")
+                .then(|| n.parse::<i64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// `host:port` of the endpoint, from kmirror's start-up line.
+fn metrics_endpoint(log: &str) -> Option<String> {
+    let rest = log.split_once("metrics endpoint listening on http://")?.1;
+    Some(rest.split_once("/metrics")?.0.to_string())
+}
+
+/// One GET of `/metrics`: how long it took and how many bytes came back.
+struct Scrape {
+    took: Duration,
+    bytes: usize,
+}
+
+/// A scraper asking for `/metrics` every second, as Prometheus would.
+struct Scraper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Result<Scrape, String>>>,
+}
+
+impl Scraper {
+    fn start(endpoint: String) -> Scraper {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let at = Instant::now();
+                out.push(match kmirror::status::scrape::get(&endpoint, "/metrics") {
+                    Ok((200, body)) => Ok(Scrape {
+                        took: at.elapsed(),
+                        bytes: body.len(),
+                    }),
+                    Ok((code, _)) => Err(format!("answered {code}")),
+                    Err(e) => Err(e),
+                });
+                std::thread::sleep(Duration::from_secs(1).saturating_sub(at.elapsed()));
+            }
+            out
+        });
+        Scraper { stop, thread }
+    }
+
+    fn stop(self) -> Vec<Result<Scrape, String>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// What scraping every second cost while the producers ran.
+struct ScrapeCost {
+    scrapes: Vec<Result<Scrape, String>>,
+    /// CPU time of kmirror's endpoint thread over `over`.
+    cpu: Duration,
+    over: Duration,
+}
+
+impl ScrapeCost {
+    fn rows(&self) -> String {
+        let ok: Vec<&Scrape> = self
+            .scrapes
+            .iter()
+            .filter_map(|s| s.as_ref().ok())
+            .collect();
+        let mut took: Vec<Duration> = ok.iter().map(|s| s.took).collect();
+        took.sort();
+        let q = |f: f64| {
+            took.get(((took.len() as f64 - 1.0) * f).round() as usize)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let share = self.cpu.as_secs_f64() / self.over.as_secs_f64().max(0.001);
+        format!(
+            "| scrapes of /metrics, one a second while producing (answered / failed) | {} / {} |\n             | one scrape: size; time p50 / max | {:.1} MB; {:.0} ms / {:.0} ms |\n             | kmirror's endpoint thread CPU while scraped every second | {:.2} CPU-s over {:.0} s: {:.2}% of one core, {:.2}% of the machine's {cores} (goal: under 2%) |\n",
+            ok.len(),
+            self.scrapes.len() - ok.len(),
+            ok.last().map_or(0.0, |s| s.bytes as f64 / 1e6),
+            q(0.5),
+            q(1.0),
+            self.cpu.as_secs_f64(),
+            self.over.as_secs_f64(),
+            share * 100.0,
+            share * 100.0 / cores,
+        )
+    }
 }
 
 /// Current resident set (VmRSS) of `pid`, in KiB.
@@ -282,6 +396,7 @@ fn render(
     peak_rss_kib: u64,
     samples: &[Sample],
     summary: &str,
+    scrape: &ScrapeCost,
 ) -> String {
     let mut s = format!("# kmirror at scale: {} partitions\n\n", a.partitions);
     s.push_str(&format!(
@@ -340,6 +455,7 @@ fn render(
         "| kmirror peak RSS (VmHWM) | {} MiB (goal: at most 512 MiB) |\n",
         peak_rss_kib / 1024
     ));
+    s.push_str(&scrape.rows());
     s.push_str("\n## Samples\n\n| t (s) | records on the source | records kmirror acknowledged | lag | kmirror RSS (MiB) |\n|---:|---:|---:|---:|---:|\n");
     for x in samples {
         let (source, lag) = match x.source {
