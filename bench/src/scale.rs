@@ -360,7 +360,9 @@ impl ScrapeCost {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let share = self.cpu.as_secs_f64() / self.over.as_secs_f64().max(0.001);
         format!(
-            "| scrapes of /metrics, one a second while producing (answered / failed) | {} / {} |\n             | one scrape: size; time p50 / max | {:.1} MB; {:.0} ms / {:.0} ms |\n             | kmirror's endpoint thread CPU while scraped every second | {:.2} CPU-s over {:.0} s: {:.2}% of one core, {:.2}% of the machine's {cores} (goal: under 2%) |\n",
+            "| scrapes of /metrics, one a second while producing (answered / failed) | {} / {} |\n\
+             | one scrape: size; time p50 / max | {:.1} MB; {:.0} ms / {:.0} ms |\n\
+             | kmirror's endpoint thread CPU while scraped every second | {:.2} CPU-s over {:.0} s: {:.2}% of one core, {:.2}% of the machine's {cores} (goal: under 2%) |\n",
             ok.len(),
             self.scrapes.len() - ok.len(),
             ok.last().map_or(0.0, |s| s.bytes as f64 / 1e6),

@@ -87,11 +87,7 @@ fn answer(mut c: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
         Err((code, reason)) => respond(&mut c, code, reason, "text/plain", &format!("{reason}\n")),
         Ok("/metrics") => {
             let mut body = String::new();
-            let encoded = if openmetrics {
-                prometheus_client::encoding::text::encode(&mut body, metrics.registry())
-            } else {
-                prometheus_client::encoding::text::encode_registry(&mut body, metrics.registry())
-            };
+            let encoded = metrics.encode(&mut body, openmetrics);
             if encoded.is_err() {
                 return respond(
                     &mut c,

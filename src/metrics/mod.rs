@@ -4,5 +4,6 @@
 //! slow scraper never holds up a worker.
 
 pub mod http;
+pub mod partitions;
 pub mod registry;
 pub mod sample;

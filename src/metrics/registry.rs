@@ -23,6 +23,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::metrics::partitions::{self, Values};
 use crate::metrics::sample::{PartitionSample, State, Window};
 use crate::mirror::summary::Counters;
 
@@ -96,94 +97,13 @@ struct Track {
     lag: Option<i64>,
     /// When the partition last had nothing left to mirror.
     caught_up_at: Instant,
-    gauges: Gauges,
-}
-
-/// One partition's series, looked up once.
-struct Gauges {
-    record_count: F64,
-    record_rate: F64,
-    byte_count: F64,
-    byte_rate: F64,
-    record_age_ms: StatGauges,
-    replication_latency_ms: StatGauges,
-    lag_records: Gauge,
-    lag_seconds: F64,
-    state: Gauge,
-}
-
-/// MirrorMaker 2's per-partition source metrics.
-struct Mm2 {
-    record_count: Family<PartitionLabels, F64>,
-    record_rate: Family<PartitionLabels, F64>,
-    byte_count: Family<PartitionLabels, F64>,
-    byte_rate: Family<PartitionLabels, F64>,
-    record_age_ms: Stat,
-    replication_latency_ms: Stat,
-}
-
-/// A MirrorMaker 2 statistic: its last value and its minimum, maximum and
-/// mean over the window, as four families `<name>`, `<name>_min`,
-/// `<name>_max`, `<name>_avg`.
-struct Stat {
-    value: Family<PartitionLabels, F64>,
-    min: Family<PartitionLabels, F64>,
-    max: Family<PartitionLabels, F64>,
-    avg: Family<PartitionLabels, F64>,
-}
-
-/// One partition's series of a [`Stat`].
-struct StatGauges {
-    value: F64,
-    min: F64,
-    max: F64,
-    avg: F64,
-}
-
-impl Stat {
-    /// Registers the four families under `name`; `what` says what is measured.
-    fn new(registry: &mut Registry, name: &str, what: &str) -> Stat {
-        let mut f = |suffix: &str, help: String| {
-            gauge_family::<PartitionLabels, F64>(registry, &format!("{name}{suffix}"), &help)
-        };
-        Stat {
-            value: f("", format!("{what}, last batch")),
-            min: f("_min", format!("Least {what} over the last 30 s")),
-            max: f("_max", format!("Greatest {what} over the last 30 s")),
-            avg: f("_avg", format!("Mean {what} over the last 30 s")),
-        }
-    }
-
-    fn gauges(&self, labels: &PartitionLabels) -> StatGauges {
-        StatGauges {
-            value: self.value.get_or_create_owned(labels),
-            min: self.min.get_or_create_owned(labels),
-            max: self.max.get_or_create_owned(labels),
-            avg: self.avg.get_or_create_owned(labels),
-        }
-    }
-}
-
-impl StatGauges {
-    /// The last value (once there is one) and the window's statistics
-    /// (while it holds any; the last ones stay otherwise).
-    fn set(&self, last: Option<u64>, window: &Window) {
-        if let Some(v) = last {
-            self.value.set(v as f64);
-        }
-        if let Some(avg) = window.avg() {
-            self.min.set(window.min as f64);
-            self.max.set(window.max as f64);
-            self.avg.set(avg);
-        }
-    }
+    /// Its label set, rendered once, and its values as last published.
+    label_text: String,
+    values: Values,
 }
 
 /// kmirror's own.
 struct Own {
-    lag_records: Family<PartitionLabels, Gauge>,
-    lag_seconds: Family<PartitionLabels, F64>,
-    state: Family<PartitionLabels, Gauge>,
     latency_ms: Family<QuantileLabels, F64>,
     added_ms: Family<QuantileLabels, F64>,
     records: Gauge,
@@ -221,7 +141,6 @@ struct Health {
 
 pub struct Metrics {
     registry: Registry,
-    mm2: Mm2,
     /// MirrorMaker 2's checkpoint latency (value, min, max, avg).
     checkpoint: [Family<CheckpointLabels, F64>; 4],
     /// Each checkpoint's latencies over the window.
@@ -266,39 +185,7 @@ fn histogram() -> Histogram<u64> {
 impl Metrics {
     pub fn new(backend: &str, stuck_after: Duration) -> Metrics {
         let mut r = Registry::default();
-        let m = "kafka_connect_mirror_mirrorsourceconnector_";
-        let mut f = |name: &str, help: &str| {
-            gauge_family::<PartitionLabels, F64>(&mut r, &format!("{m}{name}"), help)
-        };
-        let mm2 = Mm2 {
-            record_count: f(
-                "record_count",
-                "Records mirrored (MirrorMaker 2's record-count)",
-            ),
-            record_rate: f(
-                "record_rate",
-                "Records mirrored per second over the last 30 s",
-            ),
-            byte_count: f("byte_count", "Record batch bytes mirrored"),
-            byte_rate: f(
-                "byte_rate",
-                "Record batch bytes mirrored per second over the last 30 s",
-            ),
-            record_age_ms: Stat::new(
-                &mut r,
-                &format!("{m}record_age_ms"),
-                "record age at fetch (now minus the newest record's source timestamp), ms",
-            ),
-            replication_latency_ms: Stat::new(
-                &mut r,
-                &format!("{m}replication_latency_ms"),
-                "replication latency (source timestamp to target acknowledgement), ms",
-            ),
-        };
         let own = Own {
-            lag_records: gauge_family(&mut r, "kmirror_partition_lag_records", "Records on the source not yet mirrored (source end minus mirrored position)"),
-            lag_seconds: gauge_family(&mut r, "kmirror_partition_lag_seconds", "How long the partition has had records left to mirror (0 when caught up)"),
-            state: gauge_family(&mut r, "kmirror_partition_state", "Partition state: 0 active, 1 waiting (leader, offset or producer id), 2 stalled (fetched data it cannot forward, retried), 3 stopped with an error"),
             latency_ms: gauge_family(&mut r, "kmirror_replication_latency_ms", "Source timestamp to target acknowledgement over the last 30 to 60 s, all partitions, by quantile"),
             added_ms: gauge_family(&mut r, "kmirror_added_latency_ms", "The latency kmirror itself adds, its fetch response read to the target's acknowledgement per batch, over the last 30 to 60 s, by quantile"),
             records: gauge(&mut r, "kmirror_records_mirrored", "Records mirrored since start"),
@@ -341,7 +228,6 @@ impl Metrics {
         .set(1);
         Metrics {
             registry: r,
-            mm2,
             checkpoint,
             checkpoint_windows: Mutex::new(HashMap::new()),
             own,
@@ -357,19 +243,12 @@ impl Metrics {
     /// A partition handed to a worker under `id`.
     pub fn register(&self, id: u64, labels: PartitionLabels, source_topic: &str) {
         let now = Instant::now();
-        let (m, o) = (&self.mm2, &self.own);
-        let gauges = Gauges {
-            record_count: m.record_count.get_or_create_owned(&labels),
-            record_rate: m.record_rate.get_or_create_owned(&labels),
-            byte_count: m.byte_count.get_or_create_owned(&labels),
-            byte_rate: m.byte_rate.get_or_create_owned(&labels),
-            record_age_ms: m.record_age_ms.gauges(&labels),
-            replication_latency_ms: m.replication_latency_ms.gauges(&labels),
-            lag_records: o.lag_records.get_or_create_owned(&labels),
-            lag_seconds: o.lag_seconds.get_or_create_owned(&labels),
-            state: o.state.get_or_create_owned(&labels),
-        };
-        gauges.state.set(State::Waiting.code());
+        let label_text = partitions::label_text(
+            &labels.source,
+            &labels.target,
+            &labels.topic,
+            &labels.partition,
+        );
         let track = Track {
             labels,
             source_topic: source_topic.to_string(),
@@ -382,7 +261,11 @@ impl Metrics {
             state_since: now,
             lag: None,
             caught_up_at: now,
-            gauges,
+            label_text,
+            values: Values {
+                state: State::Waiting.code(),
+                ..Values::default()
+            },
         };
         lock(&self.tracks).insert(id, track);
     }
@@ -496,26 +379,27 @@ impl Metrics {
         }
     }
 
-    /// Moves the partition's gauges to what its track says at `now`.
-    fn publish(t: &Track, now: Instant) {
-        let g = &t.gauges;
-        g.record_count.set(t.records as f64);
-        g.byte_count.set(t.bytes as f64);
+    /// Moves the partition's values to what its track says at `now`.
+    fn publish(t: &mut Track, now: Instant) {
         let (records, bytes, latency, age, span) = t.window(now);
         let secs = span.as_secs_f64().max(1.0);
-        g.record_rate.set(records as f64 / secs);
-        g.byte_rate.set(bytes as f64 / secs);
-        g.record_age_ms.set(t.last_age, &age);
-        g.replication_latency_ms.set(t.last_latency, &latency);
         let lag = t.lag.unwrap_or(0);
-        g.lag_records.set(lag);
         let behind = if lag > 0 {
             now.duration_since(t.caught_up_at).as_secs_f64()
         } else {
             0.0
         };
-        g.lag_seconds.set(behind);
-        g.state.set(t.state.code());
+        let (last_age, last_latency) = (t.last_age, t.last_latency);
+        let v = &mut t.values;
+        v.record_count = t.records as f64;
+        v.byte_count = t.bytes as f64;
+        v.record_rate = records as f64 / secs;
+        v.byte_rate = bytes as f64 / secs;
+        v.record_age_ms.set(last_age, &age);
+        v.replication_latency_ms.set(last_latency, &latency);
+        v.lag_records = lag;
+        v.lag_seconds = behind;
+        v.state = t.state.code();
     }
 
     /// Rates and lag times move with the clock: every partition's gauges
@@ -528,9 +412,19 @@ impl Metrics {
         }
     }
 
-    /// The registry, for the endpoint to encode.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// The whole exposition: the registry's families and every
+    /// partition's series, in the text format (0.0.4) or OpenMetrics.
+    pub fn encode(&self, out: &mut String, openmetrics: bool) -> std::fmt::Result {
+        prometheus_client::encoding::text::encode_registry(out, &self.registry)?;
+        let tracks = lock(&self.tracks);
+        partitions::encode(
+            out,
+            tracks.values().map(|t| (t.label_text.as_str(), &t.values)),
+        )?;
+        if openmetrics {
+            prometheus_client::encoding::text::encode_eof(out)?;
+        }
+        Ok(())
     }
 
     /// A flow's partitions were all assigned.
@@ -787,7 +681,7 @@ mod tests {
 
     fn encoded(m: &Metrics) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode_registry(&mut out, m.registry()).unwrap();
+        m.encode(&mut out, false).unwrap();
         out
     }
 
