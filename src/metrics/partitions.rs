@@ -127,6 +127,9 @@ pub fn encode<'a, I>(out: &mut String, partitions: I) -> std::fmt::Result
 where
     I: Iterator<Item = (&'a str, &'a Values)> + Clone,
 {
+    // Numbers through itoa and ryu: formatting them is most of a scrape's
+    // work, and these are several times faster than `fmt`'s.
+    let (mut floats, mut ints) = (ryu::Buffer::new(), itoa::Buffer::new());
     for (prefix, name, help, value) in FAMILIES {
         writeln!(out, "# HELP {prefix}{name} {help}.")?;
         writeln!(out, "# TYPE {prefix}{name} gauge")?;
@@ -134,10 +137,13 @@ where
             out.push_str(prefix);
             out.push_str(name);
             out.push_str(labels);
-            match value(values) {
-                Number::Float(f) => writeln!(out, " {f:?}")?,
-                Number::Int(i) => writeln!(out, " {i}")?,
-            }
+            out.push(' ');
+            out.push_str(match value(values) {
+                // Every value is finite: counts, rates, milliseconds.
+                Number::Float(f) => floats.format(f),
+                Number::Int(i) => ints.format(i),
+            });
+            out.push('\n');
         }
     }
     Ok(())

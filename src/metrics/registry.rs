@@ -13,7 +13,7 @@
 //! MirrorMaker 2's metric windows do.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -152,6 +152,8 @@ pub struct Metrics {
     health: Mutex<Health>,
     /// Each worker's last CPU time (ns) and when it was reported.
     cpu: Mutex<HashMap<usize, (u64, Instant)>>,
+    /// The size of the last exposition written.
+    last_size: AtomicUsize,
     /// A partition stalled this long makes `/health` answer 503.
     pub stuck_after: Duration,
 }
@@ -236,6 +238,7 @@ impl Metrics {
             added: Mutex::new(Rolling::new()),
             health: Mutex::new(Health::default()),
             cpu: Mutex::new(HashMap::new()),
+            last_size: AtomicUsize::new(0),
             stuck_after,
         }
     }
@@ -415,6 +418,8 @@ impl Metrics {
     /// The whole exposition: the registry's families and every
     /// partition's series, in the text format (0.0.4) or OpenMetrics.
     pub fn encode(&self, out: &mut String, openmetrics: bool) -> std::fmt::Result {
+        // The last answer's size, so the text is not copied as it grows.
+        out.reserve(self.last_size.load(Ordering::Relaxed));
         prometheus_client::encoding::text::encode_registry(out, &self.registry)?;
         let tracks = lock(&self.tracks);
         partitions::encode(
@@ -424,6 +429,7 @@ impl Metrics {
         if openmetrics {
             prometheus_client::encoding::text::encode_eof(out)?;
         }
+        self.last_size.store(out.len(), Ordering::Relaxed);
         Ok(())
     }
 
