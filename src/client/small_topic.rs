@@ -211,10 +211,21 @@ pub async fn bounds(
     topic: &str,
     partition: i32,
 ) -> Result<(i64, i64), ClientError> {
+    bounds_to(cluster, topic, partition, false).await
+}
+
+/// The first offset of `topic`'s `partition`, and its next offset or, when
+/// `committed`, its last stable offset (everything below it is decided).
+pub async fn bounds_to(
+    cluster: &ClusterClient,
+    topic: &str,
+    partition: i32,
+    committed: bool,
+) -> Result<(i64, i64), ClientError> {
     let conn = leader(cluster, topic, partition).await?;
     let mut out = [0i64; 2];
-    for (slot, at) in [(0, EARLIEST), (1, LATEST)] {
-        let got = admin::list_offsets(&conn, topic, &[partition], at, false).await?;
+    for (slot, at, stable) in [(0, EARLIEST, false), (1, LATEST, committed)] {
+        let got = admin::list_offsets(&conn, topic, &[partition], at, stable).await?;
         out[slot] = match got.first() {
             Some((_, Ok(o))) => *o,
             Some((_, Err(code))) => {

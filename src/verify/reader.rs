@@ -13,7 +13,6 @@ use kmirror_proto::batch::{split_record_set, RecordBatch, RecordSetEntry, Record
 use kmirror_proto::fetch::{AbortedTransaction, FetchPartitionResponse};
 use kmirror_proto::records::{decode_records, split_body};
 
-use crate::client::admin::{self, EARLIEST, LATEST};
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient, Conn};
 use crate::verify::compare::RecordDigest;
@@ -300,27 +299,5 @@ pub async fn source_range(
     topic: &str,
     partition: i32,
 ) -> Result<(i64, i64), ClientError> {
-    let conn = small_topic::leader(cluster, topic, partition).await?;
-    let mut out = [0i64; 2];
-    for (slot, at, committed) in [(0, EARLIEST, false), (1, LATEST, true)] {
-        let got = admin::list_offsets(&conn, topic, &[partition], at, committed).await?;
-        out[slot] = match got.first() {
-            Some((_, Ok(o))) => *o,
-            Some((_, Err(code))) => {
-                return Err(ClientError::Kafka {
-                    cluster: cluster.name().to_string(),
-                    what: format!("listing offsets of {topic}[{partition}]"),
-                    code: *code,
-                    message: None,
-                })
-            }
-            None => {
-                return Err(ClientError::Other {
-                    cluster: cluster.name().to_string(),
-                    reason: format!("no offsets for {topic}[{partition}]"),
-                })
-            }
-        };
-    }
-    Ok((out[0], out[1]))
+    small_topic::bounds_to(cluster, topic, partition, true).await
 }
