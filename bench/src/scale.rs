@@ -245,11 +245,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let _ = km.wait();
     let log = read_log();
-    let summary = log
+    // The summary's first line and its indented lines (latencies, work).
+    let summary: Vec<&str> = log
         .lines()
-        .find(|l| l.starts_with("kmirror summary:"))
-        .unwrap_or("(no summary line)")
-        .to_string();
+        .skip_while(|l| !l.starts_with("kmirror summary:"))
+        .take_while(|l| l.starts_with("kmirror summary:") || l.starts_with("  "))
+        .collect();
+    let summary = if summary.is_empty() {
+        "(no summary line)".to_string()
+    } else {
+        summary.join("\n")
+    };
 
     let report = render(
         &a,
