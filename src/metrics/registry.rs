@@ -34,8 +34,9 @@ const SLOT: Duration = Duration::from_secs(5);
 
 type F64 = Gauge<f64, AtomicU64>;
 
-/// The labels of a partition's series.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// The labels of a partition's series (written by
+/// [`crate::metrics::partitions`], not by the prometheus-client registry).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct PartitionLabels {
     pub source: String,
     pub target: String,

@@ -168,16 +168,7 @@ impl ConfigSync {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(name: &str, value: &str, source: i8) -> ConfigEntry {
-        ConfigEntry {
-            name: name.into(),
-            value: Some(value.into()),
-            read_only: false,
-            source,
-            is_sensitive: false,
-        }
-    }
+    use crate::topics::sync::tests::entry;
 
     fn rules(exclude: &[Regex], from_source: bool) -> SyncRules<'_> {
         SyncRules {

@@ -305,7 +305,7 @@ pub fn copied_configs(plan: &FlowPlan, entries: &[ConfigEntry]) -> Vec<(String, 
 const COPIED_SOURCES: [i8; 3] = [CONFIG_SOURCE_TOPIC, 2, 3];
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn topic(partitions: i32) -> NewTopic {
@@ -317,7 +317,9 @@ mod tests {
         }
     }
 
-    fn entry(name: &str, value: &str, source: i8) -> ConfigEntry {
+    /// A config entry as DescribeConfigs answers it (also used by the
+    /// config sync's tests).
+    pub(crate) fn entry(name: &str, value: &str, source: i8) -> ConfigEntry {
         ConfigEntry {
             name: name.into(),
             value: Some(value.into()),
