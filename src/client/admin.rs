@@ -473,20 +473,23 @@ pub async fn commit_offsets(
     Ok(())
 }
 
-/// Committed offsets of `group` for `topics` ((topic, partition) -> offset);
-/// partitions without a commit are absent.
+/// Committed offsets of `group` for `topics` ((topic, partition) ->
+/// (offset, metadata)); partitions without a commit are absent.
 pub async fn fetch_offsets(
     cluster: &ClusterClient,
     coordinator: &Conn,
     group: &str,
     topics: &[(String, Vec<i32>)],
-) -> Result<HashMap<(String, i32), i64>, ClientError> {
+) -> Result<HashMap<(String, i32), (i64, Option<String>)>, ClientError> {
     let resp = offset_fetch(cluster, coordinator, group, Some(topics.to_vec()), true).await?;
     let mut out = HashMap::new();
     for t in &resp.topics {
         for p in &t.partitions {
             if p.error.is_ok() && p.offset >= 0 {
-                out.insert((t.name.clone(), p.partition), p.offset);
+                out.insert(
+                    (t.name.clone(), p.partition),
+                    (p.offset, p.metadata.clone()),
+                );
             } else if !p.error.is_ok() {
                 return Err(kafka_err(
                     cluster,

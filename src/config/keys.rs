@@ -60,6 +60,9 @@ pub const OFFSET_LAG_MAX: &str = "offset.lag.max";
 // `A->B.key`, then `<target>.key`, then `key`, then the default.
 pub const OFFSET_FLUSH_INTERVAL_MS: &str = "offset.flush.interval.ms";
 pub const EXACTLY_ONCE_SOURCE_SUPPORT: &str = "exactly.once.source.support";
+/// Kafka Connect's offsets topic, where MirrorMaker 2's source connector
+/// kept its positions (read once, to take over from it).
+pub const OFFSET_STORAGE_TOPIC: &str = "offset.storage.topic";
 
 /// MirrorMaker 2's default for `config.properties.exclude`: topic configs
 /// that describe the source cluster rather than the data.

@@ -118,6 +118,11 @@ pub struct FlowConfig {
     pub refresh_topics_enabled: bool,
     pub refresh_topics_interval: Duration,
     pub offset_flush_interval: Duration,
+    /// Kafka Connect's offsets topic on the target, where MirrorMaker 2's
+    /// source connector kept this flow's positions: top-level
+    /// `offset.storage.topic`, else `<target>.offset.storage.topic`, else
+    /// `mm2-offsets.<source>.internal`, as MirrorMaker 2 resolves it.
+    pub mm2_offsets_topic: String,
     pub emit_heartbeats_enabled: bool,
     pub emit_checkpoints_enabled: bool,
     pub sync_group_offsets_enabled: bool,
@@ -841,6 +846,15 @@ impl<'p> Layers<'p> {
                 },
                 None => DEFAULT_OFFSET_FLUSH_INTERVAL,
             };
+        // MirrorMaker 2 lets a top-level offset.storage.* key override the
+        // target cluster's (MirrorMakerConfig.workerConfig).
+        let mm2_offsets_topic = self
+            .top
+            .get(keys::OFFSET_STORAGE_TOPIC)
+            .or_else(|| self.clusters[target].get(keys::OFFSET_STORAGE_TOPIC))
+            .map(|origin| self.setting(origin).value.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| format!("mm2-offsets.{}.internal", self.aliases[source]));
         let tasks_max = match flow(keys::TASKS_MAX) {
             Some(setting) => match parse_i32(&setting)? {
                 n if n >= 1 => n.unsigned_abs(),
@@ -901,6 +915,7 @@ impl<'p> Layers<'p> {
             refresh_topics_enabled,
             refresh_topics_interval: refresh_interval.unwrap_or(DEFAULT_REFRESH_TOPICS_INTERVAL),
             offset_flush_interval,
+            mm2_offsets_topic,
             emit_heartbeats_enabled: bool_or(flow(keys::EMIT_HEARTBEATS_ENABLED), true)?,
             emit_checkpoints_enabled: bool_or(flow(keys::EMIT_CHECKPOINTS_ENABLED), true)?,
             sync_group_offsets_enabled: bool_or(flow(keys::SYNC_GROUP_OFFSETS_ENABLED), false)?,
@@ -1798,6 +1813,23 @@ admin.request.timeout.ms = 20000
             "{text}"
         );
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn mirror_maker_2_offsets_topic_resolved_as_mirror_maker_2_does() {
+        let two_ways = format!("{TWO_CLUSTERS}A->B.enabled = true\nB->A.enabled = true\n");
+        let config = parse_ok(&two_ways);
+        assert_eq!(config.flows[0].mm2_offsets_topic, "mm2-offsets.A.internal");
+        assert_eq!(config.flows[1].mm2_offsets_topic, "mm2-offsets.B.internal");
+        let config = parse_ok(&format!("{two_ways}B.offset.storage.topic = b-offsets\n"));
+        assert_eq!(config.flows[0].mm2_offsets_topic, "b-offsets");
+        assert_eq!(config.flows[1].mm2_offsets_topic, "mm2-offsets.B.internal");
+        // A top-level key overrides the target cluster's.
+        let config = parse_ok(&format!(
+            "{two_ways}B.offset.storage.topic = b-offsets\noffset.storage.topic = shared\n"
+        ));
+        assert_eq!(config.flows[0].mm2_offsets_topic, "shared");
+        assert_eq!(config.flows[1].mm2_offsets_topic, "shared");
     }
 
     #[test]

@@ -27,11 +27,12 @@ use crate::mirror::messages::{
     Assignment, Failure, FromWorker, Report, ToWorker, TO_CONTROL_CAPACITY, TO_WORKER_CAPACITY,
 };
 use crate::mirror::plan::FlowPlan;
-use crate::mirror::progress::{LatestProgress, ProgressStore};
+use crate::mirror::progress::{CommitNote, LatestProgress, ProgressStore};
 use crate::mirror::summary::{Counters, Summary};
 use crate::mirror::worker;
 use crate::net::{self, buffers, Backend};
 use crate::offsets::checkpoints::Checkpointer;
+use crate::offsets::mm2_takeover;
 use crate::offsets::syncs::OffsetSyncs;
 use crate::topics::sync;
 
@@ -205,6 +206,7 @@ async fn control(
             acls: crate::topics::acls::AclSync::new(),
             configs: crate::topics::config_sync::ConfigSync::default(),
             mirrored_topics: RefCell::new(Vec::new()),
+            mm2_positions: RefCell::new(None),
         });
         tasks.push(tokio::task::spawn_local(flow_task(
             plans.clone(),
@@ -357,6 +359,9 @@ struct FlowControl {
     configs: crate::topics::config_sync::ConfigSync,
     /// The topics mirrored (their targets exist), as of the last refresh.
     mirrored_topics: RefCell<Vec<sync::SourceTopic>>,
+    /// MirrorMaker 2's positions for this flow, read once (empty when it
+    /// never ran or cannot be read).
+    mm2_positions: RefCell<Option<Rc<mm2_takeover::Positions>>>,
 }
 
 fn absorb(shared: &Shared, r: Box<Report>) {
@@ -750,11 +755,27 @@ async fn refresh(
             return false;
         }
     };
+    let Some(mm2) = mm2_positions(plan, flow).await else {
+        return false;
+    };
     let mut batches: Vec<Vec<Assignment>> = vec![Vec::new(); workers.len()];
+    let mut taken_over = 0usize;
     for (source_topic, target_topic, partition) in fresh {
-        let start_offset = committed.get(&(target_topic.clone(), partition)).copied();
-        if let Some(off) = start_offset {
+        let ours = committed
+            .get(&(target_topic.clone(), partition))
+            .map(|c| (c.next, c.mm2_below));
+        let theirs = mm2.get(&(source_topic.clone(), partition)).copied();
+        let start = mm2_takeover::start(ours, theirs);
+        let start_offset = start.offset;
+        if let (true, Some(at)) = (start.taken_over, start.mm2_below) {
+            taken_over += 1;
+            flow.store.took_over_at(&target_topic, partition, at);
+            tracing::debug!(flow = %plan.name(), topic = %source_topic, partition, offset = ?start_offset, kmirror = ?ours.map(|o| o.0), "continuing from MirrorMaker 2's position");
+        } else if let Some(off) = start_offset {
             tracing::info!(flow = %plan.name(), topic = %source_topic, partition, offset = off, "resuming from committed progress");
+        }
+        if let Some(at) = start.mm2_below {
+            shared.syncs[plan.index].approximate_below(&source_topic, partition, at);
         }
         assigned.insert((source_topic.clone(), partition));
         let w = next_worker.get();
@@ -778,7 +799,16 @@ async fn refresh(
             target_topic,
             partition,
             start_offset,
+            mm2_below: start.mm2_below,
         });
+    }
+    if taken_over > 0 {
+        tracing::info!(
+            flow = %plan.name(),
+            partitions = taken_over,
+            offsets_topic = %plan.mm2_offsets_topic,
+            "continuing from MirrorMaker 2's offsets: {taken_over} partitions resume where MirrorMaker 2's source connector stopped instead of being copied again"
+        );
     }
     for (w, list) in batches.into_iter().enumerate() {
         if !list.is_empty() {
@@ -786,6 +816,34 @@ async fn refresh(
         }
     }
     complete
+}
+
+/// MirrorMaker 2's positions for the flow, read from its offsets topic the
+/// first time they are needed. `None` when the read failed in a way a
+/// retry may fix (the round is repeated: starting without them would copy
+/// again what MirrorMaker 2 mirrored).
+async fn mm2_positions(plan: &FlowPlan, flow: &FlowControl) -> Option<Rc<mm2_takeover::Positions>> {
+    if let Some(known) = flow.mm2_positions.borrow().clone() {
+        return Some(known);
+    }
+    let topic = &plan.mm2_offsets_topic;
+    let read = match mm2_takeover::read(&flow.target, topic, &plan.source.cluster).await {
+        Ok(Some(positions)) => positions,
+        Ok(None) => mm2_takeover::Positions::new(),
+        Err(e) if e.is_permanent() => {
+            // MirrorMaker 2's own principal can read its offsets topic; one
+            // that cannot most likely never ran it.
+            tracing::warn!(flow = %plan.name(), offsets_topic = %topic, "cannot read MirrorMaker 2's offsets topic, so partitions without kmirror progress start from the earliest offset; if MirrorMaker 2 mirrored this flow, stop kmirror and allow kmirror's principal Describe and Read on topic {topic}: {e}");
+            mm2_takeover::Positions::new()
+        }
+        Err(e) => {
+            tracing::warn!(flow = %plan.name(), offsets_topic = %topic, "cannot read MirrorMaker 2's offsets topic yet; will retry: {e}");
+            return None;
+        }
+    };
+    let read = Rc::new(read);
+    *flow.mm2_positions.borrow_mut() = Some(read.clone());
+    Some(read)
 }
 
 /// Exactly-once mode, before any progress is read: every transactional id
@@ -806,7 +864,11 @@ async fn fence_predecessors(
     })
     .await?
     .iter()
-    .filter_map(|(_, _, _, m)| m.as_deref().and_then(worker::txn::recorded_workers))
+    .filter_map(|(_, _, _, m)| {
+        m.as_deref()
+            .and_then(CommitNote::parse)
+            .and_then(|n| n.transactional_workers)
+    })
     .max()
     .unwrap_or(0);
     let count = workers.max(recorded);

@@ -26,6 +26,9 @@ pub struct Assignment {
     pub partition: i32,
     /// The committed position; `None` starts from the earliest offset.
     pub start_offset: Option<i64>,
+    /// Where kmirror took the partition over from MirrorMaker 2, carried
+    /// in its progress commits (see `progress::CommitNote`).
+    pub mm2_below: Option<i64>,
 }
 
 #[derive(Debug)]

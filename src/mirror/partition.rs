@@ -161,6 +161,9 @@ pub struct Partition {
     /// transaction committed (with this position in it); an abort rewinds
     /// to it.
     pub committed_offset: Option<i64>,
+    /// Where kmirror took the partition over from MirrorMaker 2 (kept in
+    /// its progress commits).
+    pub mm2_below: Option<i64>,
     /// Exactly-once mode: the partition belongs to the open transaction.
     pub in_txn: bool,
     pub reported_offset: Option<i64>,
@@ -225,6 +228,7 @@ impl Partition {
             inflight: VecDeque::new(),
             acked_offset: start,
             committed_offset: start,
+            mm2_below: None,
             in_txn: false,
             reported_offset: None,
             producer: None,

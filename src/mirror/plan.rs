@@ -90,6 +90,9 @@ pub struct FlowPlan {
     /// Where the flow's offset syncs go; `None` when
     /// `emit.offset-syncs.enabled = false`.
     pub offset_syncs: Option<SyncsTopic>,
+    /// Kafka Connect's offsets topic on the target, where MirrorMaker 2
+    /// kept this flow's positions (read to take over from it).
+    pub mm2_offsets_topic: String,
 }
 
 #[derive(Debug, Clone)]
@@ -449,6 +452,7 @@ pub fn plans_from_config(
                 .refresh_topics_enabled
                 .then_some(flow.refresh_topics_interval),
             commit_interval: flow.offset_flush_interval,
+            mm2_offsets_topic: flow.mm2_offsets_topic.clone(),
             fetch,
             produce,
             exactly_once: flow.exactly_once,

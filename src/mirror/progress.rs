@@ -5,6 +5,10 @@
 //!
 //! Every method takes `&self` and holds no borrow across an await, so the
 //! flow's task and the shutdown's last commit can share one store.
+//!
+//! A commit's metadata is a [`CommitNote`]: the source topic, in
+//! exactly-once mode how many workers' transactional ids a restart must
+//! fence, and where kmirror took the partition over from MirrorMaker 2.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -13,6 +17,63 @@ use std::rc::Rc;
 use crate::client::admin;
 use crate::client::{ClientError, ClusterClient, Conn};
 use crate::mirror::messages::Progress;
+
+/// What a progress commit's metadata records beside the position, as
+/// `kmirror source topic T[; transactional workers N][; MirrorMaker 2 below O]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitNote {
+    pub source_topic: String,
+    /// Exactly-once mode: the workers whose transactional ids a restart
+    /// must fence.
+    pub transactional_workers: Option<usize>,
+    /// kmirror took the partition over from MirrorMaker 2 at this source
+    /// offset: the offset syncs below it are MirrorMaker 2's.
+    pub mm2_below: Option<i64>,
+}
+
+const NOTE_PREFIX: &str = "kmirror source topic ";
+const NOTE_WORKERS: &str = "transactional workers ";
+const NOTE_MM2: &str = "MirrorMaker 2 below ";
+
+impl CommitNote {
+    pub fn render(&self) -> String {
+        let mut out = format!("{NOTE_PREFIX}{}", self.source_topic);
+        if let Some(n) = self.transactional_workers {
+            out.push_str(&format!("; {NOTE_WORKERS}{n}"));
+        }
+        if let Some(o) = self.mm2_below {
+            out.push_str(&format!("; {NOTE_MM2}{o}"));
+        }
+        out
+    }
+
+    /// The note in a commit's metadata; `None` when kmirror did not write
+    /// it. Parts it does not know are passed over (a later version's).
+    pub fn parse(metadata: &str) -> Option<CommitNote> {
+        let mut parts = metadata.strip_prefix(NOTE_PREFIX)?.split("; ");
+        let mut note = CommitNote {
+            source_topic: parts.next()?.trim().to_string(),
+            ..CommitNote::default()
+        };
+        for part in parts {
+            if let Some(n) = part.strip_prefix(NOTE_WORKERS) {
+                note.transactional_workers = n.trim().parse().ok();
+            } else if let Some(o) = part.strip_prefix(NOTE_MM2) {
+                note.mm2_below = o.trim().parse().ok();
+            }
+        }
+        Some(note)
+    }
+}
+
+/// A partition's committed position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// The next source offset to mirror.
+    pub next: i64,
+    /// See [`CommitNote::mm2_below`].
+    pub mm2_below: Option<i64>,
+}
 
 /// (target topic, partition) -> (source topic, next source offset).
 type Positions = HashMap<(String, i32), (String, i64)>;
@@ -36,6 +97,9 @@ pub struct ProgressStore {
     coordinator: RefCell<Option<Conn>>,
     latest: LatestProgress,
     committed: RefCell<HashMap<(String, i32), i64>>,
+    /// (target topic, partition) -> where kmirror took it over from
+    /// MirrorMaker 2, kept in every commit's note.
+    mm2_below: RefCell<HashMap<(String, i32), i64>>,
 }
 
 impl ProgressStore {
@@ -45,6 +109,7 @@ impl ProgressStore {
             coordinator: RefCell::new(None),
             latest,
             committed: RefCell::new(HashMap::new()),
+            mm2_below: RefCell::new(HashMap::new()),
         }
     }
 
@@ -69,18 +134,34 @@ impl ProgressStore {
         &self,
         target: &ClusterClient,
         topics: &[(String, Vec<i32>)],
-    ) -> Result<HashMap<(String, i32), i64>, ClientError> {
+    ) -> Result<HashMap<(String, i32), Committed>, ClientError> {
         let coord = self.coordinator(target).await?;
         let res = admin::fetch_offsets(target, &coord, &self.group, topics).await;
         if res.is_err() {
             *self.coordinator.borrow_mut() = None;
         }
-        let got = res?;
+        let mut out = HashMap::new();
         let mut committed = self.committed.borrow_mut();
-        for (k, v) in &got {
-            committed.insert(k.clone(), *v);
+        for (k, (next, metadata)) in res? {
+            let mm2_below = metadata
+                .as_deref()
+                .and_then(CommitNote::parse)
+                .and_then(|n| n.mm2_below);
+            if let Some(o) = mm2_below {
+                self.mm2_below.borrow_mut().insert(k.clone(), o);
+            }
+            committed.insert(k.clone(), next);
+            out.insert(k, Committed { next, mm2_below });
         }
-        Ok(got)
+        Ok(out)
+    }
+
+    /// kmirror took `target_topic`'s `partition` over from MirrorMaker 2
+    /// at source offset `at`: recorded in the partition's commits from now.
+    pub fn took_over_at(&self, target_topic: &str, partition: i32, at: i64) {
+        self.mm2_below
+            .borrow_mut()
+            .insert((target_topic.to_string(), partition), at);
     }
 
     /// Commits positions that moved since the last commit, in requests of
@@ -88,13 +169,19 @@ impl ProgressStore {
     pub async fn commit(&self, target: &ClusterClient) -> Result<usize, ClientError> {
         let changed: Vec<(String, i32, i64, String)> = {
             let committed = self.committed.borrow();
+            let mm2_below = self.mm2_below.borrow();
             self.latest
                 .0
                 .borrow()
                 .iter()
                 .filter(|(k, (_, off))| committed.get(*k) != Some(off))
-                .map(|((t, p), (src, off))| {
-                    (t.clone(), *p, *off, format!("kmirror source topic {src}"))
+                .map(|(k, (src, off))| {
+                    let note = CommitNote {
+                        source_topic: src.clone(),
+                        transactional_workers: None,
+                        mm2_below: mm2_below.get(k).copied(),
+                    };
+                    (k.0.clone(), k.1, *off, note.render())
                 })
                 .collect()
         };
@@ -121,3 +208,28 @@ impl ProgressStore {
 /// its `max.message.bytes` (1 MiB by default); 10,000 partitions in one
 /// commit are over it, 1,000 are far under.
 const COMMIT_CHUNK: usize = 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_notes_read_back_what_they_wrote() {
+        let full = CommitNote {
+            source_topic: "orders".into(),
+            transactional_workers: Some(4),
+            mm2_below: Some(1234),
+        };
+        assert_eq!(
+            full.render(),
+            "kmirror source topic orders; transactional workers 4; MirrorMaker 2 below 1234"
+        );
+        assert_eq!(CommitNote::parse(&full.render()), Some(full));
+        let plain = CommitNote::parse("kmirror source topic orders").unwrap();
+        assert_eq!(plain.source_topic, "orders");
+        assert_eq!((plain.transactional_workers, plain.mm2_below), (None, None));
+        let old = CommitNote::parse("kmirror source topic orders; transactional workers 2");
+        assert_eq!(old.unwrap().transactional_workers, Some(2));
+        assert_eq!(CommitNote::parse("written by someone else"), None);
+    }
+}

@@ -19,7 +19,6 @@ use crate::client::admin;
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
 use crate::mirror::plan::FlowPlan;
-use crate::offsets::map::Translation;
 use crate::offsets::syncs::OffsetSyncs;
 
 /// Checkpoint records per write.
@@ -139,7 +138,7 @@ pub async fn current(
             }
             let o = oldest.entry((topic.clone(), partition)).or_insert(offset);
             *o = (*o).min(offset);
-            if let Translation::Exact(downstream) = syncs.translate(&topic, partition, offset) {
+            if let Some(downstream) = syncs.translate(&topic, partition, offset).safe_offset() {
                 out.push(Checkpoint {
                     group: group.group_id.clone(),
                     topic: plan

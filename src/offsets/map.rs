@@ -47,12 +47,34 @@ pub enum Translation {
     BeforeMap { oldest_upstream: i64 },
     /// Nothing of this partition has been mirrored yet.
     Unknown,
+    /// The source offset lies where MirrorMaker 2 mirrored the partition
+    /// before kmirror took over: its offset syncs are not exact there, so
+    /// the offset is translated as MirrorMaker 2 translates it (the sync's
+    /// own offset exactly, anything after it to the sync's next record), at
+    /// or before the record's true target offset: a consumer moved there
+    /// may read some records again but misses none.
+    Approximate(i64),
+}
+
+impl Translation {
+    /// A target offset a consumer can be placed at without missing a
+    /// record: exact or, in MirrorMaker 2's stretch, at or before it.
+    pub fn safe_offset(&self) -> Option<i64> {
+        match *self {
+            Translation::Exact(o) | Translation::Approximate(o) => Some(o),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct PartitionMap {
     points: VecDeque<Point>,
     end: Option<Point>,
+    /// Source offsets below this were mirrored by MirrorMaker 2, whose
+    /// syncs are sparse (one every `offset.lag.max` records, and it may
+    /// drop some): points there are translated as it translates them.
+    approximate_below: Option<i64>,
 }
 
 impl PartitionMap {
@@ -116,6 +138,12 @@ impl PartitionMap {
         }
     }
 
+    /// kmirror took the partition over from MirrorMaker 2 at source offset
+    /// `upstream`: the points below it are MirrorMaker 2's.
+    pub fn approximate_below(&mut self, upstream: i64) {
+        self.approximate_below = Some(self.approximate_below.map_or(upstream, |b| b.max(upstream)));
+    }
+
     /// The mirror's end as its worker last reported it.
     pub fn set_end(&mut self, end: Point) {
         self.end = Some(end);
@@ -146,6 +174,10 @@ impl PartitionMap {
         }
         let at = self.points[i - 1];
         let cap = self.points.get(i).map_or(end.downstream, |p| p.downstream);
+        if self.approximate_below.is_some_and(|b| upstream < b) {
+            let step = (upstream > at.upstream) as i64;
+            return Translation::Approximate((at.downstream + step).min(cap));
+        }
         Translation::Exact((at.downstream + (upstream - at.upstream)).min(cap))
     }
 
@@ -287,6 +319,40 @@ mod tests {
                 oldest_upstream: 11
             }
         );
+    }
+
+    #[test]
+    fn mirror_maker_2_stretch_never_translates_past_a_record() {
+        // MirrorMaker 2 mirrored source 0..100 with source offsets 20..30
+        // compacted away, and its sync for the skip was lost: its syncs are
+        // (0, 0) and (50, 40). kmirror took over at source 100 (target 90).
+        let mut map = PartitionMap::default();
+        map.restore(Point {
+            upstream: 0,
+            downstream: 0,
+        });
+        map.restore(Point {
+            upstream: 50,
+            downstream: 40,
+        });
+        map.approximate_below(100);
+        // The worker's first batch, as its report brings it.
+        map.restore(Point {
+            upstream: 100,
+            downstream: 90,
+        });
+        map.set_end(Point {
+            upstream: 110,
+            downstream: 100,
+        });
+        // Source 35 is at target 25; read exactly the map would say 35.
+        assert_eq!(map.translate(35), Translation::Approximate(1));
+        assert_eq!(map.translate(0), Translation::Approximate(0));
+        assert_eq!(map.translate(50), Translation::Approximate(40));
+        assert_eq!(map.translate(60), Translation::Approximate(41));
+        // kmirror's own stretch stays exact.
+        assert_eq!(map.translate(105), Translation::Exact(95));
+        assert_eq!(map.translate(105).safe_offset(), Some(95));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod failback;
 pub mod failover;
 pub mod heartbeats;
 pub mod map;
+pub mod mm2_takeover;
 pub mod placeholders;
 pub mod resume;
 pub mod syncs;

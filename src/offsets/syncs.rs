@@ -100,6 +100,16 @@ impl OffsetSyncs {
         }
     }
 
+    /// kmirror took `source_topic`'s `partition` over from MirrorMaker 2 at
+    /// source offset `upstream`; see [`PartitionMap::approximate_below`].
+    pub fn approximate_below(&self, source_topic: &str, partition: i32, upstream: i64) {
+        self.maps
+            .borrow_mut()
+            .entry((source_topic.to_string(), partition))
+            .or_default()
+            .approximate_below(upstream);
+    }
+
     /// A partition's reported position.
     pub fn record_progress(&self, progress: &Progress) {
         if let Some(end) = progress.map_end {

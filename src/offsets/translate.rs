@@ -8,6 +8,7 @@ use crate::client::admin::{self, LATEST};
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
 use crate::mirror::plan::FlowPlan;
+use crate::mirror::progress::CommitNote;
 use crate::offsets::map::{PartitionMap, Point, Translation};
 
 /// One partition of the group.
@@ -27,7 +28,7 @@ impl Row {
     /// The target offset the group would be placed at, if known.
     pub fn target_offset(&self) -> Option<i64> {
         match self.translation {
-            Translation::Exact(o) => Some(o),
+            Translation::Exact(o) | Translation::Approximate(o) => Some(o),
             Translation::AheadOfMirror { target_end, .. } => Some(target_end),
             Translation::BeforeMap { .. } | Translation::Unknown => None,
         }
@@ -73,11 +74,16 @@ pub async fn load_maps(
     for (target_topic, partition, next, metadata) in
         admin::group_offsets_patiently(target, &plan.progress_group()).await?
     {
-        let source_topic = metadata
-            .as_deref()
-            .and_then(|m| m.strip_prefix("kmirror source topic "))
-            .map(str::to_string)
+        let note = metadata.as_deref().and_then(CommitNote::parse);
+        let source_topic = note
+            .as_ref()
+            .map(|n| n.source_topic.clone())
             .unwrap_or_else(|| plan.policy.original_topic(&target_topic).to_string());
+        if let Some(at) = note.and_then(|n| n.mm2_below) {
+            maps.entry((source_topic.clone(), partition))
+                .or_default()
+                .approximate_below(at);
+        }
         if let Some(map) = maps.get_mut(&(source_topic, partition)) {
             if let Some(last) = map.points().last().copied() {
                 if next >= last.upstream {
@@ -165,6 +171,9 @@ pub fn render(plan: &FlowPlan, group: &str, rows: &[Row]) -> String {
                 format!("before the oldest offset sync (source offset {oldest_upstream})")
             }
             Translation::Unknown => "no offset syncs for this partition".to_string(),
+            Translation::Approximate(_) => {
+                "mirrored by MirrorMaker 2 before kmirror took over: translated from its sparse syncs, at or before the exact offset".to_string()
+            }
         };
         let lag = match (translated, r.target_end) {
             (Some(t), Some(end)) => (end - t).max(0).to_string(),

@@ -241,6 +241,7 @@ impl Worker {
                 a.start_offset,
             );
             p.id = a.id;
+            p.mm2_below = a.mm2_below;
             p.stream = idx % self.streams;
             if self.plans[a.flow].preserve_offsets {
                 p.preserve = crate::mirror::partition::Preserve::Unchecked;

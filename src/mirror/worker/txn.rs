@@ -35,6 +35,7 @@ use kmirror_proto::error_code::ErrorCode;
 
 use crate::client::{admin, ClientError, Conn};
 use crate::mirror::partition::ProducerIdentity;
+use crate::mirror::progress::CommitNote;
 
 use super::Worker;
 
@@ -447,7 +448,12 @@ impl Worker {
                         CommitOffset {
                             partition: p.partition,
                             offset,
-                            metadata: progress_metadata(&p.source_topic, workers),
+                            metadata: CommitNote {
+                                source_topic: p.source_topic.to_string(),
+                                transactional_workers: Some(workers),
+                                mm2_below: p.mm2_below,
+                            }
+                            .render(),
                         },
                     )
                 })
@@ -701,28 +707,12 @@ fn step(code: ErrorCode, reason: String) -> Step {
     }
 }
 
-/// The commit metadata of a position: the source topic, and how many
-/// workers' transactional ids a restart must fence.
-pub fn progress_metadata(source_topic: &str, workers: usize) -> String {
-    format!("kmirror source topic {source_topic}; transactional workers {workers}")
-}
-
-/// The worker count recorded in commit metadata, if any.
-pub fn recorded_workers(metadata: &str) -> Option<usize> {
-    metadata
-        .rsplit_once("transactional workers ")
-        .and_then(|(_, n)| n.trim().parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn metadata_records_the_worker_count() {
-        let m = progress_metadata("orders", 4);
-        assert_eq!(recorded_workers(&m), Some(4));
-        assert_eq!(recorded_workers("kmirror source topic orders"), None);
+    fn transactional_ids_name_flow_and_worker() {
         assert_eq!(transactional_id("A", "B", 3), "kmirror.A.B.worker-3");
     }
 }
