@@ -597,6 +597,12 @@ fn least_privilege_acls_and_topic_acl_sync() {
         &format!("--add {user} --operation Read --group kmirror.progress.src.dst"),
     );
     acls(tgt, &format!("--add {user} --operation Alter --cluster"));
+    acls(
+        tgt,
+        &format!(
+            "--add {user} --operation Describe --operation Read --topic mm2-offsets.src.internal"
+        ),
+    );
     // Consumers' ACLs on the source topic.
     acls(
         src,
