@@ -167,6 +167,8 @@ pub struct Reencode {
     pub force_timestamp: Option<i64>,
     /// The most bytes the batch may decompress to.
     pub max_decompressed: usize,
+    /// Compress the result with this codec instead of the batch's own.
+    pub compression: Option<Compression>,
 }
 
 /// A batch rebuilt on the slow path, with the source offsets it covers.
@@ -183,7 +185,8 @@ pub struct ReencodedBatch {
 }
 
 /// Rebuilds `batch` with consecutive offset deltas, keeping records at or
-/// above `opts.min_offset`, recompressed with the same codec. Producer
+/// above `opts.min_offset`, recompressed with the same codec (or
+/// `opts.compression`). Producer
 /// fields are copied; the caller rewrites them as for any batch.
 /// Returns `None` when no record is left.
 pub fn reencode(batch: &RecordBatch, opts: Reencode) -> Result<Option<ReencodedBatch>, ProtoError> {
@@ -247,7 +250,10 @@ fn rebuild(
         put_varint(&mut body, inner.len() as i32);
         body.put_slice(&inner);
     }
-    let compression = batch.compression()?;
+    let compression = match opts.compression {
+        Some(c) => c,
+        None => batch.compression()?,
+    };
     let payload = compression.compress(&body)?;
     let bytes = assemble(
         &BatchMeta {
@@ -470,6 +476,7 @@ mod tests {
                     min_offset: 0,
                     force_timestamp: None,
                     max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+                    compression: None,
                 },
             )
             .unwrap()
@@ -490,6 +497,34 @@ mod tests {
     }
 
     #[test]
+    fn recompressed_with_another_codec_keeps_every_record() {
+        for from in Compression::ALL {
+            for to in Compression::ALL {
+                let bytes = encode_batch(&meta(from), &[rec(0, "a"), rec(1, "b")]).unwrap();
+                let b = RecordBatch::parse(bytes).unwrap();
+                let opts = Reencode {
+                    min_offset: 0,
+                    force_timestamp: None,
+                    max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+                    compression: Some(to),
+                };
+                let out = reencode(&b, opts).unwrap().unwrap();
+                out.batch.verify_crc().unwrap();
+                assert_eq!(out.batch.compression().unwrap(), to);
+                let old = decode_records(&b, DEFAULT_MAX_DECOMPRESSED).unwrap();
+                let new = decode_records(&out.batch, DEFAULT_MAX_DECOMPRESSED).unwrap();
+                assert_eq!(old.len(), new.len());
+                for (o, n) in old.iter().zip(&new) {
+                    assert_eq!(
+                        (o.offset, o.timestamp, &o.body),
+                        (n.offset, n.timestamp, &n.body)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn records_below_resume_offset_are_dropped() {
         let bytes = encode_batch(
             &meta(Compression::Lz4),
@@ -503,6 +538,7 @@ mod tests {
                 min_offset: 1002,
                 force_timestamp: Some(77),
                 max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+                compression: None,
             },
         )
         .unwrap()
@@ -517,6 +553,7 @@ mod tests {
                 min_offset: 2000,
                 force_timestamp: None,
                 max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+                compression: None,
             }
         )
         .unwrap()
@@ -541,6 +578,7 @@ mod tests {
             min_offset: 1001,
             force_timestamp: None,
             max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            compression: None,
         };
         let out = reencode_runs(&b, opts).unwrap();
         let spans: Vec<(i64, i64, i32)> = out

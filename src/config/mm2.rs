@@ -695,10 +695,9 @@ impl<'p> Layers<'p> {
             "acks" if value != "all" && value != "-1" => Some(format!(
                 "= '{value}': kmirror always produces with acks=all; ignored"
             )),
-            "compression.type" => Some(
-                "is ignored: kmirror forwards record batches compressed as the source wrote them"
-                    .to_string(),
-            ),
+            "compression.type" => Some(format!(
+                "= '{value}': batches the source compressed otherwise are recompressed on the slow path (without this key they pass through as they are)"
+            )),
             _ => None,
         };
         Ok(note.map(Note::Says))
@@ -1589,7 +1588,7 @@ admin.request.timeout.ms = 20000
             "mm2.properties:6: unknown key 'no.such.key' is ignored",
             "mm2.properties:7: key 'offset.storage.replication.factor' configures Kafka Connect",
             "mm2.properties:8: key 'A.fetch.max.bytes' is a consumer setting, which MirrorMaker 2 reads only as 'A.consumer.fetch.max.bytes'",
-            "mm2.properties:10: key 'producer.compression.type' is ignored: kmirror forwards record batches",
+            "mm2.properties:10: key 'producer.compression.type' = 'zstd': batches the source compressed otherwise are recompressed",
             "mm2.properties:11: key 'producer.linger.ms' is not implemented by kmirror yet",
             "mm2.properties:12: key 'C.bootstrap.servers' names cluster 'C', which is not listed in 'clusters'",
             "mm2.properties:13: unknown key 'A->B.consumer.fetch.max.byte' is ignored",

@@ -1,7 +1,8 @@
 //! Turning one partition's fetched record set into batches to produce:
 //! truncated tails, control batches, aborted transactions and empty batches
-//! are dropped; batches with offset holes, records below the fetch position
-//! or LogAppendTime timestamps take the re-encoding slow path.
+//! are dropped; batches with offset holes, records below the fetch position,
+//! LogAppendTime timestamps or (when the producer file sets
+//! `compression.type`) another codec take the re-encoding slow path.
 
 use std::collections::HashSet;
 
@@ -22,6 +23,10 @@ pub struct Fetched {
     pub dropped: u64,
     pub reencoded: u64,
     pub copied_bytes: u64,
+    /// Batches recompressed into the producer file's `compression.type`,
+    /// and the bytes that made (also in `reencoded` and `copied_bytes`).
+    pub recompressed: u64,
+    pub recompressed_bytes: u64,
 }
 
 /// Applies fetched data to a partition whose fetch position is `requested`.
@@ -87,12 +92,19 @@ pub fn apply(
                 .map_err(|e| format!("source batch failed its CRC check: {e}"))?;
         }
         let next = batch.next_offset();
-        if batch.has_offset_holes() || batch.base_offset() < position || batch.is_log_append_time()
+        let recompress = settings
+            .recompress
+            .filter(|c| batch.compression().ok() != Some(*c));
+        if batch.has_offset_holes()
+            || batch.base_offset() < position
+            || batch.is_log_append_time()
+            || recompress.is_some()
         {
             let opts = Reencode {
                 min_offset: position,
                 force_timestamp: batch.is_log_append_time().then(|| batch.max_timestamp()),
                 max_decompressed: settings.max_decompressed_bytes,
+                compression: recompress,
             };
             // Offsets that must match the source's: no rebuilt batch spans
             // a hole (placeholders fill it).
@@ -115,6 +127,10 @@ pub fn apply(
             let last = rebuilt.len().saturating_sub(1);
             for (k, r) in rebuilt.into_iter().enumerate() {
                 out.copied_bytes += r.batch.len() as u64;
+                if recompress.is_some() {
+                    out.recompressed += 1;
+                    out.recompressed_bytes += r.batch.len() as u64;
+                }
                 out.batches += 1;
                 let after = if k == last {
                     next

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use kmirror_proto::compression::Compression;
 use regex::Regex;
 
 use crate::client::ClientSettings;
@@ -28,6 +29,10 @@ pub struct FetchSettings {
     /// The most bytes one batch may decompress to on the re-encoding slow
     /// path (`kmirror.decompression.max.bytes`).
     pub max_decompressed_bytes: usize,
+    /// The producer file's explicit `compression.type`: batches in another
+    /// codec are recompressed on the slow path, as MirrorMaker's producer
+    /// would; `None` (not set) forwards batches as the source wrote them.
+    pub recompress: Option<Compression>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +160,7 @@ impl Default for FetchSettings {
             start_from_latest: false,
             max_queued_bytes_per_partition: 4 * 1_048_576,
             max_decompressed_bytes: kmirror_proto::compression::DEFAULT_MAX_DECOMPRESSED,
+            recompress: None,
         }
     }
 }
@@ -287,6 +293,22 @@ pub fn plans_from_config(
                         format!("{n} is outside 1048576 (1 MiB) to 1073741824 (1 GiB)"),
                     ))
                 }
+            },
+            recompress: match prod.get("compression.type").map(|v| v.trim()) {
+                None => None,
+                Some(name) => Some(
+                    Compression::ALL
+                        .into_iter()
+                        .find(|c| c.name() == name)
+                        .ok_or_else(|| {
+                            bad(
+                                "producer",
+                                tgt,
+                                "compression.type",
+                                format!("'{name}' is not one of none, gzip, snappy, lz4, zstd"),
+                            )
+                        })?,
+                ),
             },
         };
         let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", dp.idempotent)

@@ -35,6 +35,10 @@ pub struct Counters {
     /// Record bytes copied on slow paths (re-encoded batches).
     pub copied_bytes: u64,
     pub reencoded_batches: u64,
+    /// Of those, batches recompressed into the producer file's
+    /// `compression.type`, and their bytes.
+    pub recompressed_batches: u64,
+    pub recompressed_bytes: u64,
     pub fetch_requests: u64,
     pub produce_requests: u64,
     /// Kafka errors in answers, by request (`fetch`, `produce`) and error
@@ -71,6 +75,8 @@ impl Counters {
             batches: 0,
             copied_bytes: 0,
             reencoded_batches: 0,
+            recompressed_batches: 0,
+            recompressed_bytes: 0,
             fetch_requests: 0,
             produce_requests: 0,
             errors: BTreeMap::new(),
@@ -93,6 +99,8 @@ impl Counters {
         self.batches += other.batches;
         self.copied_bytes += other.copied_bytes;
         self.reencoded_batches += other.reencoded_batches;
+        self.recompressed_batches += other.recompressed_batches;
+        self.recompressed_bytes += other.recompressed_bytes;
         self.fetch_requests += other.fetch_requests;
         self.produce_requests += other.produce_requests;
         for (k, n) in &other.errors {
@@ -252,6 +260,12 @@ impl Summary {
             self.peak_buffer_bytes as f64 / 1e6,
             self.abandoned,
         ));
+        if c.recompressed_batches > 0 {
+            s.push_str(&format!(
+                "; {} of the re-encoded batches recompressed into the producer's compression.type ({} bytes)",
+                c.recompressed_batches, c.recompressed_bytes
+            ));
+        }
         if self.tls_copied_bytes > 0 {
             s.push_str(&format!(
                 "; TLS copies {} bytes, {} handshakes ({} resumed)",

@@ -88,6 +88,7 @@ pub fn check_reencode(batch: &RecordBatch, min_offset: i64, force_timestamp: Opt
         min_offset,
         force_timestamp,
         max_decompressed: MAX_DECOMPRESSED,
+        compression: None,
     };
     let kept = match decode_records(batch, MAX_DECOMPRESSED) {
         Ok(records) => records.iter().filter(|r| r.offset >= min_offset).count(),

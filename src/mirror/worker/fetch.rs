@@ -345,6 +345,8 @@ impl Worker {
                         let mut s = self.stats.borrow_mut();
                         s.copied_bytes += f.copied_bytes;
                         s.reencoded_batches += f.reencoded;
+                        s.recompressed_batches += f.recompressed;
+                        s.recompressed_bytes += f.recompressed_bytes;
                     }
                     Err(reason) => {
                         // Nothing is skipped: the same offset is fetched
