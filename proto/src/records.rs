@@ -218,6 +218,26 @@ pub fn reencode_runs(
         .collect()
 }
 
+/// [`reencode`], the kept records split by `route` (the index of the
+/// batch each goes to, e.g. a target partition) into one rebuilt batch per
+/// index, each in source order: for a target whose partition count differs
+/// from the source's. Ordered by index; empty when no record is left.
+pub fn reencode_split(
+    batch: &RecordBatch,
+    opts: Reencode,
+    mut route: impl FnMut(&RawRecord) -> Result<i32, ProtoError>,
+) -> Result<Vec<(i32, ReencodedBatch)>, ProtoError> {
+    let records = decode_records(batch, opts.max_decompressed)?;
+    let mut by_index: std::collections::BTreeMap<i32, Vec<&RawRecord>> = Default::default();
+    for r in records.iter().filter(|r| r.offset >= opts.min_offset) {
+        by_index.entry(route(r)?).or_default().push(r);
+    }
+    by_index
+        .into_iter()
+        .map(|(i, kept)| rebuild(batch, &kept, opts).map(|b| (i, b)))
+        .collect()
+}
+
 /// Builds the batch of `kept` (at least one record) from `batch`.
 fn rebuild(
     batch: &RecordBatch,
@@ -522,6 +542,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn split_batches_keep_each_index_in_source_order() {
+        let bytes = encode_batch(
+            &meta(Compression::Lz4),
+            &[
+                rec(0, "a0"),
+                rec(1, "b1"),
+                rec(2, "a2"),
+                rec(3, "b3"),
+                rec(4, "c4"),
+            ],
+        )
+        .unwrap();
+        let b = RecordBatch::parse(bytes).unwrap();
+        let opts = Reencode {
+            min_offset: 1001,
+            force_timestamp: None,
+            max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            compression: Some(Compression::Zstd),
+        };
+        let out = reencode_split(&b, opts, |r| {
+            let v = split_body(&r.body)?.value.unwrap();
+            Ok(i32::from(v[0] - b'a'))
+        })
+        .unwrap();
+        let got: Vec<(i32, Vec<Bytes>)> = out
+            .iter()
+            .map(|(i, r)| {
+                r.batch.verify_crc().unwrap();
+                let values = decode_records(&r.batch, DEFAULT_MAX_DECOMPRESSED)
+                    .unwrap()
+                    .iter()
+                    .map(|x| split_body(&x.body).unwrap().value.unwrap())
+                    .collect();
+                (*i, values)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![Bytes::from_static(b"a2")]),
+                (
+                    1,
+                    vec![Bytes::from_static(b"b1"), Bytes::from_static(b"b3")]
+                ),
+                (2, vec![Bytes::from_static(b"c4")]),
+            ]
+        );
+        assert_eq!(out[1].1.runs, vec![(1001, 0), (1003, 1)]);
     }
 
     #[test]

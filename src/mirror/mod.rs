@@ -9,6 +9,7 @@ pub mod messages;
 pub mod partition;
 pub mod plan;
 pub mod progress;
+pub mod route;
 pub mod summary;
 pub mod worker;
 
