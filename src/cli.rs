@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use crate::config::{ConfigError, MirrorConfig};
+use crate::config::profile::Layered;
+use crate::config::run_flags::{self, RunFlags};
+use crate::config::{keys, ConfigError, MirrorConfig};
 use crate::mirror::{self, RunOptions, Summary};
 use crate::net::{affinity, Backend};
 
@@ -17,7 +19,7 @@ use crate::net::{affinity, Backend};
     name = "kmirror",
     version,
     about = "Mirrors Kafka topics between clusters, driven by a MirrorMaker 2 properties file",
-    after_help = "Every command also takes --log-format text|json (default text: human-readable lines on stderr; json: one object per line). KMIRROR_LOG sets the level (default info), e.g. KMIRROR_LOG=debug.\n\nOther commands: kmirror demo, kmirror status, kmirror verify, kmirror offsets translate, kmirror failover, kmirror failback (each with --help)."
+    after_help = "Every command also takes --log-format text|json (default text: human-readable lines on stderr; json: one object per line). KMIRROR_LOG sets the level (default info), e.g. KMIRROR_LOG=debug.\n\nTuning profiles for --profile (built in; the file's own keys win over the profile's):\n  lan-low-latency   source and target in one data center; a record's delay matters most\n  wan-high-bdp      near the target, fetching across a WAN (tens of ms, Gbit/s)\n  max-throughput    moving a backlog as fast as possible on a host given to kmirror\n  small-host        a small VM shared with other work: one worker, bounded memory\n\nOther commands: kmirror demo, kmirror mirror-maker (MirrorMaker 1's command line), kmirror status, kmirror verify, kmirror offsets translate, kmirror failover, kmirror failback, kmirror tune check [--profile NAME] [--config FILE] (the host against a profile, with fixes), kmirror tune bdp --rtt 80ms --bandwidth 10gbit (buffers, fetch sizes and streams for a path); each with --help."
 )]
 pub struct MirrorArgs {
     /// The MirrorMaker 2 properties file (connect-mirror-maker.properties).
@@ -25,20 +27,118 @@ pub struct MirrorArgs {
     /// Run only the flows whose target is one of these cluster aliases.
     #[arg(long, num_args = 1..)]
     pub clusters: Vec<String>,
-    /// I/O backend: uring or epoll (default: uring when the kernel allows it).
+    /// A tuning profile laid beneath the file's own keys (any key the file
+    /// sets wins): lan-low-latency, wan-high-bdp, max-throughput,
+    /// small-host, or a path to a profile file.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// I/O backend: uring or epoll (default: kmirror.io, else uring when the kernel allows it).
     #[arg(long = "io")]
     pub io: Option<String>,
-    /// CPUs to pin one worker each to, e.g. 0,1 or 2-5 (default: every CPU this process may use).
+    /// CPUs to pin one worker each to, e.g. 0,1 or 2-5 (default: kmirror.cpus or
+    /// kmirror.workers, else every CPU this process may use).
     #[arg(long)]
     pub cpus: Option<String>,
     /// Connections per broker for each worker's fetches and produces, with the
     /// worker's partitions spread over them: for long fat pipes where one TCP
     /// connection's window limits throughput. MirrorMaker 1's --num.streams.
-    #[arg(long, alias = "num.streams", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub streams: u16,
+    /// Default: kmirror.streams, else 1.
+    #[arg(long, alias = "num.streams", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub streams: Option<u16>,
     /// Print a progress line every second.
     #[arg(long)]
     pub readout: bool,
+}
+
+/// `kmirror mirror-maker`: MirrorMaker 1's command line.
+#[derive(Debug, Parser, Clone)]
+#[command(
+    name = "kmirror mirror-maker",
+    about = "MirrorMaker 1's command line (kafka-mirror-maker.sh): its consumer and producer files and flags, mirrored with its semantics",
+    after_help = "Topics keep their names; progress is committed to the source cluster under the consumer file's group.id, so the group's committed offsets are the starting point and kafka-consumer-groups --describe shows the lag. A target topic with another partition count gets records as Kafka's default partitioner places them (a counted slow path). The producer file's compression.type, when set, is applied on a counted slow path; without it batches pass through as the source compressed them. MirrorMaker 1 flags kmirror does not implement (--blacklist, --message.handler, --message.handler.args, --consumer.rebalance.listener, --rebalance.listener.args) are refused."
+)]
+pub struct MirrorMakerArgs {
+    /// The consumer's properties file (the source cluster, group.id).
+    #[arg(long = "consumer.config")]
+    pub consumer_config: PathBuf,
+    /// The producer's properties file (the target cluster).
+    #[arg(long = "producer.config")]
+    pub producer_config: PathBuf,
+    /// The topics to mirror: a Java regular expression (commas read as |).
+    #[arg(long = "whitelist", alias = "include")]
+    pub include: Option<String>,
+    /// Connections per broker for each worker (MirrorMaker 1's consumer streams).
+    #[arg(long = "num.streams", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub num_streams: u16,
+    /// How often progress is committed to the group (default 60000).
+    #[arg(long = "offset.commit.interval.ms")]
+    pub offset_commit_interval_ms: Option<u64>,
+    /// true (the default): a partition whose data the target refuses stops
+    /// the mirror; false: only that partition stops. Nothing is skipped.
+    #[arg(long = "abort.on.send.failure", default_value = "true")]
+    pub abort_on_send_failure: String,
+    /// Accepted and ignored: kmirror has only the one consumer.
+    #[arg(long = "new.consumer", hide = true)]
+    pub new_consumer: bool,
+    #[arg(long = "blacklist", hide = true)]
+    pub blacklist: Option<String>,
+    #[arg(long = "message.handler", hide = true)]
+    pub message_handler: Option<String>,
+    #[arg(long = "message.handler.args", hide = true)]
+    pub message_handler_args: Option<String>,
+    #[arg(long = "consumer.rebalance.listener", hide = true)]
+    pub rebalance_listener: Option<String>,
+    #[arg(long = "rebalance.listener.args", hide = true)]
+    pub rebalance_listener_args: Option<String>,
+    /// As for `kmirror FILE`.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// As for `kmirror FILE`.
+    #[arg(long = "io")]
+    pub io: Option<String>,
+    /// As for `kmirror FILE`.
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Print a progress line every second.
+    #[arg(long)]
+    pub readout: bool,
+}
+
+impl MirrorMakerArgs {
+    /// The options, or a usage error naming a flag kmirror refuses.
+    pub fn options(&self) -> Result<crate::config::mm1::Mm1Options, CliError> {
+        let refused = [
+            ("--blacklist", self.blacklist.is_some(), "it worked only with MirrorMaker 1's old consumer; exclude topics with a --whitelist pattern instead"),
+            ("--message.handler", self.message_handler.is_some(), "kmirror does not run MirrorMaker 1's custom message handlers (Java code)"),
+            ("--message.handler.args", self.message_handler_args.is_some(), "kmirror does not run MirrorMaker 1's custom message handlers (Java code)"),
+            ("--consumer.rebalance.listener", self.rebalance_listener.is_some(), "kmirror does not run custom rebalance listeners (Java code)"),
+            ("--rebalance.listener.args", self.rebalance_listener_args.is_some(), "kmirror does not run custom rebalance listeners (Java code)"),
+        ];
+        if let Some((flag, _, why)) = refused.iter().find(|(_, given, _)| *given) {
+            return Err(CliError::Usage(format!("{flag} is not supported: {why}")));
+        }
+        let Some(include) = self.include.clone() else {
+            return Err(CliError::Usage(
+                "--whitelist (or --include) is required: the topics to mirror".into(),
+            ));
+        };
+        let abort_on_send_failure = match self.abort_on_send_failure.trim() {
+            v if v.eq_ignore_ascii_case("true") => true,
+            v if v.eq_ignore_ascii_case("false") => false,
+            v => {
+                return Err(CliError::Usage(format!(
+                    "--abort.on.send.failure {v}: must be true or false"
+                )))
+            }
+        };
+        Ok(crate::config::mm1::Mm1Options {
+            consumer_config: self.consumer_config.clone(),
+            producer_config: self.producer_config.clone(),
+            include,
+            offset_commit_interval_ms: self.offset_commit_interval_ms,
+            abort_on_send_failure,
+        })
+    }
 }
 
 /// `kmirror demo`
@@ -226,39 +326,57 @@ pub fn choose_backend(asked: Option<&str>) -> Result<Backend, CliError> {
 
 /// Parses a CPU list such as `0,1` or `0-3,6`.
 pub fn parse_cpus(s: &str) -> Result<Vec<usize>, CliError> {
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let bad = || CliError::Usage(format!("--cpus {s}: '{part}' is not a CPU number or range"));
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                if a > b {
-                    return Err(bad());
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    if out.is_empty() {
-        return Err(CliError::Usage(format!("--cpus {s}: no CPUs given")));
-    }
-    Ok(out)
+    run_flags::parse_cpu_list(s).map_err(|m| CliError::Usage(format!("--cpus {s}: {m}")))
 }
 
-/// Loads the file, reports unimplemented keys, and runs until stopped.
+/// Loads the file with its tuning profile beneath it, reports
+/// unimplemented keys, logs the settings in effect, and runs until stopped.
 pub fn run_from_file(
     path: &Path,
     args: &MirrorArgs,
     stop: Arc<AtomicBool>,
 ) -> Result<Summary, CliError> {
+    let layered = Layered::load(path, args.profile.as_deref())?;
+    run_layered(path, layered, args, stop)
+}
+
+/// `kmirror mirror-maker`: MirrorMaker 1's files and flags as one flow (see
+/// [`crate::config::mm1`]), run as [`run_from_file`] runs a file.
+pub fn run_mirror_maker(mm: &MirrorMakerArgs, stop: Arc<AtomicBool>) -> Result<Summary, CliError> {
+    let opts = mm.options()?;
+    let props = crate::config::mm1::properties(&opts)?;
+    let profile = mm
+        .profile
+        .as_deref()
+        .map(crate::config::profile::Profile::load)
+        .transpose()?;
+    let path = props.path().to_path_buf();
+    let args = MirrorArgs {
+        config: path.clone(),
+        clusters: Vec::new(),
+        profile: mm.profile.clone(),
+        io: mm.io.clone(),
+        cpus: mm.cpus.clone(),
+        streams: Some(mm.num_streams),
+        readout: mm.readout,
+    };
+    run_layered(&path, Layered::new(props, profile), &args, stop)
+}
+
+/// [`run_from_file`] once the properties are loaded.
+fn run_layered(
+    path: &Path,
+    layered: Layered,
+    args: &MirrorArgs,
+    stop: Arc<AtomicBool>,
+) -> Result<Summary, CliError> {
     let only = (!args.clusters.is_empty()).then_some(args.clusters.as_slice());
-    let config = MirrorConfig::load(path, only)?;
+    let config = layered.mirror_config(only)?;
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let backend = choose_backend(args.io.as_deref())?;
+    let flags = layered.run_flags()?;
+    let backend = choose_backend(args.io.as_deref().or(flags.io.as_deref()))?;
     let plans = mirror::plan::plans_from_config(&config, backend)?;
     if plans.is_empty() {
         return Err(CliError::Usage(format!(
@@ -266,15 +384,24 @@ pub fn run_from_file(
             path.display()
         )));
     }
-    let cpus = match &args.cpus {
-        Some(s) => Some(parse_cpus(s)?),
-        None => Some(affinity::allowed_cpus()),
-    };
+    check_congestion(&layered, &plans)?;
+    let cpus = worker_cpus(args, &flags, &layered)?;
+    let streams = args.streams.or(flags.streams).unwrap_or(1);
+    crate::tune::effective::log(
+        &crate::tune::effective::Process {
+            profile: layered.profile_name(),
+            workers: cpus.len(),
+            cpus: Some(&cpus),
+            streams: usize::from(streams),
+            io: backend.name(),
+        },
+        &plans,
+    );
     let opts = RunOptions {
         backend,
-        workers: cpus.as_ref().map_or(1, |c| c.len()),
-        cpus,
-        streams: usize::from(args.streams),
+        workers: cpus.len(),
+        cpus: Some(cpus),
+        streams: usize::from(streams),
         readout: args.readout,
         stop,
         shutdown_timeout: config.process.shutdown_timeout,
@@ -288,6 +415,67 @@ pub fn run_from_file(
     };
     tracing::info!(io = backend.name(), "using the {} backend", backend.name());
     Ok(mirror::run(plans, opts)?)
+}
+
+/// The CPUs to pin one worker each to: `--cpus`, else `kmirror.cpus`, else
+/// the first `kmirror.workers` CPUs this process may use, else all of them.
+fn worker_cpus(
+    args: &MirrorArgs,
+    flags: &RunFlags,
+    layered: &Layered,
+) -> Result<Vec<usize>, CliError> {
+    let allowed = affinity::allowed_cpus();
+    match (&args.cpus, &flags.cpus, flags.workers) {
+        (Some(s), _, _) => parse_cpus(s),
+        (None, Some(cpus), _) => Ok(cpus.clone()),
+        (None, None, Some(n)) if n <= allowed.len() => Ok(allowed[..n].to_vec()),
+        (None, None, Some(n)) => {
+            let key = [keys::WORKERS.to_string()];
+            let message = format!(
+                "{n} workers, but this process may use only {} CPUs ({})",
+                allowed.len(),
+                run_flags::format_cpu_list(&allowed)
+            );
+            Err(match layered.setting(&key) {
+                Some(setting) => setting.invalid(message).into(),
+                None => CliError::Usage(message),
+            })
+        }
+        (None, None, None) => Ok(allowed),
+    }
+}
+
+/// Tries each congestion control the flows ask for on a socket that never
+/// connects, so that one the kernel refuses stops kmirror now, naming the
+/// key that asked for it, rather than failing every connection later.
+fn check_congestion(layered: &Layered, plans: &[mirror::plan::FlowPlan]) -> Result<(), CliError> {
+    const KEY: &str = "kmirror.tcp.congestion.control";
+    for plan in plans {
+        let (src, tgt) = (plan.source.cluster.as_str(), plan.target.cluster.as_str());
+        for (alias, role, tuning) in [
+            (src, "consumer", &plan.source.tuning),
+            (tgt, "producer", &plan.target.tuning),
+        ] {
+            let Some(name) = &tuning.congestion else {
+                continue;
+            };
+            if let Err(e) = crate::net::socket::check_congestion(name) {
+                // Where the value came from, most specific first.
+                let candidates = [
+                    format!("{src}->{tgt}.{role}.{KEY}"),
+                    format!("{alias}.{role}.{KEY}"),
+                    format!("{role}.{KEY}"),
+                    format!("{alias}.{KEY}"),
+                    KEY.to_string(),
+                ];
+                return Err(match layered.setting(&candidates) {
+                    Some(setting) => setting.invalid(e.to_string()).into(),
+                    None => CliError::Usage(format!("{KEY} = {name}: {e}")),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The one flow of `path` from `source` to `target` (either may be left

@@ -132,7 +132,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         clusters: Vec::new(),
         io: args.io.clone(),
         cpus: None,
-        streams: 1,
+        streams: Some(1),
+        profile: None,
         readout: true,
     };
     let summary = cli::run_from_file(&props, &margs, stop.clone());

@@ -14,4 +14,5 @@ pub mod offsets;
 pub mod security;
 pub mod status;
 pub mod topics;
+pub mod tune;
 pub mod verify;

@@ -3,7 +3,8 @@
 //! embedded demo on two local Kafka clusters; `kmirror offsets translate`,
 //! `kmirror failover` and `kmirror failback` move consumer groups and flows
 //! between clusters (docs/failover.md); `kmirror verify` compares topics
-//! with their mirrors record by record (docs/verify.md).
+//! with their mirrors record by record (docs/verify.md); `kmirror tune check`
+//! and `kmirror tune bdp` tune the host and kmirror for a path.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,12 +79,21 @@ fn main() -> ExitCode {
             );
             verify(&v)
         }
+        Some("mirror-maker") => {
+            let mm = kmirror::cli::MirrorMakerArgs::parse_from(
+                std::iter::once("kmirror mirror-maker".to_string())
+                    .chain(args[2..].iter().cloned()),
+            );
+            let stop = Arc::new(AtomicBool::new(false));
+            finish_mirror(cli::run_mirror_maker(&mm, stop), format)
+        }
         Some("failover") => {
             let f = FailoverArgs::parse_from(
                 std::iter::once("kmirror failover".to_string()).chain(args[2..].iter().cloned()),
             );
             print_table("kmirror failover", cli::failover(&f))
         }
+        Some("tune") => tune(&args[2..]),
         _ => {
             let m = MirrorArgs::parse_from(args.iter().cloned());
             run_mirror(m.config.clone(), &m, format)
@@ -126,9 +136,53 @@ fn verify(args: &VerifyArgs) -> ExitCode {
     }
 }
 
+/// `kmirror tune check`: 0 when the host matches the profile, 1 when
+/// something differs, 2 when it could not check (a usage or profile
+/// error). `kmirror tune bdp`: 0, or 2 on a usage error.
+fn tune(args: &[String]) -> ExitCode {
+    let rest = || args.iter().skip(1).cloned();
+    let result = match args.first().map(String::as_str) {
+        Some("check") => {
+            let c = kmirror::tune::CheckArgs::parse_from(
+                std::iter::once("kmirror tune check".to_string()).chain(rest()),
+            );
+            kmirror::tune::run_check(&c).map(|(report, matches)| (report, u8::from(!matches)))
+        }
+        Some("bdp") => {
+            let b = kmirror::tune::BdpArgs::parse_from(
+                std::iter::once("kmirror tune bdp".to_string()).chain(rest()),
+            );
+            kmirror::tune::run_bdp(&b).map(|report| (report, 0))
+        }
+        _ => Err(cli::CliError::Usage(
+            "expected `kmirror tune check [--profile NAME] [--config mm2.properties]` or \
+             `kmirror tune bdp --rtt 80ms --bandwidth 10gbit [--rmem-max BYTES]`"
+                .to_string(),
+        )),
+    };
+    match result {
+        Ok((report, code)) => {
+            print!("{report}");
+            ExitCode::from(code)
+        }
+        Err(e) => {
+            kmirror::logging::say_error(&format!("kmirror tune: {e}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn run_mirror(config: PathBuf, args: &MirrorArgs, format: LogFormat) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
-    match cli::run_from_file(&config, args, stop) {
+    finish_mirror(cli::run_from_file(&config, args, stop), format)
+}
+
+/// Prints the summary of a mirror run (or its error) and picks the exit code.
+fn finish_mirror(
+    result: Result<kmirror::mirror::Summary, cli::CliError>,
+    format: LogFormat,
+) -> ExitCode {
+    match result {
         Ok(summary) => {
             match format {
                 LogFormat::Text => eprintln!("{}", summary.render()),
@@ -152,6 +206,12 @@ fn run_mirror(config: PathBuf, args: &MirrorArgs, format: LogFormat) -> ExitCode
         Err(cli::CliError::Config(e)) => {
             kmirror::logging::say_error(&format!("kmirror: configuration error: {e}"));
             ExitCode::from(e.exit_code() as u8)
+        }
+        Err(cli::CliError::Usage(e)) => {
+            // As a configuration error: the command line or file asks for
+            // what kmirror cannot do.
+            kmirror::logging::say_error(&format!("kmirror: {e}"));
+            ExitCode::from(2)
         }
         Err(e) => {
             kmirror::logging::say_error(&format!("kmirror: {e}"));

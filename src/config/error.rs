@@ -63,6 +63,14 @@ pub enum ConfigError {
         alias: String,
         known: Vec<String>,
     },
+
+    /// `--profile` names neither a built-in tuning profile nor a file.
+    #[error(
+        "--profile {name}: no built-in profile has that name (built in: {}); \
+         give one of those, or the path of a profile file (containing '/' or ending in .properties)",
+        .known.join(", ")
+    )]
+    UnknownProfile { name: String, known: Vec<String> },
 }
 
 impl ConfigError {
@@ -122,5 +130,16 @@ mod tests {
             err.to_string(),
             "mm2.properties:9: key 'A->C.enabled': cluster alias 'C' is not listed in 'clusters' (listed: A, B)"
         );
+
+        let err = ConfigError::UnknownProfile {
+            name: "wan".into(),
+            known: vec!["lan-low-latency".into(), "wan-high-bdp".into()],
+        };
+        assert!(
+            err.to_string()
+                .starts_with("--profile wan: no built-in profile has that name (built in: lan-low-latency, wan-high-bdp)"),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 2);
     }
 }

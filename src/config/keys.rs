@@ -51,6 +51,18 @@ pub const EXACTLY_ONCE_SUPPORT: &str = "exactly.once.support";
 /// kmirror's own flow switch: records land at their source offsets on an
 /// empty target partition.
 pub const OFFSETS_PRESERVE: &str = "kmirror.offsets.preserve";
+/// The consumer group that holds a flow's progress (default
+/// `kmirror.progress.<source>.<target>`).
+pub const PROGRESS_GROUP: &str = "kmirror.progress.group";
+/// Where that group lives: `target` (default) or `source`, where a
+/// MirrorMaker 1 consumer group kept its offsets (so `kafka-consumer-groups`
+/// on the source shows the mirror's lag).
+pub const PROGRESS_CLUSTER: &str = "kmirror.progress.cluster";
+/// An existing target topic with fewer partitions than its source: `grow`
+/// it (MirrorMaker 2's way, the default), or `route` records as Kafka's
+/// default partitioner would (MirrorMaker 1's way, a counted slow path;
+/// also used when the target has more partitions).
+pub const PARTITIONS_MISMATCH: &str = "kmirror.partitions.mismatch";
 /// MirrorMaker 2's bound on how far its offset syncs may lag. kmirror's
 /// syncs are exact (one wherever the offset difference changes), so every
 /// value is met; the key is checked and has nothing more to do.
@@ -112,6 +124,9 @@ pub const FLOW_SETTINGS: &[&str] = &[
     EXACTLY_ONCE_SUPPORT,
     OFFSETS_PRESERVE,
     OFFSET_LAG_MAX,
+    PROGRESS_GROUP,
+    PROGRESS_CLUSTER,
+    PARTITIONS_MISMATCH,
 ];
 
 /// Worker settings kmirror honours.
@@ -131,6 +146,23 @@ pub const TRANSACTION_INTERVAL_MS: &str = "kmirror.transaction.interval.ms";
 pub const METRICS_ADDRESS: &str = "kmirror.metrics.address";
 /// How long a partition may stay stalled before `/health` answers 503.
 pub const HEALTH_STUCK_SECONDS: &str = "kmirror.health.stuck.seconds";
+/// MirrorMaker 1's `--abort.on.send.failure`: a partition stopped because
+/// the target refused its data stops the whole mirror (`true`), or only
+/// itself (`false`, the default). Nothing is skipped either way.
+pub const ABORT_ON_SEND_FAILURE: &str = "kmirror.abort.on.send.failure";
+
+// Process settings that are also command-line flags (the flag wins over
+// the file, and the file over a tuning profile); `config::run_flags` reads
+// them.
+/// `--cpus`: one worker pinned to each CPU listed, e.g. `0-3`.
+pub const CPUS: &str = "kmirror.cpus";
+/// Without `kmirror.cpus`: this many workers, pinned to the first CPUs this
+/// process may use.
+pub const WORKERS: &str = "kmirror.workers";
+/// `--streams`: connections per broker for each worker.
+pub const STREAMS: &str = "kmirror.streams";
+/// `--io`: the I/O backend, `uring` or `epoll`.
+pub const IO: &str = "kmirror.io";
 
 /// Process-wide settings kmirror honours (top level only).
 pub const PROCESS_SETTINGS: &[&str] = &[
@@ -139,7 +171,22 @@ pub const PROCESS_SETTINGS: &[&str] = &[
     TRANSACTION_INTERVAL_MS,
     METRICS_ADDRESS,
     HEALTH_STUCK_SECONDS,
+    ABORT_ON_SEND_FAILURE,
+    CPUS,
+    WORKERS,
+    STREAMS,
+    IO,
 ];
+
+/// Prefix of the host settings a tuning profile needs, e.g.
+/// `host.net.core.rmem_max` (a sysctl) or `host.limits.nofile`: read by
+/// `kmirror tune check`, accepted and ignored when mirroring.
+pub const HOST_PREFIX: &str = "host.";
+
+/// Whether `name` is a host setting (see [`HOST_PREFIX`]).
+pub fn is_host_setting(name: &str) -> bool {
+    name.starts_with(HOST_PREFIX)
+}
 
 /// Whether `name` is one of kmirror's process-wide settings.
 pub fn is_process_setting(name: &str) -> bool {

@@ -56,6 +56,10 @@ pub struct MirrorConfig {
     /// in line order. To be logged at start-up.
     pub warnings: Vec<String>,
     pub process: ProcessSettings,
+    /// The entries everything above was read from (config providers
+    /// resolved, a profile beneath), each with its file and line: for
+    /// errors found later, e.g. in a flow's client values.
+    pub properties: Properties,
 }
 
 /// kmirror's own settings for the whole process (top-level keys only).
@@ -77,6 +81,8 @@ pub struct ProcessSettings {
     /// `kmirror.health.stuck.seconds`: a partition stalled this long makes
     /// `/health` answer 503.
     pub health_stuck: Duration,
+    /// `kmirror.abort.on.send.failure`: a stopped partition stops the mirror.
+    pub abort_on_send_failure: bool,
 }
 
 /// A cluster and the client properties every client of it starts from.
@@ -123,6 +129,12 @@ pub struct FlowConfig {
     /// `offset.storage.topic`, else `<target>.offset.storage.topic`, else
     /// `mm2-offsets.<source>.internal`, as MirrorMaker 2 resolves it.
     pub mm2_offsets_topic: String,
+    /// `kmirror.progress.group`; `None`: `kmirror.progress.<source>.<target>`.
+    pub progress_group: Option<String>,
+    /// `kmirror.progress.cluster = source`.
+    pub progress_on_source: bool,
+    /// `kmirror.partitions.mismatch = route`.
+    pub route_mismatched_partitions: bool,
     pub emit_heartbeats_enabled: bool,
     pub emit_checkpoints_enabled: bool,
     pub sync_group_offsets_enabled: bool,
@@ -280,6 +292,7 @@ impl MirrorConfig {
             other_pairs,
             warnings: notes.into_iter().map(|(_, note)| note).collect(),
             process,
+            properties: props.clone(),
         })
     }
 
@@ -350,6 +363,9 @@ pub fn get_bool(map: &BTreeMap<String, String>, key: &str, default: bool) -> Res
 /// An entry of the file, with its value trimmed.
 #[derive(Clone, Copy, Debug)]
 struct Origin<'p> {
+    /// The file the entry came from: the file itself, or a tuning profile
+    /// layered beneath it.
+    path: &'p Path,
     key: &'p str,
     value: &'p str,
     line: usize,
@@ -396,6 +412,7 @@ impl<'p> Layers<'p> {
                 continue;
             }
             let origin = Origin {
+                path: props.file_of(entry),
                 key,
                 value: entry.value.trim(),
                 line: entry.line,
@@ -432,7 +449,7 @@ impl<'p> Layers<'p> {
 
     fn unknown_cluster(&self, origin: Origin<'_>, alias: &str) -> ConfigError {
         ConfigError::UnknownCluster {
-            path: self.path.to_path_buf(),
+            path: origin.path.to_path_buf(),
             line: Some(origin.line),
             key: origin.key.to_string(),
             alias: alias.to_string(),
@@ -442,7 +459,7 @@ impl<'p> Layers<'p> {
 
     fn setting(&self, origin: &Origin<'p>) -> Setting<'p> {
         Setting {
-            path: self.path,
+            path: origin.path,
             key: origin.key,
             value: origin.value,
             line: Some(origin.line),
@@ -450,7 +467,7 @@ impl<'p> Layers<'p> {
     }
 
     fn render(&self, origin: Origin<'_>, note: Note) -> String {
-        let at = format!("{}:{}", self.path.display(), origin.line);
+        let at = format!("{}:{}", origin.path.display(), origin.line);
         match note {
             Note::NotImplemented => format!(
                 "{at}: key '{}' is not implemented by kmirror yet and is ignored",
@@ -533,7 +550,9 @@ impl<'p> Layers<'p> {
             },
             None => DEFAULT_HEALTH_STUCK,
         };
+        let abort_on_send_failure = bool_or(top(keys::ABORT_ON_SEND_FAILURE), false)?;
         Ok(ProcessSettings {
+            abort_on_send_failure,
             memory_max_bytes,
             shutdown_timeout,
             transaction_interval,
@@ -544,8 +563,12 @@ impl<'p> Layers<'p> {
     }
 
     fn check_top(&self, name: &str, origin: &Origin<'p>) -> Result<Option<Note>, ConfigError> {
-        if keys::is_process_setting(name) || name.starts_with("config.providers") {
-            // config.providers* were applied by `providers::resolve`.
+        if keys::is_process_setting(name)
+            || keys::is_host_setting(name)
+            || name.starts_with("config.providers")
+        {
+            // config.providers* were applied by `providers::resolve`; host.*
+            // are for `kmirror tune check`.
             return Ok(None);
         }
         if name == keys::ENABLED {
@@ -854,6 +877,33 @@ impl<'p> Layers<'p> {
             .map(|origin| self.setting(origin).value.trim().to_string())
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| format!("mm2-offsets.{}.internal", self.aliases[source]));
+        let progress_group = match flow(keys::PROGRESS_GROUP) {
+            Some(setting) if setting.value.trim().is_empty() => {
+                return Err(setting.invalid("must name a consumer group"))
+            }
+            Some(setting) => Some(setting.value.trim().to_string()),
+            None => None,
+        };
+        let progress_cluster = flow(keys::PROGRESS_CLUSTER);
+        let progress_on_source = match &progress_cluster {
+            Some(setting) => one_of(setting, &["source", "target"])? == "source",
+            None => false,
+        };
+        let route_mismatched_partitions = match flow(keys::PARTITIONS_MISMATCH) {
+            Some(setting) => {
+                let route = one_of(&setting, &["grow", "route"])? == "route";
+                if route && !progress_on_source {
+                    // The progress of source partition 11 cannot be kept
+                    // under a 5-partition target topic.
+                    return Err(setting.invalid(format!(
+                        "route needs the progress kept on the source cluster: set {} = source",
+                        keys::PROGRESS_CLUSTER
+                    )));
+                }
+                route
+            }
+            None => false,
+        };
         let tasks_max = match flow(keys::TASKS_MAX) {
             Some(setting) => match parse_i32(&setting)? {
                 n if n >= 1 => n.unsigned_abs(),
@@ -887,6 +937,20 @@ impl<'p> Layers<'p> {
             ));
         }
 
+        if let (true, true, Some(setting)) = (exactly_once, progress_on_source, &progress_cluster) {
+            return Err(setting.invalid(
+                "cannot be source in exactly-once mode: progress is committed in the target cluster's transactions",
+            ));
+        }
+        if let (true, true, Some(setting)) = (
+            preserve_offsets,
+            route_mismatched_partitions,
+            flow(keys::PARTITIONS_MISMATCH),
+        ) {
+            return Err(setting.invalid(
+                "route cannot keep source offsets: records of one source partition land in several target partitions",
+            ));
+        }
         let (source_cluster, target_cluster) = (&clusters[source], &clusters[target]);
         let mut source_consumer = self.role_props(
             source_cluster,
@@ -915,6 +979,9 @@ impl<'p> Layers<'p> {
             refresh_topics_interval: refresh_interval.unwrap_or(DEFAULT_REFRESH_TOPICS_INTERVAL),
             offset_flush_interval,
             mm2_offsets_topic,
+            progress_group,
+            progress_on_source,
+            route_mismatched_partitions,
             emit_heartbeats_enabled: bool_or(flow(keys::EMIT_HEARTBEATS_ENABLED), true)?,
             emit_checkpoints_enabled: bool_or(flow(keys::EMIT_CHECKPOINTS_ENABLED), true)?,
             sync_group_offsets_enabled: bool_or(flow(keys::SYNC_GROUP_OFFSETS_ENABLED), false)?,

@@ -10,6 +10,7 @@ use std::collections::{btree_map, BTreeMap};
 use std::fs;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::ConfigError;
 
@@ -26,6 +27,10 @@ pub struct Properties {
 pub struct Entry {
     pub value: String,
     pub line: usize,
+    /// The file the entry was read from when it is not the file these
+    /// properties were loaded from: a tuning profile layered beneath it
+    /// (see [`Properties::layer_beneath`]). `None`: the file itself.
+    pub file: Option<Arc<Path>>,
 }
 
 impl std::fmt::Debug for Properties {
@@ -107,6 +112,7 @@ impl Properties {
                 Entry {
                     value,
                     line: start_line,
+                    file: None,
                 },
             );
         }
@@ -138,9 +144,57 @@ impl Properties {
         }
     }
 
+    /// Empty properties that kmirror fills itself from other files'
+    /// entries (MirrorMaker 1's consumer and producer files): `path` names
+    /// the whole, each entry added with [`Properties::insert_from`] keeps
+    /// its own file and line.
+    pub fn assembled(path: &Path) -> Properties {
+        Properties {
+            path: path.to_path_buf(),
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Sets `key` to `value`, read from `file` at `line` (`None`: this
+    /// assembly's own path, for values kmirror derives itself).
+    pub fn insert_from(
+        &mut self,
+        key: String,
+        value: String,
+        file: Option<Arc<Path>>,
+        line: usize,
+    ) {
+        self.entries.insert(key, Entry { value, line, file });
+    }
+
     /// The line `key`'s entry starts on.
     pub fn line_of(&self, key: &str) -> Option<usize> {
         self.entries.get(key).map(|entry| entry.line)
+    }
+
+    /// The file `entry` (one of these properties' entries) was read from.
+    pub fn file_of<'a>(&'a self, entry: &'a Entry) -> &'a Path {
+        entry.file.as_deref().unwrap_or(&self.path)
+    }
+
+    /// Adds the entries of `beneath` whose keys these properties do not
+    /// set and `keep` accepts, each still naming the file and line it came
+    /// from, so that errors and warnings about it point there.
+    pub fn layer_beneath(&mut self, beneath: &Properties, keep: impl Fn(&str) -> bool) {
+        let file: Arc<Path> = Arc::from(beneath.path.as_path());
+        for (key, entry) in &beneath.entries {
+            if self.entries.contains_key(key) || !keep(key) {
+                continue;
+            }
+            self.entries.insert(
+                key.clone(),
+                Entry {
+                    value: entry.value.clone(),
+                    line: entry.line,
+                    file: Some(entry.file.clone().unwrap_or_else(|| file.clone())),
+                },
+            );
+        }
     }
 
     /// All entries, in key order.
@@ -502,6 +556,25 @@ mod tests {
         assert_eq!(got, vec![("x", "1"), ("y", "2")]);
         assert_eq!(props.iter().count(), 4);
         assert_eq!((&props).into_iter().count(), 4);
+    }
+
+    #[test]
+    fn layered_entries_keep_their_own_file_and_line() {
+        let mut user = parse("a = user\nb = user\n");
+        let profile = Properties::parse(
+            Path::new("profile.properties"),
+            "# c\na = p\n\nc = p\nd = p\n",
+        )
+        .expect("parses");
+        user.layer_beneath(&profile, |key| key != "d");
+        assert_eq!(value(&user, "a"), "user");
+        assert_eq!(value(&user, "c"), "p");
+        assert_eq!(user.value("d"), None);
+        let a = user.get("a").expect("a");
+        assert_eq!(user.file_of(a), Path::new("test.properties"));
+        let c = user.get("c").expect("c");
+        assert_eq!(user.file_of(c), Path::new("profile.properties"));
+        assert_eq!(c.line, 4);
     }
 
     #[test]

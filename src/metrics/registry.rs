@@ -196,7 +196,7 @@ impl Metrics {
             fetch_requests: gauge(&mut r, "kmirror_fetch_requests", "Fetch requests sent since start"),
             produce_requests: gauge(&mut r, "kmirror_produce_requests", "Produce requests sent since start"),
             errors: gauge_family(&mut r, "kmirror_errors", "Kafka errors in fetch and produce answers since start (the request's own and each partition's), by request and Kafka error name"),
-            copied_bytes: gauge_family(&mut r, "kmirror_slow_path_copied_bytes", "Bytes copied on slow paths since start, by path (reencode, recompress, tls)"),
+            copied_bytes: gauge_family(&mut r, "kmirror_slow_path_copied_bytes", "Bytes copied on slow paths since start, by path (reencode, recompress, route, tls)"),
             buffer_bytes: gauge(&mut r, "kmirror_buffer_bytes", "Bytes held in receive buffers now"),
             worker_busy: gauge_family(&mut r, "kmirror_worker_busy_ratio", "The share of the last report interval (about 0.5 s) each worker thread spent on a CPU: 1 is a worker using its whole core"),
             worker_cpu: gauge_family(&mut r, "kmirror_worker_cpu_seconds", "CPU time each worker thread has used since start"),
@@ -308,7 +308,13 @@ impl Metrics {
             .get_or_create(&PathLabels {
                 path: "reencode".into(),
             })
-            .inc_by((counts.copied_bytes - counts.recompressed_bytes) as i64);
+            .inc_by((counts.copied_bytes - counts.recompressed_bytes - counts.routed_bytes) as i64);
+        self.own
+            .copied_bytes
+            .get_or_create(&PathLabels {
+                path: "route".into(),
+            })
+            .inc_by(counts.routed_bytes as i64);
         self.own
             .copied_bytes
             .get_or_create(&PathLabels {

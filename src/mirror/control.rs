@@ -24,10 +24,12 @@ use tokio::sync::Notify;
 use crate::client::{ClientSettings, ClusterClient};
 use crate::metrics::registry::{Metrics, PartitionLabels};
 use crate::mirror::messages::{
-    Assignment, Failure, FromWorker, Report, ToWorker, TO_CONTROL_CAPACITY, TO_WORKER_CAPACITY,
+    Assignment, Failure, FromWorker, Progress, Report, ToWorker, TO_CONTROL_CAPACITY,
+    TO_WORKER_CAPACITY,
 };
 use crate::mirror::plan::FlowPlan;
 use crate::mirror::progress::{CommitNote, LatestProgress, ProgressStore};
+use crate::mirror::routed;
 use crate::mirror::summary::{Counters, Summary};
 use crate::mirror::worker;
 use crate::net::{self, buffers, Backend};
@@ -158,6 +160,9 @@ struct Shared {
     flow_names: Vec<String>,
     /// The id of the next partition handed to a worker.
     next_id: Cell<u64>,
+    /// Per flow: `kmirror.abort.on.send.failure`.
+    abort_on_failure: Vec<bool>,
+    stop: Arc<AtomicBool>,
 }
 
 async fn control(
@@ -186,6 +191,8 @@ async fn control(
         metrics,
         flow_names: plans.iter().map(|p| p.name()).collect(),
         next_id: Cell::new(0),
+        abort_on_failure: plans.iter().map(|p| p.abort_on_send_failure).collect(),
+        stop: stop.clone(),
     });
     let client = |s: &ClientSettings| {
         let mut s = s.clone();
@@ -207,6 +214,7 @@ async fn control(
             configs: crate::topics::config_sync::ConfigSync::default(),
             mirrored_topics: RefCell::new(Vec::new()),
             mm2_positions: RefCell::new(None),
+            progress_on_source: plan.progress_on_source,
         });
         tasks.push(tokio::task::spawn_local(flow_task(
             plans.clone(),
@@ -302,7 +310,7 @@ async fn control(
             if plan.exactly_once {
                 return; // committed by the workers' transactions
             }
-            match tokio::time::timeout_at(deadline.into(), flow.store.commit(&flow.target)).await {
+            match tokio::time::timeout_at(deadline.into(), flow.store.commit(flow.progress_home())).await {
                 Ok(res) => report_commit(plan, res),
                 Err(_) => tracing::warn!(
                     flow = %plan.name(),
@@ -362,6 +370,19 @@ struct FlowControl {
     /// MirrorMaker 2's positions for this flow, read once (empty when it
     /// never ran or cannot be read).
     mm2_positions: RefCell<Option<Rc<mm2_takeover::Positions>>>,
+    /// `kmirror.progress.cluster = source`.
+    progress_on_source: bool,
+}
+
+impl FlowControl {
+    /// The cluster that holds the flow's progress group.
+    fn progress_home(&self) -> &ClusterClient {
+        if self.progress_on_source {
+            &self.source
+        } else {
+            &self.target
+        }
+    }
 }
 
 fn absorb(shared: &Shared, r: Box<Report>) {
@@ -406,8 +427,24 @@ fn absorb(shared: &Shared, r: Box<Report>) {
             syncs.record_points(points);
         }
     }
+    abort_if_asked(shared, &r.failures);
     summary.failures.extend(r.failures);
     shared.stalled.borrow_mut().insert(r.worker, r.stalled);
+}
+
+/// `kmirror.abort.on.send.failure = true` (MirrorMaker 1's default): a
+/// partition stopped by data the target refused stops the whole mirror.
+fn abort_if_asked(shared: &Shared, failures: &[Failure]) {
+    if let Some(f) = failures.iter().find(|f| {
+        shared
+            .abort_on_failure
+            .get(f.flow)
+            .copied()
+            .unwrap_or(false)
+    }) {
+        tracing::error!(topic = %f.source_topic, partition = f.partition, "a partition stopped and kmirror.abort.on.send.failure = true: stopping the mirror");
+        shared.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Discovery and commits of one flow, for as long as the mirror runs.
@@ -441,6 +478,7 @@ async fn flow_task(
         let now = Instant::now();
         if now >= next_refresh {
             let complete = refresh(
+                &plans,
                 plan,
                 &flow,
                 &shared,
@@ -478,7 +516,7 @@ async fn flow_task(
             // syncs that describe the offsets before it.
             flush_syncs(plan, &flow, &shared.syncs[index]).await;
             if !plan.exactly_once {
-                report_commit(plan, flow.store.commit(&flow.target).await);
+                report_commit(plan, flow.store.commit(flow.progress_home()).await);
             }
             next_commit = Instant::now() + plan.commit_interval;
         }
@@ -656,10 +694,12 @@ fn stop_flow(plan: &FlowPlan, shared: &Shared, e: crate::client::ClientError) {
 /// One discovery round: source topics, target topics, committed progress,
 /// and new partitions dealt to workers. False when something failed and the
 /// round should be repeated soon.
+#[allow(clippy::too_many_arguments)]
 async fn refresh(
+    plans: &Arc<Vec<FlowPlan>>,
     plan: &FlowPlan,
     flow: &FlowControl,
-    shared: &Shared,
+    shared: &Rc<Shared>,
     assigned: &mut HashSet<(String, i32)>,
     workers: &[Sender<ToWorker>],
     next_worker: &Cell<usize>,
@@ -734,7 +774,7 @@ async fn refresh(
             }
         }
     }
-    let committed = match flow.store.load(&flow.target, &wanted).await {
+    let committed = match flow.store.load(flow.progress_home(), &wanted).await {
         Ok(c) => c,
         Err(e) if e.is_permanent() => {
             stop_flow(plan, shared, e);
@@ -758,6 +798,11 @@ async fn refresh(
     let Some(mm2) = mm2_positions(plan, flow).await else {
         return false;
     };
+    let routed_into: HashMap<&str, i32> = prepared
+        .ready
+        .iter()
+        .filter_map(|t| t.routed_into.map(|n| (t.name.as_str(), n)))
+        .collect();
     let mut batches: Vec<Vec<Assignment>> = vec![Vec::new(); workers.len()];
     let mut taken_over = 0usize;
     for (source_topic, target_topic, partition) in fresh {
@@ -778,6 +823,18 @@ async fn refresh(
             shared.syncs[plan.index].approximate_below(&source_topic, partition, at);
         }
         assigned.insert((source_topic.clone(), partition));
+        if let Some(&n) = routed_into.get(source_topic.as_str()) {
+            let part = routed::Routed {
+                source_topic,
+                target_topic,
+                partition,
+                target_partitions: n,
+                start: start_offset,
+            };
+            tracing::info!(flow = %plan.name(), topic = %part.source_topic, partition, target_partitions = n, start = ?start_offset, "the target topic has another partition count: this partition is mirrored on the routing slow path");
+            spawn_routed(plans, plan.index, flow, shared, part);
+            continue;
+        }
         let w = next_worker.get();
         next_worker.set(w + 1);
         let id = shared.next_id.get();
@@ -816,6 +873,67 @@ async fn refresh(
         }
     }
     complete
+}
+
+/// Starts the routing slow path for one partition (see [`routed`]): its
+/// rounds count like a worker's report, its position is committed like a
+/// worker's, and a failure stops it like a worker's partition.
+fn spawn_routed(
+    plans: &Arc<Vec<FlowPlan>>,
+    index: usize,
+    flow: &FlowControl,
+    shared: &Rc<Shared>,
+    part: routed::Routed,
+) {
+    let sh = shared.clone();
+    let (source_topic, target_topic, partition) = (
+        part.source_topic.clone(),
+        part.target_topic.clone(),
+        part.partition,
+    );
+    let tell = move |event: routed::Event| match event {
+        routed::Event::Round { counts, next } => {
+            sh.metrics.absorb(&[], &counts);
+            sh.summary.borrow_mut().counts.add(&counts);
+            sh.window.borrow_mut().counts.add(&counts);
+            if let Some(latest) = sh.latest.get(index) {
+                latest.record(&Progress {
+                    flow: index,
+                    source_topic: source_topic.clone(),
+                    target_topic: target_topic.clone(),
+                    partition,
+                    next_offset: next,
+                    map_end: None,
+                });
+            }
+        }
+        routed::Event::Failed(reason) => {
+            tracing::error!(topic = %source_topic, partition, "partition stopped: {reason}");
+            let failure = Failure {
+                flow: index,
+                source_topic: source_topic.clone(),
+                partition,
+                reason,
+            };
+            sh.metrics.partition_stopped(
+                &sh.flow_names[index],
+                &failure.source_topic,
+                partition,
+                &failure.reason,
+            );
+            abort_if_asked(&sh, std::slice::from_ref(&failure));
+            sh.summary.borrow_mut().failures.push(failure);
+        }
+    };
+    tokio::task::spawn_local(routed::run(
+        plans.clone(),
+        index,
+        flow.source.clone(),
+        flow.target.clone(),
+        part,
+        shared.stop.clone(),
+        tell,
+    ));
 }
 
 /// MirrorMaker 2's positions for the flow, read from its offsets topic the

@@ -10,6 +10,7 @@ pub mod partition;
 pub mod plan;
 pub mod progress;
 pub mod route;
+pub mod routed;
 pub mod summary;
 pub mod worker;
 

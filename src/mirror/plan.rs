@@ -98,6 +98,15 @@ pub struct FlowPlan {
     /// Kafka Connect's offsets topic on the target, where MirrorMaker 2
     /// kept this flow's positions (read to take over from it).
     pub mm2_offsets_topic: String,
+    /// `kmirror.progress.group`, when set.
+    pub progress_group_name: Option<String>,
+    /// `kmirror.progress.cluster = source`: progress is committed to the
+    /// source cluster (MirrorMaker 1's consumer group).
+    pub progress_on_source: bool,
+    /// `kmirror.partitions.mismatch = route`.
+    pub route_mismatched_partitions: bool,
+    /// `kmirror.abort.on.send.failure`.
+    pub abort_on_send_failure: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -115,10 +124,12 @@ impl FlowPlan {
     /// The consumer group on the target under which kmirror keeps this
     /// flow's source positions.
     pub fn progress_group(&self) -> String {
-        format!(
-            "kmirror.progress.{}.{}",
-            self.source.cluster, self.target.cluster
-        )
+        self.progress_group_name.clone().unwrap_or_else(|| {
+            format!(
+                "kmirror.progress.{}.{}",
+                self.source.cluster, self.target.cluster
+            )
+        })
     }
 }
 
@@ -217,13 +228,12 @@ pub fn plans_from_config(
     config: &crate::config::MirrorConfig,
     backend: crate::net::Backend,
 ) -> Result<Vec<FlowPlan>, crate::config::ConfigError> {
-    use crate::config::properties::Properties;
-    let props = Properties::load(&config.path)?;
+    let props = &config.properties;
     let mut plans = Vec::new();
     for (index, flow) in config.flows.iter().enumerate() {
         let (src, tgt) = (flow.source.as_str(), flow.target.as_str());
         // Where a resolved key came from, most specific first.
-        let origin = |section: &str, alias: &str, key: &str| -> (String, Option<usize>) {
+        let origin = |section: &str, alias: &str, key: &str| {
             let candidates = [
                 format!("{src}->{tgt}.{section}.{key}"),
                 format!("{alias}.{section}.{key}"),
@@ -233,14 +243,18 @@ pub fn plans_from_config(
             ];
             candidates
                 .iter()
-                .find_map(|c| props.line_of(c).map(|l| (c.clone(), Some(l))))
+                .find_map(|c| {
+                    props
+                        .get(c)
+                        .map(|e| (c.clone(), Some(e.line), props.file_of(e).to_path_buf()))
+                })
                 // Never set: name the per-cluster key to set.
-                .unwrap_or((format!("{alias}.{key}"), None))
+                .unwrap_or((format!("{alias}.{key}"), None, config.path.clone()))
         };
         let bad = |section: &str, alias: &str, key: &str, message: String| {
-            let (key, line) = origin(section, alias, key);
+            let (key, line, path) = origin(section, alias, key);
             crate::config::ConfigError::InvalidValue {
-                path: config.path.clone(),
+                path,
                 line,
                 key,
                 message,
@@ -475,6 +489,10 @@ pub fn plans_from_config(
                 .then_some(flow.refresh_topics_interval),
             commit_interval: flow.offset_flush_interval,
             mm2_offsets_topic: flow.mm2_offsets_topic.clone(),
+            progress_group_name: flow.progress_group.clone(),
+            progress_on_source: flow.progress_on_source,
+            route_mismatched_partitions: flow.route_mismatched_partitions,
+            abort_on_send_failure: config.process.abort_on_send_failure,
             fetch,
             produce,
             exactly_once: flow.exactly_once,

@@ -39,6 +39,10 @@ pub struct Counters {
     /// `compression.type`, and their bytes.
     pub recompressed_batches: u64,
     pub recompressed_bytes: u64,
+    /// Batches mirrored on the partition-count mismatch path, and the
+    /// bytes it rebuilt (also in `copied_bytes`).
+    pub routed_batches: u64,
+    pub routed_bytes: u64,
     pub fetch_requests: u64,
     pub produce_requests: u64,
     /// Kafka errors in answers, by request (`fetch`, `produce`) and error
@@ -77,6 +81,8 @@ impl Counters {
             reencoded_batches: 0,
             recompressed_batches: 0,
             recompressed_bytes: 0,
+            routed_batches: 0,
+            routed_bytes: 0,
             fetch_requests: 0,
             produce_requests: 0,
             errors: BTreeMap::new(),
@@ -101,6 +107,8 @@ impl Counters {
         self.reencoded_batches += other.reencoded_batches;
         self.recompressed_batches += other.recompressed_batches;
         self.recompressed_bytes += other.recompressed_bytes;
+        self.routed_batches += other.routed_batches;
+        self.routed_bytes += other.routed_bytes;
         self.fetch_requests += other.fetch_requests;
         self.produce_requests += other.produce_requests;
         for (k, n) in &other.errors {
@@ -264,6 +272,12 @@ impl Summary {
             s.push_str(&format!(
                 "; {} of the re-encoded batches recompressed into the producer's compression.type ({} bytes)",
                 c.recompressed_batches, c.recompressed_bytes
+            ));
+        }
+        if c.routed_batches > 0 {
+            s.push_str(&format!(
+                "; {} source batches routed to targets with another partition count ({} bytes rebuilt)",
+                c.routed_batches, c.routed_bytes
             ));
         }
         if self.tls_copied_bytes > 0 {

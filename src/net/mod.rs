@@ -1,12 +1,13 @@
 //! The OS seam: which I/O backend runs (io_uring through tokio-uring, or
 //! epoll through tokio), TCP connections with their socket tuning, TLS over
-//! either backend, and the runtime each thread runs on. Nothing above this
-//! module knows which backend is in use; nothing inside it knows about
-//! Kafka.
+//! either backend, the runtime each thread runs on, and the process's
+//! resource limits. Nothing above this module knows which backend is in
+//! use; nothing inside it knows about Kafka.
 
 pub mod affinity;
 pub mod backend;
 pub mod buffers;
+pub mod limits;
 pub mod socket;
 pub mod stream;
 pub mod tls;

@@ -68,16 +68,50 @@ pub async fn connect(addr: SocketAddr, tuning: &SocketTuning) -> io::Result<toki
     Ok(stream)
 }
 
+/// Whether this process may use congestion control `name` on its sockets:
+/// tried on a socket that is never connected, so a name the kernel refuses
+/// stops kmirror at start-up rather than failing every connection. The
+/// error says what the kernel offers and what it lets unprivileged
+/// processes choose.
+pub fn check_congestion(name: &str) -> io::Result<()> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket
+        .set_tcp_congestion(name.as_bytes())
+        .map_err(|e| congestion_error(name, e))
+}
+
 /// Sets the congestion control algorithm before connecting; a name the
 /// kernel does not offer is an error naming what it does offer.
 fn set_congestion(socket: &tokio::net::TcpSocket, name: &str) -> io::Result<()> {
-    SockRef::from(socket).set_tcp_congestion(name.as_bytes()).map_err(|e| {
-        let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap_or_default();
-        io::Error::new(
-            e.kind(),
-            format!("TCP congestion control '{name}' is not available ({e}); this kernel offers: {}", available.trim()),
+    SockRef::from(socket)
+        .set_tcp_congestion(name.as_bytes())
+        .map_err(|e| congestion_error(name, e))
+}
+
+fn congestion_error(name: &str, e: io::Error) -> io::Error {
+    let read = |file: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{file}"))
+            .map_or_else(|_| "?".to_string(), |s| s.trim().to_string())
+    };
+    let (available, allowed) = (
+        read("tcp_available_congestion_control"),
+        read("tcp_allowed_congestion_control"),
+    );
+    let fix = if !available.split_whitespace().any(|a| a == name) {
+        format!("load its module first if the kernel has one: modprobe tcp_{name}")
+    } else {
+        format!(
+            "allow it for processes without CAP_NET_ADMIN: sysctl -w \
+             net.ipv4.tcp_allowed_congestion_control='{allowed} {name}'"
         )
-    })
+    };
+    io::Error::new(
+        e.kind(),
+        format!(
+            "TCP congestion control '{name}' is not available ({e}); this kernel offers: \
+             {available}; processes without CAP_NET_ADMIN may choose: {allowed}; {fix}"
+        ),
+    )
 }
 
 /// The socket options in effect on a connection, as the kernel reports them.
@@ -120,7 +154,27 @@ fn report_buffers(sock: &SockRef<'_>, addr: SocketAddr, tuning: &SocketTuning) {
             granted_receive = granted_rcv,
             asked_send = tuning.send_buffer,
             granted_send = granted_snd,
-            "the kernel capped the socket buffers; raise net.core.rmem_max / net.core.wmem_max (see tuning/)"
+            "the kernel capped the socket buffers; raise net.core.rmem_max / net.core.wmem_max (kmirror tune check prints the commands)"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_congestion_control_the_kernel_lacks_is_refused_with_what_it_offers() {
+        let err = check_congestion("no-such-algorithm").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("'no-such-algorithm' is not available"),
+            "{text}"
+        );
+        assert!(text.contains("this kernel offers: "), "{text}");
+        // The host's default is always allowed.
+        let default = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+            .expect("a Linux host");
+        check_congestion(default.trim()).expect("the default congestion control");
     }
 }

@@ -17,6 +17,10 @@ pub struct SourceTopic {
     pub name: String,
     pub target: String,
     pub partitions: i32,
+    /// The target topic's partition count when it differs from the
+    /// source's and records are routed (`kmirror.partitions.mismatch =
+    /// route`); `None`: partition p goes to partition p.
+    pub routed_into: Option<i32>,
 }
 
 /// The source topics the flow mirrors, from the source's full metadata:
@@ -39,6 +43,7 @@ pub fn select(plan: &FlowPlan, metadata: &[TopicMetadata]) -> Vec<SourceTopic> {
                 .policy
                 .format_remote_topic(&plan.source.cluster, &t.name),
             partitions: t.partitions.len() as i32,
+            routed_into: None,
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -62,7 +67,9 @@ pub struct Prepared {
 const DESCRIBE_ATTEMPTS: u32 = 3;
 
 /// Creates missing target topics with the source topics' configs (as
-/// MirrorMaker 2 does) and adds partitions where the source has more. A
+/// MirrorMaker 2 does) and adds partitions where the source has more (or,
+/// with `kmirror.partitions.mismatch = route`, routes records into the
+/// partitions the target has). A
 /// target topic is never created with fewer configs than its source has:
 /// when the source's configs cannot be read, creation waits for the next
 /// round. An existing target topic not yet mirrored must have the same
@@ -139,6 +146,13 @@ pub async fn ensure_targets(
                             continue;
                         }
                     }
+                }
+                if plan.route_mismatched_partitions && n != t.partitions {
+                    out.ready.push(SourceTopic {
+                        routed_into: Some(n),
+                        ..t.clone()
+                    });
+                    continue;
                 }
                 if n >= t.partitions {
                     out.ready.push(t.clone());

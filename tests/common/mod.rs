@@ -102,7 +102,19 @@ impl Kmirror {
     /// [`Kmirror::start`] with extra environment variables.
     pub fn start_with_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Kmirror {
         let log = config.with_extension(format!("log.{}", std::process::id()));
-        let log = unique_path(&log);
+        let mut all: Vec<&str> = vec![config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        Kmirror::spawn(&unique_path(&log), &all, env)
+    }
+
+    /// `kmirror <args>` (a command other than the mirror on a file, e.g.
+    /// `mirror-maker`), its output in `log`.
+    pub fn start_command(log: &Path, args: &[&str]) -> Kmirror {
+        Kmirror::spawn(log, args, &[])
+    }
+
+    fn spawn(log: &Path, args: &[&str], env: &[(&str, &str)]) -> Kmirror {
+        let log = log.to_path_buf();
         let err = File::create(&log).expect("log file");
         // KMIRROR_TEST_IO picks the I/O backend for a whole test binary.
         let io: Vec<String> = match std::env::var("KMIRROR_TEST_IO") {
@@ -110,7 +122,6 @@ impl Kmirror {
             _ => Vec::new(),
         };
         let child = Command::new(env!("CARGO_BIN_EXE_kmirror"))
-            .arg(config)
             .args(args)
             .args(&io)
             .env(
