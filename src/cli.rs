@@ -19,7 +19,7 @@ use crate::net::{affinity, Backend};
     name = "kmirror",
     version,
     about = "Mirrors Kafka topics between clusters, driven by a MirrorMaker 2 properties file",
-    after_help = "Every command also takes --log-format text|json (default text: human-readable lines on stderr; json: one object per line). KMIRROR_LOG sets the level (default info), e.g. KMIRROR_LOG=debug.\n\nTuning profiles for --profile (built in; the file's own keys win over the profile's):\n  lan-low-latency   source and target in one data center; a record's delay matters most\n  wan-high-bdp      near the target, fetching across a WAN (tens of ms, Gbit/s)\n  max-throughput    moving a backlog as fast as possible on a host given to kmirror\n  small-host        a small VM shared with other work: one worker, bounded memory\n\nOther commands: kmirror demo, kmirror mirror-maker (MirrorMaker 1's command line), kmirror status, kmirror verify, kmirror offsets translate, kmirror failover, kmirror failback, kmirror tune check [--profile NAME] [--config FILE] (the host against a profile, with fixes), kmirror tune bdp --rtt 80ms --bandwidth 10gbit (buffers, fetch sizes and streams for a path); each with --help."
+    after_help = "Every command also takes --log-format text|json (default text: human-readable lines on stderr; json: one object per line). KMIRROR_LOG sets the level (default info), e.g. KMIRROR_LOG=debug.\n\nTuning profiles for --profile (built in; the file's own keys win over the profile's):\n  lan-low-latency   source and target in one data center; a record's delay matters most\n  wan-high-bdp      near the target, fetching across a WAN (tens of ms, Gbit/s)\n  max-throughput    moving a backlog as fast as possible on a host given to kmirror\n  small-host        a small VM shared with other work: one worker, bounded memory\n\nOther commands: kmirror mirror-maker (MirrorMaker 1's command line), kmirror status, kmirror verify, kmirror offsets translate, kmirror failover, kmirror failback, kmirror tune check [--profile NAME] [--config FILE] (the host against a profile, with fixes), kmirror tune bdp --rtt 80ms --bandwidth 10gbit (buffers, fetch sizes and streams for a path); each with --help."
 )]
 pub struct MirrorArgs {
     /// The MirrorMaker 2 properties file (connect-mirror-maker.properties).
@@ -139,30 +139,6 @@ impl MirrorMakerArgs {
             abort_on_send_failure,
         })
     }
-}
-
-/// `kmirror demo`
-#[derive(Debug, Parser, Clone)]
-#[command(
-    name = "kmirror demo",
-    about = "Two local Kafka clusters, a stream, and kmirror mirroring it"
-)]
-pub struct DemoArgs {
-    /// Records to produce.
-    #[arg(long, default_value_t = 200_000)]
-    pub records: u64,
-    /// Record size in bytes.
-    #[arg(long, default_value_t = 1024)]
-    pub record_size: usize,
-    /// Producer rate in records per second.
-    #[arg(long, default_value_t = 10_000)]
-    pub rate: u64,
-    /// Partitions of the demo topic.
-    #[arg(long, default_value_t = 6)]
-    pub partitions: i32,
-    /// I/O backend: uring or epoll.
-    #[arg(long = "io")]
-    pub io: Option<String>,
 }
 
 /// `kmirror offsets translate`

@@ -4,8 +4,6 @@
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod demo;
-pub mod harness;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;

@@ -1,6 +1,6 @@
 //! The `kmirror` command: `kmirror mm2.properties [--clusters A B]` runs the
-//! mirror from an unchanged MirrorMaker 2 file; `kmirror demo` runs the
-//! embedded demo on two local Kafka clusters; `kmirror offsets translate`,
+//! mirror from an unchanged MirrorMaker 2 file; `kmirror mirror-maker`
+//! takes MirrorMaker 1's command line; `kmirror offsets translate`,
 //! `kmirror failover` and `kmirror failback` move consumer groups and flows
 //! between clusters (docs/failover.md); `kmirror verify` compares topics
 //! with their mirrors record by record (docs/verify.md); `kmirror tune check`
@@ -14,9 +14,7 @@ use std::sync::Arc;
 use clap::Parser;
 use kmirror::logging::LogFormat;
 
-use kmirror::cli::{
-    self, DemoArgs, FailbackArgs, FailoverArgs, MirrorArgs, TranslateArgs, VerifyArgs,
-};
+use kmirror::cli::{self, FailbackArgs, FailoverArgs, MirrorArgs, TranslateArgs, VerifyArgs};
 
 fn main() -> ExitCode {
     let all: Vec<String> = std::env::args().collect();
@@ -33,16 +31,11 @@ fn main() -> ExitCode {
     cli::exit_on_panic();
     match args.get(1).map(String::as_str) {
         Some("demo") => {
-            let demo = DemoArgs::parse_from(
-                std::iter::once("kmirror demo".to_string()).chain(args[2..].iter().cloned()),
+            // The demo and its Kafka harness are not in the shipped binary.
+            kmirror::logging::say_error(
+                "kmirror demo: the demo runs from a source checkout: cargo run --release -p kmirror-harness",
             );
-            match kmirror::demo::run(&demo) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    kmirror::logging::say_error(&format!("kmirror demo: {e}"));
-                    ExitCode::from(1)
-                }
-            }
+            ExitCode::from(2)
         }
         Some("offsets") if args.get(2).map(String::as_str) == Some("translate") => {
             let t = TranslateArgs::parse_from(

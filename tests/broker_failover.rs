@@ -17,10 +17,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
-use kmirror::harness::cluster::{shared_pair_with, ClusterOptions, ClusterPair, KafkaCluster};
-use kmirror::harness::leaders;
-use kmirror::harness::sequence::{Delivery, SequenceCheck, SequenceStream, StreamPlan};
-use kmirror::harness::tools::{self, Isolation};
+use kmirror_harness::cluster::{shared_pair_with, ClusterOptions, ClusterPair, KafkaCluster};
+use kmirror_harness::leaders;
+use kmirror_harness::sequence::{Delivery, SequenceCheck, SequenceStream, StreamPlan};
+use kmirror_harness::tools::{self, Isolation};
 
 const PARTITIONS: i32 = 6;
 /// Records per second of the stream, lingering so that batches hold a few

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::scenarios::{records, Bootstrap};
 use common::*;
-use kmirror::harness::tools;
+use kmirror_harness::tools;
 
 #[test]
 fn source_and_target_broker_restarts_lose_nothing() {

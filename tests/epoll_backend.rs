@@ -44,7 +44,7 @@ fn stop_and_restart_loses_nothing() {
 fn backend_in_use_is_logged() {
     epoll();
     let pair = common::pair(KAFKA_4);
-    kmirror::harness::tools::create_topic(&pair.source, "backend-log", 1, &[]).unwrap();
+    kmirror_harness::tools::create_topic(&pair.source, "backend-log", 1, &[]).unwrap();
     let cfg = common::mm2_file(pair, "backend", "topics = backend-log");
     let mut km = common::Kmirror::start(&cfg, &[]);
     common::wait_until(

@@ -11,7 +11,7 @@ use common::{
     mm2_file, pair, run_kmirror, total_end_offset, wait_until, Kmirror, KAFKA_4, ONE_REPLICA,
     QUICK_COMPACTION,
 };
-use kmirror::harness::tools::{self, ConsumedRecord, Isolation, TestRecord, TxnOutcome};
+use kmirror_harness::tools::{self, ConsumedRecord, Isolation, TestRecord, TxnOutcome};
 use kmirror_proto::records::PLACEHOLDER_HEADER;
 
 /// Per partition: source offset -> record value.

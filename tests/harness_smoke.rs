@@ -7,10 +7,10 @@ use std::path::Path;
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use kmirror::harness::tools::{
+use kmirror_harness::tools::{
     self, ConsumedRecord, Isolation, TestRecord, TimestampType, TxnOutcome,
 };
-use kmirror::harness::{shared_pair, ClusterOptions, KafkaCluster, KAFKA_3, KAFKA_4};
+use kmirror_harness::{shared_pair, ClusterOptions, KafkaCluster, KAFKA_3, KAFKA_4};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 

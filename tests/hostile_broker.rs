@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kmirror::harness::fake::{FakeBroker, Fault, Role, Rule, Template};
+use kmirror_harness::fake::{FakeBroker, Fault, Role, Rule, Template};
 use kmirror_proto::api::Api;
 
 const TOPIC: &str = "hostile";

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{pair, run_kmirror, scratch, total_end_offset, wait_until, Kmirror, KAFKA_4};
-use kmirror::harness::tools::{self, Isolation, TestRecord};
 use kmirror::mirror::route::partition_for;
+use kmirror_harness::tools::{self, Isolation, TestRecord};
 
 #[test]
 fn mirror_maker_1_files_flags_group_and_partition_routing() {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::fake::{fake_mm2, fake_pair};
 use common::*;
-use kmirror::harness::fake::{Fault, Rule};
+use kmirror_harness::fake::{Fault, Rule};
 use kmirror_proto::api::Api;
 
 /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED.

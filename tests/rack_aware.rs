@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::scenarios::records;
 use common::*;
-use kmirror::harness::cluster::{ClusterOptions, KafkaCluster};
-use kmirror::harness::tools;
+use kmirror_harness::cluster::{ClusterOptions, KafkaCluster};
+use kmirror_harness::tools;
 
 #[test]
 fn fetches_follow_the_preferred_read_replica_of_the_consumers_rack() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::fake::{fake_pair, peak_rss_kib};
 use common::*;
-use kmirror::harness::fake::{FakeBroker, Fault, Role, Rule, Template};
+use kmirror_harness::fake::{FakeBroker, Fault, Role, Rule, Template};
 use kmirror_proto::api::Api;
 
 #[test]

@@ -8,11 +8,11 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use kmirror::harness::certs::{TestPki, STORE_PASSWORD};
-use kmirror::harness::cluster::{shared_pair_with, ClusterOptions, ClusterPair, KafkaCluster};
-use kmirror::harness::secure::{PLAIN_PASSWORD, SCRAM_PASSWORD, USER};
-use kmirror::harness::token_server::TokenServer;
-use kmirror::harness::tools;
+use kmirror_harness::certs::{TestPki, STORE_PASSWORD};
+use kmirror_harness::cluster::{shared_pair_with, ClusterOptions, ClusterPair, KafkaCluster};
+use kmirror_harness::secure::{PLAIN_PASSWORD, SCRAM_PASSWORD, USER};
+use kmirror_harness::token_server::TokenServer;
+use kmirror_harness::tools;
 
 use common::scenarios::records;
 use common::*;
@@ -508,7 +508,7 @@ fn password_from_a_file_provider_never_appears_in_debug_output() {
 /// and every record arrives once, in order, with no error storm.
 #[test]
 fn sessions_renewed_under_a_60s_stream() {
-    use kmirror::harness::sequence::{SequenceStream, StreamPlan};
+    use kmirror_harness::sequence::{SequenceStream, StreamPlan};
     let pair = secure_pair();
     let pki = TestPki::shared();
     let topic = "sec-reauth";
@@ -578,7 +578,7 @@ fn acls(cluster: &KafkaCluster, args: &str) -> String {
 /// taken away, the error names it.
 #[test]
 fn least_privilege_acls_and_topic_acl_sync() {
-    use kmirror::harness::secure::{LIMITED_PASSWORD, LIMITED_USER};
+    use kmirror_harness::secure::{LIMITED_PASSWORD, LIMITED_USER};
     let pair = secure_pair();
     let pki = TestPki::shared();
     let (src, tgt) = (&pair.source, &pair.target);

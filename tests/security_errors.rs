@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::fake::fake_pair;
 use common::*;
-use kmirror::harness::certs::TestPki;
-use kmirror::harness::fake::{FakeBroker, Role, Template};
+use kmirror_harness::certs::TestPki;
+use kmirror_harness::fake::{FakeBroker, Role, Template};
 
 const TOPIC: &str = "tls-fake";
 

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use common::fake::{fake_mm2, fake_pair};
 use common::*;
-use kmirror::harness::fake::{Fault, Rule};
+use kmirror_harness::fake::{Fault, Rule};
 use kmirror_proto::api::Api;
 
 /// Waits until the target has been sent at least one Produce.
-fn wait_for_produce(target: &kmirror::harness::fake::FakeBroker, km: &mut Kmirror) {
+fn wait_for_produce(target: &kmirror_harness::fake::FakeBroker, km: &mut Kmirror) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while target.requests(Api::Produce) == 0 {
         assert!(km.is_running(), "kmirror exited:\n{}", km.output());

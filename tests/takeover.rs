@@ -14,9 +14,9 @@ use common::{
     assert_mirrored_at_least_once, pair, run_kmirror, scratch, total_end_offset, wait_until,
     Kmirror, KAFKA_4, ONE_REPLICA,
 };
-use kmirror::harness::mm2::MirrorMaker2;
-use kmirror::harness::tools::{self, Isolation};
 use kmirror::offsets::mm2_takeover;
+use kmirror_harness::mm2::MirrorMaker2;
+use kmirror_harness::tools::{self, Isolation};
 
 #[test]
 fn continues_where_mirrormaker_2_stopped() {
@@ -180,7 +180,7 @@ fn continues_where_mirrormaker_2_stopped() {
 /// MirrorMaker 2's next source offset per partition of `topic`, from
 /// Connect's offsets topic on `cluster`.
 fn mm2_positions(
-    cluster: &kmirror::harness::KafkaCluster,
+    cluster: &kmirror_harness::KafkaCluster,
     offsets_topic: &str,
     topic: &str,
 ) -> HashMap<i32, i64> {

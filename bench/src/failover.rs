@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kmirror::harness::cluster::KafkaCluster;
-use kmirror::harness::dist::{KafkaDist, KAFKA_4};
-use kmirror::harness::tools::{self, Isolation, TestRecord, TxnOutcome};
+use kmirror_harness::cluster::KafkaCluster;
+use kmirror_harness::dist::{KafkaDist, KAFKA_4};
+use kmirror_harness::tools::{self, Isolation, TestRecord, TxnOutcome};
 
 use crate::mirrors::{kmirror_binary, mm2_command, spawn_logged, stop, write_props};
 

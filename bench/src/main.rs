@@ -26,10 +26,10 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use kmirror::harness::certs::TestPki;
-use kmirror::harness::cluster::{ClusterOptions, KafkaCluster};
-use kmirror::harness::dist::{KafkaDist, KAFKA_4};
-use kmirror::harness::tools;
+use kmirror_harness::certs::TestPki;
+use kmirror_harness::cluster::{ClusterOptions, KafkaCluster};
+use kmirror_harness::dist::{KafkaDist, KAFKA_4};
+use kmirror_harness::tools;
 
 use crate::mirrors::{kmirror_binary, spawn_logged, sum_offsets};
 

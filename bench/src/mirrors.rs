@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use kmirror::harness::cluster::KafkaCluster;
-use kmirror::harness::tools;
+use kmirror_harness::cluster::KafkaCluster;
+use kmirror_harness::tools;
 
 /// The release kmirror built beside this benchmark binary (which honours
 /// `CARGO_TARGET_DIR`), else target/release/kmirror of this workspace; it
@@ -29,7 +29,7 @@ pub fn kmirror_binary() -> Result<PathBuf, String> {
 }
 
 /// Kafka's own MirrorMaker 2 (dedicated mode) on `props`: the harness's.
-pub use kmirror::harness::mm2::mm2_command;
+pub use kmirror_harness::mm2::mm2_command;
 
 /// Starts a mirror with its stdout and stderr in `<dir>/<name>.out|.err`.
 pub fn spawn_logged(cmd: &mut Command, dir: &Path, name: &str) -> Result<Child, String> {

@@ -16,9 +16,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kmirror::harness::cluster::{ClusterOptions, KafkaCluster};
-use kmirror::harness::dist::KAFKA_4;
-use kmirror::harness::tools;
+use kmirror_harness::cluster::{ClusterOptions, KafkaCluster};
+use kmirror_harness::dist::KAFKA_4;
+use kmirror_harness::tools;
 
 use crate::procstat;
 

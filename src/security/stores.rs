@@ -274,7 +274,7 @@ fn pem_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::certs::TestPki;
+    use kmirror_harness::certs::TestPki;
 
     /// The client key, encrypted as Kafka's PEM keystores hold it
     /// (PKCS#8, PBES2 with PBKDF2-SHA256 and AES-256-CBC).

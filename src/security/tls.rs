@@ -427,7 +427,7 @@ pub fn is_permanent(e: &rustls::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::certs::TestPki;
+    use kmirror_harness::certs::TestPki;
 
     fn pem_trust(path: &std::path::Path) -> TlsOptions {
         TlsOptions {
@@ -480,12 +480,12 @@ mod tests {
             trust: TrustSource::File {
                 path: pki.path("truststore.p12"),
                 store_type: StoreType::Pkcs12,
-                password: Some(Secret::new(crate::harness::certs::STORE_PASSWORD)),
+                password: Some(Secret::new(kmirror_harness::certs::STORE_PASSWORD)),
             },
             key: Some(KeySource::File {
                 path: pki.path("client.p12"),
                 store_type: StoreType::Jks, // Java reads PKCS12 through JKS too.
-                password: Some(Secret::new(crate::harness::certs::STORE_PASSWORD)),
+                password: Some(Secret::new(kmirror_harness::certs::STORE_PASSWORD)),
                 key_password: None,
             }),
             ..pem_trust(&pki.path("ca.pem"))

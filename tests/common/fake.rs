@@ -1,9 +1,9 @@
 //! Fake-broker setups for error-path tests (they prove nothing about
-//! mirroring; see `kmirror::harness::fake`).
+//! mirroring; see `kmirror_harness::fake`).
 
 use std::path::PathBuf;
 
-use kmirror::harness::fake::{FakeBroker, Role, Template};
+use kmirror_harness::fake::{FakeBroker, Role, Template};
 
 /// A fake source serving `topic` (`partitions` partitions of copies of a
 /// `batch_bytes` batch, `log_end` offsets each) and a fake target.

@@ -10,11 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use kmirror::harness::cluster::{shared_pair, ClusterPair, KafkaCluster};
-use kmirror::harness::tools::{self, ConsumedRecord, Isolation};
+use kmirror_harness::cluster::{shared_pair, ClusterPair, KafkaCluster};
+use kmirror_harness::tools::{self, ConsumedRecord, Isolation};
 
 #[allow(unused_imports)]
-pub use kmirror::harness::dist::{KAFKA_3, KAFKA_4};
+pub use kmirror_harness::dist::{KAFKA_3, KAFKA_4};
 
 pub mod fake;
 pub mod scenarios;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kmirror::harness::tools::{self, TestRecord, TxnOutcome};
+use kmirror_harness::tools::{self, TestRecord, TxnOutcome};
 
 use super::*;
 
@@ -1203,7 +1203,7 @@ pub fn verify_reports_identical_and_names_an_altered_record(version: &str) {
 /// `kmirror verify` on a topic Apache Kafka's MirrorMaker 2 mirrored: MM2
 /// re-batches and renumbers, and every record must still match.
 pub fn verify_accepts_a_topic_mirrormaker_2_mirrored(version: &str) {
-    use kmirror::harness::mm2::MirrorMaker2;
+    use kmirror_harness::mm2::MirrorMaker2;
 
     let pair = pair(version);
     let t = "mm2-verified";

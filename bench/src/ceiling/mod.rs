@@ -2,7 +2,7 @@
 //! kmirror's own cost, with the brokers taken out. kmirror mirrors from a
 //! fake source broker that serves Fetch responses from memory to a fake
 //! target broker that acknowledges every Produce without storing it (see
-//! `kmirror::harness::fake`: they isolate kmirror's cost and prove nothing about
+//! `kmirror_harness::fake`: they isolate kmirror's cost and prove nothing about
 //! mirroring). In the same run a kernel-only TCP relay ([`splice_relay`])
 //! moves the same batches socket -> pipe -> socket. For 1 KiB, 64 KiB and
 //! 1 MiB batches it reports GB/s and GB/s per CPU-second of kmirror (bytes
@@ -25,8 +25,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kmirror::harness::certs::TestPki;
-use kmirror::harness::fake::{FakeBroker, Role, Run, Template, ENDLESS};
+use kmirror_harness::certs::TestPki;
+use kmirror_harness::fake::{FakeBroker, Role, Run, Template, ENDLESS};
 use splice_relay::RelayOutcome;
 
 use crate::procstat;
@@ -315,7 +315,7 @@ impl PinnedBroker {
     ) -> std::io::Result<PinnedBroker> {
         let tids = Arc::new(Mutex::new(Vec::new()));
         let (hook_tids, cpus) = (tids.clone(), cpus.to_vec());
-        let hook: kmirror::harness::fake::ThreadHook = Arc::new(move || {
+        let hook: kmirror_harness::fake::ThreadHook = Arc::new(move || {
             pin_current_thread(&cpus);
             hook_tids
                 .lock()

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use kmirror::harness::leaders;
-use kmirror::harness::KafkaCluster;
+use kmirror_harness::leaders;
+use kmirror_harness::KafkaCluster;
 
 use super::schedule::{BrokerFault, Side};
 

@@ -3,7 +3,7 @@
 //! while a seeded fault schedule kills kmirror, kills source and target
 //! brokers that lead mirrored partitions, and cuts kmirror's connections;
 //! then every target record is checked against the source
-//! (`kmirror::harness::sequence`). Writes bench/results/chaos.md, prints a
+//! (`kmirror_harness::sequence`). Writes bench/results/chaos.md, prints a
 //! one-line verdict, and exits non-zero when the run failed.
 //!
 //! Flags: `--records N` (default 1,000,000), `--mode alo|eos`, `--kills K`
@@ -33,10 +33,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use kmirror::harness::cluster::{ClusterOptions, KafkaCluster};
-use kmirror::harness::dist::KAFKA_4;
-use kmirror::harness::sequence::{Delivery, SequenceCheck, SequenceStream, StreamPlan};
-use kmirror::harness::tools::{self, Isolation};
+use kmirror_harness::cluster::{ClusterOptions, KafkaCluster};
+use kmirror_harness::dist::KAFKA_4;
+use kmirror_harness::sequence::{Delivery, SequenceCheck, SequenceStream, StreamPlan};
+use kmirror_harness::tools::{self, Isolation};
 
 use crate::flags;
 use crate::mirrors::kmirror_binary;

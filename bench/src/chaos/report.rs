@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use kmirror::harness::sequence::{Delivery, SequenceCheck};
-use kmirror::harness::stream::StreamTotals;
+use kmirror_harness::sequence::{Delivery, SequenceCheck};
+use kmirror_harness::stream::StreamTotals;
 
 use super::broker_fault::BrokerFaultOutcome;
 use super::schedule::{Schedule, Side};

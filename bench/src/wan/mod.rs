@@ -24,9 +24,9 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use kmirror::harness::cluster::{ClusterOptions, KafkaCluster};
-use kmirror::harness::dist::{KafkaDist, KAFKA_4};
-use kmirror::harness::tools;
+use kmirror_harness::cluster::{ClusterOptions, KafkaCluster};
+use kmirror_harness::dist::{KafkaDist, KAFKA_4};
+use kmirror_harness::tools;
 
 use crate::mirrors::{self, kmirror_binary, spawn_logged, sum_offsets};
 use crate::procstat;

@@ -9,10 +9,10 @@ use std::rc::Rc;
 use std::thread::JoinHandle;
 
 use super::*;
-use crate::harness::certs::TestPki;
 use crate::net::backend::{run_on_this_thread, Backend};
 use crate::security::stores::StoreType;
 use crate::security::tls::{TlsOptions, TlsSettings, TrustSource};
+use kmirror_harness::certs::TestPki;
 
 const TOTAL: u64 = 6 << 20;
 

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::harness::java::{self, Jvm};
-use crate::harness::process;
-use crate::harness::tools::{self, BootstrapServers, TestRecord};
+use crate::java::{self, Jvm};
+use crate::process;
+use crate::tools::{self, BootstrapServers, TestRecord};
 
 /// What a finished stream sent and what came of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::harness::cluster::ClusterOptions;
+use crate::cluster::ClusterOptions;
 
 /// The SCRAM and PLAIN user kmirror authenticates as.
 pub const USER: &str = "kmirror";
@@ -30,7 +30,7 @@ pub const LIMITED_PASSWORD: &str = "limited-pw-58e1";
 
 impl ClusterOptions {
     /// Adds the secured listeners, with the key material in `pki_dir`
-    /// (see [`crate::harness::certs::TestPki`]).
+    /// (see [`crate::certs::TestPki`]).
     pub fn secure_listeners(mut self, pki_dir: &Path) -> Self {
         self.secure = Some(pki_dir.to_path_buf());
         self

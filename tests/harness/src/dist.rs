@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::harness::{process, repo_root};
+use crate::{process, repo_root};
 
 /// The Kafka 4 release the harness tests against; its clients are also the
 /// harness's tools.

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::harness::stream::{StreamProducer, StreamTotals};
-use crate::harness::tools::{ConsumedRecord, TestRecord};
+use crate::stream::{StreamProducer, StreamTotals};
+use crate::tools::{ConsumedRecord, TestRecord};
 
 /// How many examples of each kind of problem a check keeps per partition.
 pub const EXAMPLES: usize = 10;
@@ -232,7 +232,7 @@ pub struct CheckTotals {
 
 impl SequenceCheck {
     /// Compares `target` with `source` (each ordered by partition and
-    /// offset, as [`consume_all`](crate::harness::tools::consume_all)
+    /// offset, as [`consume_all`](crate::tools::consume_all)
     /// returns them), partition by partition.
     pub fn run(delivery: Delivery, source: &[ConsumedRecord], target: &[ConsumedRecord]) -> Self {
         let mut index: HashMap<u64, (i32, usize)> = HashMap::with_capacity(source.len());
@@ -481,7 +481,7 @@ fn more(count: u64, shown: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::tools::TimestampType;
+    use crate::tools::TimestampType;
 
     fn consumed(partition: i32, offset: i64, seq: u64) -> ConsumedRecord {
         let r = record(seq, 2);

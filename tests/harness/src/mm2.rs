@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{process, repo_root, KafkaDist};
+use crate::{process, repo_root, KafkaDist};
 
 /// The JVM heap MirrorMaker 2 may grow to: room for the benchmarks'
 /// throughput runs (the JVM takes it only as it needs it).

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::harness::{process, repo_root, KafkaDist};
+use crate::{process, repo_root, KafkaDist};
 
 /// How much JVM a tool gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,33 +71,30 @@ fn test_clients() -> io::Result<PathBuf> {
 }
 
 const SOURCES: [(&str, &str); 7] = [
-    (
-        "Wire.java",
-        include_str!("../../tests/kafka/java/Wire.java"),
-    ),
+    ("Wire.java", include_str!("../../kafka/java/Wire.java")),
     (
         "GroupConsumer.java",
-        include_str!("../../tests/kafka/java/GroupConsumer.java"),
+        include_str!("../../kafka/java/GroupConsumer.java"),
     ),
     (
         "Mm2Client.java",
-        include_str!("../../tests/kafka/java/Mm2Client.java"),
+        include_str!("../../kafka/java/Mm2Client.java"),
     ),
     (
         "TestProducer.java",
-        include_str!("../../tests/kafka/java/TestProducer.java"),
+        include_str!("../../kafka/java/TestProducer.java"),
     ),
     (
         "TestConsumer.java",
-        include_str!("../../tests/kafka/java/TestConsumer.java"),
+        include_str!("../../kafka/java/TestConsumer.java"),
     ),
     (
         "PacedProducer.java",
-        include_str!("../../tests/kafka/java/PacedProducer.java"),
+        include_str!("../../kafka/java/PacedProducer.java"),
     ),
     (
         "StreamProducer.java",
-        include_str!("../../tests/kafka/java/StreamProducer.java"),
+        include_str!("../../kafka/java/StreamProducer.java"),
     ),
 ];
 

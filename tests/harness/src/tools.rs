@@ -1,6 +1,6 @@
 //! Real Kafka clients, used by tests as independent producers and checkers:
 //! Kafka's own command-line tools (always from Kafka 4, see
-//! [`KafkaDist::tools`](crate::harness::KafkaDist::tools)), `kcat` for quick
+//! [`KafkaDist::tools`](crate::KafkaDist::tools)), `kcat` for quick
 //! metadata and offset queries, and two small Java clients of ours.
 //!
 //! Why our own Java clients (`tests/kafka/java/`) rather than `kcat` for
@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::java::{self, Jvm};
-use crate::harness::{process, wire, KafkaCluster};
+use crate::java::{self, Jvm};
+use crate::{process, wire, KafkaCluster};
 
 /// How long admin commands and short producer runs may take.
 pub const TOOL_TIMEOUT: Duration = Duration::from_secs(120);

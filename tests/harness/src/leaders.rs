@@ -9,8 +9,8 @@ use std::io;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::tools::{self, PartitionReplicas};
-use crate::harness::KafkaCluster;
+use crate::tools::{self, PartitionReplicas};
+use crate::KafkaCluster;
 
 /// The partitions of `topic` each broker leads, by broker id (brokers
 /// that lead nothing are absent; leaderless partitions are under -1).

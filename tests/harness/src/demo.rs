@@ -1,4 +1,5 @@
-//! `kmirror demo`: the embedded default job. Starts two local Kafka clusters
+//! The demo (`cargo run --release -p kmirror-harness`, the README's first
+//! command): the embedded default job. Starts two local Kafka clusters
 //! with the project's harness, streams records into the source with Kafka's
 //! own producer, mirrors them with kmirror from a generated MirrorMaker 2
 //! file, prints a live readout, and stops once the target holds every
@@ -8,10 +9,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli::{self, CliError, DemoArgs, MirrorArgs};
-use crate::harness::cluster::KafkaCluster;
-use crate::harness::dist::KAFKA_4;
-use crate::harness::tools;
+use kmirror::cli::{self, CliError, MirrorArgs};
+
+use crate::cluster::KafkaCluster;
+use crate::dist::KAFKA_4;
+use crate::tools;
+
+/// `cargo run --release -p kmirror-harness` (the README's first command)
+#[derive(Debug, clap::Parser, Clone)]
+#[command(
+    name = "kmirror-demo",
+    about = "Two local Kafka clusters, a stream, and kmirror mirroring it"
+)]
+pub struct DemoArgs {
+    /// Records to produce.
+    #[arg(long, default_value_t = 200_000)]
+    pub records: u64,
+    /// Record size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub record_size: usize,
+    /// Producer rate in records per second.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// I/O backend: uring or epoll.
+    #[arg(long = "io")]
+    pub io: Option<String>,
+}
 
 const TOPIC: &str = "orders";
 /// Seconds of records sent, mirrored and left out of the figures before the
@@ -64,7 +90,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicBool::new(false));
     // Nothing counts in the latencies until the measured stream starts.
-    crate::mirror::summary::MEASURE_FROM_MS.store(i64::MAX, Ordering::Relaxed);
+    kmirror::mirror::summary::MEASURE_FROM_MS.store(i64::MAX, Ordering::Relaxed);
     let producer = {
         let bootstrap = source.bootstrap();
         let produced = produced.clone();
@@ -93,8 +119,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
                 return Err(e);
             }
             std::thread::sleep(Duration::from_secs(1));
-            crate::mirror::summary::MEASURE_FROM_MS.store(
-                crate::client::small_topic::now_ms() + WARM_UP.as_millis() as i64,
+            kmirror::mirror::summary::MEASURE_FROM_MS.store(
+                kmirror::client::small_topic::now_ms() + WARM_UP.as_millis() as i64,
                 Ordering::Relaxed,
             );
             let r = tools::producer_perf(&cluster, TOPIC, n, size, rate, &props);
@@ -164,7 +190,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
 /// The demo's last lines: what happened and how fast, for a newcomer.
 fn closing_lines(
     args: &DemoArgs,
-    summary: &crate::mirror::Summary,
+    summary: &kmirror::mirror::Summary,
     perf: Option<&tools::PerfSummary>,
     src_total: i64,
     dst_total: i64,

@@ -22,7 +22,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::harness::{process, repo_root, secure, wire, KafkaDist};
+use crate::{process, repo_root, secure, wire, KafkaDist};
 
 /// How a cluster differs from the harness defaults.
 #[derive(Clone, Debug)]
@@ -48,7 +48,7 @@ pub struct ClusterOptions {
     /// no racks.
     pub racks: Vec<String>,
     /// Secured listeners on node 1, with the key material in this
-    /// directory (see [`crate::harness::secure`]).
+    /// directory (see [`crate::secure`]).
     pub secure: Option<PathBuf>,
 }
 

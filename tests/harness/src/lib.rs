@@ -12,9 +12,14 @@
 //! Needs `java` (17+), `mvn` (first use of a Kafka version) and `kcat`,
 //! except [`fake`], a scriptable fake broker for error-path tests and the
 //! ceiling benchmark, which proves nothing about mirroring.
+//!
+//! A crate of its own (kmirror-harness), so that the shipped kmirror binary
+//! carries no test tooling: the tests, the benchmarks and the demo (this
+//! crate's binary) use it; kmirror's unit tests use its certificates.
 
 pub mod certs;
 pub mod cluster;
+pub mod demo;
 pub mod dist;
 pub mod fake;
 mod java;
@@ -39,5 +44,6 @@ pub use dist::{KafkaDist, KAFKA_3, KAFKA_4};
 /// The kmirror repository: `tests/kafka/` lives there, `.kafka/` is filled
 /// there.
 pub(crate) fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // This crate lives in tests/harness.
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }

@@ -89,13 +89,13 @@ impl TestPki {
     }
 
     /// A TLS server configuration with the broker's certificate (for
-    /// [`crate::harness::fake::FakeBroker::start_tls`]); `client_auth`
+    /// [`crate::fake::FakeBroker::start_tls`]); `client_auth`
     /// requires client certificates signed by the CA.
     pub fn server_config(
         &self,
         client_auth: bool,
     ) -> io::Result<std::sync::Arc<rustls::ServerConfig>> {
-        use crate::security::stores::{self, StoreFile, StoreType};
+        use kmirror::security::stores::{self, StoreFile, StoreType};
         let material = stores::key_from_file(
             &StoreFile {
                 path: &self.path("broker.pem"),
