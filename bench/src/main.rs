@@ -44,6 +44,8 @@ struct Args {
     modes: Vec<bool>,
     /// Plaintext, TLS (mutual TLS on both clusters), or both.
     tls: Vec<bool>,
+    /// `--profile` for kmirror (a tuning profile; recorded in the report).
+    profile: Option<String>,
 }
 
 fn parse_args(rest: &[String]) -> Result<Args, String> {
@@ -55,9 +57,11 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
         live_secs: 20,
         modes: vec![false, true],
         tls: vec![false, true],
+        profile: None,
     };
     for (flag, v) in flags::pairs(rest)? {
         match flag {
+            "--profile" => a.profile = Some(v.to_string()),
             "--records" => a.records = flags::number(flag, v)?,
             "--partitions" => a.partitions = flags::number(flag, v)?,
             "--record-size" => a.record_size = flags::number(flag, v)?,
@@ -95,7 +99,7 @@ fn main() {
                 kmirror::logging::init(kmirror::logging::LogFormat::Text);
                 e2e(&args)
             }
-            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S] [--exactly-once both|off|only] [--tls both|off|only]"),
+            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S] [--exactly-once both|off|only] [--tls both|off|only] [--profile NAME]"),
         },
         "wan" => match wan::parse_args(&rest) {
             Ok(args) => {
@@ -276,6 +280,9 @@ fn e2e(args: &Args) -> Result<(), String> {
                 } else {
                     let mut km = Command::new(kmirror_binary()?);
                     km.arg(&props);
+                    if let Some(profile) = &args.profile {
+                        km.args(["--profile", profile]);
+                    }
                     km
                 };
                 let child = spawn_logged(&mut cmd, &dir, &alias)?;
@@ -478,6 +485,14 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
         TOPICS.len(),
         args.partitions,
         outcomes.first().map_or(0.0, |o| o.bytes as f64 / 1e9),
+    ));
+    s.push_str(&format!(
+        "kmirror's tuning profile: {}.\n\n",
+        args.profile
+            .as_deref()
+            .map_or("none (kmirror's defaults)".to_string(), |p| format!(
+                "`{p}` (--profile)"
+            ))
     ));
     s.push_str("| mirror | active time (s) | MB/s (payload) | CPU-s total | CPU-s per GB | peak RSS (MiB) |\n");
     s.push_str("|---|---:|---:|---:|---:|---:|\n");

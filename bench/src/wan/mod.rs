@@ -33,7 +33,7 @@ use crate::procstat;
 use delay_relay::{BoundRelay, DelayRelay, RelaySettings};
 
 pub const USAGE: &str = "wan [--delay-ms MS each way] [--records N] [--partitions N] \
-[--record-size BYTES] [--compression none|lz4|zstd|...] [--relay-buffer-mib MIB] [--timeout-secs S]";
+[--record-size BYTES] [--compression none|lz4|zstd|...] [--relay-buffer-mib MIB] [--timeout-secs S] [--profile NAME]";
 
 pub struct WanArgs {
     delay_ms: u64,
@@ -43,6 +43,8 @@ pub struct WanArgs {
     compression: String,
     relay_buffer_mib: usize,
     timeout_secs: u64,
+    /// `--profile` for kmirror (a tuning profile; recorded in the report).
+    profile: Option<String>,
 }
 
 pub fn parse_args(rest: &[String]) -> Result<WanArgs, String> {
@@ -54,6 +56,7 @@ pub fn parse_args(rest: &[String]) -> Result<WanArgs, String> {
         compression: "none".into(),
         relay_buffer_mib: 64,
         timeout_secs: 900,
+        profile: None,
     };
     for (flag, v) in crate::flags::pairs(rest)? {
         match flag {
@@ -64,6 +67,7 @@ pub fn parse_args(rest: &[String]) -> Result<WanArgs, String> {
             "--compression" => a.compression = v.to_string(),
             "--relay-buffer-mib" => a.relay_buffer_mib = crate::flags::number(flag, v)?,
             "--timeout-secs" => a.timeout_secs = crate::flags::number(flag, v)?,
+            "--profile" => a.profile = Some(v.to_string()),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -283,6 +287,9 @@ fn measure(
         Mirror::Kmirror => {
             let mut km = Command::new(kmirror_binary()?);
             km.arg(props).args(&variant.flags);
+            if let Some(profile) = &args.profile {
+                km.args(["--profile", profile]);
+            }
             km
         }
     };
@@ -420,6 +427,14 @@ fn render(
         args.compression,
         args.partitions,
         records as f64 * args.record_size as f64 / 1e9,
+    ));
+    s.push_str(&format!(
+        "kmirror's tuning profile: {} (a variant's own flags, such as --streams, win over it).\n\n",
+        args.profile
+            .as_deref()
+            .map_or("none (kmirror's defaults)".to_string(), |p| format!(
+                "`{p}` (--profile)"
+            ))
     ));
     s.push_str("| mirror | active time (s) | MB/s (payload) | first record after (s) | CPU-s | CPU-s per GB | peak RSS (MiB) | bytes through relay (MB) | relay peak buffered (MiB) |\n");
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
