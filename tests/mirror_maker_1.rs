@@ -66,7 +66,7 @@ fn mirror_maker_1_files_flags_group_and_partition_routing() {
     );
 
     // MirrorMaker 1 flags kmirror does not implement are refused by name.
-    let (status, out) = run_kmirror(&[
+    let files = [
         "mirror-maker",
         "--consumer.config",
         &c,
@@ -74,27 +74,19 @@ fn mirror_maker_1_files_flags_group_and_partition_routing() {
         &p,
         "--whitelist",
         "mm1-.*",
-        "--message.handler",
-        "com.example.Handler",
-    ]);
+    ];
+    let (status, out) =
+        run_kmirror(&[&files[..], &["--message.handler", "com.example.Handler"]].concat());
     assert_eq!(status, Some(2), "{out}");
     assert!(out.contains("--message.handler"), "{out}");
 
     let mut km = Kmirror::start_command(
         &dir.join("kmirror.log"),
         &[
-            "mirror-maker",
-            "--consumer.config",
-            &c,
-            "--producer.config",
-            &p,
-            "--whitelist",
-            "mm1-.*",
-            "--offset.commit.interval.ms",
-            "500",
-            "--num.streams",
-            "2",
-        ],
+            &files[..],
+            &["--offset.commit.interval.ms", "500", "--num.streams", "2"],
+        ]
+        .concat(),
     );
     let want_same = 3000 - 300;
     wait_until(Duration::from_secs(120), "both topics mirrored", || {

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::scenarios::produce_in_background;
 use common::{
-    assert_mirrored_at_least_once, pair, run_kmirror, scratch, total_end_offset, wait_until,
-    Kmirror, KAFKA_4, ONE_REPLICA,
+    assert_mirrored_at_least_once, mm2_file_for_both, pair, run_kmirror, scratch, total_end_offset,
+    wait_until, Kmirror, KAFKA_4,
 };
 use kmirror::offsets::mm2_takeover;
 use kmirror_harness::mm2::MirrorMaker2;
@@ -25,31 +25,16 @@ fn continues_where_mirrormaker_2_stopped() {
     let remote = format!("A.{t}");
     tools::create_topic(&pair.source, t, 3, &[]).unwrap();
     let dir = scratch("takeover");
-    let props = dir.join("mm2.properties");
     // One file for both mirrors, as an operator would switch.
-    std::fs::write(
-        &props,
-        format!(
-            "clusters = A, B\n\
-             A.bootstrap.servers = {}\n\
-             B.bootstrap.servers = {}\n\
-             A->B.enabled = true\n\
-             A->B.topics = {t}\n\
-             tasks.max = 1\n\
-             {ONE_REPLICA}\
-             offset.storage.replication.factor = 1\n\
-             status.storage.replication.factor = 1\n\
-             config.storage.replication.factor = 1\n\
-             offset.flush.interval.ms = 1000\n\
-             sync.topic.acls.enabled = false\n\
-             emit.checkpoints.enabled = false\n\
-             emit.heartbeats.enabled = false\n\
-             kmirror.metrics.address = 127.0.0.1:0\n",
-            pair.source.bootstrap(),
-            pair.target.bootstrap()
-        ),
-    )
-    .unwrap();
+    let props = mm2_file_for_both(
+        &dir,
+        pair,
+        t,
+        "offset.flush.interval.ms = 1000\n\
+         emit.checkpoints.enabled = false\n\
+         emit.heartbeats.enabled = false\n\
+         kmirror.metrics.address = 127.0.0.1:0\n",
+    );
     // 30 rounds of 300 records over 3 partitions, a round at a time.
     let producer = produce_in_background(&pair.source, t, 30, 300, 3);
     let mut mm2 = MirrorMaker2::start(pair.source.dist(), &props, &dir.join("mm2.log"))

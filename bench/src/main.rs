@@ -486,14 +486,7 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
         args.partitions,
         outcomes.first().map_or(0.0, |o| o.bytes as f64 / 1e9),
     ));
-    s.push_str(&format!(
-        "kmirror's tuning profile: {}.\n\n",
-        args.profile
-            .as_deref()
-            .map_or("none (kmirror's defaults)".to_string(), |p| format!(
-                "`{p}` (--profile)"
-            ))
-    ));
+    s.push_str(&mirrors::profile_line(args.profile.as_deref()));
     s.push_str("| mirror | active time (s) | MB/s (payload) | CPU-s total | CPU-s per GB | peak RSS (MiB) |\n");
     s.push_str("|---|---:|---:|---:|---:|---:|\n");
     for o in outcomes {

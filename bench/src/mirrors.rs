@@ -99,3 +99,13 @@ pub fn stop(child: &mut Child, grace: Duration) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The report's line saying which tuning profile kmirror ran with.
+pub fn profile_line(profile: Option<&str>) -> String {
+    format!(
+        "kmirror's tuning profile: {}.\n\n",
+        profile.map_or("none (kmirror's defaults)".to_string(), |p| format!(
+            "`{p}` (--profile)"
+        ))
+    )
+}

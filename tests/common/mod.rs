@@ -88,6 +88,34 @@ pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf
     path
 }
 
+/// An mm2.properties that Apache Kafka's MirrorMaker 2 runs as well as
+/// kmirror: flow A -> B over the pair for `topics`, one task, Connect's
+/// internal topics with one replica, no ACL sync, plus `extra` lines.
+pub fn mm2_file_for_both(dir: &Path, pair: &ClusterPair, topics: &str, extra: &str) -> PathBuf {
+    let path = dir.join("mm2.properties");
+    std::fs::write(
+        &path,
+        format!(
+            "clusters = A, B\n\
+             A.bootstrap.servers = {}\n\
+             B.bootstrap.servers = {}\n\
+             A->B.enabled = true\n\
+             A->B.topics = {topics}\n\
+             tasks.max = 1\n\
+             {ONE_REPLICA}\
+             offset.storage.replication.factor = 1\n\
+             status.storage.replication.factor = 1\n\
+             config.storage.replication.factor = 1\n\
+             sync.topic.acls.enabled = false\n\
+             {extra}",
+            pair.source.bootstrap(),
+            pair.target.bootstrap()
+        ),
+    )
+    .expect("write mm2.properties");
+    path
+}
+
 /// The `kmirror` binary under test, running in the background.
 pub struct Kmirror {
     child: Option<Child>,

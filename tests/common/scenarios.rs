@@ -1219,28 +1219,12 @@ pub fn verify_accepts_a_topic_mirrormaker_2_mirrored(version: &str) {
         .collect();
     tools::produce_with(&pair.source, t, &recs, &[("linger.ms", "20")]).unwrap();
     let dir = scratch("verify-mm2");
-    let props = dir.join("mm2.properties");
-    std::fs::write(
-        &props,
-        format!(
-            "clusters = A, B\n\
-             A.bootstrap.servers = {}\n\
-             B.bootstrap.servers = {}\n\
-             A->B.enabled = true\n\
-             A->B.topics = {t}\n\
-             tasks.max = 1\n\
-             {ONE_REPLICA}\
-             offset.storage.replication.factor = 1\n\
-             status.storage.replication.factor = 1\n\
-             config.storage.replication.factor = 1\n\
-             sync.topic.acls.enabled = false\n\
-             emit.checkpoints.enabled = false\n\
-             emit.heartbeats.enabled = false\n",
-            pair.source.bootstrap(),
-            pair.target.bootstrap()
-        ),
-    )
-    .unwrap();
+    let props = mm2_file_for_both(
+        &dir,
+        pair,
+        t,
+        "emit.checkpoints.enabled = false\nemit.heartbeats.enabled = false\n",
+    );
     let mut mm2 = MirrorMaker2::start(pair.source.dist(), &props, &dir.join("mm2.log"))
         .expect("start MirrorMaker 2");
     let target = format!("A.{t}");

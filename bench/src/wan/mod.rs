@@ -428,14 +428,7 @@ fn render(
         args.partitions,
         records as f64 * args.record_size as f64 / 1e9,
     ));
-    s.push_str(&format!(
-        "kmirror's tuning profile: {} (a variant's own flags, such as --streams, win over it).\n\n",
-        args.profile
-            .as_deref()
-            .map_or("none (kmirror's defaults)".to_string(), |p| format!(
-                "`{p}` (--profile)"
-            ))
-    ));
+    s.push_str(&mirrors::profile_line(args.profile.as_deref()));
     s.push_str("| mirror | active time (s) | MB/s (payload) | first record after (s) | CPU-s | CPU-s per GB | peak RSS (MiB) | bytes through relay (MB) | relay peak buffered (MiB) |\n");
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for o in outcomes {
