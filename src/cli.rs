@@ -353,7 +353,7 @@ fn run_layered(
     }
     let flags = layered.run_flags()?;
     let backend = choose_backend(args.io.as_deref().or(flags.io.as_deref()))?;
-    let plans = mirror::plan::plans_from_config(&config, backend)?;
+    let plans = crate::plan::plans_from_config(&config, backend)?;
     if plans.is_empty() {
         return Err(CliError::Usage(format!(
             "{}: no replication flow is enabled (set e.g. A->B.enabled = true)",
@@ -424,7 +424,7 @@ fn worker_cpus(
 /// Tries each congestion control the flows ask for on a socket that never
 /// connects, so that one the kernel refuses stops kmirror now, naming the
 /// key that asked for it, rather than failing every connection later.
-fn check_congestion(layered: &Layered, plans: &[mirror::plan::FlowPlan]) -> Result<(), CliError> {
+fn check_congestion(layered: &Layered, plans: &[crate::plan::FlowPlan]) -> Result<(), CliError> {
     const KEY: &str = "kmirror.tcp.congestion.control";
     for plan in plans {
         let (src, tgt) = (plan.source.cluster.as_str(), plan.target.cluster.as_str());
@@ -456,16 +456,16 @@ fn check_congestion(layered: &Layered, plans: &[mirror::plan::FlowPlan]) -> Resu
 
 /// The one flow of `path` from `source` to `target` (either may be left
 /// out when it leaves one flow).
-pub fn pick_flow(choice: &FlowChoice) -> Result<mirror::plan::FlowPlan, CliError> {
+pub fn pick_flow(choice: &FlowChoice) -> Result<crate::plan::FlowPlan, CliError> {
     let (path, source, target) = (
         choice.config.as_path(),
         choice.source.as_deref(),
         choice.target.as_deref(),
     );
     let config = MirrorConfig::load(path, None)?;
-    let plans = mirror::plan::plans_from_config(&config, Backend::Epoll)?;
+    let plans = crate::plan::plans_from_config(&config, Backend::Epoll)?;
     let names: Vec<String> = plans.iter().map(|p| p.name()).collect();
-    let mut chosen: Vec<mirror::plan::FlowPlan> = plans
+    let mut chosen: Vec<crate::plan::FlowPlan> = plans
         .into_iter()
         .filter(|p| source.is_none_or(|s| p.source.cluster == s))
         .filter(|p| target.is_none_or(|t| p.target.cluster == t))
@@ -511,7 +511,7 @@ pub fn failback(args: &FailbackArgs) -> Result<String, CliError> {
     use crate::offsets::failback;
     let config = MirrorConfig::load(&args.config, None)?;
     let (forward, reverse) =
-        mirror::plan::flow_pair(&config, &args.source, &args.target, Backend::Epoll)?;
+        crate::plan::flow_pair(&config, &args.source, &args.target, Backend::Epoll)?;
     crate::net::backend::run_on_this_thread(Backend::Epoll, async {
         let a = crate::client::ClusterClient::new(forward.source.clone());
         let b = crate::client::ClusterClient::new(forward.target.clone());

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod net;
 pub mod offsets;
+pub mod plan;
 pub mod security;
 pub mod status;
 pub mod topics;

@@ -16,9 +16,9 @@ use regex::Regex;
 use crate::config::client_props::ClientProps;
 use crate::config::keys::{self, ClientRole, ValueType};
 use crate::config::providers;
+use crate::config::replication_policy::ReplicationPolicy;
+use crate::config::topic_filter::{self, PatternList, TopicFilter};
 use crate::config::{ConfigError, Properties, Setting};
-use crate::topics::filter::{self, PatternList, TopicFilter};
-use crate::topics::replication_policy::ReplicationPolicy;
 
 // Defaults for the typed flow settings, MirrorMaker 2's own.
 pub const DEFAULT_REPLICATION_FACTOR: i16 = 2;
@@ -803,14 +803,14 @@ impl<'p> Layers<'p> {
         let topics = TopicFilter::from_settings(
             flow(keys::TOPICS).as_ref(),
             either(keys::TOPICS_EXCLUDE, keys::TOPICS_BLACKLIST).as_ref(),
-            filter::TOPICS_DEFAULT,
-            filter::TOPICS_EXCLUDE_DEFAULT,
+            topic_filter::TOPICS_DEFAULT,
+            topic_filter::TOPICS_EXCLUDE_DEFAULT,
         )?;
         let groups = TopicFilter::from_settings(
             flow(keys::GROUPS).as_ref(),
             either(keys::GROUPS_EXCLUDE, keys::GROUPS_BLACKLIST).as_ref(),
-            filter::GROUPS_DEFAULT,
-            filter::GROUPS_EXCLUDE_DEFAULT,
+            topic_filter::GROUPS_DEFAULT,
+            topic_filter::GROUPS_EXCLUDE_DEFAULT,
         )?;
         let replication_policy = ReplicationPolicy::from_settings(
             flow(keys::REPLICATION_POLICY_CLASS).as_ref(),

@@ -25,7 +25,7 @@ use prometheus_client::registry::Registry;
 
 use crate::metrics::partitions::{self, Values};
 use crate::metrics::sample::{PartitionSample, State, Window};
-use crate::mirror::summary::Counters;
+use crate::mirror::counters::Counters;
 
 /// How far back rates and windowed statistics look.
 const WINDOW: Duration = Duration::from_secs(30);

@@ -23,19 +23,20 @@ use tokio::sync::Notify;
 
 use crate::client::{ClientSettings, ClusterClient};
 use crate::metrics::registry::{Metrics, PartitionLabels};
+use crate::mirror::counters::Counters;
 use crate::mirror::messages::{
     Assignment, Failure, FromWorker, Progress, Report, ToWorker, TO_CONTROL_CAPACITY,
     TO_WORKER_CAPACITY,
 };
-use crate::mirror::plan::FlowPlan;
 use crate::mirror::progress::{CommitNote, LatestProgress, ProgressStore};
 use crate::mirror::routed;
-use crate::mirror::summary::{Counters, Summary};
+use crate::mirror::summary::Summary;
 use crate::mirror::worker;
 use crate::net::{self, buffers, Backend};
 use crate::offsets::checkpoints::Checkpointer;
 use crate::offsets::mm2_takeover;
 use crate::offsets::syncs::OffsetSyncs;
+use crate::plan::FlowPlan;
 use crate::topics::sync;
 
 /// How the mirror runs.

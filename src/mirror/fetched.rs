@@ -11,7 +11,7 @@ use kmirror_proto::fetch::FetchPartitionResponse;
 use kmirror_proto::records::{reencode, reencode_runs, Reencode, ReencodedBatch};
 
 use crate::mirror::partition::{Partition, Preserve};
-use crate::mirror::plan::FetchSettings;
+use crate::plan::FetchSettings;
 
 /// Control record type of an abort marker.
 const CONTROL_ABORT: i16 = 0;

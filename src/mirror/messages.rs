@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::metrics::sample::PartitionSample;
-use crate::mirror::summary::Counters;
+use crate::mirror::counters::Counters;
 use crate::offsets::map::Point;
 
 /// Messages a worker's inbox holds before the control thread waits.

@@ -3,11 +3,11 @@
 //! and produce record batches and report their progress back.
 
 pub mod control;
+pub mod counters;
 pub mod fetch_session;
 pub mod fetched;
 pub mod messages;
 pub mod partition;
-pub mod plan;
 pub mod progress;
 pub mod route;
 pub mod routed;
@@ -15,5 +15,5 @@ pub mod summary;
 pub mod worker;
 
 pub use control::{run, RunOptions};
-pub use plan::{FetchSettings, FlowPlan, ProduceSettings};
+
 pub use summary::Summary;

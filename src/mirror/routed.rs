@@ -26,11 +26,11 @@ use kmirror_proto::records::{reencode_split, split_body, Reencode};
 use crate::client::admin::{self, EARLIEST, LATEST};
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
+use crate::mirror::counters::Counters;
 use crate::mirror::fetched;
 use crate::mirror::partition::Partition;
-use crate::mirror::plan::FlowPlan;
 use crate::mirror::route::partition_for;
-use crate::mirror::summary::Counters;
+use crate::plan::FlowPlan;
 
 /// Backoff after a failed round, doubling up to the cap.
 const BACKOFF_FROM: Duration = Duration::from_millis(200);
@@ -188,7 +188,7 @@ async fn one_round(
     // The fast path's filtering, on a scratch partition: what it queues is
     // what would be forwarded, its position where the next fetch starts.
     let mut scratch = Partition::new(0, Rc::from(topic), Rc::from(topic), p, Some(at));
-    let settings = crate::mirror::plan::FetchSettings {
+    let settings = crate::plan::FetchSettings {
         recompress: None,
         ..plan.fetch.clone()
     };

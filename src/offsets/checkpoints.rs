@@ -18,19 +18,12 @@ use kmirror_proto::mm2::Checkpoint;
 use crate::client::admin;
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
-use crate::mirror::plan::FlowPlan;
 use crate::offsets::syncs::OffsetSyncs;
+use crate::plan::CheckpointsTopic;
+use crate::plan::FlowPlan;
 
 /// Checkpoint records per write.
 const PER_WRITE: usize = 2000;
-
-/// Where a flow's checkpoints go and which groups they cover.
-#[derive(Debug, Clone)]
-pub struct CheckpointsTopic {
-    /// `<source>.checkpoints.internal`.
-    pub name: String,
-    pub replication_factor: i16,
-}
 
 /// (group, target topic, partition) -> (upstream, downstream) offsets.
 type Written = HashMap<(String, String, i32), (i64, i64)>;

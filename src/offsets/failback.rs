@@ -7,8 +7,8 @@
 
 use crate::client::admin;
 use crate::client::{ClientError, ClusterClient};
-use crate::mirror::plan::FlowPlan;
 use crate::offsets::translate::load_maps;
+use crate::plan::FlowPlan;
 
 /// One partition of the reverse flow.
 #[derive(Debug, Clone)]

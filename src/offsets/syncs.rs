@@ -18,6 +18,7 @@ use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
 use crate::mirror::messages::{MapPoints, Progress};
 use crate::offsets::map::{PartitionMap, Translation};
+use crate::plan::SyncsTopic;
 
 /// Records per write.
 const SYNCS_PER_WRITE: usize = 2000;
@@ -28,15 +29,6 @@ const POINTS_KEPT: usize = 10_000;
 /// and groups committed before what is left are translated from the syncs
 /// topic after a restart, or not at all.
 const POINTS_MAX: usize = 1_000_000;
-
-/// Where a flow's offset syncs go.
-#[derive(Debug, Clone)]
-pub struct SyncsTopic {
-    pub name: String,
-    /// `offset-syncs.topic.location = target`.
-    pub on_target: bool,
-    pub replication_factor: i16,
-}
 
 pub struct OffsetSyncs {
     flow: String,

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use crate::client::admin::{self, LATEST};
 use crate::client::small_topic;
 use crate::client::{ClientError, ClusterClient};
-use crate::mirror::plan::FlowPlan;
 use crate::mirror::progress::CommitNote;
 use crate::offsets::map::{PartitionMap, Point, Translation};
+use crate::plan::FlowPlan;
 
 /// One partition of the group.
 #[derive(Debug, Clone)]

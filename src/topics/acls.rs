@@ -13,7 +13,7 @@ use kmirror_proto::control::acls::{code, AclBinding};
 use kmirror_proto::error_code::ErrorCode;
 
 use crate::client::{admin, ClientError, ClusterClient};
-use crate::mirror::plan::FlowPlan;
+use crate::plan::FlowPlan;
 use crate::topics::sync::SourceTopic;
 
 /// Kafka's answer when a cluster runs no authorizer.

@@ -17,7 +17,7 @@ use regex::Regex;
 
 use crate::client::admin::{self, AlterConfig, ConfigEntry, ConfigOp, CONFIG_SOURCE_TOPIC};
 use crate::client::ClusterClient;
-use crate::mirror::plan::FlowPlan;
+use crate::plan::FlowPlan;
 use crate::topics::sync::SourceTopic;
 
 /// Kafka's ConfigSource of a value from the broker's static file.

@@ -1,8 +1,8 @@
-//! Topic selection and naming: which source topics a flow mirrors, what
-//! they are called on the target, and the ACLs their mirrors get.
+//! The target's topics: creating and growing them (`sync`), keeping their
+//! configs (`config_sync`) and ACLs (`acls`) in step with the source's.
+//! Which topics a flow selects and what they are called are configuration
+//! (`config::topic_filter`, `config::replication_policy`).
 
 pub mod acls;
 pub mod config_sync;
-pub mod filter;
-pub mod replication_policy;
 pub mod sync;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::client::admin::{self, ConfigEntry, NewTopic, CONFIG_SOURCE_TOPIC};
 use crate::client::cluster::TopicMetadata;
 use crate::client::{ClientError, ClusterClient};
-use crate::mirror::plan::FlowPlan;
+use crate::plan::FlowPlan;
 
 /// A source topic selected for mirroring.
 #[derive(Debug, Clone, PartialEq, Eq)]

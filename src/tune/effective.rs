@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 
 use crate::config::run_flags::format_cpu_list;
-use crate::mirror::plan::FlowPlan;
 use crate::net::SocketTuning;
+use crate::plan::FlowPlan;
 
 /// The process-wide part of the line.
 #[derive(Clone, Copy, Debug)]
@@ -81,8 +81,8 @@ fn sockets(tuning: &SocketTuning, default_cc: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::profile::{Layered, BUILTIN};
-    use crate::mirror::plan::plans_from_config;
     use crate::net::Backend;
+    use crate::plan::plans_from_config;
 
     /// The flows part of the line for an A->B file with `extra` lines,
     /// under `profile`.

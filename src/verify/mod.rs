@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{self, CliError, VerifyArgs};
 use crate::client::{small_topic, ClientError, ClusterClient};
-use crate::mirror::plan::FlowPlan;
 use crate::net::Backend;
+use crate::plan::FlowPlan;
 use compare::{Aligner, FieldDifference, Lockstep, RecordDigest, Skip, Step, Tally, ALIGN_RUN};
 use progress::Progress;
 use reader::PartitionReader;

@@ -26,13 +26,13 @@ use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::Notify;
 
 use crate::client::ClusterClient;
+use crate::mirror::counters::Counters;
 use crate::mirror::messages::{
     Assignment, Failure, FromWorker, MapPoints, Progress, Report, ToWorker,
 };
 use crate::mirror::partition::{Partition, ProducerIdentity};
-use crate::mirror::plan::FlowPlan;
-use crate::mirror::summary::Counters;
 use crate::net::{self, Backend};
+use crate::plan::FlowPlan;
 
 /// How often a worker reports progress and counters.
 const REPORT_EVERY: Duration = Duration::from_millis(500);

@@ -262,7 +262,7 @@ impl Worker {
                         let lat = now_us
                             .saturating_sub(s.max_timestamp.saturating_mul(1000))
                             .max(1) as u64;
-                        if crate::mirror::summary::measured(s.max_timestamp) {
+                        if crate::mirror::counters::measured(s.max_timestamp) {
                             let _ = stats.latency_us.record(lat.min(3_600_000_000));
                             let added = now.duration_since(s.fetched_at).as_micros() as u64;
                             let _ = stats.added_us.record(added.clamp(1, 3_600_000_000));

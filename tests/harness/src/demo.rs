@@ -90,7 +90,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let stop = Arc::new(AtomicBool::new(false));
     let produced = Arc::new(AtomicBool::new(false));
     // Nothing counts in the latencies until the measured stream starts.
-    kmirror::mirror::summary::MEASURE_FROM_MS.store(i64::MAX, Ordering::Relaxed);
+    kmirror::mirror::counters::MEASURE_FROM_MS.store(i64::MAX, Ordering::Relaxed);
     let producer = {
         let bootstrap = source.bootstrap();
         let produced = produced.clone();
@@ -119,7 +119,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
                 return Err(e);
             }
             std::thread::sleep(Duration::from_secs(1));
-            kmirror::mirror::summary::MEASURE_FROM_MS.store(
+            kmirror::mirror::counters::MEASURE_FROM_MS.store(
                 kmirror::client::small_topic::now_ms() + WARM_UP.as_millis() as i64,
                 Ordering::Relaxed,
             );

@@ -8,10 +8,8 @@ use kmirror_proto::compression::Compression;
 use regex::Regex;
 
 use crate::client::ClientSettings;
-use crate::offsets::checkpoints::CheckpointsTopic;
-use crate::offsets::syncs::SyncsTopic;
-use crate::topics::filter::TopicFilter;
-use crate::topics::replication_policy::ReplicationPolicy;
+use crate::config::replication_policy::ReplicationPolicy;
+use crate::config::topic_filter::TopicFilter;
 
 #[derive(Debug, Clone)]
 pub struct FetchSettings {
@@ -536,4 +534,21 @@ pub fn plans_from_config(
         });
     }
     Ok(plans)
+}
+
+/// Where a flow's checkpoints go and which groups they cover.
+#[derive(Debug, Clone)]
+pub struct CheckpointsTopic {
+    /// `<source>.checkpoints.internal`.
+    pub name: String,
+    pub replication_factor: i16,
+}
+
+/// Where a flow's offset syncs go.
+#[derive(Debug, Clone)]
+pub struct SyncsTopic {
+    pub name: String,
+    /// `offset-syncs.topic.location = target`.
+    pub on_target: bool,
+    pub replication_factor: i16,
 }
