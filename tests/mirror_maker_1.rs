@@ -165,3 +165,63 @@ fn mirror_maker_1_files_flags_group_and_partition_routing() {
     }
     assert_eq!(last.len(), 97);
 }
+
+/// A record the target refuses on the partition-count mismatch path stops
+/// its partition, and with `--abort.on.send.failure true` (MirrorMaker 1's
+/// default) the whole mirror: exit 3, the log naming the topic and Kafka's
+/// error.
+#[test]
+fn a_refused_record_aborts_the_mirror_as_mirror_maker_1_did() {
+    let pair = pair(KAFKA_4);
+    let t = "mm1-refused";
+    tools::create_topic(&pair.source, t, 1, &[]).unwrap();
+    // Another partition count (routed), refusing batches over 2000 bytes.
+    tools::create_topic(&pair.target, t, 2, &[("max.message.bytes", "2000")]).unwrap();
+    let mut recs: Vec<TestRecord> = (0..10)
+        .map(|i| TestRecord::new(format!("small-{i}")).with_key(format!("k{i}")))
+        .collect();
+    recs.push(TestRecord::new(vec![b'x'; 5000]).with_key("big"));
+    tools::produce(&pair.source, t, &recs).unwrap();
+
+    let dir = scratch("mm1-refused");
+    let consumer = dir.join("consumer.properties");
+    let producer = dir.join("producer.properties");
+    std::fs::write(
+        &consumer,
+        format!(
+            "bootstrap.servers={}\ngroup.id=mm1-refused\nkmirror.metrics.address=127.0.0.1:0\n",
+            pair.source.bootstrap()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &producer,
+        format!("bootstrap.servers={}\n", pair.target.bootstrap()),
+    )
+    .unwrap();
+    let mut km = Kmirror::start_command(
+        &dir.join("kmirror.log"),
+        &[
+            "mirror-maker",
+            "--consumer.config",
+            &consumer.display().to_string(),
+            "--producer.config",
+            &producer.display().to_string(),
+            "--whitelist",
+            t,
+        ],
+    );
+    let status = km
+        .wait_exit(Duration::from_secs(90))
+        .unwrap_or_else(|| panic!("kmirror did not stop:\n{}", km.output()));
+    let out = km.output();
+    assert_eq!(status, Some(3), "{out}");
+    assert!(
+        out.contains("kmirror.abort.on.send.failure = true"),
+        "{out}"
+    );
+    assert!(
+        out.contains(t) && out.contains("MESSAGE_TOO_LARGE"),
+        "{out}"
+    );
+}
