@@ -363,6 +363,47 @@ fn control_response(api: Api, v: i16) -> Bytes {
                 .with_unknown_tagged_fields(tags(flex)),
             v,
         ),
+        Api::JoinGroup => encode(
+            &JoinGroupResponse::default()
+                .with_generation_id(7)
+                .with_protocol_type(Some(s("kmirror")))
+                .with_protocol_name(Some(s("round-robin")))
+                .with_leader(s("kmirror-a-1"))
+                .with_member_id(s("kmirror-a-1"))
+                .with_members(vec![
+                    join_group_response::JoinGroupResponseMember::default()
+                        .with_member_id(s("kmirror-a-1"))
+                        .with_group_instance_id(Some(s("host-a")))
+                        .with_metadata(Bytes::from_static(b"\x00\x01a")),
+                    join_group_response::JoinGroupResponseMember::default()
+                        .with_member_id(s("kmirror-b-1"))
+                        .with_metadata(Bytes::from_static(b"\x00\x01b")),
+                ])
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
+        Api::SyncGroup => encode(
+            &SyncGroupResponse::default()
+                .with_protocol_type(Some(s("kmirror")))
+                .with_protocol_name(Some(s("round-robin")))
+                .with_assignment(Bytes::from_static(b"\x00\x00\x00\x01\x00\x06orders"))
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
+        Api::Heartbeat => encode(
+            &HeartbeatResponse::default()
+                .with_error_code(27)
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
+        Api::LeaveGroup => encode(
+            &LeaveGroupResponse::default()
+                .with_members(vec![leave_group_response::MemberResponse::default()
+                    .with_member_id(s("kmirror-a-1"))
+                    .with_group_instance_id(Some(s("host-a")))])
+                .with_unknown_tagged_fields(tags(flex)),
+            v,
+        ),
         Api::DescribeAcls => encode(
             &DescribeAclsResponse::default()
                 .with_resources(vec![describe_acls_response::DescribeAclsResource::default()

@@ -38,6 +38,18 @@ pub fn decode(api: Api, version: i16, body: Bytes) -> Result<(), ProtoError> {
             control::decode_response::<find_coordinator::FindCoordinatorRequest>(body, version)
                 .map(drop)
         }
+        Api::JoinGroup => {
+            control::decode_response::<group::JoinGroupRequest>(body, version).map(drop)
+        }
+        Api::SyncGroup => {
+            control::decode_response::<group::SyncGroupRequest>(body, version).map(drop)
+        }
+        Api::Heartbeat => {
+            control::decode_response::<group::HeartbeatRequest>(body, version).map(drop)
+        }
+        Api::LeaveGroup => {
+            control::decode_response::<group::LeaveGroupRequest>(body, version).map(drop)
+        }
         Api::ListGroups => {
             control::decode_response::<control::list_groups::ListGroupsRequest>(body, version)
                 .map(drop)

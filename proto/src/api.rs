@@ -14,6 +14,10 @@ pub enum Api {
     OffsetCommit = 8,
     OffsetFetch = 9,
     FindCoordinator = 10,
+    JoinGroup = 11,
+    Heartbeat = 12,
+    LeaveGroup = 13,
+    SyncGroup = 14,
     ListGroups = 16,
     SaslHandshake = 17,
     ApiVersions = 18,
@@ -33,7 +37,7 @@ pub enum Api {
 }
 
 impl Api {
-    pub const ALL: [Api; 23] = [
+    pub const ALL: [Api; 27] = [
         Api::Produce,
         Api::Fetch,
         Api::ListOffsets,
@@ -41,6 +45,10 @@ impl Api {
         Api::OffsetCommit,
         Api::OffsetFetch,
         Api::FindCoordinator,
+        Api::JoinGroup,
+        Api::Heartbeat,
+        Api::LeaveGroup,
+        Api::SyncGroup,
         Api::ListGroups,
         Api::SaslHandshake,
         Api::ApiVersions,
@@ -72,6 +80,10 @@ impl Api {
             Api::OffsetCommit => "OffsetCommit",
             Api::OffsetFetch => "OffsetFetch",
             Api::FindCoordinator => "FindCoordinator",
+            Api::JoinGroup => "JoinGroup",
+            Api::Heartbeat => "Heartbeat",
+            Api::LeaveGroup => "LeaveGroup",
+            Api::SyncGroup => "SyncGroup",
             Api::ListGroups => "ListGroups",
             Api::SaslHandshake => "SaslHandshake",
             Api::ApiVersions => "ApiVersions",
@@ -107,6 +119,8 @@ impl Api {
             Api::OffsetCommit => 8,
             Api::OffsetFetch => 6,
             Api::FindCoordinator => 3,
+            Api::JoinGroup => 6,
+            Api::Heartbeat | Api::LeaveGroup | Api::SyncGroup => 4,
             Api::ListGroups => 3,
             // Never flexible.
             Api::SaslHandshake => i16::MAX,
@@ -144,6 +158,9 @@ impl Api {
             Api::Produce | Api::ListOffsets | Api::CreateTopics | Api::OffsetCommit => 16 * MIB,
             Api::TxnOffsetCommit | Api::AddPartitionsToTxn | Api::DescribeConfigs => 16 * MIB,
             Api::ListGroups => 16 * MIB,
+            // Every member's metadata, for the leader.
+            Api::JoinGroup | Api::SyncGroup => 16 * MIB,
+            Api::Heartbeat | Api::LeaveGroup => MIB,
             Api::DescribeAcls => 64 * MIB,
             Api::CreateAcls => 4 * MIB,
             Api::CreatePartitions | Api::DeleteRecords | Api::IncrementalAlterConfigs => 4 * MIB,
@@ -173,6 +190,12 @@ impl Api {
             Api::OffsetCommit => (2, 8),
             Api::OffsetFetch => (1, 7),
             Api::FindCoordinator => (1, 4),
+            // Static membership (group.instance.id) from JoinGroup v5,
+            // SyncGroup and Heartbeat v3, LeaveGroup v3 (Kafka 2.3 and later).
+            Api::JoinGroup => (5, 9),
+            Api::Heartbeat => (3, 4),
+            Api::LeaveGroup => (3, 5),
+            Api::SyncGroup => (3, 5),
             // v4 reports each group's state (Kafka 2.6 and later).
             Api::ListGroups => (4, 5),
             // v0 carried SASL tokens outside Kafka framing; Kafka 1.0+ has v1.

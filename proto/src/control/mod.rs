@@ -19,6 +19,7 @@ pub mod create_topics;
 pub mod delete_records;
 pub mod describe_configs;
 pub mod find_coordinator;
+pub mod group;
 pub mod incremental_alter_configs;
 pub mod list_groups;
 pub mod list_offsets;
