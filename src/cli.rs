@@ -363,8 +363,8 @@ fn run_layered(
     check_congestion(&layered, &plans)?;
     let cpus = worker_cpus(args, &flags, &layered)?;
     let streams = args.streams.or(flags.streams).unwrap_or(1);
-    crate::tune::effective::log(
-        &crate::tune::effective::Process {
+    crate::mirror::effective::log(
+        &crate::mirror::effective::Process {
             profile: layered.profile_name(),
             workers: cpus.len(),
             cpus: Some(&cpus),

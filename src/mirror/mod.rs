@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod counters;
+pub mod effective;
 pub mod fetch_session;
 pub mod fetched;
 pub mod messages;

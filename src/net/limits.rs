@@ -1,4 +1,5 @@
-//! The process's resource limits, as the kernel applies them.
+//! The process's resource limits and the kernel settings that bound it, as
+//! the kernel applies them.
 
 use std::io;
 
@@ -18,6 +19,17 @@ pub fn open_files() -> io::Result<(Option<u64>, Option<u64>)> {
     #[allow(clippy::unnecessary_cast)]
     let finite = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v as u64);
     Ok((finite(limit.rlim_cur), finite(limit.rlim_max)))
+}
+
+/// The value of sysctl `name` (`net.core.rmem_max`), read from /proc/sys.
+pub fn read_sysctl(name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(sysctl_path(name)).ok()?;
+    Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// `/proc/sys/net/core/rmem_max` for `net.core.rmem_max`.
+pub fn sysctl_path(name: &str) -> String {
+    format!("/proc/sys/{}", name.replace('.', "/"))
 }
 
 #[cfg(test)]

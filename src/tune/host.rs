@@ -86,16 +86,7 @@ impl Facts {
     }
 }
 
-/// The value of sysctl `name` (`net.core.rmem_max`), read from /proc/sys.
-pub fn read_sysctl(name: &str) -> Option<String> {
-    let text = fs::read_to_string(sysctl_path(name)).ok()?;
-    Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-/// `/proc/sys/net/core/rmem_max` for `net.core.rmem_max`.
-pub fn sysctl_path(name: &str) -> String {
-    format!("/proc/sys/{}", name.replace('.', "/"))
-}
+pub use crate::net::limits::{read_sysctl, sysctl_path};
 
 fn read_trimmed(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())

@@ -1,15 +1,13 @@
 //! Tuning the host and kmirror for a path: `kmirror tune check` compares
 //! the host with a profile's host settings and prints the commands that fix
 //! each difference; `kmirror tune bdp` sizes buffers, fetches and streams
-//! for a round trip and bandwidth; and the start-up line of effective
-//! settings. `host` reads the host, `route` finds the interface and NUMA
-//! node towards a cluster, `check` compares, `bdp` computes, `effective`
-//! logs. Nothing here changes the host, and nothing here runs while
-//! mirroring except the one start-up line.
+//! for a round trip and bandwidth. `host` reads the host, `route` finds
+//! the interface and NUMA node towards a cluster, `check` compares, `bdp`
+//! computes. Nothing here changes the host or runs while mirroring (the
+//! start-up line of effective settings is `mirror::effective`).
 
 pub mod bdp;
 pub mod check;
-pub mod effective;
 pub mod host;
 pub mod route;
 

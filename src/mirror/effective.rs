@@ -25,7 +25,7 @@ pub struct Process<'a> {
 
 /// Logs the line at info, every value a field of its own.
 pub fn log(process: &Process<'_>, plans: &[FlowPlan]) {
-    let default_cc = crate::tune::host::read_sysctl("net.ipv4.tcp_congestion_control")
+    let default_cc = crate::net::limits::read_sysctl("net.ipv4.tcp_congestion_control")
         .unwrap_or_else(|| "?".to_string());
     let cpus = process
         .cpus
