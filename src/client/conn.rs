@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::client::error::ClientError;
 use crate::net::tls::{tls_error, TlsStream};
-use crate::net::{buffers, socket, Backend, SocketTuning, Stream, Tcp};
+use crate::net::{buffers, resolve, socket, Backend, SocketTuning, Stream, Tcp};
 use crate::security::{tls as tls_settings, Security};
 
 type Reply = Result<Bytes, ClientError>;
@@ -86,10 +85,10 @@ impl Conn {
             addr: addr.to_string(),
             reason,
         };
-        let sockaddrs: Vec<_> = addr
-            .to_socket_addrs()
-            .map_err(|e| connect_err(format!("cannot resolve: {e}")))?
-            .collect();
+        // Off this thread: a slow resolver must not stall the worker.
+        let sockaddrs = resolve::resolve(addr, tuning.connect_timeout_or_default())
+            .await
+            .map_err(|e| connect_err(format!("cannot resolve: {e}")))?;
         if sockaddrs.is_empty() {
             return Err(connect_err("name resolves to no address".into()));
         }

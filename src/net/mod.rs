@@ -8,6 +8,7 @@ pub mod affinity;
 pub mod backend;
 pub mod buffers;
 pub mod limits;
+pub mod resolve;
 pub mod socket;
 pub mod stream;
 pub mod tls;

@@ -24,6 +24,18 @@ pub struct SocketTuning {
     pub user_timeout: Option<Duration>,
 }
 
+impl SocketTuning {
+    /// How long a connection attempt (and the name lookup before it) may
+    /// take: `connect_timeout`, or 10 s when it is zero.
+    pub fn connect_timeout_or_default(&self) -> Duration {
+        if self.connect_timeout.is_zero() {
+            Duration::from_secs(10)
+        } else {
+            self.connect_timeout
+        }
+    }
+}
+
 /// Connects to `addr` with the tuning applied before the handshake (so the
 /// window scale reflects the receive buffer). Returns a tokio stream; the
 /// caller turns it into the backend's stream.
@@ -42,11 +54,7 @@ pub async fn connect(addr: SocketAddr, tuning: &SocketTuning) -> io::Result<toki
     if let Some(cc) = &tuning.congestion {
         set_congestion(&socket, cc)?;
     }
-    let timeout = if tuning.connect_timeout.is_zero() {
-        Duration::from_secs(10)
-    } else {
-        tuning.connect_timeout
-    };
+    let timeout = tuning.connect_timeout_or_default();
     let stream = tokio::time::timeout(timeout, socket.connect(addr))
         .await
         .map_err(|_| {
