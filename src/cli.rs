@@ -1,6 +1,7 @@
 //! Command-line arguments and turning a configuration file into a running
 //! mirror: shared by the `kmirror` binary, the demo and the tests.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -48,6 +49,12 @@ pub struct MirrorArgs {
     /// Print a progress line every second.
     #[arg(long)]
     pub readout: bool,
+    /// This instance's static membership id in every flow's fleet group
+    /// (KIP-345; overrides kmirror.fleet.instance.id): restarted under the
+    /// same id, it takes its partitions back without a rebalance. Give each
+    /// instance sharing the file its own.
+    #[arg(long = "instance-id")]
+    pub instance_id: Option<String>,
 }
 
 /// `kmirror mirror-maker`: MirrorMaker 1's command line.
@@ -281,6 +288,11 @@ pub fn exit_on_panic() {
             thread = %name,
             "internal error (a bug in kmirror): {message} at {location}; exiting with status {EXIT_INTERNAL_ERROR}. Progress committed before now is kept and a restart resumes from it"
         );
+        // RUST_BACKTRACE=1 adds where it happened in kmirror's own code.
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            let _ = writeln!(std::io::stderr(), "{trace}");
+        }
         std::process::exit(EXIT_INTERNAL_ERROR);
     }));
 }
@@ -335,6 +347,7 @@ pub fn run_mirror_maker(mm: &MirrorMakerArgs, stop: Arc<AtomicBool>) -> Result<S
         cpus: mm.cpus.clone(),
         streams: Some(mm.num_streams),
         readout: mm.readout,
+        instance_id: None,
     };
     run_layered(&path, Layered::new(props, profile), &args, stop)
 }
@@ -353,7 +366,15 @@ fn run_layered(
     }
     let flags = layered.run_flags()?;
     let backend = choose_backend(args.io.as_deref().or(flags.io.as_deref()))?;
-    let plans = crate::plan::plans_from_config(&config, backend)?;
+    let mut plans = crate::plan::plans_from_config(&config, backend)?;
+    if let Some(id) = &args.instance_id {
+        if id.trim().is_empty() {
+            return Err(CliError::Usage("--instance-id must not be empty".into()));
+        }
+        for fleet in plans.iter_mut().filter_map(|p| p.fleet.as_mut()) {
+            fleet.instance_id = Some(id.trim().to_string());
+        }
+    }
     if plans.is_empty() {
         return Err(CliError::Usage(format!(
             "{}: no replication flow is enabled (set e.g. A->B.enabled = true)",

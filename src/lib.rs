@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod fleet;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;

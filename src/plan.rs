@@ -105,6 +105,9 @@ pub struct FlowPlan {
     pub route_mismatched_partitions: bool,
     /// `kmirror.abort.on.send.failure`.
     pub abort_on_send_failure: bool,
+    /// Instances sharing the flow through a group on the target; `None`
+    /// when `kmirror.fleet.enabled = false`.
+    pub fleet: Option<crate::config::fleet::FleetConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -491,6 +494,7 @@ pub fn plans_from_config(
             progress_on_source: flow.progress_on_source,
             route_mismatched_partitions: flow.route_mismatched_partitions,
             abort_on_send_failure: config.process.abort_on_send_failure,
+            fleet: flow.fleet.clone(),
             fetch,
             produce,
             exactly_once: flow.exactly_once,

@@ -45,6 +45,14 @@ impl ErrorCode {
     pub const INVALID_RECORD: ErrorCode = ErrorCode(87);
     pub const FETCH_SESSION_ID_NOT_FOUND: ErrorCode = ErrorCode(70);
     pub const INVALID_FETCH_SESSION_EPOCH: ErrorCode = ErrorCode(71);
+    pub const ILLEGAL_GENERATION: ErrorCode = ErrorCode(22);
+    pub const INCONSISTENT_GROUP_PROTOCOL: ErrorCode = ErrorCode(23);
+    pub const UNKNOWN_MEMBER_ID: ErrorCode = ErrorCode(25);
+    pub const INVALID_SESSION_TIMEOUT: ErrorCode = ErrorCode(26);
+    pub const REBALANCE_IN_PROGRESS: ErrorCode = ErrorCode(27);
+    pub const MEMBER_ID_REQUIRED: ErrorCode = ErrorCode(79);
+    pub const GROUP_MAX_SIZE_REACHED: ErrorCode = ErrorCode(81);
+    pub const FENCED_INSTANCE_ID: ErrorCode = ErrorCode(82);
 
     pub fn is_ok(self) -> bool {
         self.0 == 0
@@ -75,7 +83,10 @@ impl ErrorCode {
             20 => "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
             21 => "INVALID_REQUIRED_ACKS",
             22 => "ILLEGAL_GENERATION",
+            23 => "INCONSISTENT_GROUP_PROTOCOL",
             25 => "UNKNOWN_MEMBER_ID",
+            26 => "INVALID_SESSION_TIMEOUT",
+            27 => "REBALANCE_IN_PROGRESS",
             29 => "TOPIC_AUTHORIZATION_FAILED",
             30 => "GROUP_AUTHORIZATION_FAILED",
             31 => "CLUSTER_AUTHORIZATION_FAILED",
@@ -113,6 +124,7 @@ impl ErrorCode {
             76 => "UNSUPPORTED_COMPRESSION_TYPE",
             78 => "OFFSET_NOT_AVAILABLE",
             79 => "MEMBER_ID_REQUIRED",
+            81 => "GROUP_MAX_SIZE_REACHED",
             82 => "FENCED_INSTANCE_ID",
             87 => "INVALID_RECORD",
             88 => "UNSTABLE_OFFSET_COMMIT",

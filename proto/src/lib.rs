@@ -18,6 +18,7 @@ pub mod control;
 pub mod error;
 pub mod error_code;
 pub mod fetch;
+pub mod fleet;
 pub mod header;
 pub mod mm2;
 pub mod produce;

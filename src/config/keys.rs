@@ -551,7 +551,7 @@ pub const KAFKA_PRODUCER_KEYS: &[&str] = &[
 
 /// Whether `name` is a flow setting kmirror honours.
 pub fn is_flow_setting(name: &str) -> bool {
-    FLOW_SETTINGS.contains(&name)
+    FLOW_SETTINGS.contains(&name) || crate::config::fleet::KEYS.contains(&name)
 }
 
 /// Whether `name` is a worker setting kmirror honours.

@@ -57,7 +57,6 @@ const CLIENT_PLUMBING: &[&str] = &[
     "enable.auto.commit",
     "auto.commit.interval.ms",
     "partition.assignment.strategy",
-    "group.instance.id",
     "exclude.internal.topics",
     "interceptor.classes",
 ];
@@ -109,6 +108,10 @@ pub fn properties(opts: &Mm1Options) -> Result<Properties, ConfigError> {
         &format!("{flow}.{}", keys::PARTITIONS_MISMATCH),
         "route".into(),
     );
+    // MirrorMaker 1's instances shared the work through the consumer
+    // group, with no cap; the consumer's static membership id becomes the
+    // fleet's (below).
+    derived(&format!("{flow}.{}", keys::TASKS_MAX), i32::MAX.to_string());
 
     let group = required(
         &consumer,
@@ -121,6 +124,14 @@ pub fn properties(opts: &Mm1Options) -> Result<Properties, ConfigError> {
         Some(group.1),
         group.2,
     );
+    if let Some(entry) = consumer.get("group.instance.id") {
+        out.insert_from(
+            format!("{flow}.{}", crate::config::fleet::INSTANCE_ID),
+            entry.value.clone(),
+            Some(file_of(&consumer)),
+            entry.line,
+        );
+    }
     // MirrorMaker 1 noticed new topics when its consumer's metadata aged.
     if let Some(entry) = consumer.get("metadata.max.age.ms") {
         let secs = entry
@@ -152,7 +163,11 @@ fn copy_client(
     let file = file_of(from);
     required(from, keys::BOOTSTRAP_SERVERS, "the cluster to connect to")?;
     for (key, entry) in from.iter() {
-        if key == "group.id" || key == "metadata.max.age.ms" || CLIENT_PLUMBING.contains(&key) {
+        if matches!(
+            key,
+            "group.id" | "group.instance.id" | "metadata.max.age.ms"
+        ) || CLIENT_PLUMBING.contains(&key)
+        {
             continue;
         }
         let name = if keys::is_process_setting(key) || keys::is_host_setting(key) {

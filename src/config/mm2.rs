@@ -161,6 +161,9 @@ pub struct FlowConfig {
     /// `offset-syncs.topic.replication.factor` (default 3, as in MM2).
     pub offset_syncs_replication_factor: i16,
     pub tasks_max: u32,
+    /// Several instances sharing the flow (`kmirror.fleet.*`); `None` when
+    /// `kmirror.fleet.enabled = false`.
+    pub fleet: Option<crate::config::fleet::FleetConfig>,
     /// `exactly.once.source.support = enabled` (set for the target cluster,
     /// as `<target>.exactly.once.source.support`, or at top level) or
     /// `exactly.once.support = required`.
@@ -911,6 +914,29 @@ impl<'p> Layers<'p> {
             },
             None => DEFAULT_TASKS_MAX,
         };
+        // What the flow mirrors names its fleet: the source, the topics
+        // and how their targets are named.
+        let identity = [
+            keys::TOPICS,
+            keys::TOPICS_EXCLUDE,
+            keys::TOPICS_BLACKLIST,
+            keys::REPLICATION_POLICY_CLASS,
+            keys::REPLICATION_POLICY_SEPARATOR,
+        ]
+        .iter()
+        .map(|k| flow(k).map_or("", |s| s.value))
+        .chain(std::iter::once(
+            clusters[source].bootstrap_servers.join(",").as_str(),
+        ))
+        .collect::<Vec<_>>()
+        .join("|");
+        let fleet = crate::config::fleet::parse(
+            flow,
+            &self.aliases[source],
+            &self.aliases[target],
+            &identity,
+            tasks_max,
+        )?;
         // The worker switch (per target cluster) or the connector's demand.
         let worker_exactly_once =
             match self.worker_setting(source, target, keys::EXACTLY_ONCE_SOURCE_SUPPORT) {
@@ -1020,6 +1046,7 @@ impl<'p> Layers<'p> {
                 None => DEFAULT_INTERNAL_REPLICATION_FACTOR,
             },
             tasks_max,
+            fleet,
             exactly_once,
             preserve_offsets,
             source_consumer,

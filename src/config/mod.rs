@@ -15,6 +15,7 @@
 
 pub mod client_props;
 pub mod error;
+pub mod fleet;
 pub mod host;
 pub mod keys;
 pub mod mm1;

@@ -274,6 +274,12 @@ impl Metrics {
         lock(&self.tracks).insert(id, track);
     }
 
+    /// A partition no longer mirrored here (given back to the fleet): its
+    /// series go.
+    pub fn unregister(&self, id: u64) {
+        lock(&self.tracks).remove(&id);
+    }
+
     /// A worker's report: its partitions' samples and its counters.
     pub fn absorb(&self, samples: &[PartitionSample], counts: &Counters) {
         let now = Instant::now();

@@ -34,6 +34,24 @@ pub struct Assignment {
 #[derive(Debug)]
 pub enum ToWorker {
     Assign(Vec<Assignment>),
+    /// Give every partition of `flow` back to the fleet: stop fetching and
+    /// sending, wait for the produce requests in flight until `by` (in
+    /// exactly-once mode, commit the transaction), and answer with a report
+    /// holding their last positions. After it the worker says nothing more
+    /// about them until they are assigned again.
+    Release {
+        flow: usize,
+        by: Instant,
+        reply: tokio::sync::oneshot::Sender<Box<Report>>,
+    },
+    /// Exactly-once mode in a fleet: this instance's place among the
+    /// members that mirror `flow`, which names its workers' transactional
+    /// ids; sent (between a release and the next assignment) when it changes.
+    TxnSlot {
+        flow: usize,
+        slot: usize,
+        members: usize,
+    },
     /// Stop fetching and sending; wait for the produce requests in flight
     /// until `acks_by`, report, and stop.
     Shutdown {

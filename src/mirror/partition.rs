@@ -78,6 +78,10 @@ pub enum Status {
     },
     /// Stopped for good, with the operator-facing reason.
     Failed(String),
+    /// Given back to the fleet (another instance may own it now): nothing
+    /// new is fetched or sent; what is in flight may still be acknowledged
+    /// until the partition is detached.
+    Released,
 }
 
 /// `kmirror.offsets.preserve` on one partition.
@@ -195,6 +199,9 @@ pub struct Partition {
     pub unreported_points: Vec<Point>,
     pub preserve: Preserve,
     pub measured: Measured,
+    /// Released, and its last position reported: the worker says nothing
+    /// more about it (another instance may own it now).
+    pub detached: bool,
 }
 
 /// The longest wait before a partition fetches again after fetch errors.
@@ -244,6 +251,7 @@ impl Partition {
             unreported_points: Vec::new(),
             preserve: Preserve::Off,
             measured: Measured::default(),
+            detached: false,
         }
     }
 
@@ -288,6 +296,23 @@ impl Partition {
 
     pub fn is_failed(&self) -> bool {
         matches!(self.status, Status::Failed(_))
+    }
+
+    /// Failed, or given back to the fleet: no leader look-ups, no sends.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.status, Status::Failed(_) | Status::Released)
+    }
+
+    pub fn is_released(&self) -> bool {
+        self.status == Status::Released
+    }
+
+    /// Gives the partition back: what was fetched and not sent is dropped;
+    /// batches in flight may still be acknowledged.
+    pub fn release(&mut self) {
+        self.status = Status::Released;
+        self.queue.clear();
+        self.queued_bytes = 0;
     }
 
     /// The source broker to fetch from: the preferred read replica while it
@@ -432,6 +457,9 @@ impl Partition {
     /// partition costs its report nothing); the counts start again from
     /// zero.
     pub fn take_sample(&mut self) -> Option<PartitionSample> {
+        if self.is_released() {
+            return None;
+        }
         let state = self.state();
         let m = &mut self.measured;
         let now = (state, m.log_end, self.acked_offset);
@@ -578,7 +606,7 @@ impl Partition {
     ) -> Option<Sent> {
         let s = self.inflight.pop_front();
         match &mut self.status {
-            Status::Failed(_) => {}
+            Status::Failed(_) | Status::Released => {}
             Status::Recovering {
                 reset_producer: r, ..
             } => *r |= reset_producer,
@@ -599,7 +627,7 @@ impl Partition {
     /// The partition stops: nothing after the failed batch is produced.
     pub fn fail(&mut self, reason: String) {
         self.inflight.pop_front();
-        if !self.is_failed() {
+        if !self.is_stopped() {
             self.status = Status::Failed(reason);
         }
         self.queue.clear();
@@ -642,7 +670,7 @@ impl Partition {
         if let Some(p) = producer {
             self.adopt_producer(p);
         }
-        if !self.is_failed() {
+        if !self.is_stopped() {
             self.status = Status::Active;
         }
     }

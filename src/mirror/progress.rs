@@ -11,7 +11,7 @@
 //! fence, and where kmirror took the partition over from MirrorMaker 2.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use crate::client::admin;
@@ -26,6 +26,9 @@ pub struct CommitNote {
     /// Exactly-once mode: the workers whose transactional ids a restart
     /// must fence.
     pub transactional_workers: Option<usize>,
+    /// Exactly-once mode in a fleet: the members whose workers' ids a
+    /// restart must fence (each with up to `transactional_workers`).
+    pub transactional_members: Option<usize>,
     /// kmirror took the partition over from MirrorMaker 2 at this source
     /// offset: the offset syncs below it are MirrorMaker 2's.
     pub mm2_below: Option<i64>,
@@ -34,6 +37,7 @@ pub struct CommitNote {
 const NOTE_PREFIX: &str = "kmirror source topic ";
 const NOTE_WORKERS: &str = "transactional workers ";
 const NOTE_MM2: &str = "MirrorMaker 2 below ";
+const NOTE_MEMBERS: &str = "transactional members ";
 
 impl CommitNote {
     pub fn render(&self) -> String {
@@ -43,6 +47,9 @@ impl CommitNote {
         }
         if let Some(o) = self.mm2_below {
             out.push_str(&format!("; {NOTE_MM2}{o}"));
+        }
+        if let Some(m) = self.transactional_members.filter(|m| *m > 1) {
+            out.push_str(&format!("; {NOTE_MEMBERS}{m}"));
         }
         out
     }
@@ -60,6 +67,8 @@ impl CommitNote {
                 note.transactional_workers = n.trim().parse().ok();
             } else if let Some(o) = part.strip_prefix(NOTE_MM2) {
                 note.mm2_below = o.trim().parse().ok();
+            } else if let Some(m) = part.strip_prefix(NOTE_MEMBERS) {
+                note.transactional_members = m.trim().parse().ok();
             }
         }
         Some(note)
@@ -77,18 +86,35 @@ pub struct Committed {
 
 /// (target topic, partition) -> (source topic, next source offset).
 type Positions = HashMap<(String, i32), (String, i64)>;
+/// (source topic, partition) of the partitions this instance owns.
+type Owned = HashSet<(String, i32)>;
 
 /// The latest reported positions of a flow's partitions, filled from
 /// worker reports and read by commits.
 #[derive(Clone, Default)]
-pub struct LatestProgress(Rc<RefCell<Positions>>);
+pub struct LatestProgress {
+    positions: Rc<RefCell<Positions>>,
+    /// In a fleet: the (source topic, partition) this instance owns; a late
+    /// report about another is not recorded (its owner commits it).
+    only: Rc<RefCell<Option<Owned>>>,
+}
 
 impl LatestProgress {
     pub fn record(&self, p: &Progress) {
-        self.0.borrow_mut().insert(
+        if let Some(only) = &*self.only.borrow() {
+            if !only.contains(&(p.source_topic.clone(), p.partition)) {
+                return;
+            }
+        }
+        self.positions.borrow_mut().insert(
             (p.target_topic.clone(), p.partition),
             (p.source_topic.clone(), p.next_offset),
         );
+    }
+
+    /// Records only these (source topic, partition) from now; `None`: all.
+    pub fn restrict(&self, only: Option<Owned>) {
+        *self.only.borrow_mut() = only;
     }
 }
 
@@ -164,6 +190,14 @@ impl ProgressStore {
             .insert((target_topic.to_string(), partition), at);
     }
 
+    /// Forgets every position: the partitions went back to the fleet, and
+    /// whoever owns them next commits them.
+    pub fn forget_all(&self) {
+        self.latest.positions.borrow_mut().clear();
+        self.committed.borrow_mut().clear();
+        self.mm2_below.borrow_mut().clear();
+    }
+
     /// Commits positions that moved since the last commit, in requests of
     /// at most [`COMMIT_CHUNK`] partitions.
     pub async fn commit(&self, target: &ClusterClient) -> Result<usize, ClientError> {
@@ -171,7 +205,7 @@ impl ProgressStore {
             let committed = self.committed.borrow();
             let mm2_below = self.mm2_below.borrow();
             self.latest
-                .0
+                .positions
                 .borrow()
                 .iter()
                 .filter(|(k, (_, off))| committed.get(*k) != Some(off))
@@ -179,6 +213,7 @@ impl ProgressStore {
                     let note = CommitNote {
                         source_topic: src.clone(),
                         transactional_workers: None,
+                        transactional_members: None,
                         mm2_below: mm2_below.get(k).copied(),
                     };
                     (k.0.clone(), k.1, *off, note.render())
@@ -218,11 +253,12 @@ mod tests {
         let full = CommitNote {
             source_topic: "orders".into(),
             transactional_workers: Some(4),
+            transactional_members: Some(3),
             mm2_below: Some(1234),
         };
         assert_eq!(
             full.render(),
-            "kmirror source topic orders; transactional workers 4; MirrorMaker 2 below 1234"
+            "kmirror source topic orders; transactional workers 4; MirrorMaker 2 below 1234; transactional members 3"
         );
         assert_eq!(CommitNote::parse(&full.render()), Some(full));
         let plain = CommitNote::parse("kmirror source topic orders").unwrap();

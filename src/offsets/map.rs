@@ -140,6 +140,11 @@ impl PartitionMap {
 
     /// kmirror took the partition over from MirrorMaker 2 at source offset
     /// `upstream`: the points below it are MirrorMaker 2's.
+    /// Where [`PartitionMap::approximate_below`] was set, if it was.
+    pub fn approximate_from(&self) -> Option<i64> {
+        self.approximate_below
+    }
+
     pub fn approximate_below(&mut self, upstream: i64) {
         self.approximate_below = Some(self.approximate_below.map_or(upstream, |b| b.max(upstream)));
     }

@@ -38,6 +38,9 @@ pub struct OffsetSyncs {
     given_up: RefCell<Option<String>>,
     maps: RefCell<HashMap<(String, i32), PartitionMap>>,
     unwritten: RefCell<Vec<OffsetSync>>,
+    /// One write at a time: the flow's commits and a fleet release both
+    /// flush, and each write takes the oldest unwritten syncs.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl OffsetSyncs {
@@ -51,6 +54,7 @@ impl OffsetSyncs {
             given_up: RefCell::new(None),
             maps: RefCell::new(HashMap::new()),
             unwritten: RefCell::new(Vec::new()),
+            writing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -89,6 +93,28 @@ impl OffsetSyncs {
         let mut mine = self.maps.borrow_mut();
         for (key, map) in maps {
             mine.entry(key).or_insert(map);
+        }
+    }
+
+    /// Takes the maps read from the offset syncs topic in place of those
+    /// held, except for the partitions `keep` names (mirrored here, where
+    /// the reported map is newer).
+    pub fn replace_unless(
+        &self,
+        maps: HashMap<(String, i32), PartitionMap>,
+        keep: impl Fn(&(String, i32)) -> bool,
+    ) {
+        let mut mine = self.maps.borrow_mut();
+        for (key, mut map) in maps {
+            if keep(&key) {
+                continue;
+            }
+            // Where kmirror took over from MirrorMaker 2 is not in the
+            // syncs: it stays.
+            if let Some(at) = mine.get(&key).and_then(PartitionMap::approximate_from) {
+                map.approximate_below(at);
+            }
+            mine.insert(key, map);
         }
     }
 
@@ -149,6 +175,10 @@ impl OffsetSyncs {
         if self.given_up.borrow().is_some() || self.unwritten.borrow().is_empty() {
             return Ok(0);
         }
+        let _writing = self.writing.lock().await;
+        if self.unwritten.borrow().is_empty() {
+            return Ok(0); // written meanwhile
+        }
         let cluster = if topic.on_target { target } else { source };
         if !self.created.get() {
             match small_topic::create_compacted(cluster, &topic.name, topic.replication_factor)
@@ -181,7 +211,9 @@ impl OffsetSyncs {
             })?;
         match small_topic::append(cluster, &topic.name, 0, &records, small_topic::now_ms()).await {
             Ok(_) => {
-                self.unwritten.borrow_mut().drain(..batch.len());
+                let mut unwritten = self.unwritten.borrow_mut();
+                let n = batch.len().min(unwritten.len());
+                unwritten.drain(..n);
                 Ok(batch.len())
             }
             Err(e) => {

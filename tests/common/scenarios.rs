@@ -796,9 +796,11 @@ pub fn exactly_once_across_kills(version: &str) {
     assert_mirrored_exactly(&pair.source, t, &pair.target, "A.eos");
 }
 
-/// Exactly-once mode: a second instance with the same file takes the
-/// transactional ids over; the first stops its partitions instead of
-/// writing twice, and the target still holds each record once.
+/// Exactly-once mode without a fleet (`kmirror.fleet.enabled = false`): a
+/// second instance with the same file takes the transactional ids over;
+/// the first stops its partitions instead of writing twice, and the target
+/// still holds each record once. (In a fleet, the default, the second
+/// would join the first's group instead: `tests/fleet.rs`.)
 pub fn exactly_once_fences_an_older_instance(version: &str) {
     let pair = pair(version);
     let t = "eos-fence";
@@ -819,7 +821,8 @@ pub fn exactly_once_fences_an_older_instance(version: &str) {
              offset-syncs.topic.replication.factor = 1\n\
              checkpoints.topic.replication.factor = 1\n\
              heartbeats.topic.replication.factor = 1\n\
-             exactly.once.source.support = enabled\n",
+             exactly.once.source.support = enabled\n\
+             kmirror.fleet.enabled = false\n",
             pair.source.bootstrap(),
             pair.target.bootstrap()
         ),

@@ -42,6 +42,9 @@ pub struct JoinGroupResponse {
     pub generation_id: i32,
     pub protocol_name: Option<String>,
     pub leader: String,
+    /// v9+ (KIP-814): a static leader rejoined a stable group; it must not
+    /// assign again (the coordinator keeps the current assignment).
+    pub skip_assignment: bool,
     pub member_id: String,
     /// Every member, for the leader only (empty for the others).
     pub members: Vec<JoinedMember>,
@@ -80,9 +83,11 @@ impl ControlRequest for JoinGroupRequest {
         }
         let protocol_name = r.nullable_string("protocol name")?;
         let leader = r.string("leader")?;
-        if r.version() >= 9 {
-            r.bool("skip assignment")?;
-        }
+        let skip_assignment = if r.version() >= 9 {
+            r.bool("skip assignment")?
+        } else {
+            false
+        };
         let member_id = r.string("member id")?;
         // A member is at least a member id, an instance id and metadata.
         let members = r.array("members", 3, |r| {
@@ -104,6 +109,7 @@ impl ControlRequest for JoinGroupRequest {
             generation_id,
             protocol_name,
             leader,
+            skip_assignment,
             member_id,
             members,
         })

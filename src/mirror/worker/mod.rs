@@ -133,6 +133,7 @@ impl Worker {
                     txn::Txn::new(txn::transactional_id(
                         &p.source.cluster,
                         &p.target.cluster,
+                        0,
                         id,
                     ))
                 })
@@ -183,6 +184,14 @@ impl Worker {
         while let Some(msg) = rx.recv().await {
             match msg {
                 ToWorker::Assign(list) => self.assign(list),
+                ToWorker::Release { flow, by, reply } => {
+                    tokio::task::spawn_local(self.clone().release(flow, by, reply));
+                }
+                ToWorker::TxnSlot {
+                    flow,
+                    slot,
+                    members,
+                } => self.set_txn_slot(flow, slot, members),
                 ToWorker::Shutdown { acks_by: by } => {
                     acks_by = by;
                     break;
@@ -228,10 +237,15 @@ impl Worker {
         let mut parts = self.parts.borrow_mut();
         for a in list {
             let key = (a.flow, a.source_topic.clone(), a.partition);
-            if self.by_source.borrow().contains_key(&key) {
-                continue;
-            }
-            let idx = parts.len();
+            let known = self.by_source.borrow().get(&key).copied();
+            // A partition given back earlier starts afresh: in its old
+            // place when nothing of its is in flight any more, else in a
+            // new one (late answers then reach the old, detached one).
+            let idx = match known {
+                Some(i) if !parts[i].is_released() => continue,
+                Some(i) if parts[i].inflight.is_empty() => i,
+                _ => parts.len(),
+            };
             tracing::debug!(worker = self.id, topic = %a.source_topic, partition = a.partition, start = ?a.start_offset, "assigned");
             let mut p = Partition::new(
                 a.flow,
@@ -246,7 +260,11 @@ impl Worker {
             if self.plans[a.flow].preserve_offsets {
                 p.preserve = crate::mirror::partition::Preserve::Unchecked;
             }
-            parts.push(p);
+            if idx < parts.len() {
+                parts[idx] = p;
+            } else {
+                parts.push(p);
+            }
             self.by_source.borrow_mut().insert(key, idx);
             self.by_target
                 .borrow_mut()
@@ -254,6 +272,59 @@ impl Worker {
         }
         drop(parts);
         self.wake.notify_waiters();
+    }
+
+    /// Gives the flow's partitions back to the fleet (see
+    /// [`ToWorker::Release`]).
+    async fn release(
+        self: Rc<Self>,
+        flow: usize,
+        by: Instant,
+        reply: tokio::sync::oneshot::Sender<Box<Report>>,
+    ) {
+        for p in self
+            .parts
+            .borrow_mut()
+            .iter_mut()
+            .filter(|p| p.flow == flow && !p.detached)
+        {
+            p.release();
+        }
+        self.wake.notify_waiters();
+        while self.flow_in_flight[flow].get() > 0 && Instant::now() < by {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if self.plans[flow].exactly_once && self.flow_in_flight[flow].get() == 0 {
+            self.finish_txn(flow, by).await;
+        }
+        let unanswered = self.flow_in_flight[flow].get();
+        if unanswered > 0 {
+            tracing::warn!(
+                worker = self.id,
+                requests = unanswered,
+                "giving partitions back with produce requests unanswered; their batches are mirrored again by the next owner"
+            );
+        }
+        // Every released partition's position goes with the answer, said
+        // before or not (a periodic report may still wait in the inbox).
+        for p in self
+            .parts
+            .borrow_mut()
+            .iter_mut()
+            .filter(|p| p.flow == flow && p.is_released() && !p.detached)
+        {
+            p.reported_offset = None;
+        }
+        let report = self.take_report();
+        for p in self
+            .parts
+            .borrow_mut()
+            .iter_mut()
+            .filter(|p| p.flow == flow && p.is_released())
+        {
+            p.detached = true;
+        }
+        let _ = reply.send(Box::new(report));
     }
 
     /// A wake-up armed *before* a loop looks for work, so a notification
@@ -272,6 +343,12 @@ impl Worker {
     fn fail_partition(&self, idx: usize, reason: String) {
         let mut parts = self.parts.borrow_mut();
         let p = &mut parts[idx];
+        if p.is_released() {
+            // Given back: the batch is not this instance's to report; the
+            // partition's owner sends it again from the committed position.
+            p.inflight.pop_front();
+            return;
+        }
         if p.is_failed() {
             return;
         }
@@ -363,7 +440,7 @@ impl Worker {
         let mut points = Vec::new();
         let mut stalled = Vec::new();
         let mut samples = Vec::new();
-        for p in self.parts.borrow_mut().iter_mut() {
+        for p in self.parts.borrow_mut().iter_mut().filter(|p| !p.detached) {
             samples.extend(p.take_sample());
             if p.acked_offset.is_some() && p.acked_offset != p.reported_offset {
                 p.reported_offset = p.acked_offset;

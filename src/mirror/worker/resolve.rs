@@ -111,7 +111,7 @@ impl Worker {
                 let parts = self.parts.borrow();
                 let mut t: Vec<String> = parts
                     .iter()
-                    .filter(|p| p.flow == flow && !p.is_failed())
+                    .filter(|p| p.flow == flow && !p.is_stopped())
                     .filter(|p| match side {
                         Side::Fetch => p.src_leader.is_none(),
                         Side::Produce => p.tgt_leader.is_none(),
@@ -172,7 +172,7 @@ impl Worker {
         let mut fresh = ByLeader::new();
         let mut out_of_range = Vec::new();
         for (i, p) in self.parts.borrow().iter().enumerate() {
-            if p.flow != flow || p.is_failed() {
+            if p.flow != flow || p.is_stopped() {
                 continue;
             }
             let Some(leader) = p.src_leader else { continue };

@@ -43,14 +43,23 @@ use super::Worker;
 const BACKOFF_FROM: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
-/// The transactional id of `worker` for the flow `source -> target`.
-pub fn transactional_id(source: &str, target: &str, worker: usize) -> String {
-    format!("kmirror.{source}.{target}.worker-{worker}")
+/// The transactional id of `worker` for the flow `source -> target`, in
+/// the instance at `slot` among the fleet's working members (0 for an
+/// instance on its own, whose ids keep the name they had before fleets).
+pub fn transactional_id(source: &str, target: &str, slot: usize, worker: usize) -> String {
+    if slot == 0 {
+        format!("kmirror.{source}.{target}.worker-{worker}")
+    } else {
+        format!("kmirror.{source}.{target}.member-{slot}.worker-{worker}")
+    }
 }
 
 /// A worker's transaction state for one flow.
 pub(super) struct Txn {
     pub transactional_id: String,
+    /// The fleet's working members when the id was given (recorded in the
+    /// commits, for a later run to fence every id in use).
+    members: usize,
     /// The producer while it is usable; `None` until (re)initialised.
     pub producer: Option<TxnProducer>,
     /// Bumped with each new producer; partitions adopt it.
@@ -80,6 +89,7 @@ impl Txn {
     pub fn new(transactional_id: String) -> Txn {
         Txn {
             transactional_id,
+            members: 1,
             producer: None,
             generation: 0,
             opened_at: None,
@@ -125,6 +135,38 @@ impl Worker {
         }
         drop(txns);
         self.wake.notify_waiters();
+    }
+
+    /// A fleet's new generation gave this instance `slot` among `members`
+    /// working ones: the next transaction runs under that slot's id (its
+    /// InitProducerId fences whoever held the id before). The worker's
+    /// partitions of the flow were released, so no transaction is open.
+    pub(super) fn set_txn_slot(self: &Rc<Self>, flow: usize, slot: usize, members: usize) {
+        let plan = &self.plans[flow];
+        let id = transactional_id(&plan.source.cluster, &plan.target.cluster, slot, self.id);
+        let was_fenced = {
+            let mut txns = self.txns.borrow_mut();
+            let Some(t) = txns[flow].as_mut() else {
+                return;
+            };
+            t.members = members.max(1);
+            if t.transactional_id != id {
+                tracing::debug!(worker = self.id, from = %t.transactional_id, to = %id, "new transactional id");
+                t.transactional_id = id;
+                t.coordinator = None;
+            }
+            // A plain InitProducerId next: the slot's ids were just taken
+            // from their earlier holders (which may have been this worker),
+            // so the epoch held before means nothing any more.
+            t.producer = None;
+            t.last = None;
+            std::mem::replace(&mut t.fenced, false)
+        };
+        if was_fenced && !self.shutting_down.get() {
+            // The loop ended when another took the id; the fleet gave this
+            // worker a place again.
+            tokio::task::spawn_local(self.clone().txn_loop(flow));
+        }
     }
 
     /// Runs the flow's transactions for as long as the worker mirrors.
@@ -241,7 +283,11 @@ impl Worker {
         if let Some(reason) = self.txn(flow, |t| t.doomed.clone()) {
             return Err(Step::Abort(reason));
         }
-        let has_parts = self.parts.borrow().iter().any(|p| p.flow == flow);
+        let has_parts = self
+            .parts
+            .borrow()
+            .iter()
+            .any(|p| p.flow == flow && !p.detached);
         if !has_parts {
             return Ok(false);
         }
@@ -413,6 +459,7 @@ impl Worker {
         self.parts.borrow().iter().any(|p| {
             p.flow == flow
                 && !p.is_failed()
+                && !p.detached
                 && p.inflight.is_empty()
                 && p.acked_offset != p.committed_offset
         })
@@ -433,12 +480,13 @@ impl Worker {
         }
         let group = self.plans[flow].progress_group();
         let workers = self.worker_count;
+        let members = self.txn(flow, |t| t.members);
         let positions: Vec<(usize, String, CommitOffset)> = self
             .parts
             .borrow()
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.flow == flow && !p.is_failed())
+            .filter(|(_, p)| p.flow == flow && !p.is_failed() && !p.detached)
             .filter_map(|(i, p)| {
                 let offset = p.acked_offset?;
                 (p.acked_offset != p.committed_offset).then(|| {
@@ -451,6 +499,7 @@ impl Worker {
                             metadata: CommitNote {
                                 source_topic: p.source_topic.to_string(),
                                 transactional_workers: Some(workers),
+                                transactional_members: Some(members),
                                 mm2_below: p.mm2_below,
                             }
                             .render(),
@@ -595,7 +644,7 @@ impl Worker {
             .borrow()
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.flow == flow)
+            .filter(|(_, p)| p.flow == flow && !p.is_released())
             .map(|(i, _)| i)
             .collect();
         for idx in idxs {
@@ -713,6 +762,10 @@ mod tests {
 
     #[test]
     fn transactional_ids_name_flow_and_worker() {
-        assert_eq!(transactional_id("A", "B", 3), "kmirror.A.B.worker-3");
+        assert_eq!(transactional_id("A", "B", 0, 3), "kmirror.A.B.worker-3");
+        assert_eq!(
+            transactional_id("A", "B", 2, 0),
+            "kmirror.A.B.member-2.worker-0"
+        );
     }
 }

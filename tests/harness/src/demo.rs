@@ -161,6 +161,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         streams: Some(1),
         profile: None,
         readout: true,
+        instance_id: None,
     };
     let summary = cli::run_from_file(&props, &margs, stop.clone());
     stop.store(true, Ordering::Relaxed);

@@ -39,6 +39,8 @@ use crate::offsets::syncs::OffsetSyncs;
 use crate::plan::FlowPlan;
 use crate::topics::sync;
 
+mod fleet;
+
 /// How the mirror runs.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -216,7 +218,27 @@ async fn control(
             mirrored_topics: RefCell::new(Vec::new()),
             mm2_positions: RefCell::new(None),
             progress_on_source: plan.progress_on_source,
+            assigned: RefCell::new(HashSet::new()),
+            metric_ids: RefCell::new(Vec::new()),
+            routed: RefCell::new(Vec::new()),
+            fleet: plan
+                .fleet
+                .as_ref()
+                .map(|_| Rc::new(fleet::FleetState::default())),
         });
+        if flow.fleet.is_some() {
+            // The fleet fences transactional ids per generation.
+            flow.fenced.set(true);
+            shared.latest[i].restrict(Some(HashSet::new()));
+            tasks.push(tokio::task::spawn_local(fleet::membership_task(
+                plans.clone(),
+                i,
+                flow.clone(),
+                shared.clone(),
+                workers.clone(),
+                stop.clone(),
+            )));
+        }
         tasks.push(tokio::task::spawn_local(flow_task(
             plans.clone(),
             i,
@@ -308,16 +330,17 @@ async fn control(
             if tokio::time::timeout_at(deadline.into(), syncs).await.is_err() {
                 tracing::warn!(flow = %plan.name(), "the last offset syncs were not written by the shutdown deadline");
             }
-            if plan.exactly_once {
-                return; // committed by the workers' transactions
+            // Exactly-once progress was committed by the workers' transactions.
+            if !plan.exactly_once {
+                match tokio::time::timeout_at(deadline.into(), flow.store.commit(flow.progress_home())).await {
+                    Ok(res) => report_commit(plan, res),
+                    Err(_) => tracing::warn!(
+                        flow = %plan.name(),
+                        "the last progress commit did not finish by the shutdown deadline; the batches after the previous commit are mirrored again after a restart"
+                    ),
+                }
             }
-            match tokio::time::timeout_at(deadline.into(), flow.store.commit(flow.progress_home())).await {
-                Ok(res) => report_commit(plan, res),
-                Err(_) => tracing::warn!(
-                    flow = %plan.name(),
-                    "the last progress commit did not finish by the shutdown deadline; the batches after the previous commit are mirrored again after a restart"
-                ),
-            }
+            let _ = tokio::time::timeout_at(deadline.into(), fleet::leave(plan, &flow)).await;
         }
     });
     futures_join_all(commits).await;
@@ -373,6 +396,16 @@ struct FlowControl {
     mm2_positions: RefCell<Option<Rc<mm2_takeover::Positions>>>,
     /// `kmirror.progress.cluster = source`.
     progress_on_source: bool,
+    /// (source topic, partition) of the partitions handed out (to workers
+    /// or the routing slow path) and not given back.
+    assigned: RefCell<HashSet<(String, i32)>>,
+    /// The metric ids of the partitions handed to workers.
+    metric_ids: RefCell<Vec<u64>>,
+    /// The routing slow path's tasks, stopped when the partitions go back
+    /// to the fleet.
+    routed: RefCell<Vec<tokio::task::JoinHandle<()>>>,
+    /// This instance's share when it runs in a fleet; `None` on its own.
+    fleet: Option<Rc<fleet::FleetState>>,
 }
 
 impl FlowControl {
@@ -468,7 +501,6 @@ async fn flow_task(
             "cannot read the offset syncs of earlier runs; checkpoints cover only what this run mirrors until then: {e}"
         ),
     }
-    let mut assigned: HashSet<(String, i32)> = HashSet::new();
     let mut next_refresh = Instant::now();
     let mut retry = RETRY_REFRESH_FROM;
     let mut next_commit = Instant::now() + plan.commit_interval;
@@ -478,18 +510,9 @@ async fn flow_task(
     loop {
         let now = Instant::now();
         if now >= next_refresh {
-            let complete = refresh(
-                &plans,
-                plan,
-                &flow,
-                &shared,
-                &mut assigned,
-                &workers,
-                &next_worker,
-                &stop,
-            )
-            .await;
-            shared.assigned[index].set(assigned.len());
+            let complete =
+                refresh(&plans, plan, &flow, &shared, &workers, &next_worker, &stop).await;
+            shared.assigned[index].set(flow.assigned.borrow().len());
             if complete {
                 shared.metrics.flow_ready(&plan.name());
             }
@@ -503,7 +526,9 @@ async fn flow_task(
             let every = plan
                 .refresh_topics
                 .unwrap_or(Duration::from_secs(u32::MAX as u64));
-            next_refresh = if complete && !assigned.is_empty() {
+            let idle_fleet_member = flow.fleet.is_some();
+            next_refresh = if complete && (!flow.assigned.borrow().is_empty() || idle_fleet_member)
+            {
                 retry = RETRY_REFRESH_FROM;
                 Instant::now() + every
             } else {
@@ -522,7 +547,7 @@ async fn flow_task(
             next_commit = Instant::now() + plan.commit_interval;
         }
         if let (Some(at), Some(every)) = (next_config_sync, plan.sync_topic_configs) {
-            if now >= at {
+            if now >= at && fleet::leads(&flow) {
                 let topics = flow.mirrored_topics.borrow().clone();
                 flow.configs
                     .run(plan, &flow.source, &flow.target, &topics)
@@ -533,7 +558,16 @@ async fn flow_task(
         let until = next_config_sync.map_or(next_refresh.min(next_commit), |at| {
             next_refresh.min(next_commit).min(at)
         });
-        tokio::time::sleep_until(until.into()).await;
+        match &flow.fleet {
+            // A new share is mirrored at once.
+            Some(f) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until.into()) => {}
+                    _ = f.shared_out.notified() => next_refresh = Instant::now(),
+                }
+            }
+            None => tokio::time::sleep_until(until.into()).await,
+        }
     }
 }
 
@@ -550,6 +584,10 @@ async fn heartbeat_task(plans: Arc<Vec<FlowPlan>>, index: usize, flow: Rc<FlowCo
     let (src, tgt) = (&plan.source.cluster, &plan.target.cluster);
     let mut last_error: Option<String> = None;
     loop {
+        if !fleet::leads(&flow) {
+            tokio::time::sleep(hb.every).await;
+            continue;
+        }
         let mut res = forward
             .beat(&flow.target, topic, hb.replication_factor, src, tgt)
             .await;
@@ -592,6 +630,12 @@ async fn checkpoint_task(
     loop {
         tokio::time::sleep_until(next_emit.min(next_sync).into()).await;
         let now = Instant::now();
+        if !fleet::leads(&flow) {
+            next_emit = now + emit_every;
+            next_sync = now + sync_every;
+            continue;
+        }
+        fleet::refresh_maps(plan, &flow, &shared.syncs[index]).await;
         let res = async {
             let (written, all) = match &plan.checkpoints {
                 Some((topic, _)) if now >= next_emit => {
@@ -701,7 +745,6 @@ async fn refresh(
     plan: &FlowPlan,
     flow: &FlowControl,
     shared: &Rc<Shared>,
-    assigned: &mut HashSet<(String, i32)>,
     workers: &[Sender<ToWorker>],
     next_worker: &Cell<usize>,
     stop: &AtomicBool,
@@ -739,11 +782,18 @@ async fn refresh(
         }
     }
     let topics = sync::select(plan, &source_topics);
-    let mirrored: HashSet<String> = assigned.iter().map(|(t, _)| t.clone()).collect();
+    let mirrored: HashSet<String> = flow
+        .assigned
+        .borrow()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
     let prepared = sync::ensure_targets(&flow.source, &flow.target, plan, &topics, &mirrored).await;
-    flow.acls
-        .run_if_due(plan, &flow.source, &flow.target, &topics)
-        .await;
+    if fleet::leads(flow) {
+        flow.acls
+            .run_if_due(plan, &flow.source, &flow.target, &topics)
+            .await;
+    }
     *flow.mirrored_topics.borrow_mut() = prepared.ready.clone();
     {
         let mut refused = shared.refused.borrow_mut();
@@ -751,13 +801,30 @@ async fn refresh(
             refused.insert((plan.index, topic.clone()), reason.clone());
         }
     }
-    let complete = prepared.complete && prepared.refused.is_empty();
-    let fresh: Vec<(String, String, i32)> = prepared
-        .ready
-        .iter()
-        .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), t.target.clone(), p)))
-        .filter(|(s, _, p)| !assigned.contains(&(s.clone(), *p)))
-        .collect();
+    let mut complete = prepared.complete && prepared.refused.is_empty();
+    // In a fleet only this instance's share is mirrored here; the leader
+    // deals again when discovery finds partitions it did not deal.
+    let share = flow.fleet.as_ref().map(|f| f.discovered(&prepared.ready));
+    let epoch = flow.fleet.as_ref().map(|f| f.epoch());
+    let fresh: Vec<(String, String, i32)> = {
+        let assigned = flow.assigned.borrow();
+        prepared
+            .ready
+            .iter()
+            .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), t.target.clone(), p)))
+            .filter(|(s, _, p)| !assigned.contains(&(s.clone(), *p)))
+            .filter(|(s, _, p)| {
+                share
+                    .as_ref()
+                    .is_none_or(|owned| owned.contains(&(s.clone(), *p)))
+            })
+            .collect()
+    };
+    if let (Some(owned), Some(f)) = (&share, &flow.fleet) {
+        // Partitions of the share this discovery has not seen yet (a
+        // topic the leader saw first): looked for again soon.
+        complete &= f.covered(owned, &prepared.ready);
+    }
     if fresh.is_empty() {
         return complete;
     }
@@ -799,6 +866,11 @@ async fn refresh(
     let Some(mm2) = mm2_positions(plan, flow).await else {
         return false;
     };
+    if flow.fleet.as_ref().map(|f| f.epoch()) != epoch {
+        // The share changed while this round waited: the next round deals
+        // with the new one.
+        return false;
+    }
     let routed_into: HashMap<&str, i32> = prepared
         .ready
         .iter()
@@ -823,7 +895,9 @@ async fn refresh(
         if let Some(at) = start.mm2_below {
             shared.syncs[plan.index].approximate_below(&source_topic, partition, at);
         }
-        assigned.insert((source_topic.clone(), partition));
+        flow.assigned
+            .borrow_mut()
+            .insert((source_topic.clone(), partition));
         if let Some(&n) = routed_into.get(source_topic.as_str()) {
             let part = routed::Routed {
                 source_topic,
@@ -840,6 +914,7 @@ async fn refresh(
         next_worker.set(w + 1);
         let id = shared.next_id.get();
         shared.next_id.set(id + 1);
+        flow.metric_ids.borrow_mut().push(id);
         shared.metrics.register(
             id,
             PartitionLabels {
@@ -926,7 +1001,7 @@ fn spawn_routed(
             sh.summary.borrow_mut().failures.push(failure);
         }
     };
-    tokio::task::spawn_local(routed::run(
+    let handle = tokio::task::spawn_local(routed::run(
         plans.clone(),
         index,
         flow.source.clone(),
@@ -935,6 +1010,7 @@ fn spawn_routed(
         shared.stop.clone(),
         tell,
     ));
+    flow.routed.borrow_mut().push(handle);
 }
 
 /// MirrorMaker 2's positions for the flow, read from its offsets topic the
@@ -975,39 +1051,75 @@ async fn fence_predecessors(
     flow: &FlowControl,
     workers: usize,
 ) -> Result<(), crate::client::ClientError> {
-    let group = plan.progress_group();
-    let coordinator =
-        retry_coordinator(|| crate::client::admin::group_coordinator(&flow.target, &group)).await?;
-    let recorded = retry_coordinator(|| {
-        crate::client::admin::group_offsets(&flow.target, &coordinator, &group)
-    })
-    .await?
-    .iter()
-    .filter_map(|(_, _, _, m)| {
-        m.as_deref()
-            .and_then(CommitNote::parse)
-            .and_then(|n| n.transactional_workers)
-    })
-    .max()
-    .unwrap_or(0);
-    let count = workers.max(recorded);
-    for w in 0..count {
-        let id = worker::txn::transactional_id(&plan.source.cluster, &plan.target.cluster, w);
-        retry_coordinator(|| {
-            crate::client::admin::fence_transactional_id(
-                &flow.target,
-                &id,
-                plan.produce.transaction_timeout_ms,
-            )
-        })
-        .await?;
-    }
+    let count = fence_transactional_ids(plan, flow, 1, workers, |_, _| false).await?;
     tracing::info!(
         flow = %plan.name(),
         transactional_ids = count,
         "fenced earlier holders of the flow's transactional ids"
     );
     Ok(())
+}
+
+/// The most fleet members, and workers per member, whose transactional ids
+/// a commit note can ask to fence.
+const MAX_RECORDED_IDS: usize = 1024;
+
+/// Fences every transactional id of the flow, (fleet slot, worker) for
+/// slots below the larger of `members` and the count recorded in the
+/// progress commits, and workers below the larger of `workers` and the
+/// recorded count, except those `keep` names; returns how many it fenced.
+async fn fence_transactional_ids(
+    plan: &FlowPlan,
+    flow: &FlowControl,
+    members: usize,
+    workers: usize,
+    keep: impl Fn(usize, usize) -> bool,
+) -> Result<usize, crate::client::ClientError> {
+    let group = plan.progress_group();
+    let coordinator =
+        retry_coordinator(|| crate::client::admin::group_coordinator(&flow.target, &group)).await?;
+    let notes: Vec<CommitNote> = retry_coordinator(|| {
+        crate::client::admin::group_offsets(&flow.target, &coordinator, &group)
+    })
+    .await?
+    .iter()
+    .filter_map(|(_, _, _, m)| m.as_deref().and_then(CommitNote::parse))
+    .collect();
+    let recorded_workers = notes
+        .iter()
+        .filter_map(|n| n.transactional_workers)
+        .max()
+        .unwrap_or(0);
+    let recorded_members = notes
+        .iter()
+        .filter_map(|n| n.transactional_members)
+        .max()
+        .unwrap_or(1);
+    // The notes come from the cluster: their counts are capped.
+    let (recorded_members, recorded_workers) = (
+        recorded_members.min(MAX_RECORDED_IDS),
+        recorded_workers.min(MAX_RECORDED_IDS),
+    );
+    let mut fenced = 0;
+    for slot in 0..members.max(recorded_members) {
+        for w in 0..workers.max(recorded_workers) {
+            if keep(slot, w) {
+                continue;
+            }
+            let id =
+                worker::txn::transactional_id(&plan.source.cluster, &plan.target.cluster, slot, w);
+            retry_coordinator(|| {
+                crate::client::admin::fence_transactional_id(
+                    &flow.target,
+                    &id,
+                    plan.produce.transaction_timeout_ms,
+                )
+            })
+            .await?;
+            fenced += 1;
+        }
+    }
+    Ok(fenced)
 }
 
 /// Runs `call` again while it fails with an error worth retrying soon (a
