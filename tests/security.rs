@@ -596,6 +596,10 @@ fn least_privilege_acls_and_topic_acl_sync() {
         tgt,
         &format!("--add {user} --operation Read --group kmirror.progress.src.dst"),
     );
+    acls(
+        tgt,
+        &format!("--add {user} --operation Read --group kmirror.fleet.src.dst. --resource-pattern-type prefixed"),
+    );
     acls(tgt, &format!("--add {user} --operation Alter --cluster"));
     acls(
         tgt,
@@ -705,5 +709,23 @@ fn least_privilege_acls_and_topic_acl_sync() {
     assert!(
         out.contains("lacks the ACL Read on Group 'kmirror.progress.src.dst' on cluster dst"),
         "the missing ACL must be named:\n{out}"
+    );
+
+    // The fleet group's instead.
+    acls(
+        tgt,
+        &format!("--add {user} --operation Read --group kmirror.progress.src.dst"),
+    );
+    acls(
+        tgt,
+        &format!("--remove --force {user} --operation Read --group kmirror.fleet.src.dst. --resource-pattern-type prefixed"),
+    );
+    let mut km = Kmirror::start(&config("lp-no-fleet"), &[]);
+    let code = km.wait_exit(Duration::from_secs(60));
+    let out = km.output();
+    assert_eq!(code, Some(Some(5)), "{out}");
+    assert!(
+        out.contains("lacks the ACL Read on Group 'kmirror.fleet.src.dst."),
+        "the missing fleet group ACL must be named:\n{out}"
     );
 }

@@ -98,9 +98,10 @@ impl Member {
         }
         let message = match code {
             ErrorCode::GROUP_AUTHORIZATION_FAILED => Some(format!(
-                "kmirror's principal lacks the ACL Read on Group '{}' on cluster {}",
+                "kmirror's principal lacks the ACL Read on Group '{}' on cluster {} (or run the flow without a fleet: {} = false)",
                 self.config.group,
-                self.cluster.name()
+                self.cluster.name(),
+                crate::config::fleet::ENABLED
             )),
             ErrorCode::INCONSISTENT_GROUP_PROTOCOL => Some(format!(
                 "the group '{}' is used by clients that are not kmirror (a consumer group of that name?); set {} to another name",

@@ -58,6 +58,16 @@ pub fn flows(plans: &[FlowPlan], default_cc: &str) -> String {
             sockets(&plan.source.tuning, default_cc),
             sockets(&plan.target.tuning, default_cc),
         );
+        let _ = match &plan.fleet {
+            Some(f) => write!(
+                out,
+                " fleet[group={} instance.id={} tasks.max={}]",
+                f.group,
+                f.instance_id.as_deref().unwrap_or("none"),
+                f.tasks_max
+            ),
+            None => write!(out, " fleet[off]"),
+        };
     }
     out
 }
@@ -109,8 +119,10 @@ mod tests {
             "A->B: fetch.max.bytes=52428800 max.partition.fetch.bytes=1048576 \
              max.in.flight.requests.per.connection=5 \
              source[receive.buffer.bytes=65536 send.buffer.bytes=131072 congestion=default(cubic)] \
-             target[receive.buffer.bytes=32768 send.buffer.bytes=131072 congestion=default(cubic)]"
+             target[receive.buffer.bytes=32768 send.buffer.bytes=131072 congestion=default(cubic)] \
+             fleet[group=kmirror.fleet.A.B.f98d5275 instance.id=none tasks.max=1]"
         );
+        assert!(line("kmirror.fleet.enabled = false\n", None).ends_with(" fleet[off]"));
     }
 
     #[test]

@@ -756,6 +756,33 @@ mod tests {
     }
 
     #[test]
+    fn a_released_partition_sends_nothing_new_and_stays_released() {
+        let mut p = part();
+        p.enqueue(batch(0, 2), 2);
+        p.enqueue(batch(2, 2), 4);
+        p.enqueue(batch(4, 2), 6);
+        p.confirmed = true;
+        p.take_next(true, false);
+        p.take_next(true, false);
+        p.release();
+        assert!(p.is_released() && p.is_stopped() && !p.is_failed());
+        assert!(p.queue.is_empty() && !p.can_send(5));
+        assert!(p.take_sample().is_none(), "its owner reports it now");
+        // What was in flight is still acknowledged: the position the
+        // release commits covers it.
+        p.on_ack();
+        assert_eq!(p.acked_offset, Some(2));
+        // Failures of the rest neither revive nor fail it.
+        p.on_retriable_failure(true, Instant::now(), std::time::Duration::from_millis(1));
+        assert!(p.is_released());
+        p.fail("rejected".into());
+        assert!(p.is_released());
+        p.on_txn_aborted(None);
+        assert!(p.is_released(), "an abort does not revive it");
+        assert_eq!(p.acked_offset, Some(0), "an abort rewinds to the commit");
+    }
+
+    #[test]
     fn one_batch_in_flight_until_the_first_ack() {
         let mut p = part();
         p.enqueue(batch(0, 1), 1);

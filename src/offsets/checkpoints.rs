@@ -118,7 +118,10 @@ pub async fn current(
     let mut out = Vec::new();
     let mut oldest: HashMap<(String, i32), i64> = HashMap::new();
     for group in admin::list_groups(source).await? {
-        if !plan.groups.matches(&group.group_id) || group.group_id.starts_with("kmirror.progress.")
+        // kmirror's own groups (progress, fleets) are not consumers.
+        if !plan.groups.matches(&group.group_id)
+            || group.group_id.starts_with("kmirror.progress.")
+            || group.protocol_type == kmirror_proto::fleet::PROTOCOL_TYPE
         {
             continue;
         }

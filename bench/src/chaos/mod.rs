@@ -14,7 +14,10 @@
 //! (`offset.flush.interval.ms` at least once, default 1,000;
 //! `kmirror.transaction.interval.ms` exactly once, default 100),
 //! `--linger-ms MS` (the source producer's `linger.ms`, default 5, Kafka's),
-//! `--catch-up-secs S` (how long kmirror may take to catch up, default 600).
+//! `--catch-up-secs S` (how long kmirror may take to catch up, default 600),
+//! `--instances N` (default 1: N kmirrors share the flow as a fleet, with
+//! `tasks.max = N`; each kill hits one of them, drawn from the seed; the
+//! report goes to bench/results/chaos-fleet.md).
 //!
 //! It must never report a pass for a run whose target it did not read back
 //! in full.
@@ -46,7 +49,7 @@ use supervisor::{RunEnd, Supervisor};
 
 pub const USAGE: &str = "chaos [--records N] [--mode alo|eos] [--kills K] [--broker-faults on|off] \
 [--cuts C] [--partitions P] [--seed S] [--rate RECORDS/S, 0 = backlog] [--commit-ms MS] [--linger-ms MS] \
-[--catch-up-secs S]";
+[--catch-up-secs S] [--instances N]";
 
 pub struct ChaosArgs {
     pub records: u64,
@@ -60,6 +63,7 @@ pub struct ChaosArgs {
     pub commit_ms: Option<u64>,
     pub linger_ms: u64,
     pub catch_up_secs: u64,
+    pub instances: usize,
 }
 
 pub fn parse_args(rest: &[String]) -> Result<ChaosArgs, String> {
@@ -75,6 +79,7 @@ pub fn parse_args(rest: &[String]) -> Result<ChaosArgs, String> {
         commit_ms: None,
         linger_ms: 5,
         catch_up_secs: 600,
+        instances: 1,
     };
     for (flag, v) in flags::pairs(rest)? {
         match flag {
@@ -101,11 +106,12 @@ pub fn parse_args(rest: &[String]) -> Result<ChaosArgs, String> {
             "--commit-ms" => a.commit_ms = Some(flags::number(flag, v)?),
             "--linger-ms" => a.linger_ms = flags::number(flag, v)?,
             "--catch-up-secs" => a.catch_up_secs = flags::number(flag, v)?,
+            "--instances" => a.instances = flags::number(flag, v)?,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    if a.records == 0 || a.partitions <= 0 {
-        return Err("--records and --partitions must be positive".into());
+    if a.records == 0 || a.partitions <= 0 || a.instances == 0 {
+        return Err("--records, --partitions and --instances must be positive".into());
     }
     Ok(a)
 }
@@ -239,9 +245,22 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
         "stream of {} records at {} records/s starts",
         args.records, args.rate
     ));
-    let mut mirror = Supervisor::new(&kmirror_binary()?, &config, &dir, &[], started);
-    mirror.start()?;
-    note("kmirror run 1 starts".into());
+    let binary = kmirror_binary()?;
+    let mut mirrors = Vec::new();
+    for k in 0..args.instances {
+        let logs = if args.instances == 1 {
+            dir.clone()
+        } else {
+            let d = dir.join(format!("instance-{}", k + 1));
+            std::fs::create_dir_all(&d).map_err(e)?;
+            d
+        };
+        let mut m = Supervisor::new(&binary, &config, &logs, &[], started);
+        m.start()?;
+        mirrors.push(m);
+    }
+    note(format!("{} kmirror instance(s) start", args.instances));
+    let mut draw = seed;
 
     let mut kills_done = 0;
     let mut kills_skipped = 0;
@@ -277,21 +296,28 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
             outcomes
         });
         for fault in schedule.quick_faults() {
-            supervise_until(&mut mirror, started + fault.at(), &note, &mut unexpected)?;
+            supervise_until(&mut mirrors, started + fault.at(), &note, &mut unexpected)?;
             match fault {
                 QuickFault::Kill(kill) => {
+                    draw = splitmix(draw);
+                    let k = (draw % mirrors.len() as u64) as usize;
+                    let mirror = &mut mirrors[k];
                     if mirror.kill() {
                         kills_done += 1;
                         note(format!(
-                            "kill {kills_done} (planned at {:.1} s): kmirror SIGKILLed, restarting in {:.1} s",
+                            "kill {kills_done} (planned at {:.1} s): kmirror instance {} SIGKILLed, restarting in {:.1} s",
                             kill.at.as_secs_f64(),
+                            k + 1,
                             kill.down.as_secs_f64()
                         ));
                         thread::sleep(kill.down);
                         mirror.start()?;
                     } else {
                         kills_skipped += 1;
-                        note("kill skipped: kmirror was not running".into());
+                        note(format!(
+                            "kill skipped: kmirror instance {} was not running",
+                            k + 1
+                        ));
                         mirror.start()?;
                     }
                 }
@@ -315,7 +341,7 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
         // The stream and the broker faults may outlast the quick faults.
         while !brokers.is_finished() || stream.as_ref().is_some_and(|s| s.finished_at().is_none()) {
             let next = Instant::now() + Duration::from_millis(500);
-            supervise_until(&mut mirror, next, &note, &mut unexpected)?;
+            supervise_until(&mut mirrors, next, &note, &mut unexpected)?;
         }
         brokers
             .join()
@@ -343,7 +369,7 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
 
     let deadline = Instant::now() + Duration::from_secs(args.catch_up_secs);
     let catch_up = loop {
-        supervise_until(&mut mirror, Instant::now(), &note, &mut unexpected)?;
+        supervise_until(&mut mirrors, Instant::now(), &note, &mut unexpected)?;
         match caught_up(&source, &target) {
             Ok(true) => break Ok(started.elapsed() - faults_over),
             Ok(false) => {}
@@ -356,7 +382,7 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
             ));
         }
         supervise_until(
-            &mut mirror,
+            &mut mirrors,
             Instant::now() + Duration::from_secs(3),
             &note,
             &mut unexpected,
@@ -369,7 +395,7 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
         ),
         Err(err) => err.clone(),
     });
-    let stopped = mirror.stop(STOP_GRACE);
+    let stopped: Vec<Option<RunEnd>> = mirrors.iter_mut().map(|m| m.stop(STOP_GRACE)).collect();
     note(format!("kmirror stopped with SIGTERM: {stopped:?}"));
     let refused = |relays: &[CutRelay]| relays.iter().map(CutRelay::refused).sum::<u64>();
     let refused = (refused(&src_relays), refused(&dst_relays));
@@ -414,12 +440,16 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
     if let Err(err) = &catch_up {
         failures.push(format!("hang: {err}"));
     }
-    match stopped {
-        Some(RunEnd::Stopped(Some(0))) => {}
-        other => failures.push(format!(
-            "the final SIGTERM stop ended {other:?}, want status 0"
-        )),
+    for (k, end) in stopped.iter().enumerate() {
+        match end {
+            Some(RunEnd::Stopped(Some(0))) => {}
+            other => failures.push(format!(
+                "the final SIGTERM stop of instance {} ended {other:?}, want status 0",
+                k + 1
+            )),
+        }
     }
+    let runs: Vec<supervisor::Run> = mirrors.iter().flat_map(|m| m.runs.clone()).collect();
     failures.extend(broker_fault_errors);
 
     let timeline = lock(&timeline).clone();
@@ -434,7 +464,7 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
         relayed,
         refused,
         broker_faults,
-        runs: &mirror.runs,
+        runs: &runs,
         stream: totals,
         stream_took,
         catch_up,
@@ -444,7 +474,12 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
         log_dir: dir.display().to_string(),
         failures,
     };
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/chaos.md");
+    let file = if args.instances == 1 {
+        "results/chaos.md"
+    } else {
+        "results/chaos-fleet.md"
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     let previous = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::write(
         &path,
@@ -467,28 +502,35 @@ pub fn run(args: &ChaosArgs) -> Result<(), String> {
     }
 }
 
-/// Keeps kmirror running until `deadline`: one that exited on its own is
-/// recorded as a failure and started again a second later.
+/// Keeps every kmirror instance running until `deadline`: one that exited
+/// on its own is noted as unexpected and started again.
 fn supervise_until(
-    mirror: &mut Supervisor,
+    mirrors: &mut [Supervisor],
     deadline: Instant,
     note: &impl Fn(String),
     unexpected: &mut Vec<String>,
 ) -> Result<(), String> {
     loop {
-        if mirror.reap() {
-            let run = mirror.runs.last().expect("a reaped run exists");
-            let what = format!(
-                "kmirror run {} exited on its own: {:?} (log {})",
-                mirror.runs.len(),
-                run.ended.map(|(_, end)| end),
-                run.log.display()
-            );
-            note(what.clone());
-            unexpected.push(what);
-            thread::sleep(Duration::from_secs(1));
-            mirror.start()?;
-            note(format!("kmirror run {} starts", mirror.runs.len()));
+        for (k, mirror) in mirrors.iter_mut().enumerate() {
+            if mirror.reap() {
+                let run = mirror.runs.last().expect("a reaped run exists");
+                let what = format!(
+                    "kmirror instance {} run {} exited on its own: {:?} (log {})",
+                    k + 1,
+                    mirror.runs.len(),
+                    run.ended.map(|(_, end)| end),
+                    run.log.display()
+                );
+                note(what.clone());
+                unexpected.push(what);
+                thread::sleep(Duration::from_secs(1));
+                mirror.start()?;
+                note(format!(
+                    "kmirror instance {} run {} starts",
+                    k + 1,
+                    mirror.runs.len()
+                ));
+            }
         }
         let now = Instant::now();
         if now >= deadline {
@@ -496,6 +538,14 @@ fn supervise_until(
         }
         thread::sleep((deadline - now).min(Duration::from_millis(100)));
     }
+}
+
+/// The next draw of a seeded sequence (SplitMix64).
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Whether kmirror's committed progress covers every record of the source.
@@ -523,6 +573,16 @@ fn mm2_properties(args: &ChaosArgs, src: &[CutRelay], dst: &[CutRelay]) -> Strin
         list(src),
         list(dst)
     );
+    if args.instances > 1 {
+        // A fleet: every instance mirrors a share; a killed one's share
+        // moves after its session (6 s, the brokers' least).
+        let _ = writeln!(
+            text,
+            "tasks.max = {}\nkmirror.fleet.session.timeout.ms = 6000\n\
+             kmirror.fleet.heartbeat.interval.ms = 1000\nkmirror.metrics.address = 127.0.0.1:0",
+            args.instances
+        );
+    }
     match args.delivery {
         Delivery::AtLeastOnce => {
             let _ = writeln!(
@@ -553,9 +613,18 @@ fn run_dir(mode: &str) -> Result<PathBuf, String> {
 }
 
 fn command_line(args: &ChaosArgs, seed: u64) -> String {
+    let commit = args
+        .commit_ms
+        .map(|ms| format!(" --commit-ms {ms}"))
+        .unwrap_or_default();
+    let instances = if args.instances > 1 {
+        format!(" --instances {}", args.instances)
+    } else {
+        String::new()
+    };
     format!(
         "cargo run --release -p kmirror-bench -- chaos --mode {} --records {} --kills {} --broker-faults {} \
-         --cuts {} --partitions {} --rate {} --linger-ms {} --seed {seed}{}",
+         --cuts {} --partitions {} --rate {} --linger-ms {} --seed {seed}{commit}{instances}",
         report::mode_name(args.delivery),
         args.records,
         args.kills,
@@ -564,9 +633,6 @@ fn command_line(args: &ChaosArgs, seed: u64) -> String {
         args.partitions,
         args.rate,
         args.linger_ms,
-        args.commit_ms
-            .map(|ms| format!(" --commit-ms {ms}"))
-            .unwrap_or_default()
     )
 }
 

@@ -110,6 +110,16 @@ impl Outcome<'_> {
                 self.stream_took.as_secs_f64()
             ),
         );
+        if a.instances > 1 {
+            row(
+                &mut s,
+                "kmirror instances",
+                format!(
+                    "{} sharing the flow as a fleet (`tasks.max = {}`, session 6 s); each kill hits one drawn from the seed",
+                    a.instances, a.instances
+                ),
+            );
+        }
         row(
             &mut s,
             "kmirror kills (SIGKILL, restarted)",

@@ -246,7 +246,22 @@ pub(super) async fn membership_task(
             return; // stopping: the shutdown commits and leaves
         };
         let commit = !matches!(ended, Ended::Lost | Ended::Fenced);
-        release(plan, &flow, &shared, &workers, &config, commit).await;
+        if commit {
+            // Heartbeats go on while the partitions are given back, so a
+            // slow release does not outlast the session.
+            let keep_alive = async {
+                loop {
+                    tokio::time::sleep(config.heartbeat_interval).await;
+                    let _ = member.heartbeat().await;
+                }
+            };
+            tokio::select! {
+                _ = release(plan, &flow, &shared, &workers, &config, true) => {}
+                _ = keep_alive => {}
+            }
+        } else {
+            release(plan, &flow, &shared, &workers, &config, false).await;
+        }
         match ended {
             Ended::Rebalance(why) => reason = why,
             Ended::Lost => {

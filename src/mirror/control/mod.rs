@@ -517,10 +517,6 @@ async fn flow_task(
                 shared.metrics.flow_ready(&plan.name());
             }
             if shared.stopped_flows.borrow().contains_key(&index) {
-                if shared.stopped_flows.borrow().len() == plans.len() {
-                    tracing::error!("every flow has stopped; kmirror exits");
-                    stop.store(true, Ordering::Relaxed);
-                }
                 return;
             }
             let every = plan
@@ -734,6 +730,10 @@ fn stop_flow(plan: &FlowPlan, shared: &Shared, e: crate::client::ClientError) {
         .stopped_flows
         .borrow_mut()
         .insert(plan.index, format!("{}: {e}", plan.name()));
+    if shared.stopped_flows.borrow().len() == shared.flow_names.len() {
+        tracing::error!("every flow has stopped; kmirror exits");
+        shared.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// One discovery round: source topics, target topics, committed progress,
