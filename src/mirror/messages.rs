@@ -29,6 +29,9 @@ pub struct Assignment {
     /// Where kmirror took the partition over from MirrorMaker 2, carried
     /// in its progress commits (see `progress::CommitNote`).
     pub mm2_below: Option<i64>,
+    /// In a fleet, the share this assignment belongs to: one made before a
+    /// later [`ToWorker::Release`] of the flow is stale and passed over.
+    pub fleet_epoch: u64,
 }
 
 #[derive(Debug)]
@@ -41,6 +44,9 @@ pub enum ToWorker {
     /// about them until they are assigned again.
     Release {
         flow: usize,
+        /// The fleet's epoch after the release (see
+        /// [`Assignment::fleet_epoch`]).
+        epoch: u64,
         by: Instant,
         reply: tokio::sync::oneshot::Sender<Box<Report>>,
     },

@@ -334,9 +334,11 @@ async fn release(
     commit: bool,
 ) {
     let index = plan.index;
+    let mut epoch = 0;
     if let Some(state) = &flow.fleet {
         *state.owned.borrow_mut() = None;
-        state.epoch.set(state.epoch.get() + 1);
+        epoch = state.epoch.get() + 1;
+        state.epoch.set(epoch);
     }
     for task in flow.routed.borrow_mut().drain(..) {
         task.abort();
@@ -347,6 +349,7 @@ async fn release(
         let (tx, rx) = tokio::sync::oneshot::channel();
         let msg = ToWorker::Release {
             flow: index,
+            epoch,
             by,
             reply: tx,
         };

@@ -933,6 +933,7 @@ async fn refresh(
             partition,
             start_offset,
             mm2_below: start.mm2_below,
+            fleet_epoch: epoch.unwrap_or(0),
         });
     }
     if taken_over > 0 {

@@ -104,6 +104,9 @@ struct Worker {
     flow_in_flight: Vec<Cell<usize>>,
     /// Per flow: the transaction state in exactly-once mode.
     txns: RefCell<Vec<Option<txn::Txn>>>,
+    /// Per flow: the fleet epoch of the last release (assignments made
+    /// before it are stale).
+    released_epoch: Vec<Cell<u64>>,
     wake: Notify,
     shutting_down: Cell<bool>,
 }
@@ -157,6 +160,7 @@ impl Worker {
             stats: RefCell::new(Counters::new()),
             flow_in_flight: (0..n).map(|_| Cell::new(0)).collect(),
             txns: RefCell::new(txns),
+            released_epoch: (0..n).map(|_| Cell::new(0)).collect(),
             wake: Notify::new(),
             shutting_down: Cell::new(false),
         }
@@ -184,7 +188,13 @@ impl Worker {
         while let Some(msg) = rx.recv().await {
             match msg {
                 ToWorker::Assign(list) => self.assign(list),
-                ToWorker::Release { flow, by, reply } => {
+                ToWorker::Release {
+                    flow,
+                    epoch,
+                    by,
+                    reply,
+                } => {
+                    self.released_epoch[flow].set(epoch);
                     tokio::task::spawn_local(self.clone().release(flow, by, reply));
                 }
                 ToWorker::TxnSlot {
@@ -236,6 +246,10 @@ impl Worker {
     fn assign(&self, list: Vec<Assignment>) {
         let mut parts = self.parts.borrow_mut();
         for a in list {
+            if a.fleet_epoch < self.released_epoch[a.flow].get() {
+                // Made for a share given back since.
+                continue;
+            }
             let key = (a.flow, a.source_topic.clone(), a.partition);
             let known = self.by_source.borrow().get(&key).copied();
             // A partition given back earlier starts afresh: in its old
