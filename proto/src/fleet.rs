@@ -23,6 +23,9 @@ pub const PROTOCOL_TYPE: &str = "kmirror";
 pub const STRATEGY: &str = "round-robin";
 
 const VERSION: i16 = 0;
+/// The most members an assignment may count: far above any real fleet,
+/// and a bound on what a peer's assignment can make an instance do.
+pub const MAX_MEMBERS: i32 = 65_536;
 
 /// What a member says about itself when it joins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +76,7 @@ impl MemberMetadata {
         let mut r = reader(bytes);
         check_version(&mut r, "kmirror member metadata version")?;
         let workers = r.i32("kmirror member workers")?;
-        if workers < 1 {
+        if !(1..=MAX_MEMBERS).contains(&workers) {
             return Err(ProtoError::malformed(
                 "kmirror member workers",
                 format!("{workers}"),
@@ -108,7 +111,7 @@ impl Assignment {
         check_version(&mut r, "kmirror assignment version")?;
         let slot = r.i32("kmirror assignment slot")?;
         let working = r.i32("kmirror assignment members")?;
-        if slot < -1 || working < 0 || (slot != -1 && slot >= working) {
+        if slot < -1 || !(0..=MAX_MEMBERS).contains(&working) || (slot != -1 && slot >= working) {
             return Err(ProtoError::malformed(
                 "kmirror assignment slot",
                 format!("slot {slot} of {working} members"),
@@ -173,6 +176,8 @@ mod tests {
         assert!(Assignment::decode(Bytes::copy_from_slice(&huge)).is_err());
         let bad_slot = [0u8, 0, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 0];
         assert!(Assignment::decode(Bytes::copy_from_slice(&bad_slot)).is_err());
+        let too_many = [0u8, 0, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+        assert!(Assignment::decode(Bytes::copy_from_slice(&too_many)).is_err());
         assert!(MemberMetadata::decode(Bytes::from_static(&[0, 0, 0, 0, 0, 0])).is_err());
         assert!(MemberMetadata::decode(Bytes::from_static(&[0, 0, 0])).is_err());
     }

@@ -403,8 +403,7 @@ async fn take_transactional_ids(
                 })
                 .await;
         }
-        let n = workers.len();
-        super::fence_transactional_ids(plan, flow, slot + 1, n, |s, w| s != slot || w >= n).await?;
+        super::fence_slot(plan, flow, slot, workers.len()).await?;
     }
     if joined.leader && !dealt.is_empty() {
         // (slot -> workers) of this generation's working members.

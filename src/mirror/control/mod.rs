@@ -1061,6 +1061,28 @@ async fn fence_predecessors(
     Ok(())
 }
 
+/// Takes the transactional ids of this instance's `workers` at fleet `slot`
+/// from whoever held them.
+async fn fence_slot(
+    plan: &FlowPlan,
+    flow: &FlowControl,
+    slot: usize,
+    workers: usize,
+) -> Result<(), crate::client::ClientError> {
+    for w in 0..workers {
+        let id = worker::txn::transactional_id(&plan.source.cluster, &plan.target.cluster, slot, w);
+        retry_coordinator(|| {
+            crate::client::admin::fence_transactional_id(
+                &flow.target,
+                &id,
+                plan.produce.transaction_timeout_ms,
+            )
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 /// The most fleet members, and workers per member, whose transactional ids
 /// a commit note can ask to fence.
 const MAX_RECORDED_IDS: usize = 1024;
@@ -1101,9 +1123,13 @@ async fn fence_transactional_ids(
         recorded_members.min(MAX_RECORDED_IDS),
         recorded_workers.min(MAX_RECORDED_IDS),
     );
+    let (members, workers) = (
+        members.max(recorded_members).min(MAX_RECORDED_IDS),
+        workers.max(recorded_workers).min(MAX_RECORDED_IDS),
+    );
     let mut fenced = 0;
-    for slot in 0..members.max(recorded_members) {
-        for w in 0..workers.max(recorded_workers) {
+    for slot in 0..members {
+        for w in 0..workers {
             if keep(slot, w) {
                 continue;
             }
