@@ -70,11 +70,19 @@ fn wait_for_shares(instances: &[&Kmirror], shares: &[usize], what: &str) -> i32 
 }
 
 fn produce_round(pair: &ClusterPair, topic: &str, round: usize, per_partition: usize) {
-    let records: Vec<TestRecord> = (0..PARTITIONS as usize * per_partition)
-        .map(|i| {
-            TestRecord::new(format!("r{round}-{i}"))
-                .with_partition((i % PARTITIONS as usize) as i32)
-        })
+    produce_round_to(pair, topic, PARTITIONS, round, per_partition);
+}
+
+fn produce_round_to(
+    pair: &ClusterPair,
+    topic: &str,
+    partitions: i32,
+    round: usize,
+    per_partition: usize,
+) {
+    let n = partitions as usize;
+    let records: Vec<TestRecord> = (0..n * per_partition)
+        .map(|i| TestRecord::new(format!("r{round}-{i}")).with_partition((i % n) as i32))
         .collect();
     tools::produce(&pair.source, topic, &records).unwrap();
 }
@@ -199,4 +207,44 @@ fn three_instances_share_a_flow_through_crashes_and_static_restarts() {
 #[test]
 fn an_exactly_once_fleet_writes_each_record_once_through_crashes() {
     fleet_run("fleet-eos", true);
+}
+
+/// Two running instances given one `--instance-id` (an operator's slip):
+/// the older is fenced by the coordinator and stops the flow with an error
+/// naming the id; the newer mirrors on.
+#[test]
+fn a_second_instance_with_the_same_id_stops_the_first_with_a_clear_error() {
+    let pair = pair(KAFKA_4);
+    let topic = "fleet-same-id";
+    tools::create_topic(&pair.source, topic, 2, &[]).unwrap();
+    produce_round_to(pair, topic, 2, 0, 50);
+    let file = mm2_file(
+        pair,
+        topic,
+        &format!(
+            "A->B.topics = {topic}\n\
+             kmirror.fleet.session.timeout.ms = 6000\n\
+             kmirror.fleet.heartbeat.interval.ms = 500\n\
+             heartbeats.replication.enabled = false\n"
+        ),
+    );
+    let mut first = start(&file, "twin");
+    wait_for_shares(&[&first], &[2], "the first instance mirrors");
+    let mut second = start(&file, "twin");
+    let code = first.wait_exit(Duration::from_secs(60));
+    let out = first.output();
+    assert_eq!(code, Some(Some(5)), "{out}");
+    assert!(
+        out.contains("with this instance's kmirror.fleet.instance.id 'twin'"),
+        "the error must name the id:\n{out}"
+    );
+    wait_until(Duration::from_secs(30), "the second mirrors", || {
+        last_generation(&second).is_some_and(|(_, n)| n == 2)
+    });
+    produce_round_to(pair, topic, 2, 1, 50);
+    wait_until(Duration::from_secs(60), "the second mirrors on", || {
+        total_end_offset(&pair.target, &format!("A.{topic}")) >= 200
+    });
+    assert_eq!(second.stop(), Some(0), "{}", second.output());
+    assert_mirrored_at_least_once(&pair.source, topic, &pair.target, &format!("A.{topic}"));
 }
