@@ -144,6 +144,20 @@ pub(super) async fn membership_task(
                 stop_flow(plan, &shared, e);
                 return;
             }
+            Err(e) if e.is_starting_up() => {
+                // A fresh cluster's coordinator is still loading.
+                crate::logging::starting_up(
+                    "fleet group",
+                    &format!(
+                        "flow {}: cannot join fleet group '{}' yet: {e}",
+                        plan.name(),
+                        config.group
+                    ),
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
             Err(e) => {
                 warn_once(
                     plan,
