@@ -248,3 +248,80 @@ fn a_second_instance_with_the_same_id_stops_the_first_with_a_clear_error() {
     assert_eq!(second.stop(), Some(0), "{}", second.output());
     assert_mirrored_at_least_once(&pair.source, topic, &pair.target, &format!("A.{topic}"));
 }
+
+/// Exactly-once mode, an instance paused (SIGSTOP) past its session while
+/// its transaction holds records: the other takes its partitions and
+/// mirrors them again from their committed positions; when the paused one
+/// wakes, the transaction it still has open cannot be committed (its ids
+/// were fenced, and its positions were pending in that transaction, so the
+/// other read them only once it was aborted). A read_committed consumer of
+/// the target sees each record once. Transactions last a minute here, so
+/// only the final stops commit what the waits below saw written.
+#[test]
+fn an_exactly_once_instance_paused_past_its_session_writes_nothing_twice() {
+    let pair = pair(KAFKA_4);
+    let topic = "fleet-paused";
+    let partitions = 6;
+    tools::create_topic(&pair.source, topic, partitions, &[]).unwrap();
+    produce_round_to(pair, topic, partitions, 0, 200);
+    let file = mm2_file(
+        pair,
+        topic,
+        &format!(
+            "A->B.topics = {topic}\n\
+             A->B.tasks.max = 2\n\
+             kmirror.fleet.session.timeout.ms = 6000\n\
+             kmirror.fleet.heartbeat.interval.ms = 500\n\
+             heartbeats.replication.enabled = false\n\
+             emit.checkpoints.enabled = false\n\
+             exactly.once.source.support = enabled\n\
+             kmirror.transaction.interval.ms = 60000\n"
+        ),
+    );
+    let target_topic = format!("A.{topic}");
+    // Whether the target holds `want` records, committed or not (a
+    // read_uncommitted read).
+    let written = |want: usize| {
+        tools::consume_all(
+            &pair.target,
+            &target_topic,
+            Isolation::ReadUncommitted,
+            Some(want),
+            Duration::from_secs(20),
+        )
+        .map(|r| r.len() >= want)
+        .unwrap_or(false)
+    };
+    let mut a = start(&file, "a");
+    wait_for_shares(&[&a], &[6], "the first mirrors every partition");
+    let mut b = start(&file, "b");
+    // The first gave its partitions back with the backlog committed.
+    wait_for_shares(&[&a, &b], &[3, 3], "two halves");
+
+    // Paused with round 1 in its open transaction.
+    produce_round_to(pair, topic, partitions, 1, 200);
+    wait_until(
+        Duration::from_secs(60),
+        "round 1 written, not committed",
+        || written(2400),
+    );
+    b.signal(libc::SIGSTOP);
+    wait_until(
+        Duration::from_secs(60),
+        "the other takes every partition",
+        || last_generation(&a).is_some_and(|(_, n)| n == 6),
+    );
+    // The other writes the paused one's share of round 1 again...
+    wait_until(Duration::from_secs(60), "round 1 written again", || {
+        written(3000)
+    });
+    // ...and the paused one wakes before its transaction times out: were
+    // it not fenced, it would commit its copy of those records too.
+    b.signal(libc::SIGCONT);
+    wait_for_shares(&[&a, &b], &[3, 3], "the paused one back in the fleet");
+    produce_round_to(pair, topic, partitions, 2, 200);
+    wait_until(Duration::from_secs(60), "round 2 written", || written(4200));
+    assert_eq!(a.stop(), Some(0), "{}", a.output());
+    assert_eq!(b.stop(), Some(0), "{}", b.output());
+    assert_mirrored_exactly(&pair.source, topic, &pair.target, &target_topic);
+}

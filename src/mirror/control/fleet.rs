@@ -383,6 +383,17 @@ async fn release(
             report_commit(plan, flow.store.commit(flow.progress_home()).await);
         }
     }
+    // Partitions stopped here (e.g. fenced while this instance was out of
+    // the group) are their next owner's now: not this instance's failures.
+    let dropped = {
+        let mut summary = shared.summary.borrow_mut();
+        let before = summary.failures.len();
+        summary.failures.retain(|f| f.flow != index);
+        before - summary.failures.len()
+    };
+    if dropped > 0 {
+        tracing::info!(flow = %plan.name(), partitions = dropped, "partitions stopped here went back to the fleet; whoever owns them next mirrors them");
+    }
     shared.latest[index].restrict(Some(HashSet::new()));
     flow.store.forget_all();
     let released = std::mem::take(&mut *flow.assigned.borrow_mut()).len();

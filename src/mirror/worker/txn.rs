@@ -60,6 +60,8 @@ pub(super) struct Txn {
     /// The fleet's working members when the id was given (recorded in the
     /// commits, for a later run to fence every id in use).
     members: usize,
+    /// The open transaction has the progress group added (AddOffsetsToTxn).
+    offsets_added: bool,
     /// The producer while it is usable; `None` until (re)initialised.
     pub producer: Option<TxnProducer>,
     /// Bumped with each new producer; partitions adopt it.
@@ -90,6 +92,7 @@ impl Txn {
         Txn {
             transactional_id,
             members: 1,
+            offsets_added: false,
             producer: None,
             generation: 0,
             opened_at: None,
@@ -441,6 +444,9 @@ impl Worker {
         };
         self.txn_call(flow, &req, "AddPartitionsToTxn", |r| r.topics.clone())
             .await?;
+        if self.plans[flow].fleet.is_some() {
+            self.hold_positions(flow, &wanted).await?;
+        }
         let mut parts = self.parts.borrow_mut();
         for (idx, _, _) in &wanted {
             parts[*idx].in_txn = true;
@@ -450,6 +456,105 @@ impl Worker {
             t.opened_at.get_or_insert_with(Instant::now);
         });
         self.wake.notify_waiters();
+        Ok(())
+    }
+
+    /// In a fleet: before a partition's first batch goes into the open
+    /// transaction, its committed position is written into the transaction
+    /// too, so the progress group holds a pending offset for it until the
+    /// transaction ends. A new owner's progress read (require_stable) then
+    /// waits for this transaction, committed or aborted, instead of
+    /// starting from a position this instance may still commit past (an
+    /// instance expelled while alive is fenced by the next holder of its
+    /// ids, but not necessarily before the new owner reads).
+    async fn hold_positions(
+        &self,
+        flow: usize,
+        added: &[(usize, String, i32)],
+    ) -> Result<(), Step> {
+        let positions: Vec<(String, CommitOffset)> = {
+            let parts = self.parts.borrow();
+            added
+                .iter()
+                .filter_map(|(i, topic, _)| {
+                    let p = &parts[*i];
+                    let offset = p.committed_offset?;
+                    Some((topic.clone(), self.commit_offset(flow, p, offset)))
+                })
+                .collect()
+        };
+        self.offsets_into_txn(flow, positions).await
+    }
+
+    /// A partition's position as its progress commit carries it.
+    fn commit_offset(
+        &self,
+        flow: usize,
+        p: &crate::mirror::partition::Partition,
+        offset: i64,
+    ) -> CommitOffset {
+        CommitOffset {
+            partition: p.partition,
+            offset,
+            metadata: CommitNote {
+                source_topic: p.source_topic.to_string(),
+                transactional_workers: Some(self.worker_count),
+                transactional_members: Some(self.txn(flow, |t| t.members)),
+                mm2_below: p.mm2_below,
+            }
+            .render(),
+        }
+    }
+
+    /// AddOffsetsToTxn (once per transaction) and TxnOffsetCommit of
+    /// `positions` to the flow's progress group.
+    async fn offsets_into_txn(
+        &self,
+        flow: usize,
+        positions: Vec<(String, CommitOffset)>,
+    ) -> Result<(), Step> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let Some(producer) = self.txn(flow, |t| t.producer.clone()) else {
+            return Ok(());
+        };
+        let group = self.plans[flow].progress_group();
+        if !self.txn(flow, |t| t.offsets_added) {
+            let add = AddOffsetsToTxnRequest {
+                producer: producer.clone(),
+                group_id: group.clone(),
+            };
+            self.txn_call(flow, &add, "AddOffsetsToTxn", |c| *c).await?;
+            self.txn_mut(flow, |t| t.offsets_added = true);
+        }
+        let req = TxnOffsetCommitRequest {
+            transactional_id: producer.transactional_id.clone(),
+            group_id: group.clone(),
+            producer_id: producer.producer_id,
+            producer_epoch: producer.producer_epoch,
+            topics: group_by_topic(&positions),
+        };
+        let coordinator = self.group_coordinator(flow, &group).await?;
+        let resp = match coordinator.call(&req).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.txn_mut(flow, |t| t.group_coordinator = None);
+                return Err(e.into());
+            }
+        };
+        if let Some(code) = resp.topics.code() {
+            if matches!(
+                code,
+                ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
+            ) {
+                self.txn_mut(flow, |t| t.group_coordinator = None);
+            }
+            return Err(step(
+                code,
+                format!("TxnOffsetCommit at {} answered {code}", coordinator.addr()),
+            ));
+        }
         Ok(())
     }
 
@@ -478,9 +583,6 @@ impl Worker {
         if let Some(reason) = self.txn(flow, |t| t.doomed.clone()) {
             return Err(Step::Abort(reason));
         }
-        let group = self.plans[flow].progress_group();
-        let workers = self.worker_count;
-        let members = self.txn(flow, |t| t.members);
         let positions: Vec<(usize, String, CommitOffset)> = self
             .parts
             .borrow()
@@ -493,60 +595,20 @@ impl Worker {
                     (
                         i,
                         p.target_topic.to_string(),
-                        CommitOffset {
-                            partition: p.partition,
-                            offset,
-                            metadata: CommitNote {
-                                source_topic: p.source_topic.to_string(),
-                                transactional_workers: Some(workers),
-                                transactional_members: Some(members),
-                                mm2_below: p.mm2_below,
-                            }
-                            .render(),
-                        },
+                        self.commit_offset(flow, p, offset),
                     )
                 })
             })
             .collect();
         let opened = self.txn(flow, |t| t.opened_at.is_some());
-        if !positions.is_empty() {
-            let add = AddOffsetsToTxnRequest {
-                producer: producer.clone(),
-                group_id: group.clone(),
-            };
-            self.txn_call(flow, &add, "AddOffsetsToTxn", |c| *c).await?;
-            let items: Vec<(String, CommitOffset)> = positions
+        self.offsets_into_txn(
+            flow,
+            positions
                 .iter()
                 .map(|(_, t, c)| (t.clone(), c.clone()))
-                .collect();
-            let req = TxnOffsetCommitRequest {
-                transactional_id: producer.transactional_id.clone(),
-                group_id: group.clone(),
-                producer_id: producer.producer_id,
-                producer_epoch: producer.producer_epoch,
-                topics: group_by_topic(&items),
-            };
-            let coordinator = self.group_coordinator(flow, &group).await?;
-            let resp = match coordinator.call(&req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.txn_mut(flow, |t| t.group_coordinator = None);
-                    return Err(e.into());
-                }
-            };
-            if let Some(code) = resp.topics.code() {
-                if matches!(
-                    code,
-                    ErrorCode::NOT_COORDINATOR | ErrorCode::COORDINATOR_NOT_AVAILABLE
-                ) {
-                    self.txn_mut(flow, |t| t.group_coordinator = None);
-                }
-                return Err(step(
-                    code,
-                    format!("TxnOffsetCommit at {} answered {code}", coordinator.addr()),
-                ));
-            }
-        }
+                .collect(),
+        )
+        .await?;
         if opened || !positions.is_empty() {
             let end = EndTxnRequest {
                 producer,
@@ -571,6 +633,7 @@ impl Worker {
         drop(parts);
         self.txn_mut(flow, |t| {
             t.opened_at = None;
+            t.offsets_added = false;
             t.ending = false;
             t.ended_at = Instant::now();
             t.commit_cost = (t.commit_cost * 7 + began.elapsed()) / 8;
@@ -614,6 +677,7 @@ impl Worker {
         self.txn_mut(flow, |t| {
             t.producer = None;
             t.opened_at = None;
+            t.offsets_added = false;
             t.doomed = None;
             t.ending = false;
             t.ended_at = Instant::now();
