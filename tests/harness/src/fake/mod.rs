@@ -441,6 +441,51 @@ fn answer_frame(
             head,
             create_partitions(shared, decode(body, v, "CreatePartitions")?, e),
         )?),
+        // A group of one: every member that joins leads it alone.
+        11 => Some(control(head, join_group(decode(body, v, "JoinGroup")?, e))?),
+        12 => {
+            let _: kp::HeartbeatRequest = decode(body, v, "Heartbeat")?;
+            Some(control(
+                head,
+                kp::HeartbeatResponse::default().with_error_code(e),
+            )?)
+        }
+        13 => {
+            let req: kp::LeaveGroupRequest = decode(body, v, "LeaveGroup")?;
+            Some(control(
+                head,
+                kp::LeaveGroupResponse::default()
+                    .with_error_code(e)
+                    .with_members(
+                        req.members
+                            .iter()
+                            .map(|m| {
+                                kp::leave_group_response::MemberResponse::default()
+                                    .with_member_id(m.member_id.clone())
+                                    .with_group_instance_id(m.group_instance_id.clone())
+                            })
+                            .collect(),
+                    ),
+            )?)
+        }
+        14 => {
+            let req: kp::SyncGroupRequest = decode(body, v, "SyncGroup")?;
+            // The leader's assignment of itself.
+            let mine = req
+                .assignments
+                .iter()
+                .find(|a| a.member_id == req.member_id)
+                .map(|a| a.assignment.clone())
+                .unwrap_or_default();
+            Some(control(
+                head,
+                kp::SyncGroupResponse::default()
+                    .with_error_code(e)
+                    .with_protocol_type(req.protocol_type.clone())
+                    .with_protocol_name(req.protocol_name.clone())
+                    .with_assignment(mine),
+            )?)
+        }
         // As a broker without an authorizer answers.
         29 => {
             let _: kp::DescribeAclsRequest = decode(body, v, "DescribeAcls")?;
@@ -787,6 +832,30 @@ fn add_partitions_to_txn(
             })
             .collect(),
     )
+}
+
+/// JoinGroup answered as a coordinator whose group has this one member:
+/// generation 1, the member its own leader.
+fn join_group(req: kp::JoinGroupRequest, error: i16) -> kp::JoinGroupResponse {
+    let member_id = if req.member_id.is_empty() {
+        s("fake-member-1")
+    } else {
+        req.member_id.clone()
+    };
+    let first = req.protocols.first();
+    kp::JoinGroupResponse::default()
+        .with_error_code(error)
+        .with_generation_id(1)
+        .with_protocol_type(Some(req.protocol_type.clone()))
+        .with_protocol_name(first.map(|p| p.name.clone()))
+        .with_leader(member_id.clone())
+        .with_member_id(member_id.clone())
+        .with_members(vec![
+            kp::join_group_response::JoinGroupResponseMember::default()
+                .with_member_id(member_id)
+                .with_group_instance_id(req.group_instance_id.clone())
+                .with_metadata(first.map(|p| p.metadata.clone()).unwrap_or_default()),
+        ])
 }
 
 fn init_producer_id(_req: kp::InitProducerIdRequest, error: i16) -> kp::InitProducerIdResponse {
