@@ -87,6 +87,25 @@ fn produce_round_to(
     tools::produce(&pair.source, topic, &records).unwrap();
 }
 
+/// The file every instance of a test's fleet starts with: flow A->B of
+/// `topic`, a 6 s session (the brokers' least) beating every 500 ms, no
+/// checkpoints or heartbeat topics (other tests' would join the flow),
+/// plus `extra` lines.
+fn fleet_file(pair: &ClusterPair, topic: &str, extra: &str) -> std::path::PathBuf {
+    mm2_file(
+        pair,
+        topic,
+        &format!(
+            "A->B.topics = {topic}\n\
+             kmirror.fleet.session.timeout.ms = 6000\n\
+             kmirror.fleet.heartbeat.interval.ms = 500\n\
+             emit.checkpoints.enabled = false\n\
+             heartbeats.replication.enabled = false\n\
+             {extra}"
+        ),
+    )
+}
+
 fn fleet_run(topic: &str, exactly_once: bool) {
     let pair = pair(KAFKA_4);
     let target_topic = format!("A.{topic}");
@@ -97,19 +116,7 @@ fn fleet_run(topic: &str, exactly_once: bool) {
     } else {
         ""
     };
-    let file = mm2_file(
-        pair,
-        topic,
-        &format!(
-            "A->B.topics = {topic}\n\
-             A->B.tasks.max = 3\n\
-             kmirror.fleet.session.timeout.ms = 6000\n\
-             kmirror.fleet.heartbeat.interval.ms = 500\n\
-             emit.checkpoints.enabled = false\n\
-             heartbeats.replication.enabled = false\n\
-             {eos}"
-        ),
-    );
+    let file = fleet_file(pair, topic, &format!("A->B.tasks.max = 3\n{eos}"));
     let mut a = start(&file, "a");
     wait_for_shares(
         &[&a],
@@ -218,16 +225,7 @@ fn a_second_instance_with_the_same_id_stops_the_first_with_a_clear_error() {
     let topic = "fleet-same-id";
     tools::create_topic(&pair.source, topic, 2, &[]).unwrap();
     produce_round_to(pair, topic, 2, 0, 50);
-    let file = mm2_file(
-        pair,
-        topic,
-        &format!(
-            "A->B.topics = {topic}\n\
-             kmirror.fleet.session.timeout.ms = 6000\n\
-             kmirror.fleet.heartbeat.interval.ms = 500\n\
-             heartbeats.replication.enabled = false\n"
-        ),
-    );
+    let file = fleet_file(pair, topic, "");
     let mut first = start(&file, "twin");
     wait_for_shares(&[&first], &[2], "the first instance mirrors");
     let mut second = start(&file, "twin");
@@ -264,19 +262,12 @@ fn an_exactly_once_instance_paused_past_its_session_writes_nothing_twice() {
     let partitions = 6;
     tools::create_topic(&pair.source, topic, partitions, &[]).unwrap();
     produce_round_to(pair, topic, partitions, 0, 200);
-    let file = mm2_file(
+    let file = fleet_file(
         pair,
         topic,
-        &format!(
-            "A->B.topics = {topic}\n\
-             A->B.tasks.max = 2\n\
-             kmirror.fleet.session.timeout.ms = 6000\n\
-             kmirror.fleet.heartbeat.interval.ms = 500\n\
-             heartbeats.replication.enabled = false\n\
-             emit.checkpoints.enabled = false\n\
-             exactly.once.source.support = enabled\n\
-             kmirror.transaction.interval.ms = 60000\n"
-        ),
+        "A->B.tasks.max = 2\n\
+         exactly.once.source.support = enabled\n\
+         kmirror.transaction.interval.ms = 60000\n",
     );
     let target_topic = format!("A.{topic}");
     // Whether the target holds `want` records, committed or not (a

@@ -123,6 +123,20 @@ impl Member {
         }
     }
 
+    /// One request to the coordinator; a failed call forgets it (the next
+    /// looks it up again).
+    async fn call<R: kmirror_proto::control::ControlRequest>(
+        &mut self,
+        coordinator: &Conn,
+        req: &R,
+    ) -> Result<R::Response, ClientError> {
+        let res = coordinator.call(req).await;
+        if res.is_err() {
+            self.coordinator = None;
+        }
+        res
+    }
+
     fn ms(d: std::time::Duration) -> i32 {
         i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
     }
@@ -143,13 +157,7 @@ impl Member {
                 protocols: vec![(STRATEGY.to_string(), self.metadata.clone())],
                 reason: Some(reason.to_string()),
             };
-            let resp = match coordinator.call(&req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.coordinator = None;
-                    return Err(e);
-                }
-            };
+            let resp = self.call(&coordinator, &req).await?;
             match resp.error {
                 ErrorCode::NONE => {
                     self.member_id = resp.member_id;
@@ -192,13 +200,7 @@ impl Member {
             protocol_name: Some(STRATEGY.to_string()),
             assignments,
         };
-        let resp = match coordinator.call(&req).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.coordinator = None;
-                return Err(e);
-            }
-        };
+        let resp = self.call(&coordinator, &req).await?;
         match resp.error {
             ErrorCode::NONE => {}
             ErrorCode::REBALANCE_IN_PROGRESS | ErrorCode::ILLEGAL_GENERATION => return Ok(None),
@@ -227,13 +229,7 @@ impl Member {
             member_id: self.member_id.clone(),
             group_instance_id: self.config.instance_id.clone(),
         };
-        let code = match coordinator.call(&req).await {
-            Ok(c) => c,
-            Err(e) => {
-                self.coordinator = None;
-                return Err(e);
-            }
-        };
+        let code = self.call(&coordinator, &req).await?;
         match code {
             ErrorCode::NONE => Ok(Beat::Fine),
             ErrorCode::REBALANCE_IN_PROGRESS => Ok(Beat::Rebalance),

@@ -1070,17 +1070,28 @@ async fn fence_slot(
     workers: usize,
 ) -> Result<(), crate::client::ClientError> {
     for w in 0..workers {
-        let id = worker::txn::transactional_id(&plan.source.cluster, &plan.target.cluster, slot, w);
-        retry_coordinator(|| {
-            crate::client::admin::fence_transactional_id(
-                &flow.target,
-                &id,
-                plan.produce.transaction_timeout_ms,
-            )
-        })
-        .await?;
+        fence_id(plan, flow, slot, w).await?;
     }
     Ok(())
+}
+
+/// Takes the transactional id of `worker` at fleet `slot` from its holder.
+async fn fence_id(
+    plan: &FlowPlan,
+    flow: &FlowControl,
+    slot: usize,
+    worker: usize,
+) -> Result<(), crate::client::ClientError> {
+    let id =
+        worker::txn::transactional_id(&plan.source.cluster, &plan.target.cluster, slot, worker);
+    retry_coordinator(|| {
+        crate::client::admin::fence_transactional_id(
+            &flow.target,
+            &id,
+            plan.produce.transaction_timeout_ms,
+        )
+    })
+    .await
 }
 
 /// The most fleet members, and workers per member, whose transactional ids
@@ -1133,16 +1144,7 @@ async fn fence_transactional_ids(
             if keep(slot, w) {
                 continue;
             }
-            let id =
-                worker::txn::transactional_id(&plan.source.cluster, &plan.target.cluster, slot, w);
-            retry_coordinator(|| {
-                crate::client::admin::fence_transactional_id(
-                    &flow.target,
-                    &id,
-                    plan.produce.transaction_timeout_ms,
-                )
-            })
-            .await?;
+            fence_id(plan, flow, slot, w).await?;
             fenced += 1;
         }
     }
