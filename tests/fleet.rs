@@ -12,8 +12,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    assert_mirrored_at_least_once, assert_mirrored_exactly, mm2_file, pair, total_end_offset,
-    wait_until, Kmirror, KAFKA_4,
+    assert_mirrored_at_least_once, assert_mirrored_exactly, pair, total_end_offset, wait_until,
+    Kmirror, KAFKA_4,
 };
 use kmirror_harness::cluster::ClusterPair;
 use kmirror_harness::tools::{self, Isolation, TestRecord};
@@ -50,7 +50,7 @@ fn start(file: &std::path::Path, id: &str) -> Kmirror {
 /// given (in any order); returns the generation.
 fn wait_for_shares(instances: &[&Kmirror], shares: &[usize], what: &str) -> i32 {
     let mut generation = -1;
-    wait_until(Duration::from_secs(90), what, || {
+    wait_until(Duration::from_secs(120), what, || {
         let last: Vec<Option<(i32, usize)>> =
             instances.iter().map(|k| last_generation(k)).collect();
         let Some(Some((g, _))) = last.first().copied() else {
@@ -87,28 +87,48 @@ fn produce_round_to(
     tools::produce(&pair.source, topic, &records).unwrap();
 }
 
-/// The file every instance of a test's fleet starts with: flow A->B of
-/// `topic`, a 6 s session (the brokers' least) beating every 500 ms, no
-/// checkpoints or heartbeat topics (other tests' would join the flow),
-/// plus `extra` lines.
-fn fleet_file(pair: &ClusterPair, topic: &str, extra: &str) -> std::path::PathBuf {
-    mm2_file(
-        pair,
-        topic,
-        &format!(
-            "A->B.topics = {topic}\n\
+/// The file every instance of a test's fleet starts with: flow
+/// `src`->`tgt` of `topic` (the target topic is `<src>.<topic>`), a 6 s
+/// session (the brokers' least) beating every 500 ms, no checkpoints or
+/// heartbeat topics (other tests' would join the flow), plus `extra`
+/// lines. Exactly-once flows running at once need aliases of their own:
+/// transactional ids are named after the aliases.
+fn fleet_file(
+    pair: &ClusterPair,
+    (src, tgt): (&str, &str),
+    topic: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let path = common::scratch(topic).join("mm2.properties");
+    std::fs::write(
+        &path,
+        format!(
+            "clusters = {src}, {tgt}\n\
+             {src}.bootstrap.servers = {}\n\
+             {tgt}.bootstrap.servers = {}\n\
+             {src}->{tgt}.enabled = true\n\
+             {src}->{tgt}.topics = {topic}\n\
+             {}{}\
+             offset.flush.interval.ms = 500\n\
              kmirror.fleet.session.timeout.ms = 6000\n\
              kmirror.fleet.heartbeat.interval.ms = 500\n\
              emit.checkpoints.enabled = false\n\
              heartbeats.replication.enabled = false\n\
-             {extra}"
+             {extra}",
+            pair.source.bootstrap(),
+            pair.target.bootstrap(),
+            common::ONE_REPLICA,
+            common::METRICS_ANY_PORT,
         ),
     )
+    .expect("write mm2.properties");
+    path
 }
 
 fn fleet_run(topic: &str, exactly_once: bool) {
     let pair = pair(KAFKA_4);
-    let target_topic = format!("A.{topic}");
+    let aliases = if exactly_once { ("E", "F") } else { ("A", "B") };
+    let target_topic = format!("{}.{topic}", aliases.0);
     tools::create_topic(&pair.source, topic, PARTITIONS, &[]).unwrap();
     produce_round(pair, topic, 0, 100);
     let eos = if exactly_once {
@@ -116,7 +136,7 @@ fn fleet_run(topic: &str, exactly_once: bool) {
     } else {
         ""
     };
-    let file = fleet_file(pair, topic, &format!("A->B.tasks.max = 3\n{eos}"));
+    let file = fleet_file(pair, aliases, topic, &format!("tasks.max = 3\n{eos}"));
     let mut a = start(&file, "a");
     wait_for_shares(
         &[&a],
@@ -127,7 +147,7 @@ fn fleet_run(topic: &str, exactly_once: bool) {
     let mut c = start(&file, "c");
     let generation = wait_for_shares(&[&a, &b, &c], &[8, 8, 8], "three instances, a third each");
     let expected = i64::from(PARTITIONS) * 100;
-    wait_until(Duration::from_secs(60), "the backlog mirrored", || {
+    wait_until(Duration::from_secs(120), "the backlog mirrored", || {
         total_end_offset(&pair.target, &target_topic) >= expected
     });
 
@@ -164,7 +184,7 @@ fn fleet_run(topic: &str, exactly_once: bool) {
     let expected = i64::from(PARTITIONS) * 300;
     // In exactly-once mode the target also holds transaction markers.
     wait_until(
-        Duration::from_secs(90),
+        Duration::from_secs(120),
         "everything mirrored by two",
         || {
             let read = tools::consume_all(
@@ -185,7 +205,7 @@ fn fleet_run(topic: &str, exactly_once: bool) {
     wait_for_shares(&[&a, &b, &c], &[8, 8, 8], "three again");
     produce_round(pair, topic, 3, 50);
     let expected = expected + i64::from(PARTITIONS) * 50;
-    wait_until(Duration::from_secs(90), "the last round mirrored", || {
+    wait_until(Duration::from_secs(120), "the last round mirrored", || {
         tools::consume_all(
             &pair.target,
             &target_topic,
@@ -225,11 +245,11 @@ fn a_second_instance_with_the_same_id_stops_the_first_with_a_clear_error() {
     let topic = "fleet-same-id";
     tools::create_topic(&pair.source, topic, 2, &[]).unwrap();
     produce_round_to(pair, topic, 2, 0, 50);
-    let file = fleet_file(pair, topic, "");
+    let file = fleet_file(pair, ("A", "B"), topic, "");
     let mut first = start(&file, "twin");
     wait_for_shares(&[&first], &[2], "the first instance mirrors");
     let mut second = start(&file, "twin");
-    let code = first.wait_exit(Duration::from_secs(60));
+    let code = first.wait_exit(Duration::from_secs(120));
     let out = first.output();
     assert_eq!(code, Some(Some(5)), "{out}");
     assert!(
@@ -240,7 +260,7 @@ fn a_second_instance_with_the_same_id_stops_the_first_with_a_clear_error() {
         last_generation(&second).is_some_and(|(_, n)| n == 2)
     });
     produce_round_to(pair, topic, 2, 1, 50);
-    wait_until(Duration::from_secs(60), "the second mirrors on", || {
+    wait_until(Duration::from_secs(120), "the second mirrors on", || {
         total_end_offset(&pair.target, &format!("A.{topic}")) >= 200
     });
     assert_eq!(second.stop(), Some(0), "{}", second.output());
@@ -264,12 +284,14 @@ fn an_exactly_once_instance_paused_past_its_session_writes_nothing_twice() {
     produce_round_to(pair, topic, partitions, 0, 200);
     let file = fleet_file(
         pair,
+        ("P", "Q"),
         topic,
-        "A->B.tasks.max = 2\n\
+        "tasks.max = 2\n\
          exactly.once.source.support = enabled\n\
-         kmirror.transaction.interval.ms = 60000\n",
+         kmirror.transaction.interval.ms = 60000\n\
+         Q.producer.transaction.timeout.ms = 180000\n",
     );
-    let target_topic = format!("A.{topic}");
+    let target_topic = format!("P.{topic}");
     // Whether the target holds `want` records, committed or not (a
     // read_uncommitted read).
     let written = |want: usize| {
@@ -292,18 +314,18 @@ fn an_exactly_once_instance_paused_past_its_session_writes_nothing_twice() {
     // Paused with round 1 in its open transaction.
     produce_round_to(pair, topic, partitions, 1, 200);
     wait_until(
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         "round 1 written, not committed",
         || written(2400),
     );
     b.signal(libc::SIGSTOP);
     wait_until(
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         "the other takes every partition",
         || last_generation(&a).is_some_and(|(_, n)| n == 6),
     );
     // The other writes the paused one's share of round 1 again...
-    wait_until(Duration::from_secs(60), "round 1 written again", || {
+    wait_until(Duration::from_secs(120), "round 1 written again", || {
         written(3000)
     });
     // ...and the paused one wakes before its transaction times out: were
@@ -311,7 +333,9 @@ fn an_exactly_once_instance_paused_past_its_session_writes_nothing_twice() {
     b.signal(libc::SIGCONT);
     wait_for_shares(&[&a, &b], &[3, 3], "the paused one back in the fleet");
     produce_round_to(pair, topic, partitions, 2, 200);
-    wait_until(Duration::from_secs(60), "round 2 written", || written(4200));
+    wait_until(Duration::from_secs(120), "round 2 written", || {
+        written(4200)
+    });
     assert_eq!(a.stop(), Some(0), "{}", a.output());
     assert_eq!(b.stop(), Some(0), "{}", b.output());
     assert_mirrored_exactly(&pair.source, topic, &pair.target, &target_topic);
