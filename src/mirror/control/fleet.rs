@@ -429,6 +429,12 @@ async fn take_transactional_ids(
                 .await;
         }
         super::fence_slot(plan, flow, slot, workers.len()).await?;
+        tracing::info!(
+            flow = %plan.name(),
+            slot,
+            transactional_ids = workers.len(),
+            "fenced earlier holders of the flow's transactional ids of this instance's fleet slot"
+        );
     }
     if joined.leader && !dealt.is_empty() {
         // (slot -> workers) of this generation's working members.
