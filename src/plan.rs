@@ -31,6 +31,10 @@ pub struct FetchSettings {
     /// codec are recompressed on the slow path, as MirrorMaker's producer
     /// would; `None` (not set) forwards batches as the source wrote them.
     pub recompress: Option<Compression>,
+    /// Consecutive batches of a partition smaller than this together are
+    /// merged into one (the producer's `batch.size`); 0 turns coalescing
+    /// off (`kmirror.coalesce.enabled = false`, or `batch.size = 0`).
+    pub coalesce_max_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -173,9 +177,13 @@ impl Default for FetchSettings {
             max_queued_bytes_per_partition: 4 * 1_048_576,
             max_decompressed_bytes: kmirror_proto::compression::DEFAULT_MAX_DECOMPRESSED,
             recompress: None,
+            coalesce_max_bytes: DEFAULT_BATCH_SIZE,
         }
     }
 }
+
+/// Kafka's producer default `batch.size`.
+pub const DEFAULT_BATCH_SIZE: usize = 16_384;
 
 impl Default for ProduceSettings {
     fn default() -> Self {
@@ -324,6 +332,12 @@ pub fn plans_from_config(
                             )
                         })?,
                 ),
+            },
+            coalesce_max_bytes: if flow.coalesce {
+                // Never past Kafka's default max.message.bytes (1 MiB + 12).
+                (pi32("batch.size", DEFAULT_BATCH_SIZE as i32)?.max(0) as usize).min(1 << 20)
+            } else {
+                0
             },
         };
         let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", dp.idempotent)

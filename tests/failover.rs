@@ -870,6 +870,108 @@ fn translate_is_exact_across_compacted_holes() {
     }
 }
 
+/// A backlog of one record per source batch (an uncompressed and an lz4
+/// topic): kmirror merges consecutive batches on the target, every record
+/// keeps its key, value, headers, timestamp and offset, and groups translate
+/// to exactly their source offsets.
+#[test]
+fn coalesced_small_batches_keep_every_record_and_an_exact_offset_map() {
+    let pair = pair(KAFKA_4);
+    let topics = [("fo-tiny", "none"), ("fo-tiny-lz4", "lz4")];
+    // Recent (an old timestamp would let retention delete the segment).
+    let minute_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 60_000;
+    for (t, codec) in topics {
+        tools::create_topic(&pair.source, t, 2, &[]).unwrap();
+        let recs: Vec<TestRecord> = (0..300)
+            .map(|i| {
+                let mut r = TestRecord::new(format!("{t}-{i}")).with_partition(i % 2);
+                if i % 3 == 0 {
+                    r = r.with_key(format!("k{i}"));
+                }
+                if i % 7 == 0 {
+                    r = r.with_header("h", format!("{i}")).with_header("e", "");
+                }
+                if i % 13 == 0 {
+                    r = r.with_null_value();
+                }
+                if i % 5 == 0 {
+                    // Older than the record before it: a negative delta
+                    // in the merged batch.
+                    r = r.with_timestamp(minute_ago + i64::from(i));
+                }
+                r
+            })
+            .collect();
+        // batch.size 0: the producer sends every record as its own batch.
+        tools::produce_with(
+            &pair.source,
+            t,
+            &recs,
+            &[
+                ("batch.size", "0"),
+                ("linger.ms", "0"),
+                ("compression.type", codec),
+            ],
+        )
+        .unwrap();
+    }
+    let cfg = mm2_file(pair, "failover-coalesce", "topics = fo-tiny, fo-tiny-lz4\n");
+    let mut km = Kmirror::start(&cfg, &[]);
+    for (t, _) in topics {
+        let ends = tools::end_offsets(&pair.source, t).unwrap();
+        assert_eq!(ends.iter().map(|(_, o)| o).sum::<i64>(), 300);
+        wait_until(
+            Duration::from_secs(90),
+            "the small batches mirrored",
+            || {
+                tools::group_reached(
+                    &pair.target,
+                    "kmirror.progress.A.B",
+                    &format!("A.{t}"),
+                    &ends,
+                )
+                .unwrap_or(false)
+            },
+        );
+    }
+    km.stop();
+    let out = km.output();
+    let merged: u64 = out
+        .split("; ")
+        .find_map(|part| {
+            let (n, _) = part.split_once(" small source batches merged")?;
+            n.trim().parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no batches merged:\n{out}"));
+    // 600 one-record batches, a backlog that fits in a fetch per partition.
+    assert!(merged >= 300, "only {merged} batches merged:\n{out}");
+    let cfg_path = cfg.to_string_lossy().into_owned();
+    for (t, _) in topics {
+        let target = format!("A.{t}");
+        common::assert_mirrored_exactly(&pair.source, t, &pair.target, &target);
+        for committed in [1, 76, 149, 150] {
+            let group = format!("{t}-group-{committed}");
+            tools::set_group_offsets(&pair.source, &group, t, &[(0, committed), (1, committed)])
+                .unwrap();
+            let (code, out) = run_kmirror(&["offsets", "translate", &cfg_path, "--group", &group]);
+            assert_eq!(code, Some(0), "{out}");
+            let rows = parse_table(&out);
+            for p in 0..2 {
+                let got = rows[&(t.to_string(), p)].1;
+                assert_eq!(
+                    got,
+                    Some(committed),
+                    "{t}[{p}] committed {committed}:\n{out}"
+                );
+            }
+        }
+    }
+}
+
 /// `kmirror failover --to-time` places a group without checkpoints by
 /// timestamp, on the topics named with `--topic`, reading only the target.
 #[test]

@@ -581,7 +581,7 @@ fn extreme_timestamps_are_mirrored_without_overflow() {
                 topic: TOPIC.into(),
                 partitions: 2,
                 template,
-                log_end: 1000,
+                log_end: 1_000_000,
             },
         )
         .unwrap();

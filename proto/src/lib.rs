@@ -13,6 +13,7 @@
 pub mod any_response;
 pub mod api;
 pub mod batch;
+pub mod coalesce;
 pub mod compression;
 pub mod control;
 pub mod error;

@@ -6,7 +6,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::batch::{RecordBatch, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, HEADER_LEN};
+use crate::batch::{
+    RecordBatch, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, HEADER_LEN, LOG_OVERHEAD,
+};
 use crate::compression::Compression;
 use crate::error::ProtoError;
 use crate::wire::{put_varint, put_varlong, varint_len, Reader};
@@ -395,11 +397,22 @@ fn assemble(
     payload: &[u8],
 ) -> Bytes {
     let mut b = BytesMut::with_capacity(HEADER_LEN + payload.len());
-    b.put_i64(meta.base_offset);
-    b.put_i32((HEADER_LEN - 12 + payload.len()) as i32);
-    b.put_i32(meta.partition_leader_epoch);
-    b.put_i8(2);
-    b.put_u32(0);
+    b.resize(HEADER_LEN, 0);
+    b.put_slice(payload);
+    finish_batch(&mut b, meta, last_offset_delta, base_ts, max_ts, count);
+    b.freeze()
+}
+
+/// Writes the v2 header into the first [`HEADER_LEN`] bytes of `b`, whose
+/// records follow them, and the CRC over both.
+pub(crate) fn finish_batch(
+    b: &mut [u8],
+    meta: &BatchMeta,
+    last_offset_delta: i32,
+    base_ts: i64,
+    max_ts: i64,
+    count: i32,
+) {
     let mut attrs = meta.compression as i16;
     if meta.log_append_time {
         attrs |= ATTR_LOG_APPEND_TIME;
@@ -407,18 +420,23 @@ fn assemble(
     if meta.transactional {
         attrs |= ATTR_TRANSACTIONAL;
     }
-    b.put_i16(attrs);
-    b.put_i32(last_offset_delta);
-    b.put_i64(base_ts);
-    b.put_i64(max_ts);
-    b.put_i64(meta.producer_id);
-    b.put_i16(meta.producer_epoch);
-    b.put_i32(meta.base_sequence);
-    b.put_i32(count);
-    b.put_slice(payload);
+    let batch_length = (b.len() - LOG_OVERHEAD) as i32;
+    let mut h = &mut b[..HEADER_LEN];
+    h.put_i64(meta.base_offset);
+    h.put_i32(batch_length);
+    h.put_i32(meta.partition_leader_epoch);
+    h.put_i8(2);
+    h.put_u32(0);
+    h.put_i16(attrs);
+    h.put_i32(last_offset_delta);
+    h.put_i64(base_ts);
+    h.put_i64(max_ts);
+    h.put_i64(meta.producer_id);
+    h.put_i16(meta.producer_epoch);
+    h.put_i32(meta.base_sequence);
+    h.put_i32(count);
     let crc = crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
-    b.freeze()
 }
 
 /// Size a record body would take as a varint-length-prefixed entry.

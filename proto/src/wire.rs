@@ -253,6 +253,17 @@ pub fn varint_len(v: i32) -> usize {
     n
 }
 
+/// Bytes a zig-zag varlong takes.
+pub fn varlong_len(v: i64) -> usize {
+    let mut u = ((v << 1) ^ (v >> 63)) as u64;
+    let mut n = 1;
+    while u >= 0x80 {
+        u >>= 7;
+        n += 1;
+    }
+    n
+}
+
 pub fn put_string(buf: &mut BytesMut, s: Option<&str>) {
     match s {
         None => buf.put_i16(-1),

@@ -63,6 +63,10 @@ pub const PROGRESS_CLUSTER: &str = "kmirror.progress.cluster";
 /// default partitioner would (MirrorMaker 1's way, a counted slow path;
 /// also used when the target has more partitions).
 pub const PARTITIONS_MISMATCH: &str = "kmirror.partitions.mismatch";
+/// Consecutive small batches of a partition merged into one target batch of
+/// at most the producer's `batch.size` (default true; false forwards every
+/// source batch as its own target batch).
+pub const COALESCE_ENABLED: &str = "kmirror.coalesce.enabled";
 /// MirrorMaker 2's bound on how far its offset syncs may lag. kmirror's
 /// syncs are exact (one wherever the offset difference changes), so every
 /// value is met; the key is checked and has nothing more to do.
@@ -127,6 +131,7 @@ pub const FLOW_SETTINGS: &[&str] = &[
     PROGRESS_GROUP,
     PROGRESS_CLUSTER,
     PARTITIONS_MISMATCH,
+    COALESCE_ENABLED,
 ];
 
 /// Worker settings kmirror honours.
@@ -443,6 +448,7 @@ pub const HONOURED_PRODUCER: &[ClientKey] = &[
         ValueType::OneOf(&["none", "gzip", "snappy", "lz4", "zstd"]),
     ),
     key("max.request.size", ValueType::IntAtLeast(0)),
+    key("batch.size", ValueType::IntAtLeast(0)),
     key("delivery.timeout.ms", ValueType::IntAtLeast(0)),
     key("transaction.timeout.ms", ValueType::IntAtLeast(1)),
 ];

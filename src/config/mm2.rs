@@ -171,6 +171,9 @@ pub struct FlowConfig {
     /// `kmirror.offsets.preserve` (default false): on an empty target
     /// partition, every record lands at its source offset.
     pub preserve_offsets: bool,
+    /// `kmirror.coalesce.enabled` (default true): small consecutive batches
+    /// of a partition are merged up to the producer's `batch.size`.
+    pub coalesce: bool,
     /// Client properties for fetching from the source: the source cluster's
     /// client properties, then `consumer.*`, `<source>.consumer.*`,
     /// `<source>-><target>.consumer.*` (prefixes removed), each overriding
@@ -953,6 +956,7 @@ impl<'p> Layers<'p> {
         if let Some(setting) = flow(keys::OFFSET_LAG_MAX) {
             parse_i64(&setting)?;
         }
+        let coalesce = bool_or(flow(keys::COALESCE_ENABLED), true)?;
         let preserve = flow(keys::OFFSETS_PRESERVE);
         let preserve_offsets = bool_or(preserve, false)?;
         if let (true, true, Some(setting)) = (preserve_offsets, exactly_once, preserve) {
@@ -1049,6 +1053,7 @@ impl<'p> Layers<'p> {
             fleet,
             exactly_once,
             preserve_offsets,
+            coalesce,
             source_consumer,
             target_producer: self.role_props(
                 target_cluster,

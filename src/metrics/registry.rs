@@ -329,6 +329,12 @@ impl Metrics {
             .inc_by(counts.recompressed_bytes as i64);
         self.own
             .copied_bytes
+            .get_or_create(&PathLabels {
+                path: "coalesce".into(),
+            })
+            .inc_by(counts.coalesced_bytes as i64);
+        self.own
+            .copied_bytes
             .get_or_create(&PathLabels { path: "tls".into() })
             .set(crate::net::tls::copied_bytes() as i64);
         self.own

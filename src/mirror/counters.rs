@@ -42,6 +42,10 @@ pub struct Counters {
     /// bytes it rebuilt (also in `copied_bytes`).
     pub routed_batches: u64,
     pub routed_bytes: u64,
+    /// Source batches merged into the batch before them (coalescing), and
+    /// the bytes of the merged batches built (not in `copied_bytes`).
+    pub coalesced_batches: u64,
+    pub coalesced_bytes: u64,
     pub fetch_requests: u64,
     pub produce_requests: u64,
     /// Kafka errors in answers, by request (`fetch`, `produce`) and error
@@ -82,6 +86,8 @@ impl Counters {
             recompressed_bytes: 0,
             routed_batches: 0,
             routed_bytes: 0,
+            coalesced_batches: 0,
+            coalesced_bytes: 0,
             fetch_requests: 0,
             produce_requests: 0,
             errors: BTreeMap::new(),
@@ -108,6 +114,8 @@ impl Counters {
         self.recompressed_bytes += other.recompressed_bytes;
         self.routed_batches += other.routed_batches;
         self.routed_bytes += other.routed_bytes;
+        self.coalesced_batches += other.coalesced_batches;
+        self.coalesced_bytes += other.coalesced_bytes;
         self.fetch_requests += other.fetch_requests;
         self.produce_requests += other.produce_requests;
         for (k, n) in &other.errors {

@@ -3,10 +3,13 @@
 //! are dropped; batches with offset holes, records below the fetch position,
 //! LogAppendTime timestamps or (when the producer file sets
 //! `compression.type`) another codec take the re-encoding slow path.
+//! Consecutive small batches are merged up to the producer's `batch.size`
+//! (`kmirror_proto::coalesce`), a counted copy.
 
 use std::collections::HashSet;
 
 use kmirror_proto::batch::{split_record_set, RecordBatch, RecordSetEntry};
+use kmirror_proto::coalesce;
 use kmirror_proto::fetch::FetchPartitionResponse;
 use kmirror_proto::records::{reencode, reencode_runs, Reencode, ReencodedBatch};
 
@@ -27,6 +30,64 @@ pub struct Fetched {
     /// and the bytes that made (also in `reencoded` and `copied_bytes`).
     pub recompressed: u64,
     pub recompressed_bytes: u64,
+    /// Source batches merged into the batch before them, and the bytes of
+    /// the merged batches built (not in `copied_bytes`).
+    pub coalesced: u64,
+    pub coalesced_bytes: u64,
+}
+
+/// Consecutive forwarded batches waiting to be queued as one.
+struct Run<'s> {
+    settings: &'s FetchSettings,
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+}
+
+impl Run<'_> {
+    /// Queues `batch`, or holds it to merge with the ones after it.
+    fn add(&mut self, p: &mut Partition, batch: RecordBatch, out: &mut Fetched) {
+        let limit = self.settings.coalesce_max_bytes;
+        let joins = self.bytes + batch.len() <= limit
+            && self
+                .batches
+                .last()
+                .is_none_or(|last| coalesce::can_follow(last, &batch));
+        if !joins {
+            self.flush(p, out);
+        }
+        if batch.len() > limit / 2 || !coalesce::mergeable(&batch) {
+            out.batches += 1;
+            let next = batch.next_offset();
+            p.enqueue_with_runs(batch, next, None);
+        } else {
+            self.bytes += batch.len();
+            self.batches.push(batch);
+        }
+    }
+
+    /// Queues what is held: one batch as it is, several merged. Batches
+    /// whose records cannot be read are queued as they came, for the
+    /// target to judge, as they would be without coalescing.
+    fn flush(&mut self, p: &mut Partition, out: &mut Fetched) {
+        self.bytes = 0;
+        if self.batches.len() > 1 {
+            if let Ok(merged) = coalesce::merge(&self.batches, self.settings.max_decompressed_bytes)
+            {
+                out.batches += 1;
+                out.coalesced += self.batches.len() as u64 - 1;
+                out.coalesced_bytes += merged.len() as u64;
+                self.batches.clear();
+                let next = merged.next_offset();
+                p.enqueue_with_runs(merged, next, None);
+                return;
+            }
+        }
+        for batch in self.batches.drain(..) {
+            out.batches += 1;
+            let next = batch.next_offset();
+            p.enqueue_with_runs(batch, next, None);
+        }
+    }
 }
 
 /// Applies fetched data to a partition whose fetch position is `requested`.
@@ -38,8 +99,27 @@ pub fn apply(
     requested: i64,
     settings: &FetchSettings,
 ) -> Result<Fetched, String> {
-    let (read_committed, check_crcs) = (settings.read_committed, settings.check_crcs);
     let mut out = Fetched::default();
+    let mut run = Run {
+        settings,
+        batches: Vec::new(),
+        bytes: 0,
+    };
+    let result = apply_batches(p, data, requested, &mut run, &mut out);
+    // Batches before a defect are queued; the next fetch starts after them.
+    run.flush(p, &mut out);
+    result.map(|()| out)
+}
+
+fn apply_batches(
+    p: &mut Partition,
+    data: &FetchPartitionResponse,
+    requested: i64,
+    run: &mut Run,
+    out: &mut Fetched,
+) -> Result<(), String> {
+    let settings = run.settings;
+    let (read_committed, check_crcs) = (settings.read_committed, settings.check_crcs);
     let mut aborted: Vec<_> = if read_committed {
         data.aborted_transactions.clone()
     } else {
@@ -75,15 +155,15 @@ pub fn apply(
             if batch.control_type() == Some(CONTROL_ABORT) {
                 aborted_pids.remove(&batch.producer_id());
             }
-            skip(p, &mut position, &batch, &mut out);
+            skip(p, run, &mut position, &batch, out);
             continue;
         }
         if batch.is_transactional() && aborted_pids.contains(&batch.producer_id()) {
-            skip(p, &mut position, &batch, &mut out);
+            skip(p, run, &mut position, &batch, out);
             continue;
         }
         if batch.is_empty() {
-            skip(p, &mut position, &batch, &mut out);
+            skip(p, run, &mut position, &batch, out);
             continue;
         }
         if check_crcs {
@@ -100,6 +180,7 @@ pub fn apply(
             || batch.is_log_append_time()
             || recompress.is_some()
         {
+            run.flush(p, out);
             let opts = Reencode {
                 min_offset: position,
                 force_timestamp: batch.is_log_append_time().then(|| batch.max_timestamp()),
@@ -140,16 +221,164 @@ pub fn apply(
                 p.enqueue_with_runs(r.batch, after, Some(std::rc::Rc::from(r.runs)));
             }
         } else {
-            out.batches += 1;
-            p.enqueue_with_runs(batch, next, None);
+            run.add(p, batch, out);
         }
         position = next;
     }
-    Ok(out)
+    Ok(())
 }
 
-fn skip(p: &mut Partition, position: &mut i64, batch: &RecordBatch, out: &mut Fetched) {
+fn skip(
+    p: &mut Partition,
+    run: &mut Run,
+    position: &mut i64,
+    batch: &RecordBatch,
+    out: &mut Fetched,
+) {
+    // What is held goes first: the skip moves the position past it.
+    run.flush(p, out);
     out.dropped += 1;
     *position = batch.next_offset();
     p.skip_to(*position);
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use kmirror_proto::compression::Compression;
+    use kmirror_proto::error_code::ErrorCode;
+    use kmirror_proto::records::{decode_records, encode_batch, BatchMeta, NewRecord};
+
+    use super::*;
+
+    fn batch(base: i64, n: i32, compression: Compression) -> Bytes {
+        let records: Vec<NewRecord> = (0..n)
+            .map(|i| NewRecord {
+                offset_delta: i,
+                timestamp: 1_000 + base + i64::from(i),
+                key: Some(Bytes::from(format!("k{}", base + i64::from(i)))),
+                value: Some(Bytes::from(vec![b'v'; 100])),
+                headers: vec![],
+            })
+            .collect();
+        let meta = BatchMeta {
+            base_offset: base,
+            partition_leader_epoch: 0,
+            compression,
+            log_append_time: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+        };
+        let mut b = BytesMut::from(&encode_batch(&meta, &records).unwrap()[..]);
+        b[..8].copy_from_slice(&base.to_be_bytes());
+        b.freeze()
+    }
+
+    fn response(batches: &[Bytes]) -> FetchPartitionResponse {
+        FetchPartitionResponse {
+            partition: 0,
+            error: ErrorCode::NONE,
+            high_watermark: 100,
+            last_stable_offset: 100,
+            log_start_offset: 0,
+            aborted_transactions: vec![],
+            preferred_read_replica: -1,
+            records: batches.concat().into(),
+        }
+    }
+
+    fn settings(coalesce_max_bytes: usize) -> FetchSettings {
+        FetchSettings {
+            coalesce_max_bytes,
+            ..FetchSettings::default()
+        }
+    }
+
+    /// (first offset, record count) of each queued batch, and every
+    /// queued record's offset and body, in order.
+    type Queue = (Vec<(i64, i32)>, Vec<(i64, Bytes)>);
+
+    fn queued(p: &Partition) -> Queue {
+        let shape = p
+            .queue
+            .iter()
+            .map(|q| (q.first_source(), q.batch.record_count()))
+            .collect();
+        let records = p
+            .queue
+            .iter()
+            .flat_map(|q| decode_records(&q.batch, 1 << 20).unwrap())
+            .map(|r| (r.offset, r.body))
+            .collect();
+        (shape, records)
+    }
+
+    #[test]
+    fn consecutive_small_batches_are_merged_up_to_the_limit() {
+        let n = Compression::None;
+        let data = response(&[
+            batch(0, 1, n),
+            batch(1, 1, n),
+            batch(2, 2, n),
+            // Another codec starts a new run.
+            batch(4, 1, Compression::Lz4),
+            batch(5, 1, Compression::Lz4),
+            // A gap between batches (compaction removed 7) too.
+            batch(8, 1, n),
+            batch(9, 1, n),
+        ]);
+        let mut merged = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        let f = apply(&mut merged, &data, 0, &settings(16_384)).unwrap();
+        let mut plain = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        apply(&mut plain, &data, 0, &settings(0)).unwrap();
+        let (shape, records) = queued(&merged);
+        assert_eq!(shape, vec![(0, 4), (4, 2), (8, 2)]);
+        assert_eq!((f.batches, f.coalesced), (3, 4));
+        assert_eq!(queued(&plain).0.len(), 7);
+        assert_eq!(records, queued(&plain).1);
+        assert_eq!(merged.fetch_offset, Some(10));
+        assert_eq!(merged.queue.back().unwrap().next_offset, 10);
+    }
+
+    #[test]
+    fn runs_stop_at_the_limit_and_large_batches_pass_as_they_are() {
+        let n = Compression::None;
+        let one = batch(0, 1, n).len();
+        let data = response(&[
+            batch(0, 1, n),
+            batch(1, 1, n),
+            batch(2, 1, n),
+            batch(3, 20, n),
+            batch(23, 1, n),
+        ]);
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        // Room for two one-record batches, not three; the 20-record batch
+        // is more than half the limit.
+        apply(&mut p, &data, 0, &settings(2 * one + 10)).unwrap();
+        assert_eq!(queued(&p).0, vec![(0, 2), (2, 1), (3, 20), (23, 1)]);
+    }
+
+    #[test]
+    fn held_batches_are_queued_before_a_defect() {
+        let n = Compression::None;
+        let mut garbage = batch(2, 1, n).to_vec();
+        garbage[16] = 7; // an unknown magic
+        let data = response(&[batch(0, 1, n), batch(1, 1, n), garbage.into()]);
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        assert!(apply(&mut p, &data, 0, &settings(16_384)).is_err());
+        assert_eq!(queued(&p).0, vec![(0, 2)]);
+        assert_eq!(p.fetch_offset, Some(2));
+    }
+
+    #[test]
+    fn a_batch_starting_below_the_position_ends_the_run() {
+        let n = Compression::None;
+        let data = response(&[batch(0, 3, n), batch(3, 1, n), batch(4, 1, n)]);
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(1));
+        let f = apply(&mut p, &data, 1, &settings(16_384)).unwrap();
+        assert_eq!(f.reencoded, 1);
+        assert_eq!(queued(&p).0, vec![(1, 2), (3, 2)]);
+    }
 }

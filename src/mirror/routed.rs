@@ -190,6 +190,8 @@ async fn one_round(
     let mut scratch = Partition::new(0, Rc::from(topic), Rc::from(topic), p, Some(at));
     let settings = crate::plan::FetchSettings {
         recompress: None,
+        // Each batch is rebuilt per target partition anyway.
+        coalesce_max_bytes: 0,
         ..plan.fetch.clone()
     };
     fetched::apply(&mut scratch, &data, at, &settings)

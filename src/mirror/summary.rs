@@ -107,6 +107,12 @@ impl Summary {
                 c.recompressed_batches, c.recompressed_bytes
             ));
         }
+        if c.coalesced_batches > 0 {
+            s.push_str(&format!(
+                "; {} small source batches merged into the batches before them ({} bytes of merged batches built)",
+                c.coalesced_batches, c.coalesced_bytes
+            ));
+        }
         if c.routed_batches > 0 {
             s.push_str(&format!(
                 "; {} source batches routed to targets with another partition count ({} bytes rebuilt)",

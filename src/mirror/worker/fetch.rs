@@ -347,6 +347,8 @@ impl Worker {
                         s.reencoded_batches += f.reencoded;
                         s.recompressed_batches += f.recompressed;
                         s.recompressed_bytes += f.recompressed_bytes;
+                        s.coalesced_batches += f.coalesced;
+                        s.coalesced_bytes += f.coalesced_bytes;
                     }
                     Err(reason) => {
                         // Nothing is skipped: the same offset is fetched
