@@ -1,6 +1,9 @@
-//! End-to-end latency of a mirror under a fixed-rate stream: kcat follows
-//! the target topic and every record's arrival time minus its timestamp goes
-//! into an HdrHistogram.
+//! Latency of a mirror under a fixed-rate stream: kcat follows the target
+//! topic and every record's arrival time minus its timestamp goes into an
+//! HdrHistogram (end to end); two more follow the source topic at the same
+//! time, so that each record's arrival on the target minus its arrival on
+//! the source is the latency the mirror adds, and the two source readers'
+//! difference is the floor of that measurement.
 //!
 //! The producer (the harness's PacedProducer) stamps each record with the
 //! time it was due on its fixed schedule, not the time it was sent, so a
@@ -14,39 +17,46 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
+/// What one consumer saw of a paced stream.
+pub struct Followed {
+    /// Arrival minus the record's (due) timestamp, in microseconds.
+    pub latency_us: Histogram<u64>,
+    pub seen: u64,
+    /// Arrival time (µs since the epoch) of record `seq`, 0 when not seen.
+    pub arrivals: Vec<i64>,
+}
+
 /// Follows `topic` on `bootstrap` from its end until `expected` records have
-/// arrived or `timeout` passes; returns latencies in microseconds.
+/// arrived or `timeout` passes.
 pub fn follow(
     bootstrap: &str,
     topic: &str,
     expected: u64,
     timeout: Duration,
-) -> Result<(Histogram<u64>, u64), String> {
+) -> Result<Followed, String> {
     let mut child = Command::new("kcat")
         .args([
-            "-C", "-u", "-q", "-b", bootstrap, "-t", topic, "-o", "end", "-f", "%T\\n",
+            "-C", "-u", "-q", "-b", bootstrap, "-t", topic, "-o", "end", "-f", "%T %h\\n",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start kcat: {e}"))?;
     let stdout = child.stdout.take().ok_or("kcat has no stdout")?;
-    let (tx, rx) = mpsc::channel::<(i64, i64)>();
+    let (tx, rx) = mpsc::channel::<(String, i64)>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let now_us = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_micros() as i64)
                 .unwrap_or(0);
-            if let Ok(ts) = line.trim().parse::<i64>() {
-                if tx.send((ts, now_us)).is_err() {
-                    break;
-                }
+            if tx.send((line, now_us)).is_err() {
+                break;
             }
         }
     });
-    let mut hist =
-        Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| e.to_string())?;
+    let mut latency_us = histogram()?;
+    let mut arrivals = vec![0i64; expected as usize];
     let mut seen = 0u64;
     let deadline = std::time::Instant::now() + timeout;
     while seen < expected {
@@ -55,9 +65,21 @@ pub fn follow(
             break;
         }
         match rx.recv_timeout(left) {
-            Ok((ts_ms, now_us)) => {
+            Ok((line, now_us)) => {
+                // "<timestamp ms> seq=<n>"
+                let mut fields = line.split_whitespace();
+                let Some(Ok(ts_ms)) = fields.next().map(str::parse::<i64>) else {
+                    continue;
+                };
+                let seq = fields
+                    .next()
+                    .and_then(|h| h.strip_prefix("seq="))
+                    .and_then(|n| n.parse::<usize>().ok());
                 let lat = (now_us - ts_ms * 1000).max(1) as u64;
-                let _ = hist.record(lat.min(3_600_000_000));
+                let _ = latency_us.record(lat.min(3_600_000_000));
+                if let Some(slot) = seq.and_then(|n| arrivals.get_mut(n)) {
+                    *slot = now_us;
+                }
                 seen += 1;
             }
             Err(_) => break,
@@ -65,7 +87,33 @@ pub fn follow(
     }
     let _ = child.kill();
     let _ = child.wait();
-    Ok((hist, seen))
+    Ok(Followed {
+        latency_us,
+        seen,
+        arrivals,
+    })
+}
+
+/// A histogram of microseconds, 1 µs to 1 hour, 3 significant digits.
+pub fn histogram() -> Result<Histogram<u64>, String> {
+    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| e.to_string())
+}
+
+/// Per record seen by both: `later` minus `earlier` in microseconds (at
+/// least 1), or its absolute value when `absolute`.
+pub fn differences(
+    earlier: &[i64],
+    later: &[i64],
+    absolute: bool,
+) -> Result<Histogram<u64>, String> {
+    let mut h = histogram()?;
+    for (a, b) in earlier.iter().zip(later) {
+        if *a > 0 && *b > 0 {
+            let d = if absolute { (b - a).abs() } else { b - a };
+            let _ = h.record((d.max(1) as u64).min(3_600_000_000));
+        }
+    }
+    Ok(h)
 }
 
 /// An SVG plot of both latency distributions: latency (ms, log) against

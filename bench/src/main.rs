@@ -8,6 +8,10 @@
 //! `cargo run --release -p kmirror-bench -- ceiling`: kmirror between fake
 //! brokers beside a kernel-only splice relay; see [`ceiling`].
 //!
+//! `cargo run --release -p kmirror-bench -- scale-fake`: kmirror's own cost
+//! per partition up to 100,000 partitions, between fake brokers; see
+//! [`scale_fake`].
+//!
 //! `cargo run --release -p kmirror-bench -- chaos`: kmirror under a fault
 //! schedule (kills, broker faults, connection cuts), checked record by
 //! record; see [`chaos`].
@@ -20,6 +24,7 @@ mod latency;
 mod mirrors;
 mod procstat;
 mod scale;
+mod scale_fake;
 mod wan;
 
 use std::path::Path;
@@ -37,8 +42,9 @@ struct Args {
     records: u64,
     partitions: i32,
     record_size: usize,
-    /// Fixed rate of the live stream, records/s, and its length in seconds.
-    rate: u64,
+    /// Fixed rates of the live streams, records/s, one stream after the
+    /// other, and each one's length in seconds.
+    rates: Vec<u64>,
     live_secs: u64,
     /// Which modes run: at-least-once, exactly-once, or both.
     modes: Vec<bool>,
@@ -46,26 +52,44 @@ struct Args {
     tls: Vec<bool>,
     /// `--profile` for kmirror (a tuning profile; recorded in the report).
     profile: Option<String>,
+    /// The loading producer's `batch.size` (0: one record per batch, with
+    /// linger.ms 0); other than the default, the report is
+    /// `e2e-batch-<N>.md`.
+    source_batch_bytes: u64,
+    /// `--report NAME`: write bench/results/NAME.md (and its plots).
+    report: Option<String>,
 }
+
+/// The loading producer's default `batch.size` and `linger.ms`.
+const LOAD_BATCH_BYTES: u64 = 65_536;
 
 fn parse_args(rest: &[String]) -> Result<Args, String> {
     let mut a = Args {
         records: 1_000_000,
         partitions: 12,
         record_size: 1024,
-        rate: 5000,
+        rates: vec![1000, 5000],
         live_secs: 20,
         modes: vec![false, true],
         tls: vec![false, true],
         profile: None,
+        source_batch_bytes: LOAD_BATCH_BYTES,
+        report: None,
     };
     for (flag, v) in flags::pairs(rest)? {
         match flag {
             "--profile" => a.profile = Some(v.to_string()),
+            "--source-batch-bytes" => a.source_batch_bytes = flags::number(flag, v)?,
+            "--report" => a.report = Some(v.to_string()),
             "--records" => a.records = flags::number(flag, v)?,
             "--partitions" => a.partitions = flags::number(flag, v)?,
             "--record-size" => a.record_size = flags::number(flag, v)?,
-            "--rate" => a.rate = flags::number(flag, v)?,
+            "--rate" => {
+                a.rates = v
+                    .split(',')
+                    .map(|r| flags::number(flag, r.trim()))
+                    .collect::<Result<_, _>>()?
+            }
             "--live-seconds" => a.live_secs = flags::number(flag, v)?,
             "--exactly-once" => {
                 a.modes = match v {
@@ -99,7 +123,7 @@ fn main() {
                 kmirror::logging::init(kmirror::logging::LogFormat::Text);
                 e2e(&args)
             }
-            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S] [--live-seconds S] [--exactly-once both|off|only] [--tls both|off|only] [--profile NAME]"),
+            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S[,RECORDS/S...]] [--live-seconds S] [--exactly-once both|off|only] [--tls both|off|only] [--profile NAME] [--source-batch-bytes N (0: one record per batch)] [--report NAME]"),
         },
         "wan" => match wan::parse_args(&rest) {
             Ok(args) => {
@@ -111,6 +135,10 @@ fn main() {
         "scale" => {
             kmirror::logging::init(kmirror::logging::LogFormat::Text);
             scale::run(&rest)
+        }
+        "scale-fake" => {
+            kmirror::logging::init(kmirror::logging::LogFormat::Text);
+            scale_fake::run(&rest)
         }
         "ceiling" => {
             kmirror::logging::init(kmirror::logging::LogFormat::Text);
@@ -131,7 +159,7 @@ fn main() {
             Err(e) => usage(&e, chaos::USAGE),
         },
         other => Err(format!(
-            "unknown benchmark '{other}' (available: e2e, wan, scale, ceiling, chaos, failover)"
+            "unknown benchmark '{other}' (available: e2e, wan, scale, scale-fake, ceiling, chaos, failover)"
         )),
     };
     if let Err(e) = result {
@@ -166,19 +194,34 @@ struct Outcome {
     exactly_once: bool,
     /// Both clusters reached over mutual TLS.
     tls: bool,
-    latency_us: hdrhistogram::Histogram<u64>,
-    /// The same stream read on the source cluster during this mirror's run:
-    /// what the producer, broker and consumer cost without any mirror.
-    baseline_us: hdrhistogram::Histogram<u64>,
-    /// How far the paced producer fell behind its schedule at worst.
-    producer_late: Duration,
-    live_seen: u64,
+    /// One fixed-rate stream per rate, after the backlog.
+    live: Vec<Live>,
+    /// From the mirror's start to the first record on the target.
+    first_record: Option<Duration>,
     name: &'static str,
     bytes: u64,
     records: i64,
     active: Duration,
     cpu: Duration,
     peak_rss_kib: u64,
+}
+
+/// A fixed-rate stream through a caught-up mirror.
+struct Live {
+    rate: u64,
+    /// End to end: arrival on the target minus the record's due time.
+    latency_us: hdrhistogram::Histogram<u64>,
+    /// The same stream read on the source cluster at the same time: what
+    /// the producer, broker and consumer cost without any mirror.
+    baseline_us: hdrhistogram::Histogram<u64>,
+    /// Per record: arrival on the target minus arrival on the source.
+    added_us: hdrhistogram::Histogram<u64>,
+    /// Per record: how far apart two readers of the source saw it, the
+    /// floor of `added_us` as measured here.
+    floor_us: hdrhistogram::Histogram<u64>,
+    /// How far the paced producer fell behind its schedule at worst.
+    producer_late: Duration,
+    seen: u64,
 }
 
 fn e2e(args: &Args) -> Result<(), String> {
@@ -206,8 +249,15 @@ fn e2e(args: &Args) -> Result<(), String> {
             -1,
             &[
                 ("compression.type", codec),
-                ("linger.ms", "10"),
-                ("batch.size", "65536"),
+                (
+                    "linger.ms",
+                    if args.source_batch_bytes == LOAD_BATCH_BYTES {
+                        "10"
+                    } else {
+                        "0"
+                    },
+                ),
+                ("batch.size", &args.source_batch_bytes.to_string()),
             ],
         )
         .map_err(e)?;
@@ -259,7 +309,12 @@ fn e2e(args: &Args) -> Result<(), String> {
             } else {
                 (source.bootstrap(), target.bootstrap())
             };
-            for (name, base) in [("MirrorMaker 2", "mm2"), ("kmirror", "km")] {
+            let mut mirrors = vec![("MirrorMaker 2", "mm2"), ("kmirror", "km")];
+            if args.source_batch_bytes != LOAD_BATCH_BYTES {
+                // What merging small batches earns, in the same run.
+                mirrors.push(("kmirror (coalescing off)", "kmnc"));
+            }
+            for (name, base) in mirrors {
                 let alias = format!(
                     "{base}{}{}",
                     if eos { "eos" } else { "" },
@@ -273,7 +328,13 @@ fn e2e(args: &Args) -> Result<(), String> {
                     &source_bootstrap,
                     &target_bootstrap,
                     &mirrored_topics(&alias),
-                    &extra,
+                    &if base == "kmnc" {
+                        let mut off = extra.clone();
+                        off.push(("kmirror.coalesce.enabled".into(), "false".into()));
+                        off
+                    } else {
+                        extra.clone()
+                    },
                 )?;
                 let mut cmd = if base == "mm2" {
                     mirrors::mm2_command(&dist, &props)
@@ -302,19 +363,51 @@ fn e2e(args: &Args) -> Result<(), String> {
     }
     let report = render(args, want, &outcomes);
     println!("{report}");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/e2e.md");
+    let name = report_name(args);
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("results/{name}.md"));
     std::fs::write(&out, report).map_err(e)?;
     let labels: Vec<String> = outcomes.iter().map(Outcome::label).collect();
-    let mut series: Vec<(&str, &hdrhistogram::Histogram<u64>)> = outcomes
+    // End to end at the highest rate; added latency at each rate.
+    let top = args.rates.iter().copied().max().unwrap_or(0);
+    fn at(o: &Outcome, rate: u64) -> Option<&Live> {
+        o.live.iter().find(|l| l.rate == rate)
+    }
+    let mut series: Vec<(String, &hdrhistogram::Histogram<u64>)> = outcomes
         .iter()
         .zip(&labels)
-        .map(|(o, l)| (l.as_str(), &o.latency_us))
+        .filter_map(|(o, l)| Some((format!("{l}, {top}/s"), &at(o, top)?.latency_us)))
         .collect();
-    if let Some(last) = outcomes.last() {
-        series.push(("no mirror (read on the source)", &last.baseline_us));
+    if let Some(live) = outcomes.last().and_then(|o| at(o, top)) {
+        series.push(("no mirror (read on the source)".into(), &live.baseline_us));
     }
-    let plot = latency::svg(&series);
-    std::fs::write(out.with_file_name("e2e-latency.svg"), plot).map_err(e)?;
+    let named: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
+        series.iter().map(|(l, h)| (l.as_str(), *h)).collect();
+    std::fs::write(
+        out.with_file_name(format!("{name}-latency.svg")),
+        latency::svg(&named),
+    )
+    .map_err(e)?;
+    let mut added: Vec<(String, &hdrhistogram::Histogram<u64>)> = Vec::new();
+    for &rate in &args.rates {
+        for (o, l) in outcomes.iter().zip(&labels) {
+            if let Some(live) = at(o, rate) {
+                added.push((format!("{l}, {rate}/s"), &live.added_us));
+            }
+        }
+        if let Some(live) = outcomes.first().and_then(|o| at(o, rate)) {
+            added.push((
+                format!("floor: two source readers, {rate}/s"),
+                &live.floor_us,
+            ));
+        }
+    }
+    let named: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
+        added.iter().map(|(l, h)| (l.as_str(), *h)).collect();
+    std::fs::write(
+        out.with_file_name(format!("{name}-added-latency.svg")),
+        latency::svg(&named),
+    )
+    .map_err(e)?;
     eprintln!("kmirror-bench: wrote {}", out.display());
     Ok(())
 }
@@ -352,7 +445,12 @@ fn measure(
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("{name} exited early with {status}"));
         }
-        std::thread::sleep(Duration::from_millis(250));
+        // Finely until the first record (the start-up time), then coarsely.
+        std::thread::sleep(Duration::from_millis(if first.is_none() {
+            20
+        } else {
+            250
+        }));
         let now: i64 = TOPICS
             .iter()
             .map(|(t, _)| sum_offsets(target, &format!("{alias}.{t}")))
@@ -385,34 +483,17 @@ fn measure(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let n = args.rate * args.live_secs;
-    let bootstrap = target.bootstrap();
-    let timeout = Duration::from_secs(args.live_secs * 3 + 60);
-    let follower = {
-        let topic = live_target.clone();
-        std::thread::spawn(move || latency::follow(&bootstrap, &topic, n, timeout))
-    };
-    let baseline = {
-        let bootstrap = source.bootstrap();
-        let topic = live_source.clone();
-        std::thread::spawn(move || latency::follow(&bootstrap, &topic, n, timeout))
-    };
-    std::thread::sleep(Duration::from_secs(2));
-    let producer_late = tools::paced_produce(
-        source,
-        &live_source,
-        args.rate,
-        n,
-        args.record_size,
-        &[("compression.type", "lz4"), ("linger.ms", "0")],
-    )
-    .map_err(|e| e.to_string())?;
-    let (latency_us, live_seen) = follower
-        .join()
-        .map_err(|_| "latency follower panicked".to_string())??;
-    let (baseline_us, _) = baseline
-        .join()
-        .map_err(|_| "latency follower panicked".to_string())??;
+    let mut live = Vec::new();
+    for &rate in &args.rates {
+        live.push(live_stream(
+            source,
+            target,
+            &live_source,
+            &live_target,
+            rate,
+            args,
+        )?);
+    }
     // SAFETY: plain kill(2) on our own child.
     unsafe {
         libc::kill(pid as i32, libc::SIGTERM);
@@ -425,18 +506,24 @@ fn measure(
         cpu.as_secs_f64(),
         peak_rss_kib / 1024
     );
-    eprintln!(
-        "kmirror-bench: {shown} live: {live_seen} of {n} records, p50 {:.1} ms, p99 {:.1} ms",
-        latency_us.value_at_quantile(0.5) as f64 / 1000.0,
-        latency_us.value_at_quantile(0.99) as f64 / 1000.0
-    );
+    for l in &live {
+        eprintln!(
+            "kmirror-bench: {shown} live at {}/s: {} of {} records, end to end p50 {:.1} ms p99 {:.1} ms, added p50 {:.1} ms p99 {:.1} ms (floor p99 {:.1} ms)",
+            l.rate,
+            l.seen,
+            l.rate * args.live_secs,
+            l.latency_us.value_at_quantile(0.5) as f64 / 1000.0,
+            l.latency_us.value_at_quantile(0.99) as f64 / 1000.0,
+            l.added_us.value_at_quantile(0.5) as f64 / 1000.0,
+            l.added_us.value_at_quantile(0.99) as f64 / 1000.0,
+            l.floor_us.value_at_quantile(0.99) as f64 / 1000.0,
+        );
+    }
     Ok(Outcome {
         exactly_once,
         tls,
-        latency_us,
-        baseline_us,
-        producer_late,
-        live_seen,
+        live,
+        first_record: first.map(|f| f.duration_since(started)),
         name,
         bytes,
         records: want,
@@ -444,6 +531,68 @@ fn measure(
         cpu,
         peak_rss_kib,
     })
+}
+
+/// One fixed-rate stream of `rate` records/s into `live_source`, read on
+/// the target by one kcat and on the source by two, all at once.
+fn live_stream(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    live_source: &str,
+    live_target: &str,
+    rate: u64,
+    args: &Args,
+) -> Result<Live, String> {
+    let n = rate * args.live_secs;
+    let timeout = Duration::from_secs(args.live_secs * 3 + 60);
+    let follow = |bootstrap: String, topic: &str| {
+        let topic = topic.to_string();
+        std::thread::spawn(move || latency::follow(&bootstrap, &topic, n, timeout))
+    };
+    let on_target = follow(target.bootstrap(), live_target);
+    let on_source = follow(source.bootstrap(), live_source);
+    let on_source_too = follow(source.bootstrap(), live_source);
+    std::thread::sleep(Duration::from_secs(2));
+    let producer_late = tools::paced_produce(
+        source,
+        live_source,
+        rate,
+        n,
+        args.record_size,
+        &[("compression.type", "lz4"), ("linger.ms", "0")],
+    )
+    .map_err(|e| e.to_string())?;
+    let joined = |h: std::thread::JoinHandle<Result<latency::Followed, String>>| {
+        h.join()
+            .map_err(|_| "latency follower panicked".to_string())?
+    };
+    let (t, s1, s2) = (
+        joined(on_target)?,
+        joined(on_source)?,
+        joined(on_source_too)?,
+    );
+    Ok(Live {
+        rate,
+        added_us: latency::differences(&s1.arrivals, &t.arrivals, false)?,
+        floor_us: latency::differences(&s1.arrivals, &s2.arrivals, true)?,
+        latency_us: t.latency_us,
+        baseline_us: s1.latency_us,
+        producer_late,
+        seen: t.seen,
+    })
+}
+
+/// p50, p99, p99.9 and max of a histogram of microseconds, in ms, as
+/// table cells.
+fn quantiles(h: &hdrhistogram::Histogram<u64>) -> String {
+    let q = |p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+    format!(
+        "{:.1} | {:.1} | {:.1} | {:.1}",
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        h.max() as f64 / 1000.0
+    )
 }
 
 fn label(name: &str, exactly_once: bool, tls: bool) -> String {
@@ -470,12 +619,25 @@ impl Outcome {
     }
 }
 
+/// `--report`, else `e2e`, or `e2e-batch-<N>` for a backlog loaded with
+/// another batch size.
+fn report_name(args: &Args) -> String {
+    if let Some(name) = &args.report {
+        name.clone()
+    } else if args.source_batch_bytes == LOAD_BATCH_BYTES {
+        "e2e".to_string()
+    } else {
+        format!("e2e-batch-{}", args.source_batch_bytes)
+    }
+}
+
 fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
+    let name = report_name(args);
     let mut s = String::new();
     s.push_str("# kmirror vs MirrorMaker 2: end-to-end backlog\n\n");
     s.push_str(&format!(
         "Two local Kafka {KAFKA_4} clusters on this machine ({} CPUs). Backlog: {} records of {} B in each of {} topics \
-         ({} partitions each; one lz4, one uncompressed), {records} records and {:.2} GB of payload in all. \
+         ({} partitions each; one lz4, one uncompressed; loaded with {}), {records} records and {:.2} GB of payload in all. \
          Each mirror runs alone with the same mm2.properties (tasks.max = 2), MirrorMaker 2 first; the exactly-once rows \
          add `exactly.once.source.support = enabled` to that file (kmirror commits a transaction every 100 ms, its default); \
          the TLS rows reach both clusters over mutual TLS (TLS 1.3, PEM key and trust files, the same for both mirrors).\n\n",
@@ -484,17 +646,26 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
         args.record_size,
         TOPICS.len(),
         args.partitions,
+        if args.source_batch_bytes == LOAD_BATCH_BYTES {
+            "the producer's batch.size 65536 and linger.ms 10".to_string()
+        } else if args.source_batch_bytes == 0 {
+            "batch.size 0 and linger.ms 0: one record per source batch".to_string()
+        } else {
+            format!("batch.size {} and linger.ms 0", args.source_batch_bytes)
+        },
         outcomes.first().map_or(0.0, |o| o.bytes as f64 / 1e9),
     ));
     s.push_str(&mirrors::profile_line(args.profile.as_deref()));
-    s.push_str("| mirror | active time (s) | MB/s (payload) | CPU-s total | CPU-s per GB | peak RSS (MiB) |\n");
-    s.push_str("|---|---:|---:|---:|---:|---:|\n");
+    s.push_str("| mirror | first record on the target after (s) | active time (s) | MB/s (payload) | CPU-s total | CPU-s per GB | peak RSS (MiB) |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
     for o in outcomes {
         let secs = o.active.as_secs_f64().max(0.001);
         s.push_str(&format!(
-            "| {} ({} records) | {:.1} | {:.1} | {:.1} | {:.2} | {} |\n",
+            "| {} ({} records) | {} | {:.1} | {:.1} | {:.1} | {:.2} | {} |\n",
             o.label(),
             o.records,
+            o.first_record
+                .map_or("-".to_string(), |d| format!("{:.2}", d.as_secs_f64())),
             secs,
             o.bytes as f64 / 1e6 / secs,
             o.cpu.as_secs_f64(),
@@ -539,46 +710,96 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
             (eos.cpu_per_gb() / alo.cpu_per_gb().max(1e-9) - 1.0) * 100.0
         ));
     }
+    let rates = args
+        .rates
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(" and ");
     s.push_str(&format!(
-        "\n## Fixed-rate stream\n\n{} records/s of {} B (lz4, linger.ms 0, acks all) for {} s into a {}-partition topic, after each mirror caught up the backlog. \
-         Latency = arrival at a kcat consumer on the target (read_committed, librdkafka's default) minus the record's timestamp, which the paced producer sets to the time the record was *due* \
+        "\n## Fixed-rate streams\n\n{rates} records/s of {} B (lz4, linger.ms 0, acks all), {} s each, into a {}-partition topic, after each mirror caught up the backlog. \
+         End to end = arrival at a kcat consumer on the target (read_committed, librdkafka's default) minus the record's timestamp, which the paced producer sets to the time the record was *due* \
          (start + i / rate), so a producer that falls behind does not hide the wait (no coordinated omission). \
          The baseline row is the same stream read by kcat on the source cluster at the same time: the producer, broker and consumer without a mirror.\n\n",
-        args.rate, args.record_size, args.live_secs, args.partitions
+        args.record_size, args.live_secs, args.partitions
     ));
-    s.push_str("| path | records seen | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | producer behind schedule at worst (ms) |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| path | rate (records/s) | records seen | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | producer behind schedule at worst (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for o in outcomes {
-        let rows = [
-            (
-                format!("{} (target)", o.label()),
-                &o.latency_us,
-                o.live_seen,
-            ),
-            (
-                format!("baseline during {} (source)", o.label()),
-                &o.baseline_us,
-                o.baseline_us.len(),
-            ),
-        ];
-        for (label, h, seen) in rows {
-            let q = |p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+        for l in &o.live {
+            let rows = [
+                (format!("{} (target)", o.label()), &l.latency_us, l.seen),
+                (
+                    format!("baseline during {} (source)", o.label()),
+                    &l.baseline_us,
+                    l.baseline_us.len(),
+                ),
+            ];
+            for (label, h, seen) in rows {
+                s.push_str(&format!(
+                    "| {label} | {} | {seen} | {} | {} |\n",
+                    l.rate,
+                    quantiles(h),
+                    l.producer_late.as_millis()
+                ));
+            }
+        }
+    }
+    s.push_str(&format!(
+        "\n## Latency the mirror adds\n\nPer record (matched by the sequence number the producer puts in a header): its arrival at the kcat on the target minus its arrival at a kcat on the source, both reading at once, in microseconds of this machine's clock. \
+         The floor is the same difference between two kcats reading the source at once: what this way of measuring cannot see below.\n\n![added latency]({name}-added-latency.svg)\n\n"
+    ));
+    s.push_str("| mirror | rate (records/s) | records matched | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | floor p50 (ms) | floor p99 (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for o in outcomes {
+        for l in &o.live {
             s.push_str(&format!(
-                "| {label} | {seen} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
-                q(0.5),
-                q(0.99),
-                q(0.999),
-                h.max() as f64 / 1000.0,
-                o.producer_late.as_millis()
+                "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                o.label(),
+                l.rate,
+                l.added_us.len(),
+                quantiles(&l.added_us),
+                l.floor_us.value_at_quantile(0.5) as f64 / 1000.0,
+                l.floor_us.value_at_quantile(0.99) as f64 / 1000.0,
             ));
         }
     }
-    if let (Some(mm2), Some(km)) = (
-        Outcome::find(outcomes, "MirrorMaker 2", false, false),
-        Outcome::find(outcomes, "kmirror", false, false),
-    ) {
-        let r = km.latency_us.value_at_quantile(0.99) as f64
-            / (mm2.latency_us.value_at_quantile(0.99) as f64).max(1.0);
-        s.push_str(&format!("\nkmirror's p99 is {r:.3} of MirrorMaker 2's (goal: at most 0.1, and under 5 ms on loopback).\n\n![latency percentiles](e2e-latency.svg)\n"));
+    s.push('\n');
+    for eos in [false, true] {
+        for tls in [false, true] {
+            let (Some(mm2), Some(km)) = (
+                Outcome::find(outcomes, "MirrorMaker 2", eos, tls),
+                Outcome::find(outcomes, "kmirror", eos, tls),
+            ) else {
+                continue;
+            };
+            for (a, b) in mm2.live.iter().zip(&km.live) {
+                let p99 =
+                    |h: &hdrhistogram::Histogram<u64>| h.value_at_quantile(0.99) as f64 / 1000.0;
+                s.push_str(&format!(
+                    "- {}, {} records/s: kmirror added p99 {:.1} ms, {:.3} of MirrorMaker 2's {:.1} ms (goal at 1000/s: at most 0.2), {:+.1} ms from the floor's {:.1} ms (goal at 1000/s: within 5 ms); end to end, kmirror's p99 is {:.3} of MirrorMaker 2's.\n",
+                    match (eos, tls) {
+                        (false, false) => "At-least-once",
+                        (true, false) => "Exactly-once",
+                        (false, true) => "At-least-once, TLS",
+                        (true, true) => "Exactly-once, TLS",
+                    },
+                    b.rate,
+                    p99(&b.added_us),
+                    p99(&b.added_us) / p99(&a.added_us).max(0.001),
+                    p99(&a.added_us),
+                    p99(&b.added_us) - p99(&b.floor_us),
+                    p99(&b.floor_us),
+                    p99(&b.latency_us) / p99(&a.latency_us).max(0.001),
+                ));
+            }
+        }
+    }
+    if let Some(km) = Outcome::find(outcomes, "kmirror", false, false) {
+        if let Some(first) = km.first_record {
+            s.push_str(&format!(
+                "- kmirror's first record reached the target {:.2} s after its start (goal: within 1 s).\n",
+                first.as_secs_f64()
+            ));
+        }
     }
     s.push_str("\nCPU time is user+system of the mirror process alone (/proc/PID/stat), including its start-up; \
                 the active window runs from the first record seen on the target to the last move of the target's end offsets. \

@@ -283,7 +283,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// Partitions the log says were started (`starting N partitions ...`).
-fn started_partitions(log: &str) -> i64 {
+pub(crate) fn started_partitions(log: &str) -> i64 {
     log.lines()
         .filter_map(|l| {
             let rest = l.split_once("starting ")?.1;

@@ -489,7 +489,8 @@ pub fn alter_topic_configs(
 /// A fixed-rate stream of `count` records of `size` random bytes at `rate`
 /// records/s (tests/kafka/java/PacedProducer.java), each record stamped with
 /// the time it was *due*, so latencies measured from record timestamps are
-/// free of coordinated omission. Returns how far behind its schedule the
+/// free of coordinated omission, and with its sequence number in the header
+/// `seq`. Returns how far behind its schedule the
 /// producer fell at worst.
 pub fn paced_produce(
     cluster: &(impl BootstrapServers + ?Sized),

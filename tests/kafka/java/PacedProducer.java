@@ -1,3 +1,4 @@
+import java.nio.charset.StandardCharsets;
 import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -13,7 +14,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * their timestamp: record i is due at start + i / rate. When the producer
  * falls behind (a GC pause, a slow broker) the records it sends late still
  * say when they were due, so a latency measured as arrival minus timestamp
- * counts the wait too and coordinated omission does not hide it.
+ * counts the wait too and coordinated omission does not hide it. Record i
+ * carries the header seq = i (decimal), so its arrivals can be matched on
+ * two clusters.
  *
  * Usage: PacedProducer BOOTSTRAP TOPIC RATE COUNT SIZE [producer.property=value ...]
  *
@@ -53,7 +56,12 @@ public final class PacedProducer {
                 }
                 lateMaxNs = Math.max(lateMaxNs, -waitNs);
                 long dueWallMs = startWallMs + TimeUnit.NANOSECONDS.toMillis(dueNs - startNs);
-                producer.send(new ProducerRecord<>(topic, null, dueWallMs, null, value));
+                // The sequence number names the record wherever it is read
+                // (the benchmark matches its arrivals on both clusters).
+                ProducerRecord<byte[], byte[]> record =
+                        new ProducerRecord<>(topic, null, dueWallMs, null, value);
+                record.headers().add("seq", Long.toString(i).getBytes(StandardCharsets.UTF_8));
+                producer.send(record);
             }
             producer.flush();
         }
