@@ -251,7 +251,8 @@ async fn describe_with_retry(
                 tracing::warn!(flow = %plan.name(), cluster = %cluster.name(), attempt, "cannot read topic configs: {e}");
             }
         }
-        if attempt < DESCRIBE_ATTEMPTS {
+        let answered = topics.iter().all(|t| matches!(found.get(t), Some(Ok(_))));
+        if attempt < DESCRIBE_ATTEMPTS && !answered {
             tokio::time::sleep(backoff).await;
             backoff *= 2;
         }

@@ -52,6 +52,7 @@ impl Worker {
                 Err(e) => {
                     tracing::warn!(worker = self.id, cluster = %plan.source.cluster, broker = key.broker, "fetch failed: {e}");
                     session.reset();
+                    self.want_resolving(key.flow);
                     {
                         let mut parts = self.parts.borrow_mut();
                         for w in &wanted {
@@ -255,6 +256,7 @@ impl Worker {
                             "fetching from the preferred read replica"
                         );
                         p.src_replica = Some((replica, now + PREFERRED_REPLICA_FOR));
+                        self.want_resolving(key.flow);
                         self.wake.notify_waiters();
                         continue;
                     }
@@ -277,14 +279,17 @@ impl Worker {
                     if data.error.needs_metadata_refresh() {
                         p.src_leader = None;
                     }
+                    self.want_resolving(key.flow);
                     continue;
                 }
                 if data.error == ErrorCode::OFFSET_OUT_OF_RANGE {
                     p.out_of_range = true;
+                    self.want_resolving(key.flow);
                     continue;
                 }
                 if !data.error.is_ok() {
                     p.src_leader = None;
+                    self.want_resolving(key.flow);
                     let mut reason = format!("the source answered {}", data.error);
                     if data.error.is_authorization_error() {
                         reason.push_str(&format!(

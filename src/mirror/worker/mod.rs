@@ -107,6 +107,12 @@ struct Worker {
     /// Per flow: the fleet epoch of the last release (assignments made
     /// before it are stale).
     released_epoch: Vec<Cell<u64>>,
+    /// Per flow: something changed that the flow's resolver acts on (a
+    /// partition assigned, a leader or position forgotten, a produce to
+    /// retry, a replica to fetch from). Its rounds walk every partition,
+    /// so they run when asked and otherwise every [`resolve::FULL_ROUND_EVERY`],
+    /// not on every response.
+    resolve_wanted: Vec<Cell<bool>>,
     wake: Notify,
     shutting_down: Cell<bool>,
 }
@@ -161,6 +167,7 @@ impl Worker {
             flow_in_flight: (0..n).map(|_| Cell::new(0)).collect(),
             txns: RefCell::new(txns),
             released_epoch: (0..n).map(|_| Cell::new(0)).collect(),
+            resolve_wanted: (0..n).map(|_| Cell::new(true)).collect(),
             wake: Notify::new(),
             shutting_down: Cell::new(false),
         }
@@ -246,6 +253,7 @@ impl Worker {
     fn assign(&self, list: Vec<Assignment>) {
         let mut parts = self.parts.borrow_mut();
         for a in list {
+            self.want_resolving(a.flow);
             if a.fleet_epoch < self.released_epoch[a.flow].get() {
                 // Made for a share given back since.
                 continue;
@@ -339,6 +347,14 @@ impl Worker {
             p.detached = true;
         }
         let _ = reply.send(Box::new(report));
+    }
+
+    /// Asks `flow`'s resolver for a round (see [`Worker::resolve_wanted`]);
+    /// the caller wakes it.
+    fn want_resolving(&self, flow: usize) {
+        if let Some(wanted) = self.resolve_wanted.get(flow) {
+            wanted.set(true);
+        }
     }
 
     /// A wake-up armed *before* a loop looks for work, so a notification

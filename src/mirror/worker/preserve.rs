@@ -260,6 +260,7 @@ impl Worker {
                         "cannot look up the target's end yet: {other:?}"
                     );
                     self.parts.borrow_mut()[idx].tgt_leader = None;
+                    self.want_resolving(flow);
                     ok = false;
                     continue;
                 }

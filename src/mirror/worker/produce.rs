@@ -132,6 +132,7 @@ impl Worker {
     }
 
     fn forget_target_leader(&self, key: LoopKey) {
+        self.want_resolving(key.flow);
         for p in self.parts.borrow_mut().iter_mut() {
             if Self::produced_by(p, key) {
                 p.tgt_leader = None;
@@ -211,6 +212,7 @@ impl Worker {
             // is sent again.
             self.doom_txn(flow, format!("a produce request failed: {e}"));
         }
+        self.want_resolving(flow);
         let now = Instant::now();
         let mut parts = self.parts.borrow_mut();
         for &idx in sent {
@@ -340,6 +342,11 @@ impl Worker {
                     }
                 }
             }
+        }
+        // Partitions to resend once their answers are in: the resolver
+        // rewinds them.
+        if doom.is_some() || sent.iter().any(|&i| !parts[i].is_active()) {
+            self.want_resolving(flow);
         }
         drop(stats);
         drop(parts);

@@ -16,19 +16,33 @@ use super::{Side, Worker};
 /// Backoff after a failed round: from this, doubling, up to the cap.
 const BACKOFF_FROM: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// A round runs at least this often even when nothing asked for one:
+/// preferred replicas expire, and a change no caller reported is found.
+pub(super) const FULL_ROUND_EVERY: Duration = Duration::from_secs(1);
 
 impl Worker {
     pub(super) async fn resolver(self: Rc<Self>, flow: usize) {
         let mut backoff = BACKOFF_FROM;
+        let mut last_round: Option<Instant> = None;
         loop {
             if self.shutting_down.get() {
                 return;
             }
             let armed = self.armed();
+            // Rounds walk every partition: only when asked, or now and then.
+            let due = self.resolve_wanted[flow].replace(false)
+                || last_round.is_none_or(|t| t.elapsed() >= FULL_ROUND_EVERY);
+            if !due {
+                self.idle(armed).await;
+                continue;
+            }
+            last_round = Some(Instant::now());
             let ok = self.resolve_flow(flow).await;
-            if !self.plans[flow].exactly_once {
-                // Exactly-once partitions rewind when their transaction aborts.
-                self.resume_recovering(flow);
+            // Exactly-once partitions rewind when their transaction aborts.
+            let waiting = !self.plans[flow].exactly_once && self.resume_recovering(flow);
+            if !ok || waiting {
+                // Partitions still waiting to retry keep asking.
+                self.want_resolving(flow);
             }
             self.start_loops();
             if ok {
@@ -345,9 +359,11 @@ impl Worker {
     }
 
     /// Partitions of `flow` that failed a produce and have nothing in
-    /// flight any more resume from their last acknowledged batch.
-    fn resume_recovering(&self, flow: usize) {
+    /// flight any more resume from their last acknowledged batch. Whether
+    /// some still wait (for answers in flight, or their retry time).
+    fn resume_recovering(&self, flow: usize) -> bool {
         let now = Instant::now();
+        let mut waiting = false;
         let mut parts = self.parts.borrow_mut();
         for p in parts.iter_mut().filter(|p| p.flow == flow) {
             if let Status::Recovering {
@@ -356,6 +372,7 @@ impl Worker {
             } = p.status
             {
                 if !p.inflight.is_empty() || retry_at > now {
+                    waiting = true;
                     continue;
                 }
                 if reset_producer {
@@ -366,6 +383,7 @@ impl Worker {
                             // Ask for a new id once; partitions adopt it
                             // when it arrives.
                             self.producer_reset.borrow_mut()[p.flow] = true;
+                            waiting = true;
                             continue;
                         }
                     }
@@ -373,5 +391,6 @@ impl Worker {
                 p.rewind();
             }
         }
+        waiting
     }
 }
