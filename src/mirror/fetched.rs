@@ -46,8 +46,45 @@ struct Run<'s> {
 impl Run<'_> {
     /// Queues `batch`, or holds it to merge with the ones after it.
     fn add(&mut self, p: &mut Partition, batch: RecordBatch, out: &mut Fetched) {
+        while p
+            .resend_bounds
+            .front()
+            .is_some_and(|&(_, end)| end <= batch.base_offset())
+        {
+            p.resend_bounds.pop_front();
+        }
+        if let Some(&(first, end)) = p.resend_bounds.front() {
+            if batch.base_offset() >= first && batch.next_offset() <= end {
+                // Sent before a failure, maybe held by the target: queued
+                // in the same batch as then, whatever its size.
+                let follows = self
+                    .batches
+                    .last()
+                    .is_some_and(|last| coalesce::can_follow(last, &batch));
+                if batch.base_offset() == first || !follows {
+                    self.flush(p, out);
+                }
+                self.bytes += batch.len();
+                let done = batch.next_offset() == end;
+                self.batches.push(batch);
+                if done {
+                    self.flush(p, out);
+                    p.resend_bounds.pop_front();
+                }
+                return;
+            }
+            if batch.next_offset() > first {
+                // Across a resent range's start: that range cannot be
+                // repeated as it was (the source's batches differ).
+                self.flush(p, out);
+                p.resend_bounds.pop_front();
+            }
+        }
         let limit = self.settings.coalesce_max_bytes;
-        let joins = self.bytes + batch.len() <= limit
+        // Only small batches are held; anything else goes after what is.
+        let holdable = batch.len() <= limit / 2 && coalesce::mergeable(&batch);
+        let joins = holdable
+            && self.bytes + batch.len() <= limit
             && self
                 .batches
                 .last()
@@ -55,13 +92,13 @@ impl Run<'_> {
         if !joins {
             self.flush(p, out);
         }
-        if batch.len() > limit / 2 || !coalesce::mergeable(&batch) {
+        if holdable {
+            self.bytes += batch.len();
+            self.batches.push(batch);
+        } else {
             out.batches += 1;
             let next = batch.next_offset();
             p.enqueue_with_runs(batch, next, None);
-        } else {
-            self.bytes += batch.len();
-            self.batches.push(batch);
         }
     }
 
@@ -358,6 +395,41 @@ mod tests {
         // is more than half the limit.
         apply(&mut p, &data, 0, &settings(2 * one + 10)).unwrap();
         assert_eq!(queued(&p).0, vec![(0, 2), (2, 1), (3, 20), (23, 1)]);
+    }
+
+    #[test]
+    fn a_large_batch_after_held_ones_is_queued_after_them() {
+        let n = Compression::None;
+        let one = batch(0, 1, n).len();
+        let big = batch(2, 9, n);
+        // The held pair and the large batch would fit together; the large
+        // one is more than half the limit, so it is not merged, and it
+        // must not overtake them.
+        let limit = 2 * one + big.len();
+        assert!(big.len() > limit / 2);
+        let data = response(&[batch(0, 1, n), batch(1, 1, n), big, batch(11, 1, n)]);
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        apply(&mut p, &data, 0, &settings(limit)).unwrap();
+        assert_eq!(queued(&p).0, vec![(0, 2), (2, 9), (11, 1)]);
+    }
+
+    #[test]
+    fn batches_resent_after_a_failure_are_grouped_as_they_were_sent() {
+        let n = Compression::None;
+        let data = response(&(0..6).map(|o| batch(o, 1, n)).collect::<Vec<_>>());
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        // Sent before as [0, 2) and [2, 3); what follows is merged anew.
+        p.resend_bounds = [(0, 2), (2, 3)].into_iter().collect();
+        apply(&mut p, &data, 0, &settings(16_384)).unwrap();
+        assert_eq!(queued(&p).0, vec![(0, 2), (2, 1), (3, 3)]);
+        assert!(p.resend_bounds.is_empty());
+        // A range the refetched batches cross is given up.
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        p.resend_bounds = [(1, 3)].into_iter().collect();
+        let data = response(&[batch(0, 2, n), batch(2, 1, n), batch(3, 1, n)]);
+        apply(&mut p, &data, 0, &settings(16_384)).unwrap();
+        assert_eq!(queued(&p).0, vec![(0, 4)]);
+        assert!(p.resend_bounds.is_empty());
     }
 
     #[test]

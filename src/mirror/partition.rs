@@ -158,6 +158,17 @@ pub struct Partition {
     pub out_of_range: bool,
     pub queue: VecDeque<Queued>,
     pub queued_bytes: usize,
+    /// Listed in the worker's pending partitions (see `Worker::pending`):
+    /// true whenever `queue` is not empty.
+    pub pending: bool,
+    /// Source ranges `[first, end)` of batches that failed after being
+    /// sent: the target may hold them.
+    pub unconfirmed: Vec<(i64, i64)>,
+    /// After a rewind, those of them still ahead, in order: refetched
+    /// records are queued in the same batches (coalescing could group them
+    /// otherwise), so their sequence numbers match what the target may hold
+    /// and it answers them as duplicates instead of writing them twice.
+    pub resend_bounds: VecDeque<(i64, i64)>,
     pub inflight: VecDeque<Sent>,
     /// The source offset after the last acknowledged batch.
     pub acked_offset: Option<i64>,
@@ -232,6 +243,9 @@ impl Partition {
             out_of_range: false,
             queue: VecDeque::new(),
             queued_bytes: 0,
+            pending: false,
+            unconfirmed: Vec::new(),
+            resend_bounds: VecDeque::new(),
             inflight: VecDeque::new(),
             acked_offset: start,
             committed_offset: start,
@@ -605,6 +619,9 @@ impl Partition {
         base: std::time::Duration,
     ) -> Option<Sent> {
         let s = self.inflight.pop_front();
+        if let Some(s) = &s {
+            self.unconfirmed.push((s.first_source(), s.batch_end));
+        }
         match &mut self.status {
             Status::Failed(_) | Status::Released => {}
             Status::Recovering {
@@ -643,6 +660,15 @@ impl Partition {
         self.fetch_offset = self.acked_offset;
         self.next_sequence = self.acked_sequence;
         self.status = Status::Active;
+        let acked = self.acked_offset.unwrap_or(i64::MIN);
+        let mut ahead: Vec<(i64, i64)> = self
+            .unconfirmed
+            .drain(..)
+            .filter(|(first, _)| *first >= acked)
+            .collect();
+        ahead.sort_unstable();
+        ahead.dedup();
+        self.resend_bounds = ahead.into();
         if let Preserve::On { acked, .. } = self.preserve {
             self.preserve = Preserve::On { next: acked, acked };
         }
@@ -660,6 +686,9 @@ impl Partition {
     /// last committed position under `producer`, whose sequences start at 0.
     /// A failed partition stays failed.
     pub fn on_txn_aborted(&mut self, producer: Option<ProducerIdentity>) {
+        // The target discards the aborted batches: nothing to match.
+        self.unconfirmed.clear();
+        self.resend_bounds.clear();
         self.in_txn = false;
         self.inflight.clear();
         self.queue.clear();
@@ -813,6 +842,31 @@ mod tests {
         assert_eq!(p.fetch_offset, Some(2));
         assert_eq!(p.next_sequence, 2);
         assert!(p.queue.is_empty());
+        // The failed batch may be on the target: it is resent as it was.
+        assert_eq!(p.resend_bounds, [(2, 4)]);
+    }
+
+    #[test]
+    fn every_failed_batch_ahead_of_the_ack_is_resent_as_it_was() {
+        let mut p = part();
+        for base in [0, 2, 4, 6] {
+            p.enqueue(batch(base, 2), base + 2);
+        }
+        p.confirmed = true;
+        for _ in 0..4 {
+            p.take_next(true, false);
+        }
+        let now = Instant::now();
+        p.on_ack();
+        // The rest fail one by one as their answers come back.
+        for _ in 0..3 {
+            p.on_retriable_failure(false, now, std::time::Duration::from_millis(1));
+        }
+        p.rewind();
+        assert_eq!(p.resend_bounds, [(2, 4), (4, 6), (6, 8)]);
+        assert!(p.unconfirmed.is_empty());
+        p.on_txn_aborted(None);
+        assert!(p.resend_bounds.is_empty());
     }
 
     #[test]

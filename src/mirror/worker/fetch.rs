@@ -331,7 +331,13 @@ impl Worker {
                     continue;
                 }
                 let queued_before = p.queue.len();
-                match fetched::apply(p, data, requested, &plan.fetch) {
+                let applied = fetched::apply(p, data, requested, &plan.fetch);
+                if !p.queue.is_empty() && !p.pending {
+                    // Batches before a defect are queued too.
+                    p.pending = true;
+                    self.pending.borrow_mut().push(idx);
+                }
+                match applied {
                     Ok(f) => {
                         p.on_fetch_ok();
                         p.measured.log_end = Some(if plan.fetch.read_committed {

@@ -92,6 +92,11 @@ struct Worker {
     sources: Vec<Rc<ClusterClient>>,
     targets: Vec<Rc<ClusterClient>>,
     parts: RefCell<Vec<Partition>>,
+    /// Indexes of partitions whose `pending` flag is set: every partition
+    /// with queued batches, and some whose queue emptied since (dropped when
+    /// a produce loop next looks). Produce loops look at these, not at
+    /// every partition.
+    pending: RefCell<Vec<usize>>,
     by_source: RefCell<HashMap<(usize, String, i32), usize>>,
     by_target: RefCell<HashMap<(usize, String, i32), usize>>,
     loops: RefCell<HashSet<LoopKey>>,
@@ -157,6 +162,7 @@ impl Worker {
             sources,
             targets,
             parts: RefCell::new(Vec::new()),
+            pending: RefCell::new(Vec::new()),
             by_source: RefCell::new(HashMap::new()),
             by_target: RefCell::new(HashMap::new()),
             loops: RefCell::new(HashSet::new()),
@@ -283,6 +289,8 @@ impl Worker {
                 p.preserve = crate::mirror::partition::Preserve::Unchecked;
             }
             if idx < parts.len() {
+                // The old one's place in `pending`, if any, stays its own.
+                p.pending = parts[idx].pending;
                 parts[idx] = p;
             } else {
                 parts.push(p);

@@ -153,8 +153,22 @@ impl Worker {
                         .is_some_and(|t| t.can_send())))
     }
 
+    /// Whether a partition of the loop `key` may send now (only partitions
+    /// with queued batches are looked at).
     fn has_sendable(&self, key: LoopKey) -> bool {
-        self.parts.borrow().iter().any(|p| self.may_send(p, key))
+        let mut parts = self.parts.borrow_mut();
+        let mut pending = self.pending.borrow_mut();
+        Self::drop_emptied(&mut parts, &mut pending);
+        pending.iter().any(|&i| self.may_send(&parts[i], key))
+    }
+
+    /// Drops from `pending` the partitions whose queue emptied.
+    fn drop_emptied(parts: &mut [Partition], pending: &mut Vec<usize>) {
+        pending.retain(|&i| {
+            let p = &mut parts[i];
+            p.pending = !p.queue.is_empty();
+            p.pending
+        });
     }
 
     /// The transactional id the flow's produce requests carry, if any.
@@ -165,12 +179,15 @@ impl Worker {
     }
 
     /// One batch from each sendable partition led by `broker`, up to the
-    /// request size limit (always at least one batch).
+    /// request size limit (always at least one batch). Looks only at the
+    /// worker's pending partitions, and drops those whose queue is empty.
     fn take_batches(&self, key: LoopKey, rotate: &mut usize) -> (Vec<ProduceTopic>, Vec<usize>) {
         let plan = &self.plans[key.flow];
         let produce = &plan.produce;
         let mut parts = self.parts.borrow_mut();
-        let n = parts.len();
+        let mut pending = self.pending.borrow_mut();
+        Self::drop_emptied(&mut parts, &mut pending);
+        let n = pending.len();
         let mut topics: Vec<ProduceTopic> = Vec::new();
         let mut sent = Vec::new();
         let mut size = 0usize;
@@ -179,7 +196,7 @@ impl Worker {
         }
         *rotate = (*rotate + 1) % n;
         for k in 0..n {
-            let idx = (k + *rotate) % n;
+            let idx = pending[(k + *rotate) % n];
             if !self.may_send(&parts[idx], key) {
                 continue;
             }
