@@ -196,7 +196,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             at: t0.elapsed().as_secs_f64(),
             source,
             target: mirrored_so_far(&read_log()).unwrap_or(0),
-            rss_kib: current_rss_kib(pid).unwrap_or(0),
+            rss_kib: procstat::current_rss_kib(pid).unwrap_or(0),
         };
         eprintln!(
             "kmirror-bench: t={:.0}s source {:?} target {} rss {} MiB",
@@ -380,15 +380,6 @@ impl ScrapeCost {
             share * 100.0 / cores,
         )
     }
-}
-
-/// Current resident set (VmRSS) of `pid`, in KiB.
-fn current_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[allow(clippy::too_many_arguments)]

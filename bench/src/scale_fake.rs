@@ -171,7 +171,7 @@ fn one_size(n: i32, template: &Template, args: &Args, dir: &Path) -> Result<Row,
             idle_cpu: c1.saturating_sub(c0),
             idle_wall: t1 - t0,
             peak_rss_kib: procstat::peak_rss_kib(pid).unwrap_or(0),
-            idle_rss_kib: rss_kib(pid),
+            idle_rss_kib: procstat::current_rss_kib(pid).unwrap_or(0),
         })
     })();
     // SAFETY: plain kill(2) on our own child.
@@ -185,16 +185,6 @@ fn one_size(n: i32, template: &Template, args: &Args, dir: &Path) -> Result<Row,
     let _ = child.kill();
     let _ = child.wait();
     outcome
-}
-
-/// Current resident set (VmRSS), KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn idle_share(r: &Row) -> f64 {
