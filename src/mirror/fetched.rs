@@ -82,7 +82,11 @@ impl Run<'_> {
         }
         let limit = self.settings.coalesce_max_bytes;
         // Only small batches are held; anything else goes after what is.
-        let holdable = batch.len() <= limit / 2 && coalesce::mergeable(&batch);
+        // A merged batch gets a new CRC, so damage must not get into one
+        // unchecked (with `check.crcs` on, every batch was checked above).
+        let holdable = batch.len() <= limit / 2
+            && coalesce::mergeable(&batch)
+            && (self.settings.check_crcs || batch.verify_crc().is_ok());
         let joins = holdable
             && self.bytes + batch.len() <= limit
             && self
@@ -430,6 +434,24 @@ mod tests {
         apply(&mut p, &data, 0, &settings(16_384)).unwrap();
         assert_eq!(queued(&p).0, vec![(0, 4)]);
         assert!(p.resend_bounds.is_empty());
+    }
+
+    #[test]
+    fn a_damaged_batch_is_never_merged_when_crcs_are_not_checked() {
+        let n = Compression::None;
+        let mut damaged = batch(1, 1, n).to_vec();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0x01; // inside the record's value
+        let data = response(&[batch(0, 1, n), damaged.into(), batch(2, 1, n)]);
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        let unchecked = FetchSettings {
+            check_crcs: false,
+            ..settings(16_384)
+        };
+        apply(&mut p, &data, 0, &unchecked).unwrap();
+        // Forwarded as it came, for the target's own CRC check to refuse.
+        assert_eq!(queued(&p).0, vec![(0, 1), (1, 1), (2, 1)]);
+        assert!(p.queue[1].batch.verify_crc().is_err());
     }
 
     #[test]
