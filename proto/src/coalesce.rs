@@ -11,8 +11,8 @@ use bytes::{BufMut, BytesMut};
 use crate::batch::{RecordBatch, ATTR_TRANSACTIONAL, HEADER_LEN};
 use crate::compression::Compression;
 use crate::error::ProtoError;
-use crate::records::{finish_batch, BatchMeta};
-use crate::wire::{put_varint, put_varlong, varint_len, varlong_len, Reader};
+use crate::records::{finish_batch, put_record, BatchMeta};
+use crate::wire::Reader;
 
 /// Whether `batch` may be part of a merged batch: records with consecutive
 /// offsets, CreateTime stamps, no delete horizon, a known codec.
@@ -104,13 +104,13 @@ pub fn merge(batches: &[RecordBatch], max_decompressed: usize) -> Result<RecordB
             let new_offset = i32::try_from(shift + i64::from(offset_delta))
                 .map_err(|_| at(batch.base_offset(), "offset delta overflows".into()))?;
             max_ts = max_ts.max(timestamp);
-            let rest = &data[r.position()..end];
-            let inner = 1 + varlong_len(new_ts) + varint_len(new_offset) + rest.len();
-            put_varint(body, inner as i32);
-            body.put_i8(attributes);
-            put_varlong(body, new_ts);
-            put_varint(body, new_offset);
-            body.put_slice(rest);
+            put_record(
+                body,
+                attributes,
+                new_ts,
+                new_offset,
+                &data[r.position()..end],
+            );
             r.skip(end - r.position(), "record")?;
             count = count
                 .checked_add(1)

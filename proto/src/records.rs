@@ -11,7 +11,7 @@ use crate::batch::{
 };
 use crate::compression::Compression;
 use crate::error::ProtoError;
-use crate::wire::{put_varint, put_varlong, varint_len, Reader};
+use crate::wire::{put_varint, put_varlong, varint_len, varlong_len, Reader};
 
 /// A record as read from a batch: its absolute offset and timestamp, and the
 /// key/value/headers section as raw bytes.
@@ -264,13 +264,7 @@ fn rebuild(
                 ),
             )
         })?;
-        let mut inner = BytesMut::with_capacity(r.body.len() + 16);
-        inner.put_i8(r.attributes);
-        put_varlong(&mut inner, ts_delta);
-        put_varint(&mut inner, i as i32);
-        inner.put_slice(&r.body);
-        put_varint(&mut body, inner.len() as i32);
-        body.put_slice(&inner);
+        put_record(&mut body, r.attributes, ts_delta, i as i32, &r.body);
     }
     let compression = match opts.compression {
         Some(c) => c,
@@ -437,6 +431,23 @@ pub(crate) fn finish_batch(
     h.put_i32(count);
     let crc = crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Appends one record: its length, `attributes`, the deltas, and `rest`
+/// (keyLength, key, valueLength, value, headerCount, headers as stored).
+pub(crate) fn put_record(
+    buf: &mut BytesMut,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    rest: &[u8],
+) {
+    let inner = 1 + varlong_len(timestamp_delta) + varint_len(offset_delta) + rest.len();
+    put_varint(buf, inner as i32);
+    buf.put_i8(attributes);
+    put_varlong(buf, timestamp_delta);
+    put_varint(buf, offset_delta);
+    buf.put_slice(rest);
 }
 
 /// Size a record body would take as a varint-length-prefixed entry.

@@ -244,18 +244,16 @@ pub fn put_varlong(buf: &mut BytesMut, v: i64) {
 
 /// Bytes a zig-zag varint takes.
 pub fn varint_len(v: i32) -> usize {
-    let mut u = ((v << 1) ^ (v >> 31)) as u32;
-    let mut n = 1;
-    while u >= 0x80 {
-        u >>= 7;
-        n += 1;
-    }
-    n
+    uvar_len(u64::from(((v << 1) ^ (v >> 31)) as u32))
 }
 
 /// Bytes a zig-zag varlong takes.
 pub fn varlong_len(v: i64) -> usize {
-    let mut u = ((v << 1) ^ (v >> 63)) as u64;
+    uvar_len(((v << 1) ^ (v >> 63)) as u64)
+}
+
+/// Bytes an unsigned varint of `u` takes (7 bits a byte).
+fn uvar_len(mut u: u64) -> usize {
     let mut n = 1;
     while u >= 0x80 {
         u >>= 7;
