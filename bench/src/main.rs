@@ -380,13 +380,7 @@ fn e2e(args: &Args) -> Result<(), String> {
     if let Some(live) = outcomes.last().and_then(|o| at(o, top)) {
         series.push(("no mirror (read on the source)".into(), &live.baseline_us));
     }
-    let named: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
-        series.iter().map(|(l, h)| (l.as_str(), *h)).collect();
-    std::fs::write(
-        out.with_file_name(format!("{name}-latency.svg")),
-        latency::svg(&named),
-    )
-    .map_err(e)?;
+    write_plot(&out.with_file_name(format!("{name}-latency.svg")), &series)?;
     let mut added: Vec<(String, &hdrhistogram::Histogram<u64>)> = Vec::new();
     for &rate in &args.rates {
         for (o, l) in outcomes.iter().zip(&labels) {
@@ -401,15 +395,22 @@ fn e2e(args: &Args) -> Result<(), String> {
             ));
         }
     }
-    let named: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
-        added.iter().map(|(l, h)| (l.as_str(), *h)).collect();
-    std::fs::write(
-        out.with_file_name(format!("{name}-added-latency.svg")),
-        latency::svg(&named),
-    )
-    .map_err(e)?;
+    write_plot(
+        &out.with_file_name(format!("{name}-added-latency.svg")),
+        &added,
+    )?;
     eprintln!("kmirror-bench: wrote {}", out.display());
     Ok(())
+}
+
+/// Writes the latency plot of labelled histograms to `path`.
+fn write_plot(
+    path: &Path,
+    series: &[(String, &hdrhistogram::Histogram<u64>)],
+) -> Result<(), String> {
+    let named: Vec<(&str, &hdrhistogram::Histogram<u64>)> =
+        series.iter().map(|(l, h)| (l.as_str(), *h)).collect();
+    std::fs::write(path, latency::svg(&named)).map_err(|e| e.to_string())
 }
 
 /// Waits until the mirror's target topics hold `want` records, sampling the
