@@ -1,6 +1,7 @@
 //! kmirror: mirrors Apache Kafka topics between clusters by forwarding record
 //! batches as they are, driven by an unchanged MirrorMaker 2 properties file.
 
+pub mod alloc_count;
 pub mod cli;
 pub mod client;
 pub mod config;

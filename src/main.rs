@@ -16,6 +16,11 @@ use kmirror::logging::LogFormat;
 
 use kmirror::cli::{self, FailbackArgs, FailoverArgs, MirrorArgs, TranslateArgs, VerifyArgs};
 
+/// Counts allocations per thread, so workers can report what their data path
+/// allocates (src/alloc_count.rs).
+#[global_allocator]
+static ALLOCATOR: kmirror::alloc_count::CountingAllocator = kmirror::alloc_count::CountingAllocator;
+
 fn main() -> ExitCode {
     let all: Vec<String> = std::env::args().collect();
     let (format, args) = match kmirror::logging::take_log_format(&all) {

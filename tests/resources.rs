@@ -132,3 +132,89 @@ fn buffered_memory_stays_near_the_cap_when_the_target_is_slow() {
     );
     assert!(rss < 256 * 1024, "peak RSS {rss} KiB");
 }
+
+/// The sum of a metric's values over its label sets, from a /metrics body.
+fn metric_sum(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A steady window of kmirror between fake brokers with `partitions`
+/// partitions of 16 KiB batches (too large to be merged: the fast path):
+/// (worker allocations, batches acknowledged, produce requests) in it.
+fn steady_window(partitions: i32) -> (f64, f64, f64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let name = format!("allocations-{partitions}");
+    let (source, target) = fake_pair(
+        &name,
+        "alloc",
+        partitions,
+        16 * 1024,
+        kmirror_harness::fake::ENDLESS,
+    );
+    let config = common::fake::fake_mm2(
+        &name,
+        &source,
+        &target,
+        "kmirror.metrics.address = 127.0.0.1:0\n",
+    );
+    let mut km = Kmirror::start(&config, &["--cpus", "0"]);
+    let acked = target.acked();
+    wait_until(Duration::from_secs(60), "batches acknowledged", || {
+        acked.batches.load(Relaxed) > 20_000
+    });
+    // Counts next to the first report after now: the metric moves only
+    // when a worker reports (every half second).
+    let at_report = || {
+        let allocations = || metric_sum(&km.get("/metrics").1, "kmirror_worker_allocations");
+        let before = allocations();
+        loop {
+            let now = allocations();
+            if now != before {
+                return (
+                    now,
+                    acked.batches.load(Relaxed) as f64,
+                    acked.requests.load(Relaxed) as f64,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let start = at_report();
+    std::thread::sleep(Duration::from_secs(4));
+    let end = at_report();
+    km.stop();
+    (end.0 - start.0, end.1 - start.1, end.2 - start.2)
+}
+
+#[test]
+fn the_data_path_allocates_nothing_per_batch_in_steady_state() {
+    // Produce requests carry one batch per partition: ten times the
+    // partitions, ten times the batches per request. Whatever a worker
+    // allocates per request stays; anything it allocated per batch (or per
+    // partition of a fetch or produce) would grow with them.
+    let few = steady_window(4);
+    let many = steady_window(40);
+    let per_request = |w: (f64, f64, f64)| (w.0 / w.2, w.1 / w.2);
+    let (a_few, b_few) = per_request(few);
+    let (a_many, b_many) = per_request(many);
+    eprintln!(
+        "4 partitions: {a_few:.2} allocations and {b_few:.1} batches per produce request ({:.3} per batch); \
+         40 partitions: {a_many:.2} and {b_many:.1} ({:.3} per batch)",
+        a_few / b_few,
+        a_many / b_many
+    );
+    assert!(
+        few.1 > 1000.0 && many.1 > 1000.0,
+        "too few batches to judge: {few:?} {many:?}"
+    );
+    assert!(b_many > b_few * 3.0, "requests did not carry more batches");
+    let per_extra_batch = (a_many - a_few) / (b_many - b_few);
+    assert!(
+        per_extra_batch < 0.2,
+        "{per_extra_batch:.3} allocations per extra batch in a request \
+         ({a_few:.2} per request at {b_few:.1} batches, {a_many:.2} at {b_many:.1})"
+    );
+}

@@ -55,17 +55,19 @@ impl BatchRewrite {
     };
 }
 
-/// A batch ready to produce: a fresh header and the untouched record bytes,
-/// written as two slices. `body` is a slice of the fetch buffer on the fast path.
+/// A batch ready to produce: a fresh header and the untouched record bytes.
+/// The header is held inline (no allocation per batch) and copied into the
+/// produce request's own bytes; `body` is a slice of the fetch buffer on the
+/// fast path, written as it is.
 #[derive(Debug, Clone)]
 pub struct OutBatch {
-    pub header: Bytes,
+    pub header: [u8; HEADER_LEN],
     pub body: Bytes,
 }
 
 impl OutBatch {
     pub fn len(&self) -> usize {
-        self.header.len() + self.body.len()
+        HEADER_LEN + self.body.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -290,7 +292,7 @@ impl RecordBatch {
         let crc = updated_crc(self.crc(), &old[CRC_START..], &h[CRC_START..], tail_len);
         h[17..21].copy_from_slice(&crc.to_be_bytes());
         OutBatch {
-            header: Bytes::copy_from_slice(&h),
+            header: h,
             body: self.records(),
         }
     }

@@ -4,7 +4,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::batch::OutBatch;
+use crate::batch::{OutBatch, HEADER_LEN};
 use crate::error::ProtoError;
 use crate::error_code::ErrorCode;
 use crate::header::{begin_request, finish_frame};
@@ -18,7 +18,8 @@ pub const API_KEY: i16 = 0;
 /// Elements reserved up front for a decoded array (see `fetch.rs`).
 const INITIAL_CAPACITY: usize = 64;
 
-/// Partitions of one topic to produce to, one batch each.
+/// Partitions of one topic to produce to, one batch each (a topic with no
+/// partitions is not encoded).
 #[derive(Debug, Clone)]
 pub struct ProduceTopic {
     pub name: String,
@@ -59,9 +60,11 @@ pub fn encode_request(
         });
     }
     let flexible = version >= 9;
+    // A topic without batches is left out (callers reuse their topic lists).
+    let n_topics = topics.iter().filter(|t| !t.partitions.is_empty()).count();
     let n_parts: usize = topics.iter().map(|t| t.partitions.len()).sum();
-    let mut meta = BytesMut::with_capacity(64 + topics.len() * 32 + n_parts * 16);
-    let mut out: Vec<Bytes> = Vec::with_capacity(1 + n_parts * 3);
+    let mut meta = BytesMut::with_capacity(64 + topics.len() * 32 + n_parts * (16 + HEADER_LEN));
+    let mut out: Vec<Bytes> = Vec::with_capacity(1 + n_parts * 2);
     let mut total = 0usize;
     begin_request(&mut meta, API_KEY, version, correlation_id, client_id);
     if flexible {
@@ -71,8 +74,8 @@ pub fn encode_request(
     }
     meta.put_i16(acks);
     meta.put_i32(timeout_ms);
-    put_len(&mut meta, flexible, topics.len());
-    for t in topics {
+    put_len(&mut meta, flexible, n_topics);
+    for t in topics.iter().filter(|t| !t.partitions.is_empty()) {
         if flexible {
             put_compact_string(&mut meta, Some(&t.name));
         } else {
@@ -86,14 +89,13 @@ pub fn encode_request(
             } else {
                 meta.put_i32(batch.len() as i32);
             }
+            meta.put_slice(&batch.header);
             let seg = meta.split().freeze();
             total += seg.len();
             out.push(seg);
-            for part in [&batch.header, &batch.body] {
-                if !part.is_empty() {
-                    total += part.len();
-                    out.push(part.clone());
-                }
+            if !batch.body.is_empty() {
+                total += batch.body.len();
+                out.push(batch.body.clone());
             }
             if flexible {
                 put_empty_tagged_fields(&mut meta);
@@ -158,7 +160,9 @@ impl ProduceResponse {
         for _ in 0..n_topics {
             let name = string(&mut r, flexible, "produce topic")?.unwrap_or_default();
             let n_parts = arr(&mut r, flexible, "produce partitions", 26)?;
-            let mut partitions = Vec::with_capacity(n_parts.min(INITIAL_CAPACITY));
+            // One allocation whatever the count: `arr` has checked that
+            // the frame holds at least 26 bytes per partition.
+            let mut partitions = Vec::with_capacity(n_parts);
             for _ in 0..n_parts {
                 let partition = r.i32("produce partition index")?;
                 let error = ErrorCode(r.i16("produce error code")?);
@@ -277,7 +281,7 @@ mod tests {
     fn request_is_framed_and_batches_are_not_copied() {
         let body = Bytes::from_static(b"RECORDS-BODY");
         let batch = OutBatch {
-            header: Bytes::from_static(&[1u8; 61]),
+            header: [1u8; 61],
             body: body.clone(),
         };
         for (version, txn) in [(7, None), (8, Some("t")), (9, None), (12, Some("txn-1"))] {

@@ -53,9 +53,10 @@ type ConnKey = (String, usize);
 pub struct ClusterClient {
     settings: ClientSettings,
     brokers: RefCell<HashMap<i32, String>>,
-    /// Open connections by (address, stream): stream 0 is the one every
-    /// caller shares; fetch and produce loops of `--streams N` use 0..N.
-    conns: RefCell<HashMap<ConnKey, Conn>>,
+    /// Open connections by address, then stream number: stream 0 is the
+    /// one every caller shares; fetch and produce loops of `--streams N`
+    /// use 0..N. Keyed so a look-up by `&str` allocates nothing.
+    conns: RefCell<HashMap<String, Vec<Option<Conn>>>>,
     connecting: RefCell<HashMap<ConnKey, Rc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -95,12 +96,10 @@ impl ClusterClient {
 
     /// Connection number `stream` to `addr`, opened when there is none.
     async fn stream_to(&self, addr: &str, stream: usize) -> Result<Conn, ClientError> {
-        let key = (addr.to_string(), stream);
-        if let Some(c) = self.conns.borrow().get(&key) {
-            if !c.is_closed() {
-                return Ok(c.clone());
-            }
+        if let Some(c) = self.open_conn(addr, stream) {
+            return Ok(c);
         }
+        let key = (addr.to_string(), stream);
         let lock = self
             .connecting
             .borrow_mut()
@@ -108,10 +107,8 @@ impl ClusterClient {
             .or_insert_with(|| Rc::new(tokio::sync::Mutex::new(())))
             .clone();
         let _g = lock.lock().await;
-        if let Some(c) = self.conns.borrow().get(&key) {
-            if !c.is_closed() {
-                return Ok(c.clone());
-            }
+        if let Some(c) = self.open_conn(addr, stream) {
+            return Ok(c);
         }
         let s = &self.settings;
         let conn = Conn::connect(
@@ -125,8 +122,20 @@ impl ClusterClient {
         )
         .await?;
         tracing::debug!(cluster = %s.cluster, broker = addr, stream, "connected");
-        self.conns.borrow_mut().insert(key, conn.clone());
+        let mut conns = self.conns.borrow_mut();
+        let streams = conns.entry(key.0).or_default();
+        if streams.len() <= stream {
+            streams.resize(stream + 1, None);
+        }
+        streams[stream] = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// The open connection number `stream` to `addr`, if there is one.
+    fn open_conn(&self, addr: &str, stream: usize) -> Option<Conn> {
+        let conns = self.conns.borrow();
+        let c = conns.get(addr)?.get(stream)?.as_ref()?;
+        (!c.is_closed()).then(|| c.clone())
     }
 
     /// The connection to broker `id` (known from metadata).
@@ -137,6 +146,14 @@ impl ClusterClient {
     /// Connection number `stream` to broker `id`: with `--streams N` a
     /// worker spreads its partitions over N connections per broker.
     pub async fn broker_stream(&self, id: i32, stream: usize) -> Result<Conn, ClientError> {
+        // The usual case, an open connection, without copying the address.
+        let open = match self.brokers.borrow().get(&id) {
+            Some(addr) => self.open_conn(addr, stream),
+            None => None,
+        };
+        if let Some(c) = open {
+            return Ok(c);
+        }
         let addr = self.broker_addr(id).ok_or_else(|| ClientError::Other {
             cluster: self.settings.cluster.clone(),
             reason: format!("broker {id} is not in the cluster metadata"),
@@ -150,6 +167,8 @@ impl ClusterClient {
             .conns
             .borrow()
             .values()
+            .flatten()
+            .flatten()
             .find(|c| !c.is_closed())
             .cloned();
         if let Some(c) = live {

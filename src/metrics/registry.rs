@@ -116,6 +116,7 @@ struct Own {
     buffer_bytes: Gauge,
     worker_busy: Family<WorkerLabels, F64>,
     worker_cpu: Family<WorkerLabels, F64>,
+    worker_allocations: Family<WorkerLabels, F64>,
 }
 
 /// A partition `/health` names.
@@ -200,6 +201,7 @@ impl Metrics {
             buffer_bytes: gauge(&mut r, "kmirror_buffer_bytes", "Bytes held in receive buffers now"),
             worker_busy: gauge_family(&mut r, "kmirror_worker_busy_ratio", "The share of the last report interval (about 0.5 s) each worker thread spent on a CPU: 1 is a worker using its whole core"),
             worker_cpu: gauge_family(&mut r, "kmirror_worker_cpu_seconds", "CPU time each worker thread has used since start"),
+            worker_allocations: gauge_family(&mut r, "kmirror_worker_allocations", "Heap allocations each worker thread has made since start, outside its periodic reports (its data path: flat in steady state)"),
         };
         let c = "kafka_connect_mirror_mirrorcheckpointconnector_checkpoint_latency_ms";
         let what =
@@ -405,6 +407,17 @@ impl Metrics {
                     .set(busy.min(1.0));
             }
         }
+    }
+
+    /// A worker's heap allocations so far, its reports' own excepted.
+    pub fn worker_allocations(&self, worker: usize, allocations: u64) {
+        let labels = WorkerLabels {
+            worker: worker.to_string(),
+        };
+        self.own
+            .worker_allocations
+            .get_or_create(&labels)
+            .set(allocations as f64);
     }
 
     /// Moves the partition's values to what its track says at `now`.

@@ -113,6 +113,9 @@ pub struct Report {
     pub samples: Vec<PartitionSample>,
     /// CPU time the worker's thread has used since it started, ns.
     pub cpu_ns: u64,
+    /// Heap allocations the worker's thread has made since it started,
+    /// except those of its reports (0 without the counting allocator).
+    pub allocations: u64,
 }
 
 #[derive(Debug)]

@@ -14,7 +14,9 @@
 //! (default 2), `--partitions N` (default 12), `--cpus LIST` (kmirror's
 //! `--cpus`, default `1`: one pinned worker; the fake brokers, and the
 //! relay's sender and sink, are pinned to the other CPUs), `--sizes
-//! 1024,65536,1048576` (batch sizes in bytes).
+//! 1024,65536,1048576` (batch sizes in bytes), `--io uring,epoll` (kmirror's
+//! I/O backends, each measured in its own window; the first fills the main
+//! table, and with more than one a table compares them).
 
 mod report;
 mod splice_relay;
@@ -45,6 +47,9 @@ struct Args {
     sizes: Vec<usize>,
     /// kmirror reaches both fake brokers over TLS.
     tls: bool,
+    /// kmirror's `--io` for each measured window: the first is the main
+    /// row, the others are compared with it.
+    io: Vec<String>,
 }
 
 /// One measured window of kmirror between the fake brokers.
@@ -64,13 +69,16 @@ struct MirrorOutcome {
 struct Row {
     batch_len: usize,
     records_per_batch: i64,
+    /// The window of the first backend asked for.
     mirror: MirrorOutcome,
+    /// Every backend's window, in the order asked for.
+    by_backend: Vec<(String, MirrorOutcome)>,
     relay: RelayOutcome,
 }
 
 /// Runs the benchmark; `argv` are the flags after `ceiling`.
 /// The flags `ceiling` takes.
-pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off]";
+pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off] [--io uring,epoll]";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = parse(argv).map_err(|e| format!("{e}\n{USAGE}"))?;
@@ -88,13 +96,19 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             template.records,
             args.cpus
         );
-        let mirror = mirror_window(&args, &template, &others, &dir)?;
-        eprintln!(
-            "kmirror-bench: kmirror: {:.3} GB/s, {:.2} CPU, fake brokers {:.2} CPU",
-            mirror.bytes as f64 / mirror.wall.as_secs_f64() / 1e9,
-            mirror.cpu.as_secs_f64() / mirror.wall.as_secs_f64(),
-            (mirror.source_cpu + mirror.target_cpu).as_secs_f64() / mirror.wall.as_secs_f64(),
-        );
+        let mut by_backend = Vec::new();
+        for io in &args.io {
+            let m = mirror_window(&args, io, &template, &others, &dir)?;
+            eprintln!(
+                "kmirror-bench: kmirror on {io}: {:.3} GB/s, {:.2} CPU, {:.3} GB/s per core, fake brokers {:.2} CPU",
+                m.bytes as f64 / m.wall.as_secs_f64() / 1e9,
+                m.cpu.as_secs_f64() / m.wall.as_secs_f64(),
+                m.bytes as f64 / m.cpu.as_secs_f64().max(1e-9) / 1e9,
+                (m.source_cpu + m.target_cpu).as_secs_f64() / m.wall.as_secs_f64(),
+            );
+            by_backend.push((io.clone(), m));
+        }
+        let mirror = by_backend[0].1;
         let count = (RELAY_WRITE / template.len()).max(1);
         let data = Run::new(&template).batches(&template, 0, count).to_vec();
         let relay = splice_relay::measure(
@@ -113,6 +127,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             batch_len: template.len(),
             records_per_batch: template.records,
             mirror,
+            by_backend,
             relay,
         });
     }
@@ -124,6 +139,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             seconds: args.seconds,
             warmup: args.warmup,
             tls: args.tls,
+            io: &args.io,
         },
         &rows,
     );
@@ -147,6 +163,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         cpus: "1".into(),
         sizes: vec![1024, 65536, 1 << 20],
         tls: false,
+        io: vec!["uring".into(), "epoll".into()],
     };
     for (flag, v) in crate::flags::pairs(argv)? {
         match flag {
@@ -154,6 +171,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--warmup" => a.warmup = crate::flags::number(flag, v)?,
             "--partitions" => a.partitions = crate::flags::number(flag, v)?,
             "--cpus" => a.cpus = v.to_string(),
+            "--io" => a.io = v.split(',').map(|s| s.trim().to_string()).collect(),
             "--tls" => {
                 a.tls = match v {
                     "on" => true,
@@ -170,6 +188,13 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
+    if a.io.is_empty()
+        || a.io
+            .iter()
+            .any(|io| !matches!(io.as_str(), "uring" | "epoll"))
+    {
+        return Err("--io takes uring, epoll or both, comma-separated".into());
+    }
     if a.seconds == 0 || a.partitions < 1 || a.sizes.iter().any(|&s| s < 128) {
         return Err("--seconds and --partitions must be positive, sizes at least 128 B".into());
     }
@@ -180,6 +205,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
 /// acknowledged produce and the warm-up, then measures one window.
 fn mirror_window(
     args: &Args,
+    io: &str,
     template: &Template,
     broker_cpus: &[usize],
     dir: &Path,
@@ -232,7 +258,8 @@ fn mirror_window(
     .map_err(e)?;
     let mut cmd = Command::new(crate::kmirror_binary()?);
     cmd.arg(&props).args(["--cpus", &args.cpus]);
-    let name = format!("kmirror-{}", template.len());
+    cmd.args(["--io", io]);
+    let name = format!("kmirror-{}-{io}", template.len());
     let mut child = crate::spawn_logged(&mut cmd, dir, &name)?;
     let pid = child.id();
     let log = dir.join(format!("{name}.err"));

@@ -12,6 +12,8 @@ pub struct Setup<'a> {
     pub warmup: u64,
     /// kmirror reaches both fake brokers over TLS (the relay stays plain).
     pub tls: bool,
+    /// kmirror's I/O backends, the main table's first.
+    pub io: &'a [String],
 }
 
 /// The share of the relay's per-core throughput kmirror should reach at 1 MiB.
@@ -43,6 +45,44 @@ fn figures(r: &Row) -> Figures {
         relay_per_core,
         ratio: km_per_core / relay_per_core.max(1e-9),
         brokers_cores: (m.source_cpu + m.target_cpu).as_secs_f64() / wall,
+    }
+}
+
+fn backend_name(io: &str) -> &str {
+    match io {
+        "uring" => "io_uring",
+        other => other,
+    }
+}
+
+/// GB/s per kmirror CPU-second on each backend, each over the last.
+fn backends_table(s: &mut String, io: &[String], rows: &[Row]) {
+    let last = backend_name(&io[io.len() - 1]);
+    s.push_str("\nThe same windows, kmirror on each I/O backend (each in its own window, one after the other):\n\n| batch |");
+    for b in io {
+        s.push_str(&format!(" {} GB/s per core |", backend_name(b)));
+    }
+    for b in &io[..io.len() - 1] {
+        s.push_str(&format!(" {} / {last} |", backend_name(b)));
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---:|".repeat(2 * io.len() - 1));
+    s.push('\n');
+    for r in rows {
+        let per_core: Vec<f64> = r
+            .by_backend
+            .iter()
+            .map(|(_, m)| m.bytes as f64 / m.cpu.as_secs_f64().max(1e-9) / 1e9)
+            .collect();
+        s.push_str(&format!("| {} |", size_name(r.batch_len)));
+        for v in &per_core {
+            s.push_str(&format!(" {v:.3} |"));
+        }
+        let base = per_core.last().copied().unwrap_or(0.0).max(1e-9);
+        for v in &per_core[..per_core.len() - 1] {
+            s.push_str(&format!(" **{:.2}x** |", v / base));
+        }
+        s.push('\n');
     }
 }
 
@@ -79,6 +119,10 @@ pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
          GB = 10⁹ bytes of record batches.\n\n",
         setup.kmirror_cpus, setup.partitions, setup.seconds, setup.warmup, setup.cpus
     ));
+    s.push_str(&format!(
+        "The main table is kmirror on its {} backend.\n\n",
+        backend_name(&setup.io[0])
+    ));
     s.push_str(
         "| batch | kmirror GB/s | kmirror CPU (cores) | kmirror GB/s per core | relay GB/s | relay CPU (cores) | relay GB/s per core | kmirror / relay per core | fake brokers CPU (cores) |\n",
     );
@@ -106,6 +150,9 @@ pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
             GOAL * 100.0,
             if f.ratio >= GOAL { "met" } else { "not met" }
         ));
+    }
+    if setup.io.len() > 1 {
+        backends_table(&mut s, setup.io, rows);
     }
     s.push_str("\n![GB/s per core](ceiling.svg)\n\n");
     s.push_str("| batch | records per batch | batches/s | produce requests/s | kmirror waiting for a CPU (cores) | relay waiting for a CPU (cores) | fake source CPU (cores) | fake target CPU (cores) | relay sender + sink CPU (cores) |\n");

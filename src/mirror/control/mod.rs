@@ -422,6 +422,7 @@ impl FlowControl {
 fn absorb(shared: &Shared, r: Box<Report>) {
     shared.metrics.absorb(&r.samples, &r.counts);
     shared.metrics.worker_cpu(r.worker, r.cpu_ns);
+    shared.metrics.worker_allocations(r.worker, r.allocations);
     let flow_name = |flow: usize| shared.flow_names.get(flow).cloned().unwrap_or_default();
     for f in &r.failures {
         shared.metrics.partition_stopped(

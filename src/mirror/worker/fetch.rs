@@ -33,7 +33,8 @@ impl Worker {
             if self.shutting_down.get() {
                 break;
             }
-            let armed = self.armed();
+            let mut armed = std::pin::pin!(self.wake.notified());
+            armed.as_mut().enable();
             let wanted = self.fetchable(key, &mut rotate);
             if wanted.is_empty() {
                 self.idle(armed).await;
@@ -44,7 +45,6 @@ impl Worker {
                 self.idle(armed).await;
                 continue;
             };
-            drop(armed);
             let res = self.fetch_once(key, &wanted, &mut session).await;
             drop(admission);
             match res {

@@ -120,6 +120,12 @@ struct Worker {
     resolve_wanted: Vec<Cell<bool>>,
     wake: Notify,
     shutting_down: Cell<bool>,
+    /// Lists of the partitions a produce request carried, given back when
+    /// its answer was handled and reused by the next request.
+    spare_sent: RefCell<Vec<Vec<usize>>>,
+    /// Allocations this thread made while building and sending reports:
+    /// taken off its count, so the reported figure is the data path's.
+    report_allocations: Cell<u64>,
 }
 
 impl Worker {
@@ -176,6 +182,8 @@ impl Worker {
             resolve_wanted: (0..n).map(|_| Cell::new(true)).collect(),
             wake: Notify::new(),
             shutting_down: Cell::new(false),
+            spare_sent: RefCell::new(Vec::new()),
+            report_allocations: Cell::new(0),
         }
     }
 
@@ -365,16 +373,11 @@ impl Worker {
         }
     }
 
-    /// A wake-up armed *before* a loop looks for work, so a notification
-    /// sent between the look and the wait is not lost.
-    fn armed(&self) -> Pin<Box<tokio::sync::futures::Notified<'_>>> {
-        let mut n = Box::pin(self.wake.notified());
-        n.as_mut().enable();
-        n
-    }
-
-    /// Waits for a notification (armed earlier) or the idle tick.
-    async fn idle(&self, armed: Pin<Box<tokio::sync::futures::Notified<'_>>>) {
+    /// Waits for a notification or the idle tick. A loop arms its wake-up
+    /// (`pin!(self.wake.notified())`, then `enable()`) *before* it looks for
+    /// work, so a notification sent between the look and the wait is not
+    /// lost; pinned on the loop's stack, it costs no allocation.
+    async fn idle(&self, armed: Pin<&mut tokio::sync::futures::Notified<'_>>) {
         let _ = tokio::time::timeout(IDLE_TICK, armed).await;
     }
 
@@ -474,6 +477,8 @@ impl Worker {
     /// What the control thread has not heard yet, marked as heard (a report
     /// that cannot be delivered is handed back with [`Worker::untake`]).
     fn take_report(&self) -> Report {
+        let allocations =
+            crate::alloc_count::this_thread().saturating_sub(self.report_allocations.get());
         let mut progress = Vec::new();
         let mut points = Vec::new();
         let mut stalled = Vec::new();
@@ -518,6 +523,7 @@ impl Worker {
             counts: std::mem::take(&mut *self.stats.borrow_mut()),
             samples,
             cpu_ns: crate::net::affinity::thread_cpu_ns(),
+            allocations,
         }
     }
 
@@ -556,12 +562,16 @@ impl Worker {
     /// Sends a report without waiting: when the control thread's inbox is
     /// full, everything goes with the next one.
     fn report(&self) {
+        let before = crate::alloc_count::this_thread();
         let report = self.take_report();
         if let Err(e) = self.tx.try_send(FromWorker::Report(Box::new(report))) {
             if let FromWorker::Report(report) = e.into_inner() {
                 self.untake(*report);
             }
         }
+        let made = crate::alloc_count::this_thread() - before;
+        self.report_allocations
+            .set(self.report_allocations.get() + made);
     }
 
     /// The last report, waited for (briefly) when the inbox is full.

@@ -33,7 +33,8 @@ impl Worker {
             if self.shutting_down.get() {
                 return;
             }
-            let armed = self.armed();
+            let mut armed = std::pin::pin!(self.wake.notified());
+            armed.as_mut().enable();
             let mut ok = self
                 .check_targets(flow, &mut fillers, &mut log_starts)
                 .await;
@@ -121,7 +122,6 @@ impl Worker {
                 }
             }
             if !ok {
-                drop(armed);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_CAP);
             } else {

@@ -24,18 +24,21 @@ impl Worker {
         let in_flight = Rc::new(Cell::new(0usize));
         let mut rotate = 0usize;
         let mut backoff = Duration::from_millis(100);
+        // Reused request after request: the topic entries (names kept, batch
+        // lists emptied once a request is encoded).
+        let mut topics: Vec<ProduceTopic> = Vec::new();
         loop {
             if self.shutting_down.get() {
                 // Nothing new goes out; the worker waits for what is in
                 // flight until its deadline.
                 break;
             }
-            let armed = self.armed();
+            let mut armed = std::pin::pin!(self.wake.notified());
+            armed.as_mut().enable();
             if in_flight.get() >= plan.produce.max_in_flight_requests || !self.has_sendable(key) {
                 self.idle(armed).await;
                 continue;
             }
-            drop(armed);
             let conn = match self.targets[flow].broker_stream(broker, key.stream).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -60,17 +63,18 @@ impl Worker {
                     continue;
                 }
             };
-            let (topics, sent) = self.take_batches(key, &mut rotate);
+            let sent = self.take_batches(key, &mut rotate, &mut topics);
             if sent.is_empty() {
+                self.spare_sent.borrow_mut().push(sent);
                 continue;
             }
-            let client_id = self.targets[flow].settings().client_id.clone();
+            let client_id = &self.targets[flow].settings().client_id;
             let transactional_id = self.transactional_id(flow);
             let res = conn
                 .send(Api::Produce, version, |corr| {
                     let head = produce::ProduceHeader {
                         correlation_id: corr,
-                        client_id: &client_id,
+                        client_id,
                         transactional_id: transactional_id.as_deref(),
                         acks: plan.produce.acks,
                         timeout_ms: plan.produce.timeout_ms,
@@ -78,12 +82,16 @@ impl Worker {
                     produce::encode_request(version, &head, &topics)
                 })
                 .await;
+            // The request holds its own references to the batches.
+            for t in &mut topics {
+                t.partitions.clear();
+            }
             self.stats.borrow_mut().produce_requests += 1;
             let worker = self.clone();
-            let addr = conn.addr().to_string();
             match res {
                 Err(e) => {
                     worker.produce_failed(flow, &sent, &e);
+                    worker.spare_sent.borrow_mut().push(sent);
                 }
                 Ok(inflight) => {
                     in_flight.set(in_flight.get() + 1);
@@ -96,7 +104,7 @@ impl Worker {
                             ProduceResponse::decode(body, version).map_err(|e| {
                                 ClientError::protocol(
                                     &worker.plans[flow].target.cluster,
-                                    &addr,
+                                    conn.addr(),
                                     "Produce",
                                     e,
                                 )
@@ -105,6 +113,7 @@ impl Worker {
                             Ok(resp) => worker.produce_done(flow, &sent, resp),
                             Err(e) => worker.produce_failed(flow, &sent, &e),
                         }
+                        worker.spare_sent.borrow_mut().push(sent);
                         let flow_count = &worker.flow_in_flight[flow];
                         flow_count.set(flow_count.get() - 1);
                         in_flight.set(in_flight.get() - 1);
@@ -181,18 +190,23 @@ impl Worker {
     /// One batch from each sendable partition led by `broker`, up to the
     /// request size limit (always at least one batch). Looks only at the
     /// worker's pending partitions, and drops those whose queue is empty.
-    fn take_batches(&self, key: LoopKey, rotate: &mut usize) -> (Vec<ProduceTopic>, Vec<usize>) {
+    fn take_batches(
+        &self,
+        key: LoopKey,
+        rotate: &mut usize,
+        topics: &mut Vec<ProduceTopic>,
+    ) -> Vec<usize> {
         let plan = &self.plans[key.flow];
         let produce = &plan.produce;
         let mut parts = self.parts.borrow_mut();
         let mut pending = self.pending.borrow_mut();
         Self::drop_emptied(&mut parts, &mut pending);
         let n = pending.len();
-        let mut topics: Vec<ProduceTopic> = Vec::new();
-        let mut sent = Vec::new();
+        let mut sent = self.spare_sent.borrow_mut().pop().unwrap_or_default();
+        sent.clear();
         let mut size = 0usize;
         if n == 0 {
-            return (topics, sent);
+            return sent;
         }
         *rotate = (*rotate + 1) % n;
         for k in 0..n {
@@ -218,7 +232,7 @@ impl Worker {
             }
             sent.push(idx);
         }
-        (topics, sent)
+        sent
     }
 
     fn produce_failed(&self, flow: usize, sent: &[usize], e: &ClientError) {
@@ -241,7 +255,8 @@ impl Worker {
 
     fn produce_done(&self, flow: usize, sent: &[usize], resp: ProduceResponse) {
         let plan = &self.plans[flow];
-        let mut results: HashMap<(&str, i32), &produce::ProducePartitionResponse> = HashMap::new();
+        let mut results: HashMap<(&str, i32), &produce::ProducePartitionResponse> =
+            HashMap::with_capacity(sent.len());
         for t in &resp.topics {
             for p in &t.partitions {
                 results.insert((t.name.as_str(), p.partition), p);

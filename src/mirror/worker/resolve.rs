@@ -28,7 +28,8 @@ impl Worker {
             if self.shutting_down.get() {
                 return;
             }
-            let armed = self.armed();
+            let mut armed = std::pin::pin!(self.wake.notified());
+            armed.as_mut().enable();
             // Rounds walk every partition: only when asked, or now and then.
             let due = self.resolve_wanted[flow].replace(false)
                 || last_round.is_none_or(|t| t.elapsed() >= FULL_ROUND_EVERY);
@@ -49,7 +50,6 @@ impl Worker {
                 backoff = BACKOFF_FROM;
                 self.idle(armed).await;
             } else {
-                drop(armed);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_CAP);
             }

@@ -180,7 +180,8 @@ impl Worker {
             if self.shutting_down.get() || self.txn(flow, |t| t.fenced) {
                 return;
             }
-            let armed = self.armed();
+            let mut armed = std::pin::pin!(self.wake.notified());
+            armed.as_mut().enable();
             // Sends pause while a transaction ends (a few coordinator round
             // trips); on a slow cluster the interval grows so that the pause
             // stays under a fifth of the time.
@@ -195,7 +196,6 @@ impl Worker {
                     self.idle(armed).await;
                 }
                 Err(Step::Fenced(reason)) => {
-                    drop(armed);
                     // Our epoch was bumped: by a newer holder of the id (we
                     // are fenced for good), or by the coordinator after our
                     // transaction timed out. A re-init with our own producer
@@ -220,7 +220,6 @@ impl Worker {
                     }
                 }
                 Err(Step::Abort(reason)) => {
-                    drop(armed);
                     self.abort(flow, &reason).await;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_CAP);
