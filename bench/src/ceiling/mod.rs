@@ -16,7 +16,8 @@
 //! relay's sender and sink, are pinned to the other CPUs), `--sizes
 //! 1024,65536,1048576` (batch sizes in bytes), `--io uring,epoll` (kmirror's
 //! I/O backends, each measured in its own window; the first fills the main
-//! table, and with more than one a table compares them).
+//! table, and with more than one a table compares them), `--config 'K = V;...'`
+//! (more lines for kmirror's configuration, e.g. to try a setting).
 
 mod report;
 mod splice_relay;
@@ -50,6 +51,8 @@ struct Args {
     /// kmirror's `--io` for each measured window: the first is the main
     /// row, the others are compared with it.
     io: Vec<String>,
+    /// More lines for kmirror's configuration (`;` between them).
+    extra: String,
 }
 
 /// One measured window of kmirror between the fake brokers.
@@ -78,7 +81,7 @@ struct Row {
 
 /// Runs the benchmark; `argv` are the flags after `ceiling`.
 /// The flags `ceiling` takes.
-pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off] [--io uring,epoll]";
+pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off] [--io uring,epoll] [--config 'KEY = VALUE;...']";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = parse(argv).map_err(|e| format!("{e}\n{USAGE}"))?;
@@ -164,6 +167,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         sizes: vec![1024, 65536, 1 << 20],
         tls: false,
         io: vec!["uring".into(), "epoll".into()],
+        extra: String::new(),
     };
     for (flag, v) in crate::flags::pairs(argv)? {
         match flag {
@@ -171,6 +175,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--warmup" => a.warmup = crate::flags::number(flag, v)?,
             "--partitions" => a.partitions = crate::flags::number(flag, v)?,
             "--cpus" => a.cpus = v.to_string(),
+            "--config" => a.extra = v.replace(';', "\n"),
             "--io" => a.io = v.split(',').map(|s| s.trim().to_string()).collect(),
             "--tls" => {
                 a.tls = match v {
@@ -250,9 +255,11 @@ fn mirror_window(
              src->dst.enabled = true\n\
              src->dst.topics = {TOPIC}\n\
              replication.factor = 1\n\
-             {security}",
+             {security}\n\
+             {}\n",
             source.broker.bootstrap(),
-            target.broker.bootstrap()
+            target.broker.bootstrap(),
+            args.extra,
         ),
     )
     .map_err(e)?;

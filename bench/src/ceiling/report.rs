@@ -185,7 +185,9 @@ pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
          shared with other work (the *waiting for a CPU* columns, from /proc/…/schedstat, show how long the \
          mover was runnable with no CPU free); per-core figures normalise for that. The relay never looks at the bytes, so its figures hardly depend on the batch size; \
          kmirror's per-batch work (CRC-32C check of every source batch, producer-field rewrite, one batch per \
-         partition per produce request) is what the smaller batches expose. On loopback the receiving side's \
+         partition per produce request) is what the smaller batches expose; source batches of at most half \
+         the producer's `batch.size` (16 KiB by default) are merged into target batches of up to that size, \
+         so at 1 KiB the batches/s column counts merged target batches and kmirror's CPU includes the merging. On loopback the receiving side's \
          TCP processing runs inside the sender's system call, so kmirror's produce writes and the relay's \
          splices out both pay for their peer's receive path.\n\n\
          The fake brokers exist only for this measurement: they answer every request kmirror makes \
