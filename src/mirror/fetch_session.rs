@@ -33,6 +33,14 @@ pub struct Wanted {
     pub offset: i64,
 }
 
+/// A partition whose state changed since the loop's last request: to be
+/// fetched from `offset` now, or no longer.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Fetch(Wanted),
+    Stop { topic: Rc<str>, partition: i32 },
+}
+
 /// What the broker holds for one partition in the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
@@ -115,6 +123,76 @@ impl FetchSession {
         self.held = next;
         self.pending_full = full;
         req
+    }
+
+    /// Plans the next request from the partitions whose state changed
+    /// since the last one; every other partition stays in the session as it
+    /// is. Costs what the changes cost, not what the session holds (the
+    /// loop calls [`FetchSession::next_request`] with every wanted partition
+    /// now and then, which also finds changes nobody reported). Without an
+    /// open session the request is full: every partition held after the
+    /// changes.
+    pub fn next_request_changes(&mut self, changes: &[Change]) -> SessionRequest {
+        let full = self.id == NO_SESSION;
+        let mut req = SessionRequest {
+            session_id: self.id,
+            epoch: if full { INITIAL_EPOCH } else { self.epoch },
+            ..SessionRequest::default()
+        };
+        for change in changes {
+            match change {
+                Change::Fetch(w) => {
+                    let now = Held {
+                        idx: w.idx,
+                        offset: w.offset,
+                    };
+                    let before = self
+                        .held
+                        .entry(w.topic.clone())
+                        .or_default()
+                        .insert(w.partition, now);
+                    if !full && before.map(|h| h.offset) != Some(w.offset) {
+                        req.send.push(w.clone());
+                    }
+                }
+                Change::Stop { topic, partition } => {
+                    let Some(parts) = self.held.get_mut(&**topic) else {
+                        continue;
+                    };
+                    if parts.remove(partition).is_none() {
+                        continue;
+                    }
+                    if parts.is_empty() {
+                        self.held.remove(&**topic);
+                    }
+                    if !full {
+                        match req.forget.iter_mut().find(|(t, _)| t == topic) {
+                            Some((_, ps)) => ps.push(*partition),
+                            None => req.forget.push((topic.clone(), vec![*partition])),
+                        }
+                    }
+                }
+            }
+        }
+        if full {
+            for (topic, parts) in &self.held {
+                for (&partition, h) in parts {
+                    req.send.push(Wanted {
+                        idx: h.idx,
+                        topic: topic.clone(),
+                        partition,
+                        offset: h.offset,
+                    });
+                }
+            }
+        }
+        self.pending_full = full;
+        req
+    }
+
+    /// Partitions in the session.
+    pub fn held_count(&self) -> usize {
+        self.held.values().map(HashMap::len).sum()
     }
 
     /// The partition the broker answered for, as the session holds it.
@@ -225,6 +303,55 @@ mod tests {
         s.on_response(3, ErrorCode::INVALID_FETCH_SESSION_EPOCH);
         let req = s.next_request(&[w(0, "a", 0, 6)]);
         assert_eq!((req.session_id, req.epoch, req.send.len()), (0, 0, 1));
+    }
+
+    #[test]
+    fn changes_plan_the_same_requests_as_the_whole_wanted_list() {
+        let mut s = FetchSession::new();
+        // Without a session, changes still make a full request of all held.
+        let req = s.next_request_changes(&[
+            Change::Fetch(w(0, "a", 0, 5)),
+            Change::Fetch(w(1, "a", 1, 7)),
+            Change::Fetch(w(2, "b", 0, 1)),
+        ]);
+        assert!(req.is_full());
+        assert_eq!(
+            names(&req),
+            vec![("a".into(), 0, 5), ("a".into(), 1, 7), ("b".into(), 0, 1)]
+        );
+        s.on_response(9, ErrorCode::NONE);
+        // a-0 moved, b-0 stopped, c-3 joined; a-1 is not mentioned and stays.
+        let req = s.next_request_changes(&[
+            Change::Fetch(w(0, "a", 0, 8)),
+            Change::Stop {
+                topic: Rc::from("b"),
+                partition: 0,
+            },
+            Change::Fetch(w(3, "c", 3, 0)),
+            // Unchanged position: held, not named again.
+            Change::Fetch(w(1, "a", 1, 7)),
+            // Not held: nothing to forget.
+            Change::Stop {
+                topic: Rc::from("z"),
+                partition: 4,
+            },
+        ]);
+        assert_eq!((req.session_id, req.epoch), (9, 1));
+        assert_eq!(names(&req), vec![("a".into(), 0, 8), ("c".into(), 3, 0)]);
+        assert_eq!(req.forget.len(), 1);
+        assert_eq!((&*req.forget[0].0, req.forget[0].1.clone()), ("b", vec![0]));
+        assert_eq!(s.held_count(), 3);
+        assert_eq!(s.lookup("a", 1), Some(Held { idx: 1, offset: 7 }));
+        assert_eq!(s.lookup("b", 0), None);
+        s.on_response(9, ErrorCode::NONE);
+        // Nothing changed: an empty incremental request (a long poll).
+        let req = s.next_request_changes(&[]);
+        assert_eq!(req.epoch, 2);
+        assert!(req.send.is_empty() && req.forget.is_empty());
+        // A full pass over the same wanted set finds nothing to change.
+        s.on_response(9, ErrorCode::NONE);
+        let req = s.next_request(&[w(0, "a", 0, 8), w(1, "a", 1, 7), w(3, "c", 3, 0)]);
+        assert!(req.send.is_empty() && req.forget.is_empty());
     }
 
     #[test]

@@ -153,7 +153,6 @@ pub struct Partition {
     pub stream: usize,
     /// Next source offset to fetch; `None` until the start offset is known.
     pub fetch_offset: Option<i64>,
-    pub fetching: bool,
     /// Set by OFFSET_OUT_OF_RANGE: the position must be checked against the log.
     pub out_of_range: bool,
     pub queue: VecDeque<Queued>,
@@ -239,7 +238,6 @@ impl Partition {
             tgt_leader: None,
             stream: 0,
             fetch_offset: start,
-            fetching: false,
             out_of_range: false,
             queue: VecDeque::new(),
             queued_bytes: 0,

@@ -13,8 +13,9 @@ use kmirror_proto::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTop
 use kmirror_proto::header::begin_request;
 
 use crate::client::ClientError;
-use crate::mirror::fetch_session::{FetchSession, Wanted};
+use crate::mirror::fetch_session::{Change, FetchSession, SessionRequest, Wanted};
 use crate::mirror::fetched;
+use crate::mirror::partition::Partition;
 use crate::net::buffers;
 
 use super::{LoopKey, Worker};
@@ -23,45 +24,145 @@ use super::{LoopKey, Worker};
 /// leader is asked again (Kafka clients use `metadata.max.age.ms`, 5 min).
 const PREFERRED_REPLICA_FOR: Duration = Duration::from_secs(300);
 
+/// How often a fetch loop looks at every partition it may serve, not only
+/// at those that changed: it finds what no event reported (a retry backoff
+/// that ran out, a preferred replica that expired, a partition given to
+/// another broker's loop).
+const WHOLE_PASS_EVERY: Duration = Duration::from_secs(1);
+
+/// What the next request is planned from.
+enum Plan {
+    /// Every partition the loop wants now (the session diffs them).
+    Whole(Vec<Wanted>),
+    /// Only the partitions whose state changed since the last request.
+    Changes(Vec<Change>),
+}
+
+/// The partition at `idx` as loop `key` wants it fetched at `now`, if it
+/// does: on the loop's broker and stream, active, not backing off after an
+/// error, with a known position and room in its queue (`max_queued` bytes).
+pub(super) fn wanted_by(
+    p: &Partition,
+    idx: usize,
+    key: LoopKey,
+    now: Instant,
+    max_queued: usize,
+) -> Option<Wanted> {
+    let offset = p.fetch_offset?;
+    (p.flow == key.flow
+        && p.stream == key.stream
+        && p.fetch_broker(now) == Some(key.broker)
+        && p.is_active()
+        && !p.out_of_range
+        && !p.held_back(now)
+        && p.queued_bytes < max_queued)
+        .then(|| Wanted {
+            idx,
+            topic: p.source_topic.clone(),
+            partition: p.partition,
+            offset,
+        })
+}
+
 impl Worker {
     pub(super) async fn fetch_loop(self: Rc<Self>, key: LoopKey) {
         let plan = &self.plans[key.flow];
         let mut rotate = 0usize;
         let mut backoff = Duration::from_millis(100);
         let mut session = FetchSession::new();
+        // Partitions to look at before the next request: those the last
+        // response named and those the produce side marked (queue drained).
+        // Every other partition stays in the session as it is, so a request
+        // costs what changed, until the next whole pass.
+        let mut touched: Vec<usize> = Vec::new();
+        // The last whole pass: when, and the flow's resolver generation then.
+        let mut last_pass: Option<(Instant, u64)> = None;
+        // The earliest end of a partition's retry backoff.
+        let mut retry_at: Option<Instant> = None;
         loop {
             if self.shutting_down.get() {
                 break;
             }
             let mut armed = std::pin::pin!(self.wake.notified());
             armed.as_mut().enable();
-            let wanted = self.fetchable(key, &mut rotate);
-            if wanted.is_empty() {
+            self.take_fetch_marks(key, &mut touched);
+            let now = Instant::now();
+            let generation = self.fetch_generation[key.flow].get();
+            let whole = session.id() == 0
+                || last_pass.is_none_or(|(at, gen)| {
+                    gen != generation || now.duration_since(at) >= WHOLE_PASS_EVERY
+                })
+                || retry_at.is_some_and(|t| now >= t);
+            if whole {
+                retry_at = None;
+            }
+            let next = if whole {
+                Plan::Whole(self.fetchable(key, &mut rotate, now, &mut retry_at))
+            } else {
+                Plan::Changes(self.fetch_changes(key, &touched, now))
+            };
+            // Room for the answer under the process-wide memory cap, for
+            // every partition that may be in the session after this request.
+            let may_hold = match &next {
+                Plan::Whole(wanted) => wanted.len(),
+                Plan::Changes(changes) => session.held_count() + changes.len(),
+            };
+            if may_hold == 0 {
+                touched.clear();
+                if whole {
+                    // Nothing wanted: whatever the session held is dropped
+                    // with it, and the next request opens a new one.
+                    session.reset();
+                    last_pass = Some((now, generation));
+                }
                 self.idle(armed).await;
                 continue;
             }
-            // Room for the answer under the process-wide memory cap.
-            let Some(admission) = buffers::admit(plan.fetch.reservation(wanted.len())) else {
+            let Some(admission) = buffers::admit(plan.fetch.reservation(may_hold)) else {
                 self.idle(armed).await;
                 continue;
             };
-            let res = self.fetch_once(key, &wanted, &mut session).await;
+            let planned = match &next {
+                Plan::Whole(wanted) => session.next_request(wanted),
+                Plan::Changes(changes) => session.next_request_changes(changes),
+            };
+            if whole {
+                last_pass = Some((now, generation));
+            }
+            touched.clear();
+            let held = session.held_count();
+            if held == 0 {
+                // Everything left the session: the next request opens a
+                // new one (the broker drops the old one on its own).
+                session.reset();
+                drop(admission);
+                continue;
+            }
+            let res = self
+                .fetch_once(
+                    key,
+                    planned,
+                    held,
+                    &mut session,
+                    &mut touched,
+                    &mut retry_at,
+                )
+                .await;
             drop(admission);
             match res {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     tracing::warn!(worker = self.id, cluster = %plan.source.cluster, broker = key.broker, "fetch failed: {e}");
-                    session.reset();
                     self.want_resolving(key.flow);
                     {
                         let mut parts = self.parts.borrow_mut();
-                        for w in &wanted {
-                            let p = &mut parts[w.idx];
-                            p.fetching = false;
+                        for h in session.held() {
+                            let p = &mut parts[h.idx];
                             p.src_leader = None;
                             p.src_replica = None;
                         }
                     }
+                    session.reset();
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -70,55 +171,104 @@ impl Worker {
         self.loops.borrow_mut().remove(&key);
     }
 
-    /// The partitions this loop fetches now: on its broker and stream,
-    /// active, with a known position and room in their queues.
-    fn fetchable(&self, key: LoopKey, rotate: &mut usize) -> Vec<Wanted> {
-        let plan = &self.plans[key.flow];
+    /// Every partition loop `key` wants fetched at `now` (a whole pass);
+    /// the earliest end of a retry backoff among the others into `retry_at`.
+    fn fetchable(
+        &self,
+        key: LoopKey,
+        rotate: &mut usize,
+        now: Instant,
+        retry_at: &mut Option<Instant>,
+    ) -> Vec<Wanted> {
+        let max_queued = self.plans[key.flow].fetch.max_queued_bytes_per_partition;
         let parts = self.parts.borrow();
         let n = parts.len();
-        let mut out = Vec::new();
         if n == 0 {
-            return out;
+            return Vec::new();
         }
-        let now = Instant::now();
         *rotate = (*rotate + 1) % n;
-        for k in 0..n {
-            let idx = (k + *rotate) % n;
+        let mut out = Vec::new();
+        for idx in (0..n).map(|k| (k + *rotate) % n) {
             let p = &parts[idx];
-            if p.flow == key.flow
-                && p.stream == key.stream
-                && p.fetch_broker(now) == Some(key.broker)
-                && p.is_active()
-                && !p.fetching
-                && !p.out_of_range
-                && !p.held_back(now)
-                && p.queued_bytes < plan.fetch.max_queued_bytes_per_partition
-            {
-                if let Some(offset) = p.fetch_offset {
-                    out.push(Wanted {
-                        idx,
-                        topic: p.source_topic.clone(),
-                        partition: p.partition,
-                        offset,
-                    });
+            match wanted_by(p, idx, key, now, max_queued) {
+                Some(w) => out.push(w),
+                None => {
+                    if let Some(at) = p.fetch_retry_at.filter(|&at| at > now) {
+                        if p.flow == key.flow && p.stream == key.stream {
+                            retry_until(retry_at, at);
+                        }
+                    }
                 }
             }
         }
         out
     }
 
-    /// One Fetch request in `session` for `wanted`, and its response applied.
+    /// What changed for loop `key` among the `touched` partitions: each is
+    /// to be fetched from its position now, or no longer.
+    fn fetch_changes(&self, key: LoopKey, touched: &[usize], now: Instant) -> Vec<Change> {
+        let max_queued = self.plans[key.flow].fetch.max_queued_bytes_per_partition;
+        let parts = self.parts.borrow();
+        let mut seen = std::collections::HashSet::with_capacity(touched.len());
+        touched
+            .iter()
+            .filter(|&&idx| idx < parts.len() && seen.insert(idx))
+            .map(|&idx| {
+                let p = &parts[idx];
+                match wanted_by(p, idx, key, now, max_queued) {
+                    Some(w) => Change::Fetch(w),
+                    None => Change::Stop {
+                        topic: p.source_topic.clone(),
+                        partition: p.partition,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Takes the partitions marked for loop `key` since it last looked.
+    fn take_fetch_marks(&self, key: LoopKey, touched: &mut Vec<usize>) {
+        if let Some(marked) = self.fetch_marks.borrow_mut().get_mut(&key) {
+            touched.append(marked);
+        }
+    }
+
+    /// Tells the fetch loop serving `p` (at `idx`) to look at it again: its
+    /// queue drained under the limit, so it may fetch once more.
+    pub(super) fn mark_for_fetch(&self, p: &Partition, idx: usize) {
+        let Some(broker) = p.fetch_broker(Instant::now()) else {
+            return;
+        };
+        let key = LoopKey {
+            side: super::Side::Fetch,
+            flow: p.flow,
+            broker,
+            stream: p.stream,
+        };
+        self.fetch_marks
+            .borrow_mut()
+            .entry(key)
+            .or_default()
+            .push(idx);
+    }
+
+    /// One Fetch request, `planned` in `session` (which then holds `held`
+    /// partitions), and its response applied. The partitions the response
+    /// named go into `touched`; the earliest end of a retry backoff it
+    /// started into `retry_at`.
     async fn fetch_once(
         &self,
         key: LoopKey,
-        wanted: &[Wanted],
+        planned: SessionRequest,
+        held: usize,
         session: &mut FetchSession,
+        touched: &mut Vec<usize>,
+        retry_at: &mut Option<Instant>,
     ) -> Result<(), ClientError> {
         let plan = &self.plans[key.flow];
         let client = &self.sources[key.flow];
         let conn = client.broker_stream(key.broker, key.stream).await?;
         let version = conn.version(Api::Fetch)?;
-        let planned = session.next_request(wanted);
         let mut topics: Vec<FetchTopic> = Vec::new();
         for w in &planned.send {
             let fp = FetchPartition {
@@ -133,12 +283,6 @@ impl Worker {
                     name: w.topic.to_string(),
                     partitions: vec![fp],
                 }),
-            }
-        }
-        {
-            let mut parts = self.parts.borrow_mut();
-            for w in wanted {
-                parts[w.idx].fetching = true;
             }
         }
         let req = FetchRequest {
@@ -167,26 +311,21 @@ impl Worker {
         tracing::trace!(
             worker = self.id,
             broker = key.broker,
-            partitions = wanted.len(),
+            partitions = held,
             named = planned.send.len(),
             session = planned.session_id,
             epoch = planned.epoch,
             "fetch sending"
         );
         let body = conn
-            .send_limited(
-                Api::Fetch,
-                version,
-                plan.fetch.max_response(wanted.len()),
-                |corr| {
-                    let mut b = BytesMut::with_capacity(256);
-                    begin_request(&mut b, Api::Fetch.key(), version, corr, &client_id);
-                    req.encode(&mut b, version)?;
-                    let len = b.len();
-                    kmirror_proto::header::finish_frame(&mut b, len - 4);
-                    Ok(vec![b.freeze()])
-                },
-            )
+            .send_limited(Api::Fetch, version, plan.fetch.max_response(held), |corr| {
+                let mut b = BytesMut::with_capacity(256);
+                begin_request(&mut b, Api::Fetch.key(), version, corr, &client_id);
+                req.encode(&mut b, version)?;
+                let len = b.len();
+                kmirror_proto::header::finish_frame(&mut b, len - 4);
+                Ok(vec![b.freeze()])
+            })
             .await?
             .wait()
             .await?;
@@ -198,12 +337,6 @@ impl Worker {
         );
         let resp = FetchResponse::decode(body, version)
             .map_err(|e| ClientError::protocol(client.name(), conn.addr(), "Fetch", e))?;
-        {
-            let mut parts = self.parts.borrow_mut();
-            for w in wanted {
-                parts[w.idx].fetching = false;
-            }
-        }
         if !resp.error.is_ok() {
             self.stats.borrow_mut().error("fetch", resp.error.0);
         }
@@ -239,6 +372,7 @@ impl Worker {
                     continue;
                 };
                 let (idx, requested) = (held.idx, held.offset);
+                touched.push(idx);
                 let mut parts = self.parts.borrow_mut();
                 let p = &mut parts[idx];
                 if !p.is_active() || p.fetch_offset != Some(requested) {
@@ -308,6 +442,7 @@ impl Worker {
                     } else {
                         p.on_fetch_defect(reason.clone(), now)
                     };
+                    retry_until(retry_at, now + retry_in);
                     if transient && p.fetch_errors < 3 {
                         tracing::debug!(
                             broker = %conn.addr(),
@@ -367,6 +502,7 @@ impl Worker {
                         // leads then.
                         let offset = p.fetch_offset.unwrap_or(requested);
                         let retry_in = p.on_fetch_defect(reason.clone(), now);
+                        retry_until(retry_at, now + retry_in);
                         tracing::warn!(
                             cluster = %plan.source.cluster,
                             broker = %conn.addr(),
@@ -382,5 +518,105 @@ impl Worker {
         }
         self.wake.notify_waiters();
         Ok(())
+    }
+}
+
+/// Moves `retry_at` to `at` when that is earlier.
+fn retry_until(retry_at: &mut Option<Instant>, at: Instant) {
+    if retry_at.is_none_or(|t| at < t) {
+        *retry_at = Some(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::partition::Status;
+
+    const MAX_QUEUED: usize = 1000;
+
+    fn key(broker: i32) -> LoopKey {
+        LoopKey {
+            side: super::super::Side::Fetch,
+            flow: 0,
+            broker,
+            stream: 0,
+        }
+    }
+
+    /// A partition of flow 0, stream 0, led by broker 1, at offset 40.
+    fn ready() -> Partition {
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 3, Some(40));
+        p.src_leader = Some(1);
+        p
+    }
+
+    #[test]
+    fn a_ready_partition_is_wanted_by_its_leaders_loop_only() {
+        let now = Instant::now();
+        let w = wanted_by(&ready(), 7, key(1), now, MAX_QUEUED).expect("wanted");
+        assert_eq!((w.idx, &*w.topic, w.partition, w.offset), (7, "t", 3, 40));
+        assert!(wanted_by(&ready(), 7, key(2), now, MAX_QUEUED).is_none());
+        let other_stream = LoopKey {
+            stream: 1,
+            ..key(1)
+        };
+        assert!(wanted_by(&ready(), 7, other_stream, now, MAX_QUEUED).is_none());
+        let other_flow = LoopKey { flow: 1, ..key(1) };
+        assert!(wanted_by(&ready(), 7, other_flow, now, MAX_QUEUED).is_none());
+    }
+
+    #[test]
+    fn a_preferred_replica_takes_the_partition_until_it_expires() {
+        let now = Instant::now();
+        let mut p = ready();
+        p.src_replica = Some((2, now + Duration::from_secs(5)));
+        assert!(wanted_by(&p, 0, key(2), now, MAX_QUEUED).is_some());
+        assert!(wanted_by(&p, 0, key(1), now, MAX_QUEUED).is_none());
+        let later = now + Duration::from_secs(6);
+        assert!(wanted_by(&p, 0, key(1), later, MAX_QUEUED).is_some());
+        assert!(wanted_by(&p, 0, key(2), later, MAX_QUEUED).is_none());
+    }
+
+    #[test]
+    fn each_reason_to_wait_keeps_a_partition_out() {
+        let now = Instant::now();
+        type Make = Box<dyn Fn(&mut Partition)>;
+        let cases: Vec<(&str, Make)> = vec![
+            ("no position", Box::new(|p| p.fetch_offset = None)),
+            ("no leader", Box::new(|p| p.src_leader = None)),
+            ("out of range", Box::new(|p| p.out_of_range = true)),
+            ("full queue", Box::new(|p| p.queued_bytes = MAX_QUEUED)),
+            ("released", Box::new(|p| p.status = Status::Released)),
+            (
+                "failed",
+                Box::new(|p| p.status = Status::Failed("x".into())),
+            ),
+            (
+                "backing off",
+                Box::new(move |p| p.fetch_retry_at = Some(now + Duration::from_millis(50))),
+            ),
+        ];
+        for (why, make) in cases {
+            let mut p = ready();
+            make(&mut p);
+            assert!(wanted_by(&p, 0, key(1), now, MAX_QUEUED).is_none(), "{why}");
+        }
+        // A backoff that ran out no longer keeps it out.
+        let mut p = ready();
+        p.fetch_retry_at = Some(now);
+        assert!(wanted_by(&p, 0, key(1), now, MAX_QUEUED).is_some());
+        p.queued_bytes = MAX_QUEUED - 1;
+        assert!(wanted_by(&p, 0, key(1), now, MAX_QUEUED).is_some());
+    }
+
+    #[test]
+    fn retry_until_keeps_the_earliest() {
+        let now = Instant::now();
+        let mut at = None;
+        retry_until(&mut at, now + Duration::from_secs(2));
+        retry_until(&mut at, now + Duration::from_secs(1));
+        retry_until(&mut at, now + Duration::from_secs(3));
+        assert_eq!(at, Some(now + Duration::from_secs(1)));
     }
 }

@@ -118,6 +118,13 @@ struct Worker {
     /// so they run when asked and otherwise every [`resolve::FULL_ROUND_EVERY`],
     /// not on every response.
     resolve_wanted: Vec<Cell<bool>>,
+    /// Per flow: bumped after each resolver round. A fetch loop that sees
+    /// it move looks at all its partitions again (leaders, positions or
+    /// statuses may have changed), not only at those that changed for it.
+    fetch_generation: Vec<Cell<u64>>,
+    /// Partitions a fetch loop is to look at again (their queue drained
+    /// under the limit), by loop.
+    fetch_marks: RefCell<HashMap<LoopKey, Vec<usize>>>,
     wake: Notify,
     shutting_down: Cell<bool>,
     /// Lists of the partitions a produce request carried, given back when
@@ -180,6 +187,8 @@ impl Worker {
             txns: RefCell::new(txns),
             released_epoch: (0..n).map(|_| Cell::new(0)).collect(),
             resolve_wanted: (0..n).map(|_| Cell::new(true)).collect(),
+            fetch_generation: (0..n).map(|_| Cell::new(0)).collect(),
+            fetch_marks: RefCell::new(HashMap::new()),
             wake: Notify::new(),
             shutting_down: Cell::new(false),
             spare_sent: RefCell::new(Vec::new()),
@@ -466,7 +475,6 @@ impl Worker {
             no_source_leader = count(&|p| p.src_leader.is_none()),
             no_target_leader = count(&|p| p.tgt_leader.is_none()),
             no_offset = count(&|p| p.fetch_offset.is_none()),
-            fetching = count(&|p| p.fetching),
             queued_batches = parts.iter().map(|p| p.queue.len()).sum::<usize>(),
             in_flight_batches = parts.iter().map(|p| p.inflight.len()).sum::<usize>(),
             loops = self.loops.borrow().len(),

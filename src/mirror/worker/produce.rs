@@ -219,9 +219,15 @@ impl Worker {
             if !sent.is_empty() && size + next_len > produce.max_request_bytes {
                 break;
             }
+            let was_full = p.queued_bytes >= plan.fetch.max_queued_bytes_per_partition;
             let Some(out) = p.take_next(produce.idempotent, plan.exactly_once) else {
                 continue;
             };
+            if was_full && p.queued_bytes < plan.fetch.max_queued_bytes_per_partition {
+                // Its fetch loop left it out of the session: it may fetch again.
+                self.mark_for_fetch(p, idx);
+                self.wake.notify_waiters();
+            }
             size += out.len();
             match topics.iter_mut().find(|t| *t.name == *p.target_topic) {
                 Some(t) => t.partitions.push((p.partition, out)),

@@ -46,6 +46,9 @@ impl Worker {
                 self.want_resolving(flow);
             }
             self.start_loops();
+            // Fetch loops look at every partition again.
+            let generation = &self.fetch_generation[flow];
+            generation.set(generation.get() + 1);
             if ok {
                 backoff = BACKOFF_FROM;
                 self.idle(armed).await;

@@ -254,6 +254,8 @@ struct Connection {
     run: Option<Run>,
     next_offsets: HashMap<(String, i32), i64>,
     crc_checked: bool,
+    /// The connection's fetch session (a source's).
+    session: fetch_serve::Session,
 }
 
 fn serve(shared: &Shared, stream: TcpStream) -> Result<(), String> {
@@ -275,6 +277,7 @@ fn serve(shared: &Shared, stream: TcpStream) -> Result<(), String> {
         run,
         next_offsets: HashMap::new(),
         crc_checked: false,
+        session: fetch_serve::Session::default(),
     };
     loop {
         let mut size = [0u8; 4];
@@ -379,7 +382,7 @@ fn answer_frame(
             let (Some(served), Some(run)) = (served(shared, error), c.run.as_mut()) else {
                 return Err("the fake target was sent a Fetch".into());
             };
-            Some(served.frame(head.correlation_id, &req, run))
+            Some(served.frame(head.correlation_id, &req, run, &mut c.session))
         }
         2 => Some(control(
             head,
@@ -516,7 +519,13 @@ fn answer(
     if head.api_key == Api::Fetch.key() {
         if let (Some(served), Some(run)) = (served(shared, error), c.run.as_mut()) {
             let req: kp::FetchRequest = decode(&c.frame[head.body_start..], head.version, "Fetch")?;
-            return match served.write_to(&mut c.stream, head.correlation_id, &req, run) {
+            return match served.write_to(
+                &mut c.stream,
+                head.correlation_id,
+                &req,
+                run,
+                &mut c.session,
+            ) {
                 Err(e) if !client_left(&e) => Err(e.to_string()),
                 _ => Ok(()),
             };
