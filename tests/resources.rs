@@ -171,8 +171,14 @@ fn steady_window(partitions: i32) -> (f64, f64, f64) {
         let allocations = || metric_sum(&km.get("/metrics").1, "kmirror_worker_allocations");
         let before = allocations();
         loop {
-            let now = allocations();
+            let body = km.get("/metrics").1;
+            let now = metric_sum(&body, "kmirror_worker_allocations");
             if now != before {
+                eprintln!(
+                    "so far: {} fetch requests, {} produce requests",
+                    metric_sum(&body, "kmirror_fetch_requests"),
+                    metric_sum(&body, "kmirror_produce_requests")
+                );
                 return (
                     now,
                     acked.batches.load(Relaxed) as f64,
