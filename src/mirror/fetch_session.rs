@@ -70,7 +70,11 @@ pub struct FetchSession {
     id: i32,
     /// The epoch of the next request.
     epoch: i32,
-    held: HashMap<Rc<str>, HashMap<i32, Held>>,
+    /// Per topic and partition: what the broker holds, and the whole pass
+    /// that last wanted it.
+    held: HashMap<Rc<str>, HashMap<i32, (Held, u32)>>,
+    /// Whole passes planned so far (wrapping).
+    pass: u32,
     /// The request awaiting its response was a full one.
     pending_full: bool,
 }
@@ -86,7 +90,9 @@ impl FetchSession {
     }
 
     /// Plans the next request so that, once the broker has it, the session
-    /// holds exactly `wanted` at their positions.
+    /// holds exactly `wanted` at their positions. The held map is updated in
+    /// place (entries not wanted this time are swept out), so a pass over a
+    /// large session allocates only for what joins.
     pub fn next_request(&mut self, wanted: &[Wanted]) -> SessionRequest {
         let full = self.id == NO_SESSION;
         let mut req = SessionRequest {
@@ -94,33 +100,42 @@ impl FetchSession {
             epoch: if full { INITIAL_EPOCH } else { self.epoch },
             ..SessionRequest::default()
         };
-        let mut next: HashMap<Rc<str>, HashMap<i32, Held>> = HashMap::new();
+        if full {
+            self.held.clear();
+        }
+        self.pass = self.pass.wrapping_add(1);
+        let pass = self.pass;
         for w in wanted {
-            let before = self.held.get(&*w.topic).and_then(|ps| ps.get(&w.partition));
-            if full || before.map(|h| h.offset) != Some(w.offset) {
+            let now = Held {
+                idx: w.idx,
+                offset: w.offset,
+            };
+            let parts = match self.held.get_mut(&*w.topic) {
+                Some(parts) => parts,
+                None => self.held.entry(w.topic.clone()).or_default(),
+            };
+            let before = parts.insert(w.partition, (now, pass));
+            if full || before.map(|(h, _)| h.offset) != Some(w.offset) {
                 req.send.push(w.clone());
             }
-            next.entry(w.topic.clone()).or_default().insert(
-                w.partition,
-                Held {
-                    idx: w.idx,
-                    offset: w.offset,
-                },
-            );
         }
-        if !full {
-            for (topic, parts) in &self.held {
-                let gone: Vec<i32> = parts
-                    .keys()
-                    .filter(|p| !next.get(topic).is_some_and(|n| n.contains_key(p)))
-                    .copied()
-                    .collect();
-                if !gone.is_empty() {
-                    req.forget.push((topic.clone(), gone));
-                }
+        for (topic, parts) in &mut self.held {
+            let gone: Vec<i32> = parts
+                .iter()
+                .filter(|(_, (_, seen))| *seen != pass)
+                .map(|(&p, _)| p)
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            for p in &gone {
+                parts.remove(p);
+            }
+            if !full {
+                req.forget.push((topic.clone(), gone));
             }
         }
-        self.held = next;
+        self.held.retain(|_, parts| !parts.is_empty());
         self.pending_full = full;
         req
     }
@@ -146,12 +161,13 @@ impl FetchSession {
                         idx: w.idx,
                         offset: w.offset,
                     };
+                    let pass = self.pass;
                     let before = self
                         .held
                         .entry(w.topic.clone())
                         .or_default()
-                        .insert(w.partition, now);
-                    if !full && before.map(|h| h.offset) != Some(w.offset) {
+                        .insert(w.partition, (now, pass));
+                    if !full && before.map(|(h, _)| h.offset) != Some(w.offset) {
                         req.send.push(w.clone());
                     }
                 }
@@ -176,7 +192,7 @@ impl FetchSession {
         }
         if full {
             for (topic, parts) in &self.held {
-                for (&partition, h) in parts {
+                for (&partition, (h, _)) in parts {
                     req.send.push(Wanted {
                         idx: h.idx,
                         topic: topic.clone(),
@@ -197,12 +213,14 @@ impl FetchSession {
 
     /// The partition the broker answered for, as the session holds it.
     pub fn lookup(&self, topic: &str, partition: i32) -> Option<Held> {
-        self.held.get(topic)?.get(&partition).copied()
+        self.held.get(topic)?.get(&partition).map(|&(h, _)| h)
     }
 
     /// Every partition in the session (what the last request covered).
     pub fn held(&self) -> impl Iterator<Item = Held> + '_ {
-        self.held.values().flat_map(|ps| ps.values().copied())
+        self.held
+            .values()
+            .flat_map(|ps| ps.values().map(|&(h, _)| h))
     }
 
     /// Takes in the response's session id and top-level error.
