@@ -1,7 +1,10 @@
 //! A worker's fetch loops: one per (flow, source broker, stream), each with
-//! its own fetch session (KIP-227). A fetch is sent only when the memory it
-//! may bring fits under the process-wide cap; its answer may be at most the
-//! fetch's byte limits plus room for one oversized batch.
+//! its own fetch session (KIP-227). A request is planned from the partitions
+//! whose state changed since the last one (the session keeps the others), and
+//! from a whole pass over the loop's partitions only now and then. A fetch is
+//! sent only when the memory it may bring fits under the process-wide cap;
+//! its answer may be at most the fetch's byte limits plus room for one
+//! oversized batch.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
