@@ -94,28 +94,14 @@ impl FetchSession {
     /// place (entries not wanted this time are swept out), so a pass over a
     /// large session allocates only for what joins.
     pub fn next_request(&mut self, wanted: &[Wanted]) -> SessionRequest {
-        let full = self.id == NO_SESSION;
-        let mut req = SessionRequest {
-            session_id: self.id,
-            epoch: if full { INITIAL_EPOCH } else { self.epoch },
-            ..SessionRequest::default()
-        };
+        let (full, mut req) = self.begin_request();
         if full {
             self.held.clear();
         }
         self.pass = self.pass.wrapping_add(1);
         let pass = self.pass;
         for w in wanted {
-            let now = Held {
-                idx: w.idx,
-                offset: w.offset,
-            };
-            let parts = match self.held.get_mut(&*w.topic) {
-                Some(parts) => parts,
-                None => self.held.entry(w.topic.clone()).or_default(),
-            };
-            let before = parts.insert(w.partition, (now, pass));
-            if full || before.map(|(h, _)| h.offset) != Some(w.offset) {
+            if self.hold(w) || full {
                 req.send.push(w.clone());
             }
         }
@@ -148,26 +134,11 @@ impl FetchSession {
     /// open session the request is full: every partition held after the
     /// changes.
     pub fn next_request_changes(&mut self, changes: &[Change]) -> SessionRequest {
-        let full = self.id == NO_SESSION;
-        let mut req = SessionRequest {
-            session_id: self.id,
-            epoch: if full { INITIAL_EPOCH } else { self.epoch },
-            ..SessionRequest::default()
-        };
+        let (full, mut req) = self.begin_request();
         for change in changes {
             match change {
                 Change::Fetch(w) => {
-                    let now = Held {
-                        idx: w.idx,
-                        offset: w.offset,
-                    };
-                    let pass = self.pass;
-                    let before = self
-                        .held
-                        .entry(w.topic.clone())
-                        .or_default()
-                        .insert(w.partition, (now, pass));
-                    if !full && before.map(|(h, _)| h.offset) != Some(w.offset) {
+                    if self.hold(w) && !full {
                         req.send.push(w.clone());
                     }
                 }
@@ -204,6 +175,33 @@ impl FetchSession {
         }
         self.pending_full = full;
         req
+    }
+
+    /// Whether the next request is a full one, and that request with its
+    /// session id and epoch set and nothing in it yet.
+    fn begin_request(&self) -> (bool, SessionRequest) {
+        let full = self.id == NO_SESSION;
+        let req = SessionRequest {
+            session_id: self.id,
+            epoch: if full { INITIAL_EPOCH } else { self.epoch },
+            ..SessionRequest::default()
+        };
+        (full, req)
+    }
+
+    /// Holds `w` at its position, stamped with the current whole pass;
+    /// true when the session did not hold it there before (it joins or moved).
+    fn hold(&mut self, w: &Wanted) -> bool {
+        let now = Held {
+            idx: w.idx,
+            offset: w.offset,
+        };
+        let before = self
+            .held
+            .entry(w.topic.clone())
+            .or_default()
+            .insert(w.partition, (now, self.pass));
+        before.map(|(h, _)| h.offset) != Some(w.offset)
     }
 
     /// Partitions in the session.

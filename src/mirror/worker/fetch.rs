@@ -102,6 +102,9 @@ impl Worker {
             let next = if whole {
                 Plan::Whole(self.fetchable(key, &mut rotate, now, &mut retry_at))
             } else {
+                // A partition may be both named and marked.
+                touched.sort_unstable();
+                touched.dedup();
                 Plan::Changes(self.fetch_changes(key, &touched, now))
             };
             // Room for the answer under the process-wide memory cap, for
@@ -207,15 +210,15 @@ impl Worker {
         out
     }
 
-    /// What changed for loop `key` among the `touched` partitions: each is
-    /// to be fetched from its position now, or no longer.
+    /// What changed for loop `key` among the `touched` partitions (each
+    /// listed once): each is to be fetched from its position now, or no
+    /// longer.
     fn fetch_changes(&self, key: LoopKey, touched: &[usize], now: Instant) -> Vec<Change> {
         let max_queued = self.plans[key.flow].fetch.max_queued_bytes_per_partition;
         let parts = self.parts.borrow();
-        let mut seen = std::collections::HashSet::with_capacity(touched.len());
         touched
             .iter()
-            .filter(|&&idx| idx < parts.len() && seen.insert(idx))
+            .filter(|&&idx| idx < parts.len())
             .map(|&idx| {
                 let p = &parts[idx];
                 match wanted_by(p, idx, key, now, max_queued) {

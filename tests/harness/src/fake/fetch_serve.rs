@@ -70,31 +70,29 @@ struct Asked {
 
 impl Session {
     fn take(&mut self, req: &FetchRequest, next_id: i32) -> Asked {
-        let named = req.topics.iter().map(|t| {
-            let parts = t
-                .partitions
-                .iter()
-                .map(|p| (p.partition, p.fetch_offset, p.partition_max_bytes));
-            (t.topic.0.to_string(), parts.collect::<Vec<_>>())
-        });
+        let named: Vec<(String, Vec<AskedPartition>)> = req
+            .topics
+            .iter()
+            .map(|t| {
+                let parts = t
+                    .partitions
+                    .iter()
+                    .map(|p| (p.partition, p.fetch_offset, p.partition_max_bytes));
+                (t.topic.0.to_string(), parts.collect())
+            })
+            .collect();
         if req.session_id == 0 {
             // Epoch 0 opens a session; epoch -1 (sessionless) keeps none.
             *self = Session::default();
-            let topics: Vec<_> = named.collect();
             if req.session_epoch == 0 {
                 self.id = next_id;
                 self.epoch = 1;
-                for (t, ps) in &topics {
-                    let held = self.held.entry(t.clone()).or_default();
-                    for &(p, offset, max) in ps {
-                        held.insert(p, (offset, max));
-                    }
-                }
+                self.hold(&named);
             }
             return Asked {
                 error: 0,
                 session_id: self.id,
-                topics,
+                topics: named,
                 incremental: false,
             };
         }
@@ -116,12 +114,7 @@ impl Session {
         } else {
             self.epoch + 1
         };
-        for (t, ps) in named {
-            let held = self.held.entry(t).or_default();
-            for (p, offset, max) in ps {
-                held.insert(p, (offset, max));
-            }
-        }
+        self.hold(&named);
         for f in &req.forgotten_topics_data {
             if let Some(held) = self.held.get_mut(f.topic.0.as_str()) {
                 for p in &f.partitions {
@@ -144,6 +137,16 @@ impl Session {
                 })
                 .collect(),
             incremental: true,
+        }
+    }
+
+    /// Holds the partitions a request named, at the positions it gave.
+    fn hold(&mut self, named: &[(String, Vec<AskedPartition>)]) {
+        for (t, ps) in named {
+            let held = self.held.entry(t.clone()).or_default();
+            for &(p, offset, max) in ps {
+                held.insert(p, (offset, max));
+            }
         }
     }
 }
