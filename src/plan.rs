@@ -35,6 +35,12 @@ pub struct FetchSettings {
     /// merged into one (the producer's `batch.size`); 0 turns coalescing
     /// off (`kmirror.coalesce.enabled = false`, or `batch.size = 0`).
     pub coalesce_max_bytes: usize,
+    /// Record bytes take the splice path (`kmirror.splice`, where it can
+    /// run): socket to pipe to socket, never read by kmirror.
+    pub splice: bool,
+    /// Records shorter than this are read into memory on the splice path
+    /// (`kmirror.splice.min.bytes`).
+    pub splice_min_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +184,8 @@ impl Default for FetchSettings {
             max_decompressed_bytes: kmirror_proto::compression::DEFAULT_MAX_DECOMPRESSED,
             recompress: None,
             coalesce_max_bytes: DEFAULT_BATCH_SIZE,
+            splice: false,
+            splice_min_bytes: crate::config::mm2::DEFAULT_SPLICE_MIN_BYTES,
         }
     }
 }
@@ -229,6 +237,65 @@ pub fn flow_pair(
     let reverse = plans.pop().expect("two flows give two plans");
     let forward = plans.pop().expect("two flows give two plans");
     Ok((forward, reverse))
+}
+
+/// Whether a flow's record bytes take the splice path: `kmirror.splice`
+/// `auto` where it can run, `on` where it can and an error naming what
+/// stands in the way where it cannot, `off` never.
+fn splice_runs(
+    flow: &crate::config::mm2::FlowConfig,
+    fetch: &FetchSettings,
+    source: &ClientSettings,
+    target: &ClientSettings,
+    backend: crate::net::Backend,
+    config_path: &std::path::Path,
+) -> Result<bool, crate::config::ConfigError> {
+    use crate::config::mm2::SpliceMode;
+    let obstacle = if backend != crate::net::Backend::Epoll {
+        Some(format!(
+            "the splice path runs on the epoll backend and this instance runs on {} (set {} = epoll or --io epoll)",
+            backend.name(),
+            crate::config::keys::IO
+        ))
+    } else if fetch.check_crcs {
+        Some(format!(
+            "the splice path leaves the records' CRC check to the target broker, and the {} consumer has check.crcs = true (set it to false)",
+            flow.source
+        ))
+    } else if fetch.recompress.is_some() {
+        Some(format!(
+            "the {} producer sets compression.type, so batches may be recompressed, which reads their records",
+            flow.target
+        ))
+    } else if source.security.tls.is_some() || target.security.tls.is_some() {
+        Some(
+            "TLS connections need the records in memory to encrypt them (kTLS is not used)"
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    match (flow.splice, obstacle) {
+        (SpliceMode::Off, _) => Ok(false),
+        (SpliceMode::Auto, obstacle) => Ok(obstacle.is_none()),
+        (SpliceMode::On, None) => Ok(true),
+        (SpliceMode::On, Some(why)) => {
+            let (path, line, key) = flow.splice_origin.clone().unwrap_or((
+                config_path.to_path_buf(),
+                None,
+                crate::config::keys::SPLICE.to_string(),
+            ));
+            Err(crate::config::ConfigError::InvalidValue {
+                path,
+                line,
+                key,
+                message: format!(
+                    "on cannot be honoured for {} -> {}: {why}",
+                    flow.source, flow.target
+                ),
+            })
+        }
+    }
 }
 
 /// Builds one plan per enabled flow. Client values that do not parse are
@@ -339,6 +406,8 @@ pub fn plans_from_config(
             } else {
                 0
             },
+            splice: false,
+            splice_min_bytes: crate::config::mm2::DEFAULT_SPLICE_MIN_BYTES,
         };
         let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", dp.idempotent)
             .map_err(|m| bad("producer", tgt, "enable.idempotence", m))?;
@@ -486,10 +555,16 @@ pub fn plans_from_config(
                 ));
             }
         }
+        let (source, target) = (
+            settings(src, "consumer", cons)?,
+            settings(tgt, "producer", prod)?,
+        );
+        let mut fetch = fetch;
+        fetch.splice = splice_runs(flow, &fetch, &source, &target, backend, &config.path)?;
         plans.push(FlowPlan {
             index,
-            source: settings(src, "consumer", cons)?,
-            target: settings(tgt, "producer", prod)?,
+            source,
+            target,
             topics: flow.topics.clone(),
             policy: flow.replication_policy.clone(),
             replication_factor: flow.replication_factor,

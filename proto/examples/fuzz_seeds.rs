@@ -604,6 +604,7 @@ fn sample_fetch() -> FetchResponse {
         aborted_transactions: vec![],
         preferred_read_replica: -1,
         records,
+        external: Vec::new(),
     };
     let mut txn = partition(
         1,

@@ -16,6 +16,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::compression::Compression;
 use crate::error::ProtoError;
+use crate::external::ExternalBody;
 
 /// Length of the v2 batch header, up to and including recordCount.
 pub const HEADER_LEN: usize = 61;
@@ -29,10 +30,12 @@ pub const ATTR_TRANSACTIONAL: i16 = 0x10;
 pub const ATTR_CONTROL: i16 = 0x20;
 pub const ATTR_DELETE_HORIZON: i16 = 0x40;
 
-/// A complete magic-v2 record batch.
+/// A complete magic-v2 record batch. Its bytes are in memory, or (on the
+/// splice path) its header is and its records are held outside user space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordBatch {
     bytes: Bytes,
+    external: Option<ExternalBody>,
 }
 
 /// The producer identity and flags a batch is rewritten to before producing.
@@ -63,18 +66,21 @@ impl BatchRewrite {
 pub struct OutBatch {
     pub header: [u8; HEADER_LEN],
     pub body: Bytes,
+    /// On the splice path, the records after `body` (which is then empty).
+    pub external: Option<ExternalBody>,
 }
 
 impl OutBatch {
     pub fn len(&self) -> usize {
-        HEADER_LEN + self.body.len()
+        HEADER_LEN + self.body.len() + self.external.as_ref().map_or(0, ExternalBody::len)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The whole batch as one buffer (tests and slow paths only: this copies).
+    /// The whole batch as one buffer (tests and slow paths only: this copies;
+    /// external records are not included).
     pub fn to_contiguous(&self) -> Bytes {
         let mut b = BytesMut::with_capacity(self.len());
         b.put_slice(&self.header);
@@ -127,7 +133,57 @@ impl RecordBatch {
                 ),
             ));
         }
-        let batch = RecordBatch { bytes };
+        let batch = RecordBatch {
+            bytes,
+            external: None,
+        };
+        batch.check_offsets()?;
+        Ok(batch)
+    }
+
+    /// A batch whose 61-byte `header` is in memory and whose records are
+    /// `body`, held outside user space. The header's `batchLength` must
+    /// count exactly those records.
+    pub fn with_external_body(
+        header: Bytes,
+        body: ExternalBody,
+    ) -> Result<RecordBatch, ProtoError> {
+        if header.len() != HEADER_LEN {
+            return Err(ProtoError::Truncated {
+                what: "record batch header",
+                needed: HEADER_LEN,
+                available: header.len(),
+            });
+        }
+        let base_offset = be_i64(&header, 0);
+        let magic = header[16] as i8;
+        let batch_length = be_i32(&header, 8);
+        if magic != 2 || batch_length as i64 != (HEADER_LEN - LOG_OVERHEAD + body.len()) as i64 {
+            return Err(ProtoError::malformed(
+                "record batch",
+                format!(
+                    "magic v{magic} batch at offset {base_offset} with batchLength {batch_length} does not fit its {} record bytes",
+                    body.len()
+                ),
+            ));
+        }
+        let batch = RecordBatch {
+            bytes: header,
+            external: Some(body),
+        };
+        batch.check_offsets()?;
+        Ok(batch)
+    }
+
+    /// Whether the records are held outside user space (then only the
+    /// header's fields can be read, and the batch goes out as it is).
+    pub fn is_external(&self) -> bool {
+        self.external.is_some()
+    }
+
+    fn check_offsets(&self) -> Result<(), ProtoError> {
+        let batch = self;
+        let base_offset = batch.base_offset();
         let last = i64::from(batch.last_offset_delta());
         if base_offset < 0
             || base_offset
@@ -150,14 +206,16 @@ impl RecordBatch {
                 ),
             ));
         }
-        Ok(batch)
+        Ok(())
     }
 
+    /// The bytes in memory: the whole batch, or only the header of one
+    /// with external records.
     pub fn as_bytes(&self) -> &Bytes {
         &self.bytes
     }
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.bytes.len() + self.external.as_ref().map_or(0, ExternalBody::len)
     }
     pub fn is_empty(&self) -> bool {
         self.record_count() == 0
@@ -228,6 +286,8 @@ impl RecordBatch {
         be_i32(&self.bytes, 57)
     }
     /// The record bytes after the header (compressed when the batch is).
+    /// Empty for a batch with external records: whatever reads records
+    /// (decoding, merging, re-encoding) must not be given one.
     pub fn records(&self) -> Bytes {
         self.bytes.slice(HEADER_LEN..)
     }
@@ -240,6 +300,14 @@ impl RecordBatch {
 
     /// Checks the stored CRC-32C against the bytes (reads the whole batch).
     pub fn verify_crc(&self) -> Result<(), ProtoError> {
+        if self.is_external() {
+            return Err(ProtoError::Unsupported {
+                base_offset: self.base_offset(),
+                detail:
+                    "the records were spliced, not read: their CRC is left to the target broker"
+                        .into(),
+            });
+        }
         let computed = crc32c::crc32c(&self.bytes[CRC_START..]);
         if computed != self.crc() {
             return Err(ProtoError::CorruptBatch {
@@ -288,12 +356,13 @@ impl RecordBatch {
         h[43..51].copy_from_slice(&rw.producer_id.to_be_bytes());
         h[51..53].copy_from_slice(&rw.producer_epoch.to_be_bytes());
         h[53..57].copy_from_slice(&rw.base_sequence.to_be_bytes());
-        let tail_len = self.bytes.len() - HEADER_LEN;
+        let tail_len = self.len() - HEADER_LEN;
         let crc = updated_crc(self.crc(), &old[CRC_START..], &h[CRC_START..], tail_len);
         h[17..21].copy_from_slice(&crc.to_be_bytes());
         OutBatch {
             header: h,
             body: self.records(),
+            external: self.external.clone(),
         }
     }
 }
@@ -391,6 +460,11 @@ pub fn split_record_set(bytes: Bytes) -> RecordSetIter {
 impl RecordSetIter {
     pub fn truncated_tail(&self) -> bool {
         self.truncated
+    }
+
+    /// Where the next entry starts in the record set's bytes.
+    pub fn position(&self) -> usize {
+        self.pos
     }
 }
 

@@ -17,7 +17,8 @@ use crate::wire::Reader;
 /// Whether `batch` may be part of a merged batch: records with consecutive
 /// offsets, CreateTime stamps, no delete horizon, a known codec.
 pub fn mergeable(batch: &RecordBatch) -> bool {
-    !batch.is_control()
+    !batch.is_external()
+        && !batch.is_control()
         && !batch.is_log_append_time()
         && !batch.has_delete_horizon()
         && !batch.has_offset_holes()
@@ -42,6 +43,9 @@ pub fn merge(batches: &[RecordBatch], max_decompressed: usize) -> Result<RecordB
     let Some(first) = batches.first() else {
         return Err(ProtoError::malformed("record batch", "nothing to merge"));
     };
+    if let Some(b) = batches.iter().find(|b| b.is_external()) {
+        return Err(spliced(b));
+    }
     let compression = first.compression()?;
     let base_offset = first.base_offset();
     let base_ts = first.base_timestamp();
@@ -135,6 +139,14 @@ pub fn merge(batches: &[RecordBatch], max_decompressed: usize) -> Result<RecordB
         .map_err(|_| at(base_offset, "merged batch spans too many offsets".into()))?;
     finish_batch(&mut out, &meta, last_delta, base_ts, max_ts, count);
     RecordBatch::parse(out.freeze())
+}
+
+/// The error for a batch whose records were never read into memory.
+pub(crate) fn spliced(batch: &RecordBatch) -> ProtoError {
+    ProtoError::Unsupported {
+        base_offset: batch.base_offset(),
+        detail: "the records were spliced, not read, and cannot be rewritten".into(),
+    }
 }
 
 #[cfg(test)]

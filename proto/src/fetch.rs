@@ -122,6 +122,10 @@ pub struct FetchPartitionResponse {
     pub preferred_read_replica: i32,
     /// The record set: a slice of the response buffer.
     pub records: Bytes,
+    /// On the splice path, the batches whose records were moved outside
+    /// user space, each with the position in `records` it came at (the
+    /// bytes of `records` before it came before it on the wire).
+    pub external: Vec<(usize, crate::batch::RecordBatch)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +184,7 @@ impl FetchResponse {
                     aborted_transactions,
                     preferred_read_replica,
                     records,
+                    external: Vec::new(),
                 });
             }
             r.skip_tagged_fields("fetch topic tags")?;
@@ -253,6 +258,7 @@ mod tests {
                     }],
                     preferred_read_replica: -1,
                     records: Bytes::from_static(b"0123456789"),
+                    external: Vec::new(),
                 }],
             }],
         };

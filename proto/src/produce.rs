@@ -7,6 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::batch::{OutBatch, HEADER_LEN};
 use crate::error::ProtoError;
 use crate::error_code::ErrorCode;
+use crate::external::Frame;
 use crate::header::{begin_request, finish_frame};
 use crate::wire::{
     put_compact_array_len, put_compact_string, put_empty_tagged_fields, put_string, put_uvarint,
@@ -39,12 +40,13 @@ pub struct ProduceHeader<'a> {
 }
 
 /// A whole Produce request frame (size prefix included) as the slices to
-/// write in order. Batch bytes are not copied.
+/// write in order, with the external records of spliced batches between
+/// them. Batch bytes are not copied.
 pub fn encode_request(
     version: i16,
     head: &ProduceHeader<'_>,
     topics: &[ProduceTopic],
-) -> Result<Vec<Bytes>, ProtoError> {
+) -> Result<Frame, ProtoError> {
     let ProduceHeader {
         correlation_id,
         client_id,
@@ -65,6 +67,7 @@ pub fn encode_request(
     let n_parts: usize = topics.iter().map(|t| t.partitions.len()).sum();
     let mut meta = BytesMut::with_capacity(64 + topics.len() * 32 + n_parts * (16 + HEADER_LEN));
     let mut out: Vec<Bytes> = Vec::with_capacity(1 + n_parts * 2);
+    let mut external = Vec::new();
     let mut total = 0usize;
     begin_request(&mut meta, API_KEY, version, correlation_id, client_id);
     if flexible {
@@ -97,6 +100,10 @@ pub fn encode_request(
                 total += batch.body.len();
                 out.push(batch.body.clone());
             }
+            if let Some(ext) = &batch.external {
+                total += ext.len();
+                external.push((out.len(), ext.clone()));
+            }
             if flexible {
                 put_empty_tagged_fields(&mut meta);
             }
@@ -117,7 +124,10 @@ pub fn encode_request(
     let mut first = BytesMut::from(&out[0][..]);
     finish_frame(&mut first, total - 4);
     out[0] = first.freeze();
-    Ok(out)
+    Ok(Frame {
+        parts: out,
+        external,
+    })
 }
 
 fn put_len(buf: &mut BytesMut, flexible: bool, n: usize) {
@@ -283,6 +293,7 @@ mod tests {
         let batch = OutBatch {
             header: [1u8; 61],
             body: body.clone(),
+            external: None,
         };
         for (version, txn) in [(7, None), (8, Some("t")), (9, None), (12, Some("txn-1"))] {
             let head = ProduceHeader {
@@ -300,7 +311,8 @@ mod tests {
                     partitions: vec![(0, batch.clone()), (3, batch.clone())],
                 }],
             )
-            .unwrap();
+            .unwrap()
+            .parts;
             let total: usize = segs.iter().map(|s| s.len()).sum();
             let size =
                 i32::from_be_bytes([segs[0][0], segs[0][1], segs[0][2], segs[0][3]]) as usize;

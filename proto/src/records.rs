@@ -58,6 +58,9 @@ pub fn decode_records(
     batch: &RecordBatch,
     max_decompressed: usize,
 ) -> Result<Vec<RawRecord>, ProtoError> {
+    if batch.is_external() {
+        return Err(crate::coalesce::spliced(batch));
+    }
     let data = batch
         .compression()?
         .decompress(&batch.records(), max_decompressed)?;

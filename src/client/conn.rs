@@ -15,16 +15,26 @@ use kmirror_proto::control::api_versions::ApiVersionsRequest;
 use kmirror_proto::control::sasl::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use kmirror_proto::control::ControlRequest;
 use kmirror_proto::error_code::ErrorCode;
+use kmirror_proto::external::Frame;
 use kmirror_proto::header::{peek_correlation_id, split_response};
 use kmirror_proto::ProtoError;
 use tokio::sync::oneshot;
 
 use crate::client::error::ClientError;
+use crate::client::fetch_stream::{self, Pipes, SpliceAsk, StreamedFetch};
 use crate::net::tls::{tls_error, TlsStream};
 use crate::net::{buffers, resolve, socket, Backend, SocketTuning, Stream, Tcp};
 use crate::security::{tls as tls_settings, Security};
 
-type Reply = Result<Bytes, ClientError>;
+type Reply = Result<Response, ClientError>;
+
+/// A response as the connection read it.
+pub enum Response {
+    /// The body after the response header, in memory.
+    Body(Bytes),
+    /// A Fetch response read on the splice path.
+    Fetch(Box<StreamedFetch>),
+}
 
 struct Pending {
     correlation_id: i32,
@@ -32,6 +42,8 @@ struct Pending {
     version: i16,
     /// The largest response frame accepted for this request.
     max_response: usize,
+    /// A Fetch whose response is read on the splice path.
+    splice: Option<SpliceAsk>,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -54,6 +66,8 @@ struct Inner {
     /// A TLS failure that will happen again on every attempt (a refused
     /// certificate): connecting reports it as an authentication error.
     tls_refused: RefCell<Option<String>>,
+    /// The splice path's pipes on this connection.
+    pipes: RefCell<Pipes>,
 }
 
 /// A connection handle; clones share the connection.
@@ -149,6 +163,7 @@ impl Conn {
                 reauth_at: Cell::new(None),
                 tls_refused: RefCell::new(None),
                 tls: security.tls.is_some(),
+                pipes: RefCell::new(Pipes::default()),
             }),
         };
         tokio::task::spawn_local(read_loop(conn.inner.clone()));
@@ -190,6 +205,12 @@ impl Conn {
 
     pub fn in_flight(&self) -> usize {
         self.inner.pending.borrow().len()
+    }
+
+    /// Whether responses can be read, and requests written, on the splice
+    /// path: a plaintext connection on the epoll backend.
+    pub fn can_splice(&self) -> bool {
+        self.inner.stream.plain_epoll().is_some()
     }
 
     /// The version to use for `api`, or an error naming both ranges.
@@ -249,23 +270,26 @@ impl Conn {
     /// Writes one request and returns without waiting for its response.
     /// `frame` builds the whole frame for the correlation id it is given.
     /// The response may be at most `api`'s [`Api::max_response_bytes`].
-    pub async fn send(
+    pub async fn send<F: Into<Frame>>(
         &self,
         api: Api,
         version: i16,
-        frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
+        frame: impl FnOnce(i32) -> Result<F, ProtoError>,
     ) -> Result<InFlight, ClientError> {
-        self.send_limited(api, version, api.max_response_bytes(), frame)
+        self.send_limited(api, version, api.max_response_bytes(), None, frame)
             .await
     }
 
-    /// [`Conn::send`] with the largest response frame accepted given.
-    pub async fn send_limited(
+    /// [`Conn::send`] with the largest response frame accepted given, and
+    /// for a Fetch on a connection that [can splice](Conn::can_splice),
+    /// what its response's splice path should do.
+    pub async fn send_limited<F: Into<Frame>>(
         &self,
         api: Api,
         version: i16,
         max_response: usize,
-        frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
+        splice: Option<SpliceAsk>,
+        frame: impl FnOnce(i32) -> Result<F, ProtoError>,
     ) -> Result<InFlight, ClientError> {
         let inner = &self.inner;
         let _guard =
@@ -283,16 +307,19 @@ impl Conn {
                 return Err(e);
             }
         }
-        self.write_locked(api, version, max_response, frame).await
+        let splice = splice.filter(|_| api == Api::Fetch && self.can_splice());
+        self.write_locked(api, version, max_response, splice, frame)
+            .await
     }
 
     /// Writes one request; the caller holds the write lock.
-    async fn write_locked(
+    async fn write_locked<F: Into<Frame>>(
         &self,
         api: Api,
         version: i16,
         max_response: usize,
-        frame: impl FnOnce(i32) -> Result<Vec<Bytes>, ProtoError>,
+        splice: Option<SpliceAsk>,
+        frame: impl FnOnce(i32) -> Result<F, ProtoError>,
     ) -> Result<InFlight, ClientError> {
         let inner = &self.inner;
         if let Some(reason) = inner.closed.borrow().clone() {
@@ -302,19 +329,22 @@ impl Conn {
         inner
             .next_correlation
             .set(correlation_id.wrapping_add(1).max(1));
-        let bufs = frame(correlation_id).map_err(|e| ClientError::Other {
-            cluster: inner.cluster.clone(),
-            reason: format!("cannot encode {} request: {e}", api.name()),
-        })?;
+        let frame: Frame = frame(correlation_id)
+            .map_err(|e| ClientError::Other {
+                cluster: inner.cluster.clone(),
+                reason: format!("cannot encode {} request: {e}", api.name()),
+            })?
+            .into();
         let (tx, rx) = oneshot::channel();
         inner.pending.borrow_mut().push_back(Pending {
             correlation_id,
             api,
             version,
             max_response,
+            splice,
             reply: tx,
         });
-        match tokio::time::timeout(inner.request_timeout, inner.stream.write_all(bufs)).await {
+        match tokio::time::timeout(inner.request_timeout, inner.stream.write_frame(frame)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 close(inner, format!("write failed: {e}"));
@@ -357,7 +387,7 @@ impl Conn {
         let version = self.version(api)?;
         let client_id = self.inner.client_id.clone();
         let body = self
-            .write_locked(api, version, api.max_response_bytes(), |corr| {
+            .write_locked(api, version, api.max_response_bytes(), None, |corr| {
                 control::encode_request(req, version, corr, &client_id).map(|b| vec![b])
             })
             .await?
@@ -469,6 +499,20 @@ impl Conn {
 impl InFlight {
     /// Waits for the response body (after its header).
     pub async fn wait(self) -> Result<Bytes, ClientError> {
+        let conn = self.conn.clone();
+        match self.wait_response().await? {
+            Response::Body(b) => Ok(b),
+            Response::Fetch(_) => Err(ClientError::Protocol {
+                cluster: conn.inner.cluster.clone(),
+                addr: conn.inner.addr.clone(),
+                api: "Fetch",
+                reason: "a streamed Fetch response where a body was expected".into(),
+            }),
+        }
+    }
+
+    /// Waits for the response as the connection read it.
+    pub async fn wait_response(self) -> Result<Response, ClientError> {
         let timeout = self.conn.inner.request_timeout;
         match tokio::time::timeout(timeout, self.rx).await {
             Ok(Ok(reply)) => reply,
@@ -532,6 +576,14 @@ async fn read_loop(inner: Rc<Inner>) {
             close(&inner, defect);
             return;
         }
+        let splice = inner.pending.borrow().front().and_then(|p| p.splice);
+        if let (Some(ask), Some(sock)) = (splice, inner.stream.plain_epoll()) {
+            if let Err(defect) = read_streamed(&inner, sock, size as usize, ask).await {
+                close(&inner, defect);
+                return;
+            }
+            continue;
+        }
         let mut frame = buffers::FrameBuf::new(size as usize);
         while !frame.is_full() {
             let want = frame.missing();
@@ -545,6 +597,55 @@ async fn read_loop(inner: Rc<Inner>) {
         if let Err(defect) = dispatch(&inner, frame.freeze()) {
             close(&inner, defect);
             return;
+        }
+    }
+}
+
+/// Reads a Fetch response of `size` bytes on the splice path and hands it
+/// to the request waiting for it.
+async fn read_streamed(
+    inner: &Inner,
+    sock: &tokio::net::TcpStream,
+    size: usize,
+    ask: SpliceAsk,
+) -> Result<(), String> {
+    let mut corr = Vec::with_capacity(4);
+    while corr.len() < 4 {
+        let want = 4 - corr.len();
+        let (res, b) = inner.stream.read_into(corr, want).await;
+        corr = b;
+        read_result(res)?;
+    }
+    let corr = i32::from_be_bytes([corr[0], corr[1], corr[2], corr[3]]);
+    let (expected, version) = match inner.pending.borrow().front() {
+        Some(p) => (p.correlation_id, p.version),
+        None => return Err(format!("unexpected response with correlation id {corr}")),
+    };
+    if corr != expected {
+        return Err(format!(
+            "the broker answered with correlation id {corr} where the oldest request (Fetch) has {expected}"
+        ));
+    }
+    let fetched =
+        fetch_stream::read(&inner.stream, sock, &inner.pipes, size - 4, version, ask).await;
+    let p = inner
+        .pending
+        .borrow_mut()
+        .pop_front()
+        .ok_or_else(|| format!("unexpected response with correlation id {corr}"))?;
+    match fetched {
+        Ok(f) => {
+            let _ = p.reply.send(Ok(Response::Fetch(Box::new(f))));
+            Ok(())
+        }
+        Err(defect) => {
+            let _ = p.reply.send(Err(ClientError::Protocol {
+                cluster: inner.cluster.clone(),
+                addr: inner.addr.clone(),
+                api: "Fetch",
+                reason: defect.clone(),
+            }));
+            Err(defect)
         }
     }
 }
@@ -633,7 +734,7 @@ fn dispatch(inner: &Inner, frame: Bytes) -> Result<(), String> {
         return Err(defect);
     }
     let reply = split_response(frame, p.api.key(), p.version)
-        .map(|(_, body)| body)
+        .map(|(_, body)| Response::Body(body))
         .map_err(|e| ClientError::Protocol {
             cluster: inner.cluster.clone(),
             addr: inner.addr.clone(),

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cluster;
 pub mod conn;
 pub mod error;
+pub mod fetch_stream;
 pub mod small_topic;
 
 pub use cluster::{ClientSettings, ClusterClient};

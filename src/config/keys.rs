@@ -67,6 +67,13 @@ pub const PARTITIONS_MISMATCH: &str = "kmirror.partitions.mismatch";
 /// at most the producer's `batch.size` (default true; false forwards every
 /// source batch as its own target batch).
 pub const COALESCE_ENABLED: &str = "kmirror.coalesce.enabled";
+/// The splice path: record bytes moved socket to pipe to socket, never read
+/// (`auto`, the default: where it can run; `on`: required, an error where
+/// it cannot; `off`).
+pub const SPLICE: &str = "kmirror.splice";
+/// Records shorter than this (bytes) are read into memory on the splice
+/// path (default 16384): splicing a few pages costs more than copying them.
+pub const SPLICE_MIN_BYTES: &str = "kmirror.splice.min.bytes";
 /// MirrorMaker 2's bound on how far its offset syncs may lag. kmirror's
 /// syncs are exact (one wherever the offset difference changes), so every
 /// value is met; the key is checked and has nothing more to do.
@@ -132,6 +139,8 @@ pub const FLOW_SETTINGS: &[&str] = &[
     PROGRESS_CLUSTER,
     PARTITIONS_MISMATCH,
     COALESCE_ENABLED,
+    SPLICE,
+    SPLICE_MIN_BYTES,
 ];
 
 /// Worker settings kmirror honours.

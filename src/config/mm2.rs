@@ -97,6 +97,20 @@ pub struct ClusterConfig {
     pub client: ClientProps,
 }
 
+/// `kmirror.splice.min.bytes` when not set.
+pub const DEFAULT_SPLICE_MIN_BYTES: usize = 16 * 1024;
+
+/// `kmirror.splice`: whether record bytes take the splice path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpliceMode {
+    /// Where it can run: the epoll backend, plaintext on both clusters,
+    /// `check.crcs = false`, no `compression.type` on the producer.
+    Auto,
+    /// Required: kmirror refuses to start where it cannot run.
+    On,
+    Off,
+}
+
 /// One enabled replication flow, `source->target`, with its settings.
 #[derive(Clone, Debug)]
 pub struct FlowConfig {
@@ -174,6 +188,12 @@ pub struct FlowConfig {
     /// `kmirror.coalesce.enabled` (default true): small consecutive batches
     /// of a partition are merged up to the producer's `batch.size`.
     pub coalesce: bool,
+    /// `kmirror.splice` (default auto), and where it was set (file, line,
+    /// key as written) to name in an error.
+    pub splice: SpliceMode,
+    pub splice_origin: Option<(PathBuf, Option<usize>, String)>,
+    /// `kmirror.splice.min.bytes` (default 16384).
+    pub splice_min_bytes: usize,
     /// Client properties for fetching from the source: the source cluster's
     /// client properties, then `consumer.*`, `<source>.consumer.*`,
     /// `<source>-><target>.consumer.*` (prefixes removed), each overriding
@@ -957,6 +977,30 @@ impl<'p> Layers<'p> {
             parse_i64(&setting)?;
         }
         let coalesce = bool_or(flow(keys::COALESCE_ENABLED), true)?;
+        let splice_setting = flow(keys::SPLICE);
+        let splice = match &splice_setting {
+            None => SpliceMode::Auto,
+            Some(s) => match one_of(s, &["auto", "on", "off"])?.as_str() {
+                "on" => SpliceMode::On,
+                "off" => SpliceMode::Off,
+                _ => SpliceMode::Auto,
+            },
+        };
+        let splice_min_bytes = match flow(keys::SPLICE_MIN_BYTES) {
+            None => DEFAULT_SPLICE_MIN_BYTES,
+            Some(s) => match s.value.parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(s.invalid(format!(
+                        "'{}' is not a number of bytes (1 or more)",
+                        s.value
+                    )))
+                }
+            },
+        };
+        let splice_origin = splice_setting
+            .as_ref()
+            .map(|s| (s.path.to_path_buf(), s.line, s.key.to_string()));
         let preserve = flow(keys::OFFSETS_PRESERVE);
         let preserve_offsets = bool_or(preserve, false)?;
         if let (true, true, Some(setting)) = (preserve_offsets, exactly_once, preserve) {
@@ -1054,6 +1098,9 @@ impl<'p> Layers<'p> {
             exactly_once,
             preserve_offsets,
             coalesce,
+            splice,
+            splice_origin,
+            splice_min_bytes,
             source_consumer,
             target_producer: self.role_props(
                 target_cluster,

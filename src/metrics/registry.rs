@@ -113,6 +113,8 @@ struct Own {
     produce_requests: Gauge,
     errors: Family<ErrorLabels, Gauge>,
     copied_bytes: Family<PathLabels, Gauge>,
+    splice_bytes: Family<PathLabels, Gauge>,
+    splice_batches: Family<PathLabels, Gauge>,
     buffer_bytes: Gauge,
     worker_busy: Family<WorkerLabels, F64>,
     worker_cpu: Family<WorkerLabels, F64>,
@@ -198,6 +200,8 @@ impl Metrics {
             produce_requests: gauge(&mut r, "kmirror_produce_requests", "Produce requests sent since start"),
             errors: gauge_family(&mut r, "kmirror_errors", "Kafka errors in fetch and produce answers since start (the request's own and each partition's), by request and Kafka error name"),
             copied_bytes: gauge_family(&mut r, "kmirror_slow_path_copied_bytes", "Bytes copied on slow paths since start, by path (reencode, recompress, route, tls)"),
+            splice_bytes: gauge_family(&mut r, "kmirror_splice_bytes", "Bytes of Fetch responses read on the splice path since start, by where they went: spliced (never read), fields and headers (read: the protocol's fields and 61 bytes per batch), copied (records read into memory), discarded (truncated tails, never read)"),
+            splice_batches: gauge_family(&mut r, "kmirror_splice_batches", "Batches of Fetch responses read on the splice path since start: spliced, copied (read into memory), pipe_full (of the spliced, those finished in memory because the pipes were full), truncated (cut by the broker's size limit, thrown away), refetched (fetches read again with copying)"),
             buffer_bytes: gauge(&mut r, "kmirror_buffer_bytes", "Bytes held in receive buffers now"),
             worker_busy: gauge_family(&mut r, "kmirror_worker_busy_ratio", "The share of the last report interval (about 0.5 s) each worker thread spent on a CPU: 1 is a worker using its whole core"),
             worker_cpu: gauge_family(&mut r, "kmirror_worker_cpu_seconds", "CPU time each worker thread has used since start"),
@@ -335,6 +339,31 @@ impl Metrics {
                 path: "coalesce".into(),
             })
             .inc_by(counts.coalesced_bytes as i64);
+        let splice = &counts.splice;
+        for (path, n) in [
+            ("spliced", splice.spliced_bytes),
+            ("fields", splice.field_bytes),
+            ("headers", splice.header_bytes),
+            ("copied", splice.copied_bytes),
+            ("discarded", splice.discarded_bytes),
+        ] {
+            self.own
+                .splice_bytes
+                .get_or_create(&PathLabels { path: path.into() })
+                .inc_by(n as i64);
+        }
+        for (path, n) in [
+            ("spliced", splice.spliced_batches),
+            ("copied", splice.copied_batches),
+            ("pipe_full", splice.pipe_full_batches),
+            ("truncated", splice.truncated_batches),
+            ("refetched", counts.splice_refetches),
+        ] {
+            self.own
+                .splice_batches
+                .get_or_create(&PathLabels { path: path.into() })
+                .inc_by(n as i64);
+        }
         self.own
             .copied_bytes
             .get_or_create(&PathLabels { path: "tls".into() })

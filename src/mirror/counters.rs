@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::client::fetch_stream::SpliceCounts;
+
 /// Batches whose newest record's source timestamp (ms since the epoch) is
 /// older than this are left out of the latency histograms. Only the demo
 /// sets it, past its producer's warm-up, so that the figures it prints
@@ -46,6 +48,11 @@ pub struct Counters {
     /// the bytes of the merged batches built (not in `copied_bytes`).
     pub coalesced_batches: u64,
     pub coalesced_bytes: u64,
+    /// Where the bytes of Fetch responses read on the splice path went.
+    pub splice: SpliceCounts,
+    /// Fetches read again with copying because a spliced batch could not
+    /// go out as it came.
+    pub splice_refetches: u64,
     pub fetch_requests: u64,
     pub produce_requests: u64,
     /// Kafka errors in answers, by request (`fetch`, `produce`) and error
@@ -88,6 +95,8 @@ impl Counters {
             routed_bytes: 0,
             coalesced_batches: 0,
             coalesced_bytes: 0,
+            splice: SpliceCounts::default(),
+            splice_refetches: 0,
             fetch_requests: 0,
             produce_requests: 0,
             errors: BTreeMap::new(),
@@ -116,6 +125,8 @@ impl Counters {
         self.routed_bytes += other.routed_bytes;
         self.coalesced_batches += other.coalesced_batches;
         self.coalesced_bytes += other.coalesced_bytes;
+        self.splice.add(&other.splice);
+        self.splice_refetches += other.splice_refetches;
         self.fetch_requests += other.fetch_requests;
         self.produce_requests += other.produce_requests;
         for (k, n) in &other.errors {

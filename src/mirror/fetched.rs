@@ -5,10 +5,16 @@
 //! `compression.type`) another codec take the re-encoding slow path.
 //! Consecutive small batches are merged up to the producer's `batch.size`
 //! (`kmirror_proto::coalesce`), a counted copy.
+//!
+//! On the splice path some batches' records sit in a pipe, not in memory:
+//! such a batch can only go out as it came. The splice reader chose them by
+//! the same header fields; one that needs anything else (it starts below
+//! the fetch position, say) ends the record set there, and the loop fetches
+//! it again with copying.
 
 use std::collections::HashSet;
 
-use kmirror_proto::batch::{split_record_set, RecordBatch, RecordSetEntry};
+use kmirror_proto::batch::{split_record_set, RecordBatch, RecordSetEntry, RecordSetIter};
 use kmirror_proto::coalesce;
 use kmirror_proto::fetch::FetchPartitionResponse;
 use kmirror_proto::records::{reencode, reencode_runs, Reencode, ReencodedBatch};
@@ -34,6 +40,9 @@ pub struct Fetched {
     /// the merged batches built (not in `copied_bytes`).
     pub coalesced: u64,
     pub coalesced_bytes: u64,
+    /// A spliced batch could not go out as it came: the partition's next
+    /// fetch must read its records into memory.
+    pub refetch_copying: bool,
 }
 
 /// Consecutive forwarded batches waiting to be queued as one.
@@ -84,7 +93,8 @@ impl Run<'_> {
         // Only small batches are held; anything else goes after what is.
         // A merged batch gets a new CRC, so damage must not get into one
         // unchecked (with `check.crcs` on, every batch was checked above).
-        let holdable = batch.len() <= limit / 2
+        let holdable = !batch.is_external()
+            && batch.len() <= limit / 2
             && coalesce::mergeable(&batch)
             && (self.settings.check_crcs || batch.verify_crc().is_ok());
         let joins = holdable
@@ -169,7 +179,7 @@ fn apply_batches(
     aborted.sort_by_key(|a| std::cmp::Reverse(a.first_offset));
     let mut aborted_pids: HashSet<i64> = HashSet::new();
     let mut position = requested;
-    for entry in split_record_set(data.records.clone()) {
+    for entry in entries(data) {
         let batch = match entry {
             Ok(RecordSetEntry::Batch(b)) => b,
             Ok(RecordSetEntry::Legacy { base_offset, magic }) => {
@@ -207,15 +217,26 @@ fn apply_batches(
             skip(p, run, &mut position, &batch, out);
             continue;
         }
+        let recompress = settings
+            .recompress
+            .filter(|c| batch.compression().ok() != Some(*c));
+        if batch.is_external()
+            && (check_crcs
+                || batch.has_offset_holes()
+                || batch.base_offset() < position
+                || batch.is_log_append_time()
+                || recompress.is_some())
+        {
+            run.flush(p, out);
+            out.refetch_copying = true;
+            return Ok(());
+        }
         if check_crcs {
             batch
                 .verify_crc()
                 .map_err(|e| format!("source batch failed its CRC check: {e}"))?;
         }
         let next = batch.next_offset();
-        let recompress = settings
-            .recompress
-            .filter(|c| batch.compression().ok() != Some(*c));
         if batch.has_offset_holes()
             || batch.base_offset() < position
             || batch.is_log_append_time()
@@ -267,6 +288,37 @@ fn apply_batches(
         position = next;
     }
     Ok(())
+}
+
+/// A partition's record set in wire order: the batches read into memory
+/// and, on the splice path, those whose records are in a pipe.
+fn entries(
+    data: &FetchPartitionResponse,
+) -> impl Iterator<Item = Result<RecordSetEntry, kmirror_proto::ProtoError>> + '_ {
+    struct Entries<'a> {
+        memory: RecordSetIter,
+        external: std::iter::Peekable<std::slice::Iter<'a, (usize, RecordBatch)>>,
+    }
+    impl Iterator for Entries<'_> {
+        type Item = Result<RecordSetEntry, kmirror_proto::ProtoError>;
+        fn next(&mut self) -> Option<Self::Item> {
+            let at = self.memory.position();
+            if let Some((_, b)) = self.external.next_if(|(pos, _)| *pos <= at) {
+                return Some(Ok(RecordSetEntry::Batch(b.clone())));
+            }
+            match self.memory.next() {
+                Some(entry) => Some(entry),
+                None => self
+                    .external
+                    .next()
+                    .map(|(_, b)| Ok(RecordSetEntry::Batch(b.clone()))),
+            }
+        }
+    }
+    Entries {
+        memory: split_record_set(data.records.clone()),
+        external: data.external.iter().peekable(),
+    }
 }
 
 fn skip(
@@ -326,6 +378,7 @@ mod tests {
             log_start_offset: 0,
             aborted_transactions: vec![],
             preferred_read_replica: -1,
+            external: Vec::new(),
             records: batches.concat().into(),
         }
     }

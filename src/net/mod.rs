@@ -10,6 +10,7 @@ pub mod buffers;
 pub mod limits;
 pub mod resolve;
 pub mod socket;
+pub mod splice;
 pub mod stream;
 pub mod tls;
 

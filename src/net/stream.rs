@@ -6,8 +6,10 @@ use std::io;
 use std::io::IoSlice;
 
 use bytes::{Buf, BufMut, Bytes};
+use kmirror_proto::external::Frame;
 use tokio_uring::buf::BoundedBuf;
 
+use super::splice::{self, PipeBody};
 use super::tls::TlsStream;
 use super::Backend;
 
@@ -51,6 +53,35 @@ impl Stream {
         }
     }
 
+    /// Writes a frame whose external parts are spliced bodies: only a
+    /// plaintext connection on the epoll backend can.
+    pub async fn write_frame(&self, frame: Frame) -> io::Result<()> {
+        if frame.external.is_empty() {
+            return self.write_all(frame.parts).await;
+        }
+        let Some(sock) = self.plain_epoll() else {
+            return Err(io::Error::other(
+                "spliced record bytes can only be written to a plaintext connection on the epoll backend",
+            ));
+        };
+        // Corked, the batch heads and the spliced bodies leave in full
+        // segments rather than one small segment per head.
+        let cork = socket2::SockRef::from(sock);
+        let _ = cork.set_tcp_cork(true);
+        let res = write_spliced(sock, frame).await;
+        let _ = cork.set_tcp_cork(false);
+        res
+    }
+
+    /// The socket, when this is a plaintext connection on the epoll backend
+    /// (what the splice path needs).
+    pub fn plain_epoll(&self) -> Option<&tokio::net::TcpStream> {
+        match self {
+            Stream::Plain(Tcp::Epoll(s)) => Some(s),
+            _ => None,
+        }
+    }
+
     /// Reads at least one and at most `max` bytes into the spare capacity of
     /// `buf` (appending after its current length; a full buffer gets room
     /// for `max`, at most 64 KiB). `Ok(0)` means the peer closed.
@@ -67,6 +98,53 @@ impl Stream {
             Stream::Tls(t) => t.shutdown(),
         }
     }
+}
+
+/// Writes every byte of `bufs` to an epoll-driven socket.
+async fn epoll_write_all(s: &tokio::net::TcpStream, bufs: &mut [Bytes]) -> io::Result<()> {
+    let mut first = 0;
+    while first < bufs.len() {
+        if bufs[first].is_empty() {
+            first += 1;
+            continue;
+        }
+        let slices = io_slices(bufs, first);
+        s.writable().await?;
+        let n = match s.try_write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        drop(slices);
+        first = consume(bufs, first, n);
+    }
+    Ok(())
+}
+
+/// Writes `frame`'s in-memory parts with vectored writes and each external
+/// body, in its place, from its pipe.
+async fn write_spliced(sock: &tokio::net::TcpStream, frame: Frame) -> io::Result<()> {
+    let Frame {
+        mut parts,
+        external,
+    } = frame;
+    let mut start = 0;
+    for (at, body) in external {
+        let at = at.min(parts.len());
+        epoll_write_all(sock, &mut parts[start..at]).await?;
+        start = at;
+        let Some(body) = body.holder().downcast_ref::<PipeBody>() else {
+            return Err(io::Error::other(
+                "an external body that is not in a splice pipe",
+            ));
+        };
+        splice::write_body(sock, body).await?;
+        if !body.tail().is_empty() {
+            epoll_write_all(sock, &mut [body.tail().clone()]).await?;
+        }
+    }
+    epoll_write_all(sock, &mut parts[start..]).await
 }
 
 /// A connected TCP socket on the thread's backend.
@@ -119,22 +197,7 @@ impl Tcp {
                 }
                 Ok(())
             }
-            Tcp::Epoll(s) => {
-                let mut first = 0;
-                while first < bufs.len() {
-                    let slices = io_slices(&bufs, first);
-                    s.writable().await?;
-                    let n = match s.try_write_vectored(&slices) {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e),
-                    };
-                    drop(slices);
-                    first = consume(&mut bufs, first, n);
-                }
-                Ok(())
-            }
+            Tcp::Epoll(s) => epoll_write_all(s, &mut bufs).await,
         }
     }
 

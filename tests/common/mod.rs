@@ -81,11 +81,28 @@ pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf
              A->B.enabled = true\n\
              {ONE_REPLICA}\
              {METRICS_ANY_PORT}\
-             {extra}\n"
+             {}\
+             {extra}\n",
+            splice_lines()
         ),
     )
     .expect("write mm2.properties");
     path
+}
+
+/// KMIRROR_TEST_SPLICE=on runs a whole test binary on the splice path:
+/// required, and taken by every batch it can take (no size floor, no
+/// coalescing), so the scenarios exercise it rather than the copying path.
+fn splice_lines() -> &'static str {
+    match std::env::var("KMIRROR_TEST_SPLICE").as_deref() {
+        Ok("on") => {
+            "kmirror.splice = on\n\
+             consumer.check.crcs = false\n\
+             kmirror.splice.min.bytes = 1\n\
+             kmirror.coalesce.enabled = false\n"
+        }
+        _ => "",
+    }
 }
 
 /// An mm2.properties that Apache Kafka's MirrorMaker 2 runs as well as

@@ -15,6 +15,8 @@ use kmirror_proto::error_code::ErrorCode;
 use kmirror_proto::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
 use kmirror_proto::header::begin_request;
 
+use crate::client::conn::Response;
+use crate::client::fetch_stream::SpliceAsk;
 use crate::client::ClientError;
 use crate::mirror::fetch_session::{Change, FetchSession, SessionRequest, Wanted};
 use crate::mirror::fetched;
@@ -78,6 +80,9 @@ impl Worker {
         // Every other partition stays in the session as it is, so a request
         // costs what changed, until the next whole pass.
         let mut touched: Vec<usize> = Vec::new();
+        // Set when a spliced batch could not go out as it came: the next
+        // request reads every record into memory.
+        let mut copy_next = false;
         // The last whole pass: when, and the flow's resolver generation then.
         let mut last_pass: Option<(Instant, u64)> = None;
         // The earliest end of a partition's retry backoff.
@@ -148,10 +153,10 @@ impl Worker {
                 .fetch_once(
                     key,
                     planned,
-                    held,
                     &mut session,
                     &mut touched,
                     &mut retry_at,
+                    &mut copy_next,
                 )
                 .await;
             drop(admission);
@@ -258,20 +263,21 @@ impl Worker {
             .push(idx);
     }
 
-    /// One Fetch request, `planned` in `session` (which then holds `held`
-    /// partitions), and its response applied. The partitions the response
-    /// named go into `touched`; the earliest end of a retry backoff it
-    /// started into `retry_at`.
+    /// One Fetch request, `planned` in `session`, and its response applied.
+    /// The partitions the response named go into `touched`; the earliest end
+    /// of a retry backoff it started into `retry_at`. On the splice path,
+    /// `copy_next` asks for (and is cleared by) a request read with copying.
     async fn fetch_once(
         &self,
         key: LoopKey,
         planned: SessionRequest,
-        held: usize,
         session: &mut FetchSession,
         touched: &mut Vec<usize>,
         retry_at: &mut Option<Instant>,
+        copy_next: &mut bool,
     ) -> Result<(), ClientError> {
         let plan = &self.plans[key.flow];
+        let held = session.held_count();
         let client = &self.sources[key.flow];
         let conn = client.broker_stream(key.broker, key.stream).await?;
         let version = conn.version(Api::Fetch)?;
@@ -323,26 +329,50 @@ impl Worker {
             epoch = planned.epoch,
             "fetch sending"
         );
-        let body = conn
-            .send_limited(Api::Fetch, version, plan.fetch.max_response(held), |corr| {
-                let mut b = BytesMut::with_capacity(256);
-                begin_request(&mut b, Api::Fetch.key(), version, corr, &client_id);
-                req.encode(&mut b, version)?;
-                let len = b.len();
-                kmirror_proto::header::finish_frame(&mut b, len - 4);
-                Ok(vec![b.freeze()])
-            })
+        let splice = (plan.fetch.splice && !std::mem::take(copy_next)).then(|| SpliceAsk {
+            // Larger than any batch the coalescer would hold back.
+            min_body: plan
+                .fetch
+                .splice_min_bytes
+                .max(plan.fetch.coalesce_max_bytes.div_ceil(2)),
+            // A response's worth for a partition per pipe, within what
+            // the user's pipe budget (64 MiB by default) spreads well.
+            pipe_bytes: (plan.fetch.partition_max_bytes.max(0) as usize).clamp(256 << 10, 1 << 20),
+        });
+        let reply = conn
+            .send_limited(
+                Api::Fetch,
+                version,
+                plan.fetch.max_response(held),
+                splice,
+                |corr| {
+                    let mut b = BytesMut::with_capacity(256);
+                    begin_request(&mut b, Api::Fetch.key(), version, corr, &client_id);
+                    req.encode(&mut b, version)?;
+                    let len = b.len();
+                    kmirror_proto::header::finish_frame(&mut b, len - 4);
+                    Ok(vec![b.freeze()])
+                },
+            )
             .await?
-            .wait()
+            .wait_response()
             .await?;
-        tracing::trace!(
-            worker = self.id,
-            broker = key.broker,
-            bytes = body.len(),
-            "fetch answered"
-        );
-        let resp = FetchResponse::decode(body, version)
-            .map_err(|e| ClientError::protocol(client.name(), conn.addr(), "Fetch", e))?;
+        let resp = match reply {
+            Response::Body(body) => {
+                tracing::trace!(
+                    worker = self.id,
+                    broker = key.broker,
+                    bytes = body.len(),
+                    "fetch answered"
+                );
+                FetchResponse::decode(body, version)
+                    .map_err(|e| ClientError::protocol(client.name(), conn.addr(), "Fetch", e))?
+            }
+            Response::Fetch(streamed) => {
+                self.stats.borrow_mut().splice.add(&streamed.counts);
+                streamed.response
+            }
+        };
         if !resp.error.is_ok() {
             self.stats.borrow_mut().error("fetch", resp.error.0);
         }
@@ -501,6 +531,10 @@ impl Worker {
                         s.recompressed_bytes += f.recompressed_bytes;
                         s.coalesced_batches += f.coalesced;
                         s.coalesced_bytes += f.coalesced_bytes;
+                        if f.refetch_copying {
+                            s.splice_refetches += 1;
+                            *copy_next = true;
+                        }
                     }
                     Err(reason) => {
                         // Nothing is skipped: the same offset is fetched

@@ -1,0 +1,424 @@
+//! Reading a Fetch response as it arrives, for the splice path: the
+//! response's fields and each batch's 61-byte header are read into memory,
+//! exactly as many bytes as they take; a batch that will go out as it came
+//! has its records moved into the partition's pipe on this connection; a
+//! batch the mirror must look into (control, LogAppendTime, offset holes,
+//! small enough to merge) is read into memory as on the copying path; the
+//! truncated tail of a record set is thrown away without being read.
+//!
+//! Never waits for pipe room (a body that does not fit is finished in
+//! memory), so a slow target cannot stall the source connection.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use kmirror_proto::batch::{
+    RecordBatch, ATTR_COMPRESSION_MASK, ATTR_CONTROL, ATTR_LOG_APPEND_TIME, HEADER_LEN,
+    LOG_OVERHEAD,
+};
+use kmirror_proto::external::ExternalBody;
+use kmirror_proto::fetch::FetchResponse;
+use kmirror_proto::fetch_stream::{FetchScan, Step};
+use tokio::net::TcpStream;
+
+use crate::net::splice::{self, Pipe, PipeBody};
+use crate::net::Stream;
+
+/// At most this many pipes per connection (two descriptors each); the
+/// partitions beyond take the copying path on it.
+const MAX_PIPES_PER_CONN: usize = 1024;
+/// At most this many pipes per partition on a connection.
+const MAX_PIPES_PER_PARTITION: usize = 16;
+
+/// What a Fetch request asks of the splice path.
+#[derive(Debug, Clone, Copy)]
+pub struct SpliceAsk {
+    /// Records shorter than this are read into memory (merging small
+    /// batches and a syscall's cost make splicing them a loss).
+    pub min_body: usize,
+    /// The pipe size to ask for (the system may grant less).
+    pub pipe_bytes: usize,
+}
+
+/// Where the bytes of a streamed response went.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpliceCounts {
+    /// Read into memory: the response's fields, batch headers, and the
+    /// records of batches that were not spliced.
+    pub field_bytes: u64,
+    pub header_bytes: u64,
+    pub copied_bytes: u64,
+    /// Moved into pipes, never read.
+    pub spliced_bytes: u64,
+    pub spliced_batches: u64,
+    /// Batches read into memory whole; and batches that could have been
+    /// spliced but were read into memory, whole or in part, because the
+    /// partition's pipes were full.
+    pub copied_batches: u64,
+    pub pipe_full_batches: u64,
+    /// Truncated tails thrown away without being read (past the header of
+    /// their batch, when it arrived whole).
+    pub discarded_bytes: u64,
+    pub truncated_batches: u64,
+}
+
+impl SpliceCounts {
+    pub fn add(&mut self, o: &SpliceCounts) {
+        self.field_bytes += o.field_bytes;
+        self.header_bytes += o.header_bytes;
+        self.copied_bytes += o.copied_bytes;
+        self.spliced_bytes += o.spliced_bytes;
+        self.spliced_batches += o.spliced_batches;
+        self.copied_batches += o.copied_batches;
+        self.pipe_full_batches += o.pipe_full_batches;
+        self.discarded_bytes += o.discarded_bytes;
+        self.truncated_batches += o.truncated_batches;
+    }
+}
+
+/// A Fetch response read on the splice path.
+#[derive(Debug)]
+pub struct StreamedFetch {
+    pub response: FetchResponse,
+    pub counts: SpliceCounts,
+}
+
+/// A connection's pipes: a few per partition it fetches on the splice path
+/// (a pipe holds what the system lets it, 1 MiB unprivileged, and a
+/// partition may have several MiB queued), and one to throw bytes away
+/// through.
+#[derive(Default)]
+pub struct Pipes {
+    /// A partition's pipes, the one filling last. Bodies enter one pipe at
+    /// a time, so each pipe's bodies leave in the order they entered.
+    by_partition: HashMap<String, HashMap<i32, Vec<Rc<Pipe>>>>,
+    count: usize,
+    scratch: Option<Rc<Pipe>>,
+}
+
+impl Pipes {
+    /// The pipe a body of `len` bytes of the partition enters: the filling
+    /// one if it has room, else an empty one, else a new one. A body larger
+    /// than an empty pipe fills one and the rest is read into memory.
+    /// `None` when every pipe is busy: the body is read into memory.
+    fn for_body(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        len: usize,
+        ask: &SpliceAsk,
+    ) -> Option<Rc<Pipe>> {
+        let list = match self.by_partition.get_mut(topic) {
+            Some(t) => t.entry(partition).or_default(),
+            None => self
+                .by_partition
+                .entry(topic.to_string())
+                .or_default()
+                .entry(partition)
+                .or_default(),
+        };
+        if let Some(last) = list.last().filter(|p| p.room() >= len) {
+            return Some(last.clone());
+        }
+        if let Some(i) = list.iter().position(|p| p.is_empty()) {
+            // Nothing is ahead of a body in an empty pipe. Other empty
+            // pipes are closed: the user's pipe budget is shared.
+            let pipe = list.remove(i);
+            let before = list.len();
+            list.retain(|p| !p.is_empty());
+            self.count -= before - list.len();
+            list.push(pipe.clone());
+            return Some(pipe);
+        }
+        if list.len() >= MAX_PIPES_PER_PARTITION || self.count >= MAX_PIPES_PER_CONN {
+            return None;
+        }
+        let pipe = match Pipe::new(ask.pipe_bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                // No more pipes on this connection: copy from here on.
+                tracing::warn!(topic, partition, "cannot open a splice pipe; records that do not fit the pipes already open are copied: {e}");
+                self.count = MAX_PIPES_PER_CONN;
+                return None;
+            }
+        };
+        self.count += 1;
+        list.push(pipe.clone());
+        Some(pipe)
+    }
+
+    fn scratch(&mut self) -> Result<Rc<Pipe>, String> {
+        if let Some(p) = &self.scratch {
+            return Ok(p.clone());
+        }
+        let p = Pipe::new(1 << 20).map_err(|e| format!("cannot open a pipe: {e}"))?;
+        self.scratch = Some(p.clone());
+        Ok(p)
+    }
+}
+
+/// Reads the rest of a Fetch v12 response frame (`left` bytes after the
+/// correlation id) from `stream`, whose socket is `sock`. An error is the
+/// reason to close the connection.
+pub async fn read(
+    stream: &Stream,
+    sock: &TcpStream,
+    pipes: &RefCell<Pipes>,
+    mut left: usize,
+    version: i16,
+    ask: SpliceAsk,
+) -> Result<StreamedFetch, String> {
+    let mut scan = FetchScan::new(version).map_err(|e| e.to_string())?;
+    let mut counts = SpliceCounts::default();
+    let mut fields: Vec<u8> = Vec::with_capacity(256);
+    let mut heads = BytesMut::new();
+    loop {
+        let (step, used) = scan
+            .step(&fields)
+            .map_err(|e| format!("malformed Fetch response: {e}"))?;
+        fields.drain(..used);
+        match step {
+            Step::Need(n) => {
+                if n > left {
+                    return Err(format!(
+                        "the Fetch response needs {n} more bytes than its frame's {left}"
+                    ));
+                }
+                read_exact(stream, &mut fields, n).await?;
+                counts.field_bytes += n as u64;
+                left -= n;
+            }
+            Step::Records(len) => {
+                if len > left {
+                    return Err(format!(
+                        "a record set of {len} bytes does not fit the {left} left in the Fetch response"
+                    ));
+                }
+                let (topic, partition) = scan
+                    .current()
+                    .map(|(t, p)| (t.to_string(), p))
+                    .ok_or("a record set outside a partition")?;
+                let set = RecordSet {
+                    stream,
+                    sock,
+                    pipes,
+                    topic: &topic,
+                    partition,
+                    ask,
+                };
+                let (records, external) = set.read(len, &mut heads, &mut counts).await?;
+                left -= len;
+                scan.records_done(records, external);
+            }
+            Step::Done => {
+                if left != 0 || !fields.is_empty() {
+                    return Err(format!(
+                        "{} bytes follow the end of the Fetch response",
+                        left + fields.len()
+                    ));
+                }
+                let response = scan.finish().map_err(|e| e.to_string())?;
+                return Ok(StreamedFetch { response, counts });
+            }
+        }
+    }
+}
+
+/// One partition's record set on the wire.
+struct RecordSet<'a> {
+    stream: &'a Stream,
+    sock: &'a TcpStream,
+    pipes: &'a RefCell<Pipes>,
+    topic: &'a str,
+    partition: i32,
+    ask: SpliceAsk,
+}
+
+impl RecordSet<'_> {
+    /// Reads `len` bytes of record set: the bytes kept in memory, and the
+    /// spliced batches with their places among them.
+    async fn read(
+        &self,
+        len: usize,
+        heads: &mut BytesMut,
+        counts: &mut SpliceCounts,
+    ) -> Result<(Bytes, Vec<(usize, RecordBatch)>), String> {
+        let mut mem: Vec<u8> = Vec::new();
+        let mut external = Vec::new();
+        let mut rem = len;
+        while rem > 0 {
+            if rem < HEADER_LEN {
+                self.discard(rem, counts).await?;
+                break;
+            }
+            let at = mem.len();
+            read_exact(self.stream, &mut mem, HEADER_LEN).await?;
+            let mut head = [0u8; HEADER_LEN];
+            head.copy_from_slice(&mem[at..]);
+            rem -= HEADER_LEN;
+            counts.header_bytes += HEADER_LEN as u64;
+            let batch_length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+            let Some(body) = (batch_length as i64 + LOG_OVERHEAD as i64)
+                .checked_sub(HEADER_LEN as i64)
+                .filter(|b| *b >= 0)
+                .map(|b| b as usize)
+            else {
+                // Not a batch we can frame: keep the rest in memory for
+                // the record-set parser to name the defect.
+                read_exact(self.stream, &mut mem, rem).await?;
+                counts.copied_bytes += rem as u64;
+                break;
+            };
+            if body > rem {
+                // The broker cut the last batch at the size limit.
+                counts.truncated_batches += 1;
+                mem.truncate(at);
+                self.discard(rem, counts).await?;
+                break;
+            }
+            rem -= body;
+            let wanted = spliceable(&head, body, &self.ask);
+            let pipe = if wanted {
+                self.pipes
+                    .borrow_mut()
+                    .for_body(self.topic, self.partition, body, &self.ask)
+                    .filter(|p| p.room() > 0)
+            } else {
+                None
+            };
+            let Some(pipe) = pipe else {
+                read_exact(self.stream, &mut mem, body).await?;
+                counts.copied_bytes += body as u64;
+                counts.copied_batches += 1;
+                counts.pipe_full_batches += u64::from(wanted);
+                continue;
+            };
+            mem.truncate(at);
+            let mut holder = PipeBody::new();
+            let mut pipe = Some(pipe);
+            let mut moved = 0;
+            while let Some(p) = pipe.take() {
+                let start = p.entered();
+                let n = splice::splice_in(self.sock, &p, (body - moved).min(p.room()))
+                    .await
+                    .map_err(|e| format!("read failed: {e}"))?;
+                holder.push(p, start, n);
+                moved += n;
+                if moved < body {
+                    // That pipe is full: the rest goes on in another of the
+                    // partition's (what is ahead there is ahead anyway).
+                    pipe = self
+                        .pipes
+                        .borrow_mut()
+                        .for_body(self.topic, self.partition, body - moved, &self.ask)
+                        .filter(|p| p.room() > 0);
+                }
+            }
+            counts.spliced_bytes += moved as u64;
+            if moved < body {
+                let mut tail = Vec::new();
+                read_exact(self.stream, &mut tail, body - moved).await?;
+                counts.copied_bytes += (body - moved) as u64;
+                counts.pipe_full_batches += 1;
+                holder.set_tail(Bytes::from(tail));
+            }
+            heads.extend_from_slice(&head);
+            let header = heads.split().freeze();
+            let batch = RecordBatch::with_external_body(header, ExternalBody::new(Rc::new(holder)))
+                .map_err(|e| format!("malformed Fetch response: {e}"))?;
+            counts.spliced_batches += 1;
+            external.push((mem.len(), batch));
+        }
+        Ok((Bytes::from(mem), external))
+    }
+
+    async fn discard(&self, n: usize, counts: &mut SpliceCounts) -> Result<(), String> {
+        let scratch = self.pipes.borrow_mut().scratch()?;
+        splice::discard(self.sock, &scratch, n)
+            .await
+            .map_err(|e| format!("read failed: {e}"))?;
+        counts.discarded_bytes += n as u64;
+        Ok(())
+    }
+}
+
+/// Whether a batch with `head` and `body` record bytes goes out as it came,
+/// so its records need not be read: a v2 data batch with CreateTime stamps,
+/// consecutive offsets, a known codec, at least one record, and records
+/// large enough (the fetched-data filter makes the same calls from the
+/// header; what it cannot forward as it is makes the loop refetch with
+/// copying).
+fn spliceable(head: &[u8; HEADER_LEN], body: usize, ask: &SpliceAsk) -> bool {
+    let be_i32 =
+        |at: usize| i32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let base_offset = i64::from_be_bytes(head[0..8].try_into().unwrap_or([0xff; 8]));
+    let magic = head[16] as i8;
+    let attributes = i16::from_be_bytes([head[21], head[22]]);
+    let last_offset_delta = be_i32(23);
+    let record_count = be_i32(57);
+    body >= ask.min_body.max(1)
+        && magic == 2
+        && base_offset >= 0
+        && attributes & (ATTR_CONTROL | ATTR_LOG_APPEND_TIME) == 0
+        && attributes & ATTR_COMPRESSION_MASK <= 4
+        && record_count > 0
+        && last_offset_delta >= 0
+        && i64::from(record_count) == i64::from(last_offset_delta) + 1
+}
+
+/// Appends exactly `n` bytes from `stream` to `buf`.
+async fn read_exact(stream: &Stream, buf: &mut Vec<u8>, n: usize) -> Result<(), String> {
+    let want = buf.len() + n;
+    while buf.len() < want {
+        let b = std::mem::take(buf);
+        let missing = want - b.len();
+        let (res, b) = stream.read_into(b, missing).await;
+        *buf = b;
+        match res {
+            Ok(0) => return Err("closed by the broker".into()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(records: i32, last_delta: i32, attributes: i16) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[8..12].copy_from_slice(&(100_000i32).to_be_bytes());
+        h[16] = 2;
+        h[21..23].copy_from_slice(&attributes.to_be_bytes());
+        h[23..27].copy_from_slice(&last_delta.to_be_bytes());
+        h[57..61].copy_from_slice(&records.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn only_batches_forwarded_as_they_came_are_spliced() {
+        let ask = SpliceAsk {
+            min_body: 16 * 1024,
+            pipe_bytes: 1 << 20,
+        };
+        assert!(spliceable(&head(10, 9, 0), 100_000, &ask));
+        assert!(spliceable(&head(10, 9, 4), 100_000, &ask), "zstd as it is");
+        assert!(!spliceable(&head(10, 9, 0), 1000, &ask), "small: merged");
+        assert!(!spliceable(&head(10, 12, 0), 100_000, &ask), "offset holes");
+        assert!(!spliceable(&head(1, 0, ATTR_CONTROL), 100_000, &ask));
+        assert!(!spliceable(
+            &head(10, 9, ATTR_LOG_APPEND_TIME),
+            100_000,
+            &ask
+        ));
+        assert!(!spliceable(&head(0, -1, 0), 100_000, &ask), "empty");
+        assert!(!spliceable(&head(10, 9, 5), 100_000, &ask), "unknown codec");
+        let mut old = head(10, 9, 0);
+        old[16] = 1;
+        assert!(!spliceable(&old, 100_000, &ask), "magic v1");
+    }
+}
