@@ -57,6 +57,18 @@ impl Case {
         }
     }
 
+    /// The same case with Fetch responses read on the splice path (epoll,
+    /// every batch spliced that can be).
+    fn spliced(mut self) -> Case {
+        self.name.push_str("-spliced");
+        self.extra = "kmirror.io = epoll\n\
+                      kmirror.splice = on\n\
+                      consumer.check.crcs = false\n\
+                      kmirror.splice.min.bytes = 1\n\
+                      kmirror.coalesce.enabled = false";
+        self
+    }
+
     /// The same case in exactly-once mode.
     fn exactly_once(mut self) -> Case {
         self.extra = "exactly.once.source.support = enabled\nkmirror.transaction.interval.ms = 100";
@@ -422,6 +434,78 @@ fn sizes_silence_trickles_and_cut_frames() {
         ),
     ];
     run_all(cases);
+}
+
+/// Bad Fetch answers read on the splice path, where the response is
+/// parsed as it arrives and record bytes go into pipes: cut anywhere (in
+/// the fields, in a batch's records), random, with counts and lengths past
+/// the frame, or never finished.
+#[test]
+fn fetch_faults_on_the_splice_path() {
+    // Fields up to the first partition's record set length (flexible v12,
+    // after the response header): throttle, error, session, one topic
+    // "hostile", one partition 0 with no error, offsets, no aborted
+    // transactions, no preferred replica.
+    let mut head = vec![0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 8];
+    head.extend_from_slice(b"hostile");
+    head.push(2);
+    head.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    head.extend_from_slice(&[0; 24]);
+    head.push(1);
+    head.extend_from_slice(&(-1i32).to_be_bytes());
+    let cases = vec![
+        Case::new(
+            "count-fetch",
+            Side::Source,
+            Api::Fetch,
+            Fault::Body(body(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &HUGE_COMPACT)),
+            "malformed Fetch",
+        ),
+        Case::new(
+            "records-past-frame",
+            Side::Source,
+            Api::Fetch,
+            // A record set of about 2^28 bytes in a frame of a few dozen.
+            Fault::Body(body(&head, &[0xff, 0xff, 0xff, 0x7f, 0, 0, 0])),
+            "malformed Fetch",
+        ),
+        Case::new(
+            "random-fetch",
+            Side::Source,
+            Api::Fetch,
+            Fault::RandomBody(3000),
+            "malformed Fetch",
+        ),
+        Case::new(
+            "cut-in-fields",
+            Side::Source,
+            Api::Fetch,
+            Fault::PartialThenClose(30),
+            "closed by the broker",
+        ),
+        Case::new(
+            "cut-in-records",
+            Side::Source,
+            Api::Fetch,
+            Fault::PartialThenClose(3000),
+            "closed by the broker",
+        ),
+        Case::new(
+            "stall-in-records",
+            Side::Source,
+            Api::Fetch,
+            Fault::PartialThenStall(3000),
+            "timed out",
+        ),
+        Case::new(
+            "wrong-correlation",
+            Side::Source,
+            Api::Fetch,
+            Fault::WrongCorrelation,
+            "correlation id",
+        ),
+    ];
+    run_all(cases.into_iter().map(Case::spliced).collect());
 }
 
 #[test]

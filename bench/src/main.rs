@@ -58,6 +58,9 @@ struct Args {
     source_batch_bytes: u64,
     /// `--report NAME`: write bench/results/NAME.md (and its plots).
     report: Option<String>,
+    /// `--splice on`: kmirror on the splice path too (plaintext runs, epoll,
+    /// `check.crcs = false`), in the same run.
+    splice: bool,
 }
 
 /// The loading producer's default `batch.size` and `linger.ms`.
@@ -75,6 +78,7 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
         profile: None,
         source_batch_bytes: LOAD_BATCH_BYTES,
         report: None,
+        splice: false,
     };
     for (flag, v) in flags::pairs(rest)? {
         match flag {
@@ -97,6 +101,13 @@ fn parse_args(rest: &[String]) -> Result<Args, String> {
                     "off" => vec![false],
                     "only" => vec![true],
                     _ => return Err(format!("{flag} {v}: expected both, off or only")),
+                }
+            }
+            "--splice" => {
+                a.splice = match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("{flag} {v}: expected on or off")),
                 }
             }
             "--tls" => {
@@ -123,7 +134,7 @@ fn main() {
                 kmirror::logging::init(kmirror::logging::LogFormat::Text);
                 e2e(&args)
             }
-            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S[,RECORDS/S...]] [--live-seconds S] [--exactly-once both|off|only] [--tls both|off|only] [--profile NAME] [--source-batch-bytes N (0: one record per batch)] [--report NAME]"),
+            Err(e) => usage(&e, "e2e [--records N per topic] [--partitions N] [--record-size BYTES] [--rate RECORDS/S[,RECORDS/S...]] [--live-seconds S] [--exactly-once both|off|only] [--tls both|off|only] [--profile NAME] [--source-batch-bytes N (0: one record per batch)] [--splice on|off] [--report NAME]"),
         },
         "wan" => match wan::parse_args(&rest) {
             Ok(args) => {
@@ -314,6 +325,9 @@ fn e2e(args: &Args) -> Result<(), String> {
                 // What merging small batches earns, in the same run.
                 mirrors.push(("kmirror (coalescing off)", "kmnc"));
             }
+            if args.splice && !tls {
+                mirrors.push(("kmirror (splice path)", "kmsp"));
+            }
             for (name, base) in mirrors {
                 let alias = format!(
                     "{base}{}{}",
@@ -332,6 +346,16 @@ fn e2e(args: &Args) -> Result<(), String> {
                         let mut off = extra.clone();
                         off.push(("kmirror.coalesce.enabled".into(), "false".into()));
                         off
+                    } else if base == "kmsp" {
+                        let mut on = extra.clone();
+                        for (k, v) in [
+                            ("kmirror.io", "epoll"),
+                            ("kmirror.splice", "on"),
+                            ("consumer.check.crcs", "false"),
+                        ] {
+                            on.push((k.into(), v.into()));
+                        }
+                        on
                     } else {
                         extra.clone()
                     },

@@ -21,7 +21,7 @@ use kmirror_proto::ProtoError;
 use tokio::sync::oneshot;
 
 use crate::client::error::ClientError;
-use crate::client::fetch_stream::{self, Pipes, SpliceAsk, StreamedFetch};
+use crate::client::fetch_stream::{self, Pipes, SpliceAsk, StreamError, StreamedFetch};
 use crate::net::tls::{tls_error, TlsStream};
 use crate::net::{buffers, resolve, socket, Backend, SocketTuning, Stream, Tcp};
 use crate::security::{tls as tls_settings, Security};
@@ -638,14 +638,22 @@ async fn read_streamed(
             let _ = p.reply.send(Ok(Response::Fetch(Box::new(f))));
             Ok(())
         }
-        Err(defect) => {
-            let _ = p.reply.send(Err(ClientError::Protocol {
-                cluster: inner.cluster.clone(),
-                addr: inner.addr.clone(),
-                api: "Fetch",
-                reason: defect.clone(),
+        Err(e) => {
+            let reason = e.reason().to_string();
+            let _ = p.reply.send(Err(match e {
+                StreamError::Closed(_) => ClientError::Disconnected {
+                    cluster: inner.cluster.clone(),
+                    addr: inner.addr.clone(),
+                    reason: reason.clone(),
+                },
+                StreamError::Malformed(_) => ClientError::Protocol {
+                    cluster: inner.cluster.clone(),
+                    addr: inner.addr.clone(),
+                    api: "Fetch",
+                    reason: reason.clone(),
+                },
             }));
-            Err(defect)
+            Err(reason)
         }
     }
 }

@@ -78,6 +78,26 @@ impl SpliceCounts {
     }
 }
 
+/// Why a streamed response could not be read: the connection failed, or
+/// the broker's bytes are malformed. Either closes the connection.
+#[derive(Debug)]
+pub enum StreamError {
+    Closed(String),
+    Malformed(String),
+}
+
+impl StreamError {
+    pub fn reason(&self) -> &str {
+        match self {
+            StreamError::Closed(r) | StreamError::Malformed(r) => r,
+        }
+    }
+}
+
+fn malformed(e: impl std::fmt::Display) -> StreamError {
+    StreamError::Malformed(e.to_string())
+}
+
 /// A Fetch response read on the splice path.
 #[derive(Debug)]
 pub struct StreamedFetch {
@@ -149,11 +169,12 @@ impl Pipes {
         Some(pipe)
     }
 
-    fn scratch(&mut self) -> Result<Rc<Pipe>, String> {
+    fn scratch(&mut self) -> Result<Rc<Pipe>, StreamError> {
         if let Some(p) = &self.scratch {
             return Ok(p.clone());
         }
-        let p = Pipe::new(1 << 20).map_err(|e| format!("cannot open a pipe: {e}"))?;
+        let p = Pipe::new(1 << 20)
+            .map_err(|e| StreamError::Closed(format!("cannot open a pipe: {e}")))?;
         self.scratch = Some(p.clone());
         Ok(p)
     }
@@ -169,22 +190,20 @@ pub async fn read(
     mut left: usize,
     version: i16,
     ask: SpliceAsk,
-) -> Result<StreamedFetch, String> {
-    let mut scan = FetchScan::new(version).map_err(|e| e.to_string())?;
+) -> Result<StreamedFetch, StreamError> {
+    let mut scan = FetchScan::new(version).map_err(malformed)?;
     let mut counts = SpliceCounts::default();
     let mut fields: Vec<u8> = Vec::with_capacity(256);
     let mut heads = BytesMut::new();
     loop {
-        let (step, used) = scan
-            .step(&fields)
-            .map_err(|e| format!("malformed Fetch response: {e}"))?;
+        let (step, used) = scan.step(&fields).map_err(malformed)?;
         fields.drain(..used);
         match step {
             Step::Need(n) => {
                 if n > left {
-                    return Err(format!(
-                        "the Fetch response needs {n} more bytes than its frame's {left}"
-                    ));
+                    return Err(StreamError::Malformed(format!(
+                        "it needs {n} more bytes than its frame's {left}"
+                    )));
                 }
                 read_exact(stream, &mut fields, n).await?;
                 counts.field_bytes += n as u64;
@@ -192,14 +211,14 @@ pub async fn read(
             }
             Step::Records(len) => {
                 if len > left {
-                    return Err(format!(
-                        "a record set of {len} bytes does not fit the {left} left in the Fetch response"
-                    ));
+                    return Err(StreamError::Malformed(format!(
+                        "a record set of {len} bytes does not fit the {left} left in its frame"
+                    )));
                 }
                 let (topic, partition) = scan
                     .current()
                     .map(|(t, p)| (t.to_string(), p))
-                    .ok_or("a record set outside a partition")?;
+                    .ok_or_else(|| malformed("a record set outside a partition"))?;
                 let set = RecordSet {
                     stream,
                     sock,
@@ -214,12 +233,12 @@ pub async fn read(
             }
             Step::Done => {
                 if left != 0 || !fields.is_empty() {
-                    return Err(format!(
-                        "{} bytes follow the end of the Fetch response",
+                    return Err(StreamError::Malformed(format!(
+                        "{} bytes follow its end",
                         left + fields.len()
-                    ));
+                    )));
                 }
-                let response = scan.finish().map_err(|e| e.to_string())?;
+                let response = scan.finish().map_err(malformed)?;
                 return Ok(StreamedFetch { response, counts });
             }
         }
@@ -244,7 +263,7 @@ impl RecordSet<'_> {
         len: usize,
         heads: &mut BytesMut,
         counts: &mut SpliceCounts,
-    ) -> Result<(Bytes, Vec<(usize, RecordBatch)>), String> {
+    ) -> Result<(Bytes, Vec<(usize, RecordBatch)>), StreamError> {
         let mut mem: Vec<u8> = Vec::new();
         let mut external = Vec::new();
         let mut rem = len;
@@ -279,6 +298,16 @@ impl RecordSet<'_> {
                 break;
             }
             rem -= body;
+            if body < self.ask.min_body {
+                // A small batch: producers write runs of them, so the rest
+                // of the record set is read in one go, as on the copying
+                // path, rather than header and records one by one.
+                read_exact(self.stream, &mut mem, body + rem).await?;
+                let rest = &mem[at + HEADER_LEN + body..];
+                counts.copied_bytes += (body + rem) as u64;
+                counts.copied_batches += 1 + complete_batches(rest);
+                break;
+            }
             let wanted = spliceable(&head, body, &self.ask);
             let pipe = if wanted {
                 self.pipes
@@ -303,7 +332,7 @@ impl RecordSet<'_> {
                 let start = p.entered();
                 let n = splice::splice_in(self.sock, &p, (body - moved).min(p.room()))
                     .await
-                    .map_err(|e| format!("read failed: {e}"))?;
+                    .map_err(read_failed)?;
                 holder.push(p, start, n);
                 moved += n;
                 if moved < body {
@@ -327,21 +356,41 @@ impl RecordSet<'_> {
             heads.extend_from_slice(&head);
             let header = heads.split().freeze();
             let batch = RecordBatch::with_external_body(header, ExternalBody::new(Rc::new(holder)))
-                .map_err(|e| format!("malformed Fetch response: {e}"))?;
+                .map_err(malformed)?;
             counts.spliced_batches += 1;
             external.push((mem.len(), batch));
         }
         Ok((Bytes::from(mem), external))
     }
 
-    async fn discard(&self, n: usize, counts: &mut SpliceCounts) -> Result<(), String> {
+    async fn discard(&self, n: usize, counts: &mut SpliceCounts) -> Result<(), StreamError> {
         let scratch = self.pipes.borrow_mut().scratch()?;
         splice::discard(self.sock, &scratch, n)
             .await
-            .map_err(|e| format!("read failed: {e}"))?;
+            .map_err(read_failed)?;
         counts.discarded_bytes += n as u64;
         Ok(())
     }
+}
+
+/// The complete batches at the start of `bytes` (by their length fields).
+fn complete_batches(bytes: &[u8]) -> u64 {
+    let (mut n, mut at) = (0, 0usize);
+    while let Some(len) = bytes
+        .get(at + 8..at + LOG_OVERHEAD)
+        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    {
+        let Some(end) = usize::try_from(len)
+            .ok()
+            .and_then(|l| (at + LOG_OVERHEAD).checked_add(l))
+            .filter(|&end| end <= bytes.len())
+        else {
+            break;
+        };
+        n += 1;
+        at = end;
+    }
+    n
 }
 
 /// Whether a batch with `head` and `body` record bytes goes out as it came,
@@ -368,8 +417,17 @@ fn spliceable(head: &[u8; HEADER_LEN], body: usize, ask: &SpliceAsk) -> bool {
         && i64::from(record_count) == i64::from(last_offset_delta) + 1
 }
 
+/// The reason to close for a failed splice from the socket.
+fn read_failed(e: std::io::Error) -> StreamError {
+    StreamError::Closed(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        "closed by the broker".into()
+    } else {
+        format!("read failed: {e}")
+    })
+}
+
 /// Appends exactly `n` bytes from `stream` to `buf`.
-async fn read_exact(stream: &Stream, buf: &mut Vec<u8>, n: usize) -> Result<(), String> {
+async fn read_exact(stream: &Stream, buf: &mut Vec<u8>, n: usize) -> Result<(), StreamError> {
     let want = buf.len() + n;
     while buf.len() < want {
         let b = std::mem::take(buf);
@@ -377,9 +435,9 @@ async fn read_exact(stream: &Stream, buf: &mut Vec<u8>, n: usize) -> Result<(), 
         let (res, b) = stream.read_into(b, missing).await;
         *buf = b;
         match res {
-            Ok(0) => return Err("closed by the broker".into()),
+            Ok(0) => return Err(StreamError::Closed("closed by the broker".into())),
             Ok(_) => {}
-            Err(e) => return Err(format!("read failed: {e}")),
+            Err(e) => return Err(StreamError::Closed(format!("read failed: {e}"))),
         }
     }
     Ok(())

@@ -14,9 +14,11 @@
 //! (default 2), `--partitions N` (default 12), `--cpus LIST` (kmirror's
 //! `--cpus`, default `1`: one pinned worker; the fake brokers, and the
 //! relay's sender and sink, are pinned to the other CPUs), `--sizes
-//! 1024,65536,1048576` (batch sizes in bytes), `--io uring,epoll` (kmirror's
-//! I/O backends, each measured in its own window; the first fills the main
-//! table, and with more than one a table compares them), `--config 'K = V;...'`
+//! 1024,65536,1048576` (batch sizes in bytes), `--io uring,epoll,splice`
+//! (kmirror's I/O paths, each measured in its own window: the two backends
+//! copying, and the splice path on epoll with `check.crcs = false`; the
+//! first fills the main table, and with more than one a table compares
+//! them), `--config 'K = V;...'`
 //! (more lines for kmirror's configuration, e.g. to try a setting).
 
 mod report;
@@ -81,7 +83,7 @@ struct Row {
 
 /// Runs the benchmark; `argv` are the flags after `ceiling`.
 /// The flags `ceiling` takes.
-pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off] [--io uring,epoll] [--config 'KEY = VALUE;...']";
+pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off] [--io uring,epoll,splice] [--config 'KEY = VALUE;...']";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = parse(argv).map_err(|e| format!("{e}\n{USAGE}"))?;
@@ -166,7 +168,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         cpus: "1".into(),
         sizes: vec![1024, 65536, 1 << 20],
         tls: false,
-        io: vec!["uring".into(), "epoll".into()],
+        io: vec!["uring".into(), "epoll".into(), "splice".into()],
         extra: String::new(),
     };
     for (flag, v) in crate::flags::pairs(argv)? {
@@ -196,9 +198,9 @@ fn parse(argv: &[String]) -> Result<Args, String> {
     if a.io.is_empty()
         || a.io
             .iter()
-            .any(|io| !matches!(io.as_str(), "uring" | "epoll"))
+            .any(|io| !matches!(io.as_str(), "uring" | "epoll" | "splice"))
     {
-        return Err("--io takes uring, epoll or both, comma-separated".into());
+        return Err("--io takes uring, epoll, splice or several, comma-separated".into());
     }
     if a.seconds == 0 || a.partitions < 1 || a.sizes.iter().any(|&s| s < 128) {
         return Err("--seconds and --partitions must be positive, sizes at least 128 B".into());
@@ -256,16 +258,22 @@ fn mirror_window(
              src->dst.topics = {TOPIC}\n\
              replication.factor = 1\n\
              {security}\n\
+             {}\n\
              {}\n",
             source.broker.bootstrap(),
             target.broker.bootstrap(),
+            if io == "splice" {
+                "kmirror.splice = on\nsrc.consumer.check.crcs = false"
+            } else {
+                ""
+            },
             args.extra,
         ),
     )
     .map_err(e)?;
     let mut cmd = Command::new(crate::kmirror_binary()?);
     cmd.arg(&props).args(["--cpus", &args.cpus]);
-    cmd.args(["--io", io]);
+    cmd.args(["--io", if io == "splice" { "epoll" } else { io }]);
     let name = format!("kmirror-{}-{io}", template.len());
     let mut child = crate::spawn_logged(&mut cmd, dir, &name)?;
     let pid = child.id();
