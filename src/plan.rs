@@ -407,7 +407,7 @@ pub fn plans_from_config(
                 0
             },
             splice: false,
-            splice_min_bytes: crate::config::mm2::DEFAULT_SPLICE_MIN_BYTES,
+            splice_min_bytes: flow.splice_min_bytes,
         };
         let idempotent = crate::config::mm2::get_bool(prod, "enable.idempotence", dp.idempotent)
             .map_err(|m| bad("producer", tgt, "enable.idempotence", m))?;

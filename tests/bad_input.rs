@@ -28,6 +28,59 @@ fn malformed_file_names_file_and_line() {
     );
 }
 
+/// `kmirror.splice = on` where the splice path cannot run stops kmirror
+/// with what stands in the way, naming the key and its line; `auto` runs
+/// without it.
+#[test]
+fn splice_required_where_it_cannot_run_names_what_stands_in_the_way() {
+    let base = "clusters = A, B\nA.bootstrap.servers = 127.0.0.1:1\nB.bootstrap.servers = 127.0.0.1:2\nA->B.enabled = true\n";
+    for (name, extra, args, why) in [
+        (
+            "splice-crc",
+            "kmirror.splice = on\n",
+            vec!["--io", "epoll"],
+            "check.crcs = true",
+        ),
+        (
+            "splice-uring",
+            "kmirror.splice = on\nconsumer.check.crcs = false\n",
+            vec!["--io", "uring"],
+            "epoll backend",
+        ),
+        (
+            "splice-tls",
+            "A->B.kmirror.splice = on\nconsumer.check.crcs = false\nB.security.protocol = SSL\n",
+            vec!["--io", "epoll"],
+            "TLS",
+        ),
+        (
+            "splice-recompress",
+            "kmirror.splice = on\nconsumer.check.crcs = false\nproducer.compression.type = zstd\n",
+            vec!["--io", "epoll"],
+            "compression.type",
+        ),
+    ] {
+        let path = write(name, &format!("{base}{extra}"));
+        let mut all = vec![path.to_str().unwrap()];
+        all.extend(args);
+        let (code, out) = run_kmirror(&all);
+        assert_eq!(code, Some(2), "{name}: {out}");
+        assert!(
+            out.contains(&format!("{}:5", path.display()))
+                && out.contains("kmirror.splice")
+                && out.contains(why),
+            "{name}: {out}"
+        );
+    }
+    let path = write(
+        "splice-value",
+        &format!("{base}kmirror.splice = sometimes\n"),
+    );
+    let (code, out) = run_kmirror(&[path.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("kmirror.splice"), "{out}");
+}
+
 #[test]
 fn unknown_cluster_alias_names_key_and_line() {
     let path = write(

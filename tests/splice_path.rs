@@ -51,6 +51,30 @@ fn fetch_sessions_and_streams() {
     scenarios::fetch_sessions_and_streams(KAFKA_4);
 }
 
+#[test]
+fn rejected_batch_stops_only_its_partition() {
+    splice();
+    scenarios::rejected_batch_stops_only_its_partition(KAFKA_4);
+}
+
+#[test]
+fn log_append_time_source_keeps_what_consumers_saw() {
+    splice();
+    scenarios::log_append_time_source_keeps_what_consumers_saw(KAFKA_4);
+}
+
+#[test]
+fn exactly_once_across_kills() {
+    splice();
+    scenarios::exactly_once_across_kills(KAFKA_4);
+}
+
+#[test]
+fn metrics_endpoint_counts_every_record() {
+    splice();
+    scenarios::metrics_endpoint_counts_every_record(KAFKA_4);
+}
+
 /// A plain stream of large batches: every record arrives exactly, and the
 /// bytes read into kmirror's memory on the splice path are the protocol's
 /// fields and 61 bytes per batch, nothing of the records.

@@ -139,6 +139,11 @@ impl Pipes {
                 .entry(partition)
                 .or_default(),
         };
+        // A broken pipe takes nothing more; bodies still holding it keep
+        // it alive until they are dropped.
+        let before = list.len();
+        list.retain(|p| !p.is_broken());
+        self.count -= before - list.len();
         if let Some(last) = list.last().filter(|p| p.room() >= len) {
             return Some(last.clone());
         }

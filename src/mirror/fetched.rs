@@ -528,4 +528,78 @@ mod tests {
         assert_eq!(f.reencoded, 1);
         assert_eq!(queued(&p).0, vec![(1, 2), (3, 2)]);
     }
+
+    /// Record bytes held elsewhere, as the splice path holds them.
+    struct Elsewhere(usize);
+
+    impl kmirror_proto::external::ExternalBytes for Elsewhere {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+
+    /// Settings of a flow on the splice path (`check.crcs = false`).
+    fn splice_settings() -> FetchSettings {
+        FetchSettings {
+            check_crcs: false,
+            ..settings(0)
+        }
+    }
+
+    /// `bytes` as the splice reader hands it over: the header in memory,
+    /// the records elsewhere.
+    fn spliced(bytes: &Bytes) -> RecordBatch {
+        let body = kmirror_proto::external::ExternalBody::new(std::rc::Rc::new(Elsewhere(
+            bytes.len() - 61,
+        )));
+        RecordBatch::with_external_body(bytes.slice(..61), body).unwrap()
+    }
+
+    #[test]
+    fn spliced_batches_go_out_as_they_came_in_wire_order() {
+        let (a, b, c) = (
+            batch(10, 5, Compression::None),
+            batch(15, 5, Compression::None),
+            batch(20, 5, Compression::None),
+        );
+        // `a` and `c` in memory, `b` spliced between them.
+        let mut data = response(&[a.clone(), c.clone()]);
+        data.external = vec![(a.len(), spliced(&b))];
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(10));
+        let f = apply(&mut p, &data, 10, &splice_settings()).unwrap();
+        assert!(!f.refetch_copying);
+        let shape: Vec<(i64, bool)> = p
+            .queue
+            .iter()
+            .map(|q| (q.batch.base_offset(), q.batch.is_external()))
+            .collect();
+        assert_eq!(shape, vec![(10, false), (15, true), (20, false)]);
+        assert_eq!(p.fetch_offset, Some(25));
+    }
+
+    #[test]
+    fn a_spliced_batch_below_the_position_is_fetched_again_with_copying() {
+        let (a, b) = (
+            batch(10, 5, Compression::None),
+            batch(15, 5, Compression::None),
+        );
+        // Resuming at 12, inside `a`: its records cannot be cut while they
+        // are in a pipe, so nothing of it or after it is queued.
+        let mut data = response(&[b]);
+        data.external = vec![(0, spliced(&a))];
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(12));
+        let f = apply(&mut p, &data, 12, &splice_settings()).unwrap();
+        assert!(f.refetch_copying);
+        assert!(p.queue.is_empty());
+        assert_eq!(p.fetch_offset, Some(12));
+        // The same with copying re-encodes from 12 on.
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(12));
+        let data = response(&[
+            batch(10, 5, Compression::None),
+            batch(15, 5, Compression::None),
+        ]);
+        let f = apply(&mut p, &data, 12, &splice_settings()).unwrap();
+        assert!(!f.refetch_copying);
+        assert_eq!(queued(&p).0.first().copied(), Some((12, 3)));
+    }
 }

@@ -113,6 +113,18 @@ impl Summary {
                 c.coalesced_batches, c.coalesced_bytes
             ));
         }
+        let sp = &c.splice;
+        if sp.spliced_batches + sp.copied_batches > 0 {
+            s.push_str(&format!(
+                "; splice path: {} batches spliced ({} record bytes never read), {} read into memory ({} bytes), {} of them for want of pipe room, {} fetches read again with copying",
+                sp.spliced_batches,
+                sp.spliced_bytes,
+                sp.copied_batches,
+                sp.copied_bytes,
+                sp.pipe_full_batches,
+                c.splice_refetches
+            ));
+        }
         if c.routed_batches > 0 {
             s.push_str(&format!(
                 "; {} source batches routed to targets with another partition count ({} bytes rebuilt)",

@@ -118,6 +118,11 @@ impl Pipe {
         self.capacity
     }
 
+    /// Whether the pipe's contents no longer match its accounting.
+    pub fn is_broken(&self) -> bool {
+        self.broken.get()
+    }
+
     /// Whether every byte that entered has left.
     pub fn is_empty(&self) -> bool {
         let st = self.state.borrow();
