@@ -23,6 +23,7 @@ use kmirror_proto::fetch::FetchResponse;
 use kmirror_proto::fetch_stream::{FetchScan, Step};
 use tokio::net::TcpStream;
 
+use crate::net::buffers;
 use crate::net::splice::{self, Pipe, PipeBody};
 use crate::net::Stream;
 
@@ -356,7 +357,11 @@ impl RecordSet<'_> {
                 read_exact(self.stream, &mut tail, body - moved).await?;
                 counts.copied_bytes += (body - moved) as u64;
                 counts.pipe_full_batches += 1;
-                holder.set_tail(Bytes::from(tail));
+                holder.set_tail(counted(tail));
+            }
+            if heads.capacity() - heads.len() < HEADER_LEN {
+                // One allocation for many headers.
+                heads.reserve(HEADER_LEN * 64);
             }
             heads.extend_from_slice(&head);
             let header = heads.split().freeze();
@@ -365,7 +370,7 @@ impl RecordSet<'_> {
             counts.spliced_batches += 1;
             external.push((mem.len(), batch));
         }
-        Ok((Bytes::from(mem), external))
+        Ok((counted(mem), external))
     }
 
     async fn discard(&self, n: usize, counts: &mut SpliceCounts) -> Result<(), StreamError> {
@@ -376,6 +381,27 @@ impl RecordSet<'_> {
         counts.discarded_bytes += n as u64;
         Ok(())
     }
+}
+
+/// Record bytes read into memory, counted as held (`net::buffers`) until
+/// the last slice of them is gone, as a fetch response's buffer is.
+fn counted(mem: Vec<u8>) -> Bytes {
+    struct Counted(Vec<u8>);
+    impl AsRef<[u8]> for Counted {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            buffers::released(self.0.capacity());
+        }
+    }
+    if mem.is_empty() {
+        return Bytes::new();
+    }
+    buffers::held_elsewhere(mem.capacity());
+    Bytes::from_owner(Counted(mem))
 }
 
 /// The complete batches at the start of `bytes` (by their length fields).

@@ -26,6 +26,8 @@ use kmirror_proto::external::ExternalBytes;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use super::buffers;
+
 /// A pipe smaller than this is not worth its descriptors: the user's pipe
 /// budget (`fs.pipe-user-pages-soft`) is spent, and new pipes get 2 pages.
 const SMALLEST_USEFUL_PIPE: usize = 64 * 1024;
@@ -118,6 +120,18 @@ impl Pipe {
         self.capacity
     }
 
+    /// `n` bytes entered: they count as held memory until they leave.
+    fn entered_by(&self, n: usize) {
+        self.state.borrow_mut().entered += n as u64;
+        buffers::held_elsewhere(n);
+    }
+
+    /// `n` bytes left (written or drained).
+    fn left(&self, n: usize) {
+        self.state.borrow_mut().left += n as u64;
+        buffers::released(n);
+    }
+
     /// Whether the pipe's contents no longer match its accounting.
     pub fn is_broken(&self) -> bool {
         self.broken.get()
@@ -159,8 +173,15 @@ impl Pipe {
                 self.broken.set(true);
                 return;
             }
-            self.state.borrow_mut().left += len as u64;
+            self.left(len);
         }
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        let st = self.state.borrow();
+        buffers::released((st.entered - st.left) as usize);
     }
 }
 
@@ -175,7 +196,10 @@ struct Segment {
 /// part-way (each pipe then empty or new, so nothing in it is ahead), and
 /// the bytes that fitted in none, read into memory (`tail`).
 pub struct PipeBody {
-    segments: Vec<Segment>,
+    /// The first run inline, the rare others after it (no allocation for a
+    /// body in one pipe).
+    first: Option<Segment>,
+    more: Vec<Segment>,
     tail: Bytes,
     written: Cell<bool>,
 }
@@ -183,7 +207,8 @@ pub struct PipeBody {
 impl PipeBody {
     pub fn new() -> PipeBody {
         PipeBody {
-            segments: Vec::with_capacity(1),
+            first: None,
+            more: Vec::new(),
             tail: Bytes::new(),
             written: Cell::new(false),
         }
@@ -191,8 +216,13 @@ impl PipeBody {
 
     /// The next `len` bytes of the body entered `pipe` at `at`.
     pub fn push(&mut self, pipe: Rc<Pipe>, at: u64, len: usize) {
-        if len > 0 {
-            self.segments.push(Segment { pipe, at, len });
+        if len == 0 {
+            return;
+        }
+        let seg = Segment { pipe, at, len };
+        match self.first {
+            None => self.first = Some(seg),
+            Some(_) => self.more.push(seg),
         }
     }
 
@@ -207,7 +237,11 @@ impl PipeBody {
 
     /// Bytes in pipes.
     pub fn piped(&self) -> usize {
-        self.segments.iter().map(|s| s.len).sum()
+        self.segments().map(|s| s.len).sum()
+    }
+
+    fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.first.iter().chain(&self.more)
     }
 }
 
@@ -226,7 +260,7 @@ impl ExternalBytes for PipeBody {
 impl Drop for PipeBody {
     fn drop(&mut self) {
         if !self.written.get() {
-            for s in &self.segments {
+            for s in self.segments() {
                 s.pipe.release(s.at, s.len);
             }
         }
@@ -255,7 +289,7 @@ pub async fn splice_in(sock: &TcpStream, pipe: &Pipe, len: usize) -> io::Result<
             Ok(Some(0)) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(Some(n)) => {
                 done += n;
-                pipe.state.borrow_mut().entered += n as u64;
+                pipe.entered_by(n);
             }
             Ok(None) => {
                 let st = pipe.state.borrow();
@@ -290,7 +324,7 @@ pub async fn discard(sock: &TcpStream, scratch: &Pipe, len: usize) -> io::Result
             return Err(io::Error::other("the scratch pipe takes nothing"));
         }
         drain(scratch.read_end.as_raw_fd(), n)?;
-        scratch.state.borrow_mut().left += n as u64;
+        scratch.left(n);
         left -= n;
     }
     Ok(())
@@ -302,7 +336,7 @@ pub async fn write_body(sock: &TcpStream, body: &PipeBody) -> io::Result<()> {
     if body.written.replace(true) {
         return Err(io::Error::other("a spliced body was written twice"));
     }
-    for seg in &body.segments {
+    for seg in body.segments() {
         write_segment(sock, seg).await?;
     }
     Ok(())
@@ -334,7 +368,7 @@ async fn write_segment(sock: &TcpStream, seg: &Segment) -> io::Result<()> {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 left -= n;
-                pipe.state.borrow_mut().left += n as u64;
+                pipe.left(n);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => {
@@ -410,7 +444,7 @@ mod tests {
         let w =
             unsafe { libc::write(pipe.write_end.as_raw_fd(), data.as_ptr().cast(), data.len()) };
         assert_eq!(w as usize, n);
-        pipe.state.borrow_mut().entered += n as u64;
+        pipe.entered_by(n);
         let mut b = PipeBody::new();
         b.push(pipe.clone(), at, n);
         b
