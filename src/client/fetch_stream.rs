@@ -142,9 +142,7 @@ impl Pipes {
         };
         // A broken pipe takes nothing more; bodies still holding it keep
         // it alive until they are dropped.
-        let before = list.len();
-        list.retain(|p| !p.is_broken());
-        self.count -= before - list.len();
+        self.count -= drop_pipes(list, Pipe::is_broken);
         if let Some(last) = list.last().filter(|p| p.room() >= len) {
             return Some(last.clone());
         }
@@ -152,9 +150,7 @@ impl Pipes {
             // Nothing is ahead of a body in an empty pipe. Other empty
             // pipes are closed: the user's pipe budget is shared.
             let pipe = list.remove(i);
-            let before = list.len();
-            list.retain(|p| !p.is_empty());
-            self.count -= before - list.len();
+            self.count -= drop_pipes(list, Pipe::is_empty);
             list.push(pipe.clone());
             return Some(pipe);
         }
@@ -184,6 +180,13 @@ impl Pipes {
         self.scratch = Some(p.clone());
         Ok(p)
     }
+}
+
+/// Takes the pipes `drop` picks out of `list`; how many went.
+fn drop_pipes(list: &mut Vec<Rc<Pipe>>, drop: impl Fn(&Pipe) -> bool) -> usize {
+    let before = list.len();
+    list.retain(|p| !drop(p));
+    before - list.len()
 }
 
 /// Reads the rest of a Fetch v12 response frame (`left` bytes after the
@@ -357,7 +360,7 @@ impl RecordSet<'_> {
                 read_exact(self.stream, &mut tail, body - moved).await?;
                 counts.copied_bytes += (body - moved) as u64;
                 counts.pipe_full_batches += 1;
-                holder.set_tail(counted(tail));
+                holder.set_tail(buffers::counted(tail));
             }
             if heads.capacity() - heads.len() < HEADER_LEN {
                 // One allocation for many headers.
@@ -370,7 +373,7 @@ impl RecordSet<'_> {
             counts.spliced_batches += 1;
             external.push((mem.len(), batch));
         }
-        Ok((counted(mem), external))
+        Ok((buffers::counted(mem), external))
     }
 
     async fn discard(&self, n: usize, counts: &mut SpliceCounts) -> Result<(), StreamError> {
@@ -381,27 +384,6 @@ impl RecordSet<'_> {
         counts.discarded_bytes += n as u64;
         Ok(())
     }
-}
-
-/// Record bytes read into memory, counted as held (`net::buffers`) until
-/// the last slice of them is gone, as a fetch response's buffer is.
-fn counted(mem: Vec<u8>) -> Bytes {
-    struct Counted(Vec<u8>);
-    impl AsRef<[u8]> for Counted {
-        fn as_ref(&self) -> &[u8] {
-            &self.0
-        }
-    }
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            buffers::released(self.0.capacity());
-        }
-    }
-    if mem.is_empty() {
-        return Bytes::new();
-    }
-    buffers::held_elsewhere(mem.capacity());
-    Bytes::from_owner(Counted(mem))
 }
 
 /// The complete batches at the start of `bytes` (by their length fields).

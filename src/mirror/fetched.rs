@@ -220,13 +220,11 @@ fn apply_batches(
         let recompress = settings
             .recompress
             .filter(|c| batch.compression().ok() != Some(*c));
-        if batch.is_external()
-            && (check_crcs
-                || batch.has_offset_holes()
-                || batch.base_offset() < position
-                || batch.is_log_append_time()
-                || recompress.is_some())
-        {
+        let rebuild = batch.has_offset_holes()
+            || batch.base_offset() < position
+            || batch.is_log_append_time()
+            || recompress.is_some();
+        if batch.is_external() && (check_crcs || rebuild) {
             run.flush(p, out);
             out.refetch_copying = true;
             return Ok(());
@@ -237,11 +235,7 @@ fn apply_batches(
                 .map_err(|e| format!("source batch failed its CRC check: {e}"))?;
         }
         let next = batch.next_offset();
-        if batch.has_offset_holes()
-            || batch.base_offset() < position
-            || batch.is_log_append_time()
-            || recompress.is_some()
-        {
+        if rebuild {
             run.flush(p, out);
             let opts = Reencode {
                 min_offset: position,

@@ -182,6 +182,28 @@ impl Drop for FrameBuf {
     }
 }
 
+/// `buf` as `Bytes`, its capacity counted as held until the last slice of
+/// it is gone (for buffers that do not come from the pool, such as the
+/// records the splice path's reader reads into memory).
+pub(crate) fn counted(buf: Vec<u8>) -> Bytes {
+    struct Counted(Vec<u8>);
+    impl AsRef<[u8]> for Counted {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            shrank(self.0.capacity());
+        }
+    }
+    if buf.is_empty() {
+        return Bytes::new();
+    }
+    grew(buf.capacity());
+    Bytes::from_owner(Counted(buf))
+}
+
 /// Owner of a frame's memory while slices of it live.
 struct Pooled(Vec<u8>);
 
