@@ -347,6 +347,52 @@ fn tune_check_follows_the_route_to_each_cluster() {
 }
 
 #[test]
+fn tune_check_with_splice_on_checks_this_hosts_pipe_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = config(dir.path(), "kmirror.io = epoll\nA->B.kmirror.splice = on\n");
+    let out = Command::new(KMIRROR)
+        .args(["tune", "check", "--profile", "small-host", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run kmirror tune check");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let soft: u64 = sysctl("fs.pipe-user-pages-soft").parse().expect("a number");
+    let line = report
+        .lines()
+        .find(|l| l.contains("fs.pipe-user-pages-soft (kmirror.splice = on)"))
+        .unwrap_or_else(|| panic!("no pipe budget finding:\n{report}"));
+    if soft == 0 || soft >= 262_144 {
+        assert!(line.starts_with("  ok       "), "{line}");
+    } else {
+        // As on this project's machine (the kernel's default, 16384).
+        assert!(line.starts_with("  DIFFERS  "), "{line}");
+        assert!(
+            line.ends_with(&format!(
+                " {soft}   wanted: at least 262144 (or 0, no limit)"
+            )),
+            "{line}"
+        );
+        assert!(
+            report.contains("    sysctl -w fs.pipe-user-pages-soft=262144\n"),
+            "{report}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{report}");
+    }
+    assert!(
+        report.contains("fs.pipe-max-size (kmirror.splice = on)"),
+        "{report}"
+    );
+    // Without splice = on, no pipe limits are checked.
+    let plain = config(dir.path(), "");
+    let out = Command::new(KMIRROR)
+        .args(["tune", "check", "--profile", "small-host", "--config"])
+        .arg(&plain)
+        .output()
+        .expect("run kmirror tune check");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("fs.pipe"));
+}
+
+#[test]
 fn tune_usage_errors_exit_2() {
     for args in [
         &["tune"][..],

@@ -38,6 +38,9 @@ pub enum Want {
     EachAtLeast(Vec<u64>),
     /// The host's value or less (`vm.swappiness`).
     AtMost(u64),
+    /// A budget where 0 means no limit (`fs.pipe-user-pages-soft`): 0, or
+    /// the host's value or more.
+    Budget(u64),
     /// A name (`bbr`, `fq`) or a switch, compared as written.
     Exactly(String),
 }
@@ -49,6 +52,7 @@ enum Compare {
     AtLeast,
     EachAtLeast,
     AtMost,
+    Budget,
     Exactly,
 }
 
@@ -115,6 +119,21 @@ const KNOWN: &[(&str, Compare, &str)] = &[
         Compare::AtLeast,
         "the most file descriptors any process may be allowed",
     ),
+    (
+        "fs.pipe-max-size",
+        Compare::AtLeast,
+        "the largest pipe an unprivileged process may have; the splice path moves up to this much of a partition's records per pipe",
+    ),
+    (
+        "fs.pipe-user-pages-soft",
+        Compare::Budget,
+        "pages all pipes of one user may hold (0: no limit); past it new pipes get 2 pages, too small for the splice path, which then reads records into memory",
+    ),
+    (
+        "fs.pipe-user-pages-hard",
+        Compare::Budget,
+        "pages all pipes of one user may hold (0: no limit); past it no pipe can be sized, and the splice path reads records into memory",
+    ),
 ];
 
 const NOFILE: &str = "limits.nofile";
@@ -148,6 +167,7 @@ impl Want {
         match self {
             Want::AtLeast(n) => parse_u64(found).is_some_and(|v| v >= *n),
             Want::AtMost(n) => parse_u64(found).is_some_and(|v| v <= *n),
+            Want::Budget(n) => parse_u64(found).is_some_and(|v| v == 0 || v >= *n),
             Want::EachAtLeast(want) => {
                 let got: Option<Vec<u64>> = found.split_whitespace().map(parse_u64).collect();
                 got.is_some_and(|got| {
@@ -161,7 +181,7 @@ impl Want {
     /// The value to set, as sysctl and sysctl.d files write it.
     pub fn value(&self) -> String {
         match self {
-            Want::AtLeast(n) | Want::AtMost(n) => n.to_string(),
+            Want::AtLeast(n) | Want::AtMost(n) | Want::Budget(n) => n.to_string(),
             Want::EachAtLeast(v) => v.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
             Want::Exactly(text) => normalise(text),
         }
@@ -173,6 +193,7 @@ impl Want {
             Want::AtLeast(_) => format!("at least {}", self.value()),
             Want::EachAtLeast(_) => format!("each at least {}", self.value()),
             Want::AtMost(_) => format!("at most {}", self.value()),
+            Want::Budget(_) => format!("at least {} (or 0, no limit)", self.value()),
             Want::Exactly(_) => self.value(),
         }
     }
@@ -232,6 +253,7 @@ fn parse_want(compare: Compare, setting: &Setting<'_>) -> Result<Want, ConfigErr
     Ok(match compare {
         Compare::AtLeast => Want::AtLeast(number()?),
         Compare::AtMost => Want::AtMost(number()?),
+        Compare::Budget => Want::Budget(number()?),
         Compare::EachAtLeast => {
             let fields: Option<Vec<u64>> =
                 setting.value.split_whitespace().map(parse_u64).collect();
@@ -312,6 +334,10 @@ mod tests {
         assert!(!Want::AtLeast(1).accepts("?"));
         assert!(Want::AtMost(10).accepts("0"));
         assert!(!Want::AtMost(10).accepts("60"));
+        assert!(Want::Budget(262144).accepts("0"));
+        assert!(Want::Budget(262144).accepts("262144"));
+        assert!(!Want::Budget(262144).accepts("16384"));
+        assert!(!Want::Budget(1).accepts("?"));
         let triple = Want::EachAtLeast(vec![4096, 131072, 67108864]);
         assert!(triple.accepts("4096\t131072\t67108864"));
         assert!(!triple.accepts("4096\t131072\t33554432"));

@@ -15,6 +15,17 @@ use crate::tune::route::{Numa, Way};
 /// tuning/90-kmirror.conf is installed as).
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-kmirror.conf";
 
+/// The pipe limits the splice path needs: pipes of 1 MiB (a pipe smaller
+/// than a large batch splits it), and room for 1024 of them, the most one
+/// source connection opens. Pipe pages are the kernel's accounting of a
+/// pipe's size; memory is taken only by the bytes in them, which
+/// `kmirror.memory.max.bytes` bounds.
+pub const SPLICE_PIPES: [(&str, Want); 3] = [
+    ("fs.pipe-max-size", Want::AtLeast(1 << 20)),
+    ("fs.pipe-user-pages-soft", Want::Budget(1024 * 256)),
+    ("fs.pipe-user-pages-hard", Want::Budget(1024 * 256)),
+];
+
 /// What to check.
 #[derive(Clone, Debug)]
 pub struct Input<'a> {
@@ -28,6 +39,10 @@ pub struct Input<'a> {
     pub congestion: &'a [(String, String)],
     /// Whether the configuration asks for io_uring explicitly (`kmirror.io`).
     pub io_uring_asked: bool,
+    /// Whether the configuration asks for the splice path explicitly
+    /// (`kmirror.splice = on`): the pipe limits are then checked too, at
+    /// [`SPLICE_PIPES`] unless the profile or the file asks for them.
+    pub splice_asked: bool,
     pub facts: &'a Facts,
     /// The routes to each cluster's brokers, when a configuration was given.
     pub ways: &'a [Way],
@@ -160,6 +175,19 @@ pub fn check(input: &Input<'_>) -> Report {
     }
     if input.io_uring_asked {
         report.findings.push(io_uring_finding(facts));
+    }
+    if input.splice_asked {
+        for (name, want) in &SPLICE_PIPES {
+            let asked = input
+                .wants
+                .iter()
+                .any(|w| matches!(&w.what, HostKey::Sysctl(n) if n == name));
+            if !asked {
+                let mut finding = sysctl_finding(name, want, facts, input.ways);
+                finding.name = format!("{name} (kmirror.splice = on)");
+                report.findings.push(finding);
+            }
+        }
     }
     for way in input.ways {
         report.paths.push(way.describe());
@@ -559,6 +587,7 @@ mod tests {
             wants,
             congestion: &[],
             io_uring_asked: false,
+            splice_asked: false,
             facts,
             ways: &[],
         }
@@ -684,6 +713,39 @@ mod tests {
             .findings[0]
                 .ok
         );
+    }
+
+    #[test]
+    fn splice_on_checks_the_pipe_limits_the_profile_leaves_out() {
+        let host = facts(&[
+            ("fs.pipe-max-size", "1048576"),
+            ("fs.pipe-user-pages-soft", "16384"),
+            ("fs.pipe-user-pages-hard", "0"),
+        ]);
+        let asked = [want("fs.pipe-max-size", Want::AtLeast(4 << 20))];
+        let report = check(&Input {
+            splice_asked: true,
+            ..input(&asked, &host)
+        });
+        let found: Vec<(&str, bool)> = report
+            .findings
+            .iter()
+            .map(|f| (f.name.as_str(), f.ok))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("fs.pipe-max-size", false),
+                ("fs.pipe-user-pages-soft (kmirror.splice = on)", false),
+                ("fs.pipe-user-pages-hard (kmirror.splice = on)", true),
+            ]
+        );
+        assert_eq!(
+            report.findings[1].fixes[0],
+            "sysctl -w fs.pipe-user-pages-soft=262144"
+        );
+        assert_eq!(report.findings[1].want, "at least 262144 (or 0, no limit)");
+        assert!(check(&input(&[], &host)).findings.is_empty());
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub fn run_check(args: &CheckArgs) -> Result<(String, bool), CliError> {
             )
         })
         .collect();
+    let splice_asked = props.iter().any(|(key, entry)| {
+        key.ends_with(crate::config::keys::SPLICE) && entry.value.trim().eq_ignore_ascii_case("on")
+    });
     let more: Vec<String> = wants
         .iter()
         .filter_map(|w| match &w.what {
@@ -112,6 +115,7 @@ pub fn run_check(args: &CheckArgs) -> Result<(String, bool), CliError> {
             crate::config::host::HostKey::OpenFiles => None,
         })
         .chain(std::iter::once("fs.nr_open".to_string()))
+        .chain(check::SPLICE_PIPES.iter().map(|(name, _)| name.to_string()))
         .collect();
     let facts = host::Facts::read(&more);
     let report = check::check(&check::Input {
@@ -120,6 +124,7 @@ pub fn run_check(args: &CheckArgs) -> Result<(String, bool), CliError> {
         wants: &wants,
         congestion: &congestion,
         io_uring_asked: flags.io.as_deref() == Some("uring"),
+        splice_asked,
         facts: &facts,
         ways: &ways,
     });
