@@ -367,6 +367,27 @@ impl RecordBatch {
     }
 }
 
+/// Whether a batch can go to the target as it came, judged from its
+/// 61-byte header alone (for a reader that has not read the records): a v2
+/// data batch, not a control batch, with CreateTime stamps, a known codec,
+/// at least one record and consecutive offsets from a valid base offset.
+/// The other calls the mirror makes (the fetch position, the producer's
+/// codec) need more than the header.
+pub fn forwardable_as_is(header: &[u8; HEADER_LEN]) -> bool {
+    let base_offset = be_i64(header, 0);
+    let attributes = be_i16(header, 21);
+    let last_offset_delta = be_i32(header, 23);
+    let record_count = be_i32(header, 57);
+    header[16] as i8 == 2
+        && base_offset >= 0
+        && attributes & (ATTR_CONTROL | ATTR_LOG_APPEND_TIME) == 0
+        && attributes & ATTR_COMPRESSION_MASK <= 4
+        && record_count > 0
+        && last_offset_delta >= 0
+        && i64::from(record_count) == i64::from(last_offset_delta) + 1
+        && base_offset.checked_add(i64::from(record_count)).is_some()
+}
+
 /// CRC-32C of `new_head || tail` from the CRC of `old_head || tail`, where
 /// both heads have the same length and the tail is `tail_len` bytes: the
 /// tail's contribution cancels out.
@@ -519,6 +540,40 @@ mod tests {
     use super::*;
     use crate::records::{encode_batch, NewRecord};
     use proptest::prelude::*;
+
+    fn head(records: i32, last_delta: i32, attributes: i16) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[8..12].copy_from_slice(&(100_000i32).to_be_bytes());
+        h[16] = 2;
+        h[21..23].copy_from_slice(&attributes.to_be_bytes());
+        h[23..27].copy_from_slice(&last_delta.to_be_bytes());
+        h[57..61].copy_from_slice(&records.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn forwardable_as_is_from_the_header_alone() {
+        assert!(forwardable_as_is(&head(10, 9, 0)));
+        assert!(forwardable_as_is(&head(10, 9, 4)), "zstd as it is");
+        assert!(!forwardable_as_is(&head(10, 12, 0)), "offset holes");
+        assert!(!forwardable_as_is(&head(1, 0, ATTR_CONTROL)));
+        assert!(!forwardable_as_is(&head(10, 9, ATTR_LOG_APPEND_TIME)));
+        assert!(!forwardable_as_is(&head(0, -1, 0)), "empty");
+        assert!(!forwardable_as_is(&head(10, 9, 5)), "unknown codec");
+        let mut old = head(10, 9, 0);
+        old[16] = 1;
+        assert!(!forwardable_as_is(&old), "magic v1");
+        let mut negative = head(10, 9, 0);
+        negative[0] = 0x80;
+        assert!(!forwardable_as_is(&negative), "negative base offset");
+        let mut last = head(10, 9, 0);
+        last[0..8].copy_from_slice(&(i64::MAX - 5).to_be_bytes());
+        assert!(!forwardable_as_is(&last), "offsets past i64::MAX");
+        // A real batch's header agrees with the batch's own accessors.
+        let batch = sample_batch(&[b"a", b"b"], Compression::None);
+        let header: [u8; HEADER_LEN] = batch.as_bytes()[..HEADER_LEN].try_into().unwrap();
+        assert!(forwardable_as_is(&header));
+    }
 
     fn sample_batch(values: &[&[u8]], compression: Compression) -> RecordBatch {
         let records: Vec<NewRecord> = values

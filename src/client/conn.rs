@@ -610,12 +610,9 @@ async fn read_streamed(
     ask: SpliceAsk,
 ) -> Result<(), String> {
     let mut corr = Vec::with_capacity(4);
-    while corr.len() < 4 {
-        let want = 4 - corr.len();
-        let (res, b) = inner.stream.read_into(corr, want).await;
-        corr = b;
-        read_result(res)?;
-    }
+    fetch_stream::read_exact(&inner.stream, &mut corr, 4)
+        .await
+        .map_err(|e| e.reason().to_string())?;
     let corr = i32::from_be_bytes([corr[0], corr[1], corr[2], corr[3]]);
     let (expected, version) = match inner.pending.borrow().front() {
         Some(p) => (p.correlation_id, p.version),
