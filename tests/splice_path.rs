@@ -75,6 +75,16 @@ fn metrics_endpoint_counts_every_record() {
     scenarios::metrics_endpoint_counts_every_record(KAFKA_4);
 }
 
+/// One of the metrics endpoint's splice counters (`family{path="..."}`).
+fn metric(km: &common::Kmirror, path: &str, family: &str) -> u64 {
+    let (_, body) = km.get("/metrics");
+    let prefix = format!("{family}{{path=\"{path}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 /// A plain stream of large batches: every record arrives exactly, and the
 /// bytes read into kmirror's memory on the splice path are the protocol's
 /// fields and 61 bytes per batch, nothing of the records.
@@ -109,15 +119,6 @@ fn record_bytes_are_moved_without_being_read() {
     common::wait_until(Duration::from_secs(120), "the mirror to catch up", || {
         common::total_end_offset(&pair.target, &format!("A.{topic}")) >= want
     });
-    // The metrics endpoint's counters, after a report has carried them.
-    let metric = |km: &common::Kmirror, path: &str, family: &str| -> u64 {
-        let (_, body) = km.get("/metrics");
-        let prefix = format!("{family}{{path=\"{path}\"}} ");
-        body.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map_or(0, |v| v as u64)
-    };
     let mut spliced = 0;
     common::wait_until(Duration::from_secs(30), "the splice counters", || {
         spliced = metric(&km, "spliced", "kmirror_splice_bytes");
@@ -149,5 +150,61 @@ fn record_bytes_are_moved_without_being_read() {
     assert!(
         batches > 0 && headers + copied <= 61 * all_batches && copied == 0,
         "bytes of record sets read into memory: {headers} of headers and {copied} of records for {all_batches} batches ({batches} spliced)\n{counters}"
+    );
+}
+
+/// When the system grants no pipes (the user's pipe budget spent; a
+/// failpoint stands in for it, as root is not bound by the limits), the
+/// splice path reads everything into memory, truncated tails included, and
+/// mirrors every record exactly.
+#[test]
+fn no_pipes_to_be_had_copies_and_loses_nothing() {
+    splice();
+    let pair = common::pair(KAFKA_4);
+    let topic = "splice-no-pipes";
+    tools::create_topic(&pair.source, topic, 2, &[]).unwrap();
+    tools::producer_perf(
+        &pair.source,
+        topic,
+        20_000,
+        1024,
+        -1,
+        &[("batch.size", "262144"), ("linger.ms", "50")],
+    )
+    .unwrap();
+    // Responses of one 256 KiB batch and the cut start of the next.
+    let cfg = common::mm2_file(
+        pair,
+        "splice-no-pipes",
+        &format!(
+            "topics = {topic}\n\
+             consumer.max.partition.fetch.bytes = 300000\n\
+             heartbeats.replication.enabled = false\n\
+             emit.heartbeats.enabled = false"
+        ),
+    );
+    let mut km = common::Kmirror::start_with_env(&cfg, &[], &[("KMIRROR_FAILPOINT_NO_PIPES", "1")]);
+    let want = common::total_end_offset(&pair.source, topic);
+    common::wait_until(Duration::from_secs(120), "the mirror to catch up", || {
+        common::total_end_offset(&pair.target, &format!("A.{topic}")) >= want
+    });
+    let mut copied = 0;
+    common::wait_until(Duration::from_secs(30), "the splice counters", || {
+        copied = metric(&km, "copied", "kmirror_splice_bytes");
+        copied >= 20_000 * 1024
+    });
+    let spliced = metric(&km, "spliced", "kmirror_splice_bytes");
+    let truncated = metric(&km, "truncated", "kmirror_splice_batches");
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
+    common::assert_mirrored_exactly(&pair.source, topic, &pair.target, &format!("A.{topic}"));
+    assert_eq!(spliced, 0, "nothing can be spliced without pipes");
+    assert!(
+        truncated > 0,
+        "the responses should have ended in cut batches"
+    );
+    assert!(
+        km.output().contains("cannot open a splice pipe"),
+        "{}",
+        km.output()
     );
 }

@@ -114,6 +114,7 @@ pub struct Pipes {
     by_partition: HashMap<String, HashMap<i32, Vec<Rc<Pipe>>>>,
     count: usize,
     scratch: Option<Rc<Pipe>>,
+    scratch_refused: bool,
 }
 
 impl Pipes {
@@ -168,14 +169,22 @@ impl Pipes {
         Some(pipe)
     }
 
-    fn scratch(&mut self) -> Result<Rc<Pipe>, StreamError> {
-        if let Some(p) = &self.scratch {
-            return Ok(p.clone());
+    /// The pipe truncated tails are thrown away through; `None` when the
+    /// system grants none (the user's pipe budget is spent), and then for
+    /// the rest of the connection.
+    fn scratch(&mut self) -> Option<Rc<Pipe>> {
+        if self.scratch.is_none() && !self.scratch_refused {
+            match Pipe::new(1 << 20) {
+                Ok(p) => self.scratch = Some(p),
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot open a splice pipe; truncated tails are read and dropped: {e}"
+                    );
+                    self.scratch_refused = true;
+                }
+            }
         }
-        let p = Pipe::new(1 << 20)
-            .map_err(|e| StreamError::Closed(format!("cannot open a pipe: {e}")))?;
-        self.scratch = Some(p.clone());
-        Ok(p)
+        self.scratch.clone()
     }
 }
 
@@ -374,7 +383,21 @@ impl RecordSet<'_> {
     }
 
     async fn discard(&self, n: usize, counts: &mut SpliceCounts) -> Result<(), StreamError> {
-        let scratch = self.pipes.borrow_mut().scratch()?;
+        let scratch = self.pipes.borrow_mut().scratch();
+        let Some(scratch) = scratch else {
+            // No pipe to be had: read the tail a piece at a time and drop it.
+            const PIECE: usize = 64 * 1024;
+            let mut piece = Vec::with_capacity(n.min(PIECE));
+            let mut left = n;
+            while left > 0 {
+                piece.clear();
+                let k = left.min(PIECE);
+                read_exact(self.stream, &mut piece, k).await?;
+                left -= k;
+            }
+            counts.copied_bytes += n as u64;
+            return Ok(());
+        };
         splice::discard(self.sock, &scratch, n)
             .await
             .map_err(read_failed)?;

@@ -132,7 +132,7 @@ const KNOWN: &[(&str, Compare, &str)] = &[
     (
         "fs.pipe-user-pages-hard",
         Compare::Budget,
-        "pages all pipes of one user may hold (0: no limit); past it no pipe can be sized, and the splice path reads records into memory",
+        "pages all pipes of one user may hold (0: no limit); past it no new pipe can be opened, and the splice path reads records into memory",
     ),
 ];
 
