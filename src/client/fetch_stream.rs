@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kmirror_proto::batch::{forwardable_as_is, RecordBatch, HEADER_LEN, LOG_OVERHEAD};
@@ -29,6 +30,9 @@ use crate::net::Stream;
 const MAX_PIPES_PER_CONN: usize = 1024;
 /// At most this many pipes per partition on a connection.
 const MAX_PIPES_PER_PARTITION: usize = 16;
+/// How often a connection closes the pipes nothing is in or waiting for
+/// (an idle partition's), and tries again to open pipes after a refusal.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 /// What a Fetch request asks of the splice path.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +117,10 @@ pub struct Pipes {
     /// a time, so each pipe's bodies leave in the order they entered.
     by_partition: HashMap<String, HashMap<i32, Vec<Rc<Pipe>>>>,
     count: usize,
+    /// The system refused a pipe: none is asked for until the next sweep.
+    refused: bool,
+    warned: bool,
+    swept: Option<Instant>,
     scratch: Option<Rc<Pipe>>,
     scratch_refused: bool,
 }
@@ -140,7 +148,7 @@ impl Pipes {
         };
         // A broken pipe takes nothing more; bodies still holding it keep
         // it alive until they are dropped.
-        self.count -= drop_pipes(list, Pipe::is_broken);
+        self.count -= drop_pipes(list, |p| p.is_broken());
         if let Some(last) = list.last().filter(|p| p.room() >= len) {
             return Some(last.clone());
         }
@@ -148,25 +156,54 @@ impl Pipes {
             // Nothing is ahead of a body in an empty pipe. Other empty
             // pipes are closed: the user's pipe budget is shared.
             let pipe = list.remove(i);
-            self.count -= drop_pipes(list, Pipe::is_empty);
+            self.count -= drop_pipes(list, |p| p.is_empty());
             list.push(pipe.clone());
             return Some(pipe);
         }
-        if list.len() >= MAX_PIPES_PER_PARTITION || self.count >= MAX_PIPES_PER_CONN {
+        if self.refused || list.len() >= MAX_PIPES_PER_PARTITION || self.count >= MAX_PIPES_PER_CONN
+        {
             return None;
         }
         let pipe = match Pipe::new(ask.pipe_bytes) {
             Ok(p) => p,
             Err(e) => {
-                // No more pipes on this connection: copy from here on.
-                tracing::warn!(topic, partition, "cannot open a splice pipe; records that do not fit the pipes already open are copied: {e}");
-                self.count = MAX_PIPES_PER_CONN;
+                // Copy what does not fit the open pipes until the next
+                // sweep has closed idle ones.
+                if !std::mem::replace(&mut self.warned, true) {
+                    tracing::warn!(topic, partition, "cannot open a splice pipe; records that do not fit the pipes already open are copied: {e}");
+                }
+                self.refused = true;
                 return None;
             }
         };
         self.count += 1;
         list.push(pipe.clone());
         Some(pipe)
+    }
+
+    /// Closes the pipes nothing is in and no body holds, at most once every
+    /// [`SWEEP_EVERY`]: an idle partition keeps no pipe (pipes count
+    /// against the user's pipe budget and the open-file limit), and
+    /// partitions gone from the connection leave no entry.
+    fn sweep(&mut self, now: Instant) {
+        if self
+            .swept
+            .is_some_and(|at| now.duration_since(at) < SWEEP_EVERY)
+        {
+            return;
+        }
+        self.swept = Some(now);
+        self.refused = false;
+        let mut closed = 0;
+        for partitions in self.by_partition.values_mut() {
+            for list in partitions.values_mut() {
+                closed += drop_pipes(list, |p| p.is_empty() && Rc::strong_count(p) == 1);
+            }
+            partitions.retain(|_, list| !list.is_empty());
+        }
+        self.by_partition
+            .retain(|_, partitions| !partitions.is_empty());
+        self.count -= closed;
     }
 
     /// The pipe truncated tails are thrown away through; `None` when the
@@ -189,7 +226,7 @@ impl Pipes {
 }
 
 /// Takes the pipes `drop` picks out of `list`; how many went.
-fn drop_pipes(list: &mut Vec<Rc<Pipe>>, drop: impl Fn(&Pipe) -> bool) -> usize {
+fn drop_pipes(list: &mut Vec<Rc<Pipe>>, drop: impl Fn(&Rc<Pipe>) -> bool) -> usize {
     let before = list.len();
     list.retain(|p| !drop(p));
     before - list.len()
@@ -206,6 +243,7 @@ pub async fn read(
     version: i16,
     ask: SpliceAsk,
 ) -> Result<StreamedFetch, StreamError> {
+    pipes.borrow_mut().sweep(Instant::now());
     let mut scan = FetchScan::new(version).map_err(malformed)?;
     let mut counts = SpliceCounts::default();
     let mut fields: Vec<u8> = Vec::with_capacity(256);
@@ -469,6 +507,35 @@ pub(crate) async fn read_exact(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sweep_closes_the_pipes_nothing_is_in_or_waiting_for() {
+        let ask = SpliceAsk {
+            min_body: 1,
+            pipe_bytes: 1 << 20,
+        };
+        let mut pipes = Pipes::default();
+        let t0 = Instant::now();
+        pipes.sweep(t0);
+        let idle = pipes.for_body("idle", 0, 1000, &ask).expect("a pipe");
+        let busy = pipes.for_body("busy", 3, 1000, &ask).expect("a pipe");
+        assert_eq!(pipes.count, 2);
+        drop(idle);
+        // A body (here the handle itself) still holds the busy one.
+        pipes.sweep(t0 + SWEEP_EVERY / 2);
+        assert_eq!(
+            pipes.count, 2,
+            "not yet: a sweep at most every {SWEEP_EVERY:?}"
+        );
+        pipes.sweep(t0 + SWEEP_EVERY);
+        assert_eq!(pipes.count, 1);
+        assert!(!pipes.by_partition.contains_key("idle"));
+        assert!(pipes.by_partition["busy"][&3][0].is_empty());
+        drop(busy);
+        pipes.sweep(t0 + SWEEP_EVERY * 2);
+        assert_eq!(pipes.count, 0);
+        assert!(pipes.by_partition.is_empty());
+    }
 
     #[test]
     fn only_large_batches_forwarded_as_they_came_are_spliced() {

@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -31,6 +32,21 @@ use super::buffers;
 /// A pipe smaller than this is not worth its descriptors: the user's pipe
 /// budget (`fs.pipe-user-pages-soft`) is spent, and new pipes get 2 pages.
 const SMALLEST_USEFUL_PIPE: usize = 64 * 1024;
+
+/// Pipes open in the process (all workers).
+static OPEN_PIPES: AtomicUsize = AtomicUsize::new(0);
+
+/// The most pipes the process opens: a quarter of the open-file soft limit
+/// (a pipe takes two descriptors, so half the limit), leaving the rest to
+/// broker connections, which must never fail for want of a descriptor.
+fn most_pipes() -> usize {
+    static MOST: OnceLock<usize> = OnceLock::new();
+    *MOST.get_or_init(|| match super::limits::open_files() {
+        Ok((Some(soft), _)) => usize::try_from(soft / 4).unwrap_or(usize::MAX),
+        Ok((None, _)) => usize::MAX,
+        Err(_) => 256,
+    })
+}
 
 /// A kernel pipe holding the record bytes of one partition's batches
 /// between the source connection that read them and the target connection
@@ -69,10 +85,18 @@ impl Pipe {
         if std::env::var_os("KMIRROR_FAILPOINT_NO_PIPES").is_some() {
             return Err(io::Error::other("failpoint: the system grants no pipes"));
         }
+        let most = most_pipes();
+        if OPEN_PIPES.fetch_add(1, Ordering::Relaxed) >= most {
+            OPEN_PIPES.fetch_sub(1, Ordering::Relaxed);
+            return Err(io::Error::other(format!(
+                "{most} pipes are open, a quarter of the open-file limit (the rest is kept for connections)"
+            )));
+        }
         let mut fds = [0 as RawFd; 2];
         // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
         let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
         if rc != 0 {
+            OPEN_PIPES.fetch_sub(1, Ordering::Relaxed);
             return Err(io::Error::last_os_error());
         }
         // SAFETY: pipe2 succeeded, so both descriptors are open and owned
@@ -95,6 +119,7 @@ impl Pipe {
         // SAFETY: F_GETPIPE_SZ takes no argument and returns the size.
         let capacity = unsafe { libc::fcntl(write_end.as_raw_fd(), libc::F_GETPIPE_SZ) };
         if capacity < SMALLEST_USEFUL_PIPE as libc::c_int {
+            OPEN_PIPES.fetch_sub(1, Ordering::Relaxed);
             return Err(io::Error::other(format!(
                 "the system grants pipes of {capacity} bytes (fs.pipe-user-pages-soft is spent)"
             )));
@@ -185,6 +210,7 @@ impl Pipe {
 
 impl Drop for Pipe {
     fn drop(&mut self) {
+        OPEN_PIPES.fetch_sub(1, Ordering::Relaxed);
         let st = self.state.borrow();
         buffers::released((st.entered - st.left) as usize);
     }
