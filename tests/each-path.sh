@@ -49,6 +49,8 @@ splice_skips=(
     --skip password_from_a_file_provider_never_appears_in_debug_output
     --skip mutual_tls_source_to_scram_sha512_target_with_every_codec
     --skip sessions_renewed_under_a_60s_stream
+    --skip tls_to_a_plaintext_listener_is_named_and_retried
+    --skip batches_move_over_mutual_tls_and_the_copies_are_counted
     # Zero allocations per batch is the copying fast path's claim; a
     # spliced batch costs about 2.3 (its body's handle and its share of a
     # response's lists: docs/architecture.md, "The splice path").
