@@ -419,6 +419,16 @@ async fn take_transactional_ids(
 ) -> Result<(), crate::client::ClientError> {
     if share.slot >= 0 {
         let slot = share.slot as usize;
+        // Fenced before the workers hear of the slot: a worker that took
+        // an id first would have its new epoch bumped by this fence and
+        // take that for another instance taking over.
+        super::fence_slot(plan, flow, slot, workers.len()).await?;
+        tracing::info!(
+            flow = %plan.name(),
+            slot,
+            transactional_ids = workers.len(),
+            "fenced earlier holders of the flow's transactional ids of this instance's fleet slot"
+        );
         for w in workers {
             let _ = w
                 .send(ToWorker::TxnSlot {
@@ -428,13 +438,6 @@ async fn take_transactional_ids(
                 })
                 .await;
         }
-        super::fence_slot(plan, flow, slot, workers.len()).await?;
-        tracing::info!(
-            flow = %plan.name(),
-            slot,
-            transactional_ids = workers.len(),
-            "fenced earlier holders of the flow's transactional ids of this instance's fleet slot"
-        );
     }
     if joined.leader && !dealt.is_empty() {
         // (slot -> workers) of this generation's working members.
