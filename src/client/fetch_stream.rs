@@ -119,6 +119,7 @@ pub struct Pipes {
     count: usize,
     /// The system refused a pipe: none is asked for until the next sweep.
     refused: bool,
+    /// A refusal was logged (once per connection).
     warned: bool,
     swept: Option<Instant>,
     scratch: Option<Rc<Pipe>>,
@@ -194,6 +195,7 @@ impl Pipes {
         }
         self.swept = Some(now);
         self.refused = false;
+        self.scratch_refused = false;
         let mut closed = 0;
         for partitions in self.by_partition.values_mut() {
             for list in partitions.values_mut() {
@@ -207,16 +209,18 @@ impl Pipes {
     }
 
     /// The pipe truncated tails are thrown away through; `None` when the
-    /// system grants none (the user's pipe budget is spent), and then for
-    /// the rest of the connection.
+    /// system grants none (the user's pipe budget is spent), and then until
+    /// the next sweep.
     fn scratch(&mut self) -> Option<Rc<Pipe>> {
         if self.scratch.is_none() && !self.scratch_refused {
             match Pipe::new(1 << 20) {
                 Ok(p) => self.scratch = Some(p),
                 Err(e) => {
-                    tracing::warn!(
-                        "cannot open a splice pipe; truncated tails are read and dropped: {e}"
-                    );
+                    if !std::mem::replace(&mut self.warned, true) {
+                        tracing::warn!(
+                            "cannot open a splice pipe; truncated tails are read and dropped: {e}"
+                        );
+                    }
                     self.scratch_refused = true;
                 }
             }
