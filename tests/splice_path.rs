@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{scenarios, KAFKA_4};
+use kmirror_harness::cluster::ClusterPair;
 use kmirror_harness::tools;
 
 fn splice() {
@@ -75,6 +76,21 @@ fn metrics_endpoint_counts_every_record() {
     scenarios::metrics_endpoint_counts_every_record(KAFKA_4);
 }
 
+/// `records` 1 KiB records in `partitions` partitions of a new `topic`, in
+/// uncompressed batches of up to 256 KiB.
+fn large_batches(pair: &ClusterPair, topic: &str, partitions: i32, records: u64) {
+    tools::create_topic(&pair.source, topic, partitions, &[]).unwrap();
+    tools::producer_perf(
+        &pair.source,
+        topic,
+        records,
+        1024,
+        -1,
+        &[("batch.size", "262144"), ("linger.ms", "50")],
+    )
+    .unwrap();
+}
+
 /// One of the metrics endpoint's splice counters (`family{path="..."}`).
 fn metric(km: &common::Kmirror, path: &str, family: &str) -> u64 {
     let (_, body) = km.get("/metrics");
@@ -93,17 +109,7 @@ fn record_bytes_are_moved_without_being_read() {
     splice();
     let pair = common::pair(KAFKA_4);
     let topic = "splice-plain";
-    tools::create_topic(&pair.source, topic, 3, &[]).unwrap();
-    // 1 KiB records in batches of up to 256 KiB, uncompressed.
-    tools::producer_perf(
-        &pair.source,
-        topic,
-        30_000,
-        1024,
-        -1,
-        &[("batch.size", "262144"), ("linger.ms", "50")],
-    )
-    .unwrap();
+    large_batches(pair, topic, 3, 30_000);
     // Other tests' heartbeats stay out of the counters.
     let cfg = common::mm2_file(
         pair,
@@ -162,16 +168,7 @@ fn no_pipes_to_be_had_copies_and_loses_nothing() {
     splice();
     let pair = common::pair(KAFKA_4);
     let topic = "splice-no-pipes";
-    tools::create_topic(&pair.source, topic, 2, &[]).unwrap();
-    tools::producer_perf(
-        &pair.source,
-        topic,
-        20_000,
-        1024,
-        -1,
-        &[("batch.size", "262144"), ("linger.ms", "50")],
-    )
-    .unwrap();
+    large_batches(pair, topic, 2, 20_000);
     // Responses of one 256 KiB batch and the cut start of the next.
     let cfg = common::mm2_file(
         pair,

@@ -317,15 +317,20 @@ fn tune_check_reports_this_host_with_fixes() {
     );
 }
 
+/// `kmirror tune check --profile small-host --config file`.
+fn tune_check_small_host(file: &Path) -> std::process::Output {
+    Command::new(KMIRROR)
+        .args(["tune", "check", "--profile", "small-host", "--config"])
+        .arg(file)
+        .output()
+        .expect("run kmirror tune check")
+}
+
 #[test]
 fn tune_check_follows_the_route_to_each_cluster() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = config(dir.path(), "host.vm.swappiness = 100\n");
-    let out = Command::new(KMIRROR)
-        .args(["tune", "check", "--profile", "small-host", "--config"])
-        .arg(&file)
-        .output()
-        .expect("run kmirror tune check");
+    let out = tune_check_small_host(&file);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{report}");
     assert!(
@@ -350,11 +355,7 @@ fn tune_check_follows_the_route_to_each_cluster() {
 fn tune_check_with_splice_on_checks_this_hosts_pipe_limits() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = config(dir.path(), "kmirror.io = epoll\nA->B.kmirror.splice = on\n");
-    let out = Command::new(KMIRROR)
-        .args(["tune", "check", "--profile", "small-host", "--config"])
-        .arg(&file)
-        .output()
-        .expect("run kmirror tune check");
+    let out = tune_check_small_host(&file);
     let report = String::from_utf8_lossy(&out.stdout);
     let soft: u64 = sysctl("fs.pipe-user-pages-soft").parse().expect("a number");
     let line = report
@@ -384,11 +385,7 @@ fn tune_check_with_splice_on_checks_this_hosts_pipe_limits() {
     );
     // Without splice = on, no pipe limits are checked.
     let plain = config(dir.path(), "");
-    let out = Command::new(KMIRROR)
-        .args(["tune", "check", "--profile", "small-host", "--config"])
-        .arg(&plain)
-        .output()
-        .expect("run kmirror tune check");
+    let out = tune_check_small_host(&plain);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("fs.pipe"));
 }
 
