@@ -236,6 +236,51 @@ fn an_exactly_once_fleet_writes_each_record_once_through_crashes() {
     fleet_run("fleet-eos", true);
 }
 
+/// A partition given back to the fleet and dealt again to the same worker
+/// starts its sequences afresh, so it must be sent under a producer id that
+/// has not written it: the target takes a batch whose sequence range matches
+/// one it keeps from that id for a retried duplicate, answers with the old
+/// batch's offset and writes nothing. Each round here is one source batch
+/// of ten records per partition, the shape that would match; one worker per
+/// instance, so whichever partition the first keeps goes back to the worker
+/// that wrote it.
+#[test]
+fn a_partition_dealt_back_to_its_worker_is_not_taken_for_a_duplicate() {
+    let pair = pair(KAFKA_4);
+    let topic = "fleet-dealt-back";
+    let partitions = 2;
+    tools::create_topic(&pair.source, topic, partitions, &[]).unwrap();
+    let round = |r: usize| {
+        let records: Vec<TestRecord> = (0..20i32)
+            .map(|i| TestRecord::new(format!("r{r}-{i}")).with_partition(i % partitions))
+            .collect();
+        let one_batch = [("linger.ms", "1000"), ("batch.size", "1048576")];
+        tools::produce_with(&pair.source, topic, &records, &one_batch).unwrap();
+    };
+    round(0);
+    let file = fleet_file(
+        pair,
+        ("G", "H"),
+        topic,
+        "tasks.max = 2\nkmirror.workers = 1\n",
+    );
+    let target_topic = format!("G.{topic}");
+    let mut a = start(&file, "a");
+    wait_for_shares(&[&a], &[2], "the first instance mirrors both partitions");
+    wait_until(Duration::from_secs(120), "round 0 mirrored", || {
+        total_end_offset(&pair.target, &target_topic) >= 20
+    });
+    let mut b = start(&file, "b");
+    wait_for_shares(&[&a, &b], &[1, 1], "a partition each");
+    round(1);
+    wait_until(Duration::from_secs(120), "round 1 mirrored", || {
+        total_end_offset(&pair.target, &target_topic) >= 40
+    });
+    assert_eq!(a.stop(), Some(0), "{}", a.output());
+    assert_eq!(b.stop(), Some(0), "{}", b.output());
+    assert_mirrored_at_least_once(&pair.source, topic, &pair.target, &target_topic);
+}
+
 /// Two running instances given one `--instance-id` (an operator's slip):
 /// the older is fenced by the coordinator and stops the flow with an error
 /// naming the id; the newer mirrors on.

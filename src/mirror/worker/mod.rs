@@ -337,6 +337,15 @@ impl Worker {
         {
             p.release();
         }
+        if !self.plans[flow].exactly_once {
+            // A partition dealt back here later starts its sequences at 0:
+            // under the id that wrote it, the target could take its first
+            // batch for a retry of one it holds (same sequence range),
+            // answer with that batch's offset and write nothing. Partitions
+            // dealt from now on wait for a new id. (Exactly-once flows get
+            // a new epoch with every slot.)
+            self.producer_ids.borrow_mut()[flow] = None;
+        }
         self.wake.notify_waiters();
         while self.flow_in_flight[flow].get() > 0 && Instant::now() < by {
             tokio::time::sleep(Duration::from_millis(5)).await;
