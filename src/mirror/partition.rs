@@ -189,6 +189,11 @@ pub struct Partition {
     /// producer accepts any first sequence, so a failed first batch followed
     /// by an accepted second one would leave a gap nothing detects.
     pub confirmed: bool,
+    /// A batch sent after the last acknowledged one failed, and may not be
+    /// written: acknowledgements of later batches cannot move the position
+    /// past it (its records would be skipped). They join `unconfirmed` and
+    /// go out again with it after the rewind, matched as duplicates.
+    pub behind_failure: bool,
     pub status: Status,
     /// Why the last fetch's data could not be forwarded (a malformed
     /// record set, a CRC mismatch, a batch that inflates past the limit, an
@@ -254,6 +259,7 @@ impl Partition {
             next_sequence: 0,
             acked_sequence: 0,
             confirmed: false,
+            behind_failure: false,
             status: Status::Active,
             defect: None,
             fetch_retry_at: None,
@@ -597,9 +603,14 @@ impl Partition {
         Some(out)
     }
 
-    /// The oldest in-flight batch was acknowledged.
+    /// The oldest in-flight batch was acknowledged: the batch, or `None`
+    /// when it is behind a failed one (see [`Partition::behind_failure`]).
     pub fn on_ack(&mut self) -> Option<Sent> {
         let s = self.inflight.pop_front()?;
+        if self.behind_failure {
+            self.unconfirmed.push((s.first_source(), s.batch_end));
+            return None;
+        }
         self.confirmed = true;
         self.produce_failures = 0;
         self.acked_offset = Some(s.next_offset);
@@ -619,6 +630,7 @@ impl Partition {
         let s = self.inflight.pop_front();
         if let Some(s) = &s {
             self.unconfirmed.push((s.first_source(), s.batch_end));
+            self.behind_failure = true;
         }
         match &mut self.status {
             Status::Failed(_) | Status::Released => {}
@@ -641,7 +653,7 @@ impl Partition {
 
     /// The partition stops: nothing after the failed batch is produced.
     pub fn fail(&mut self, reason: String) {
-        self.inflight.pop_front();
+        self.drop_failed();
         if !self.is_stopped() {
             self.status = Status::Failed(reason);
         }
@@ -649,10 +661,42 @@ impl Partition {
         self.queued_bytes = 0;
     }
 
+    /// The source log no longer holds the position (deleted or truncated
+    /// there): resume at `offset`. Batches sent from the old position and
+    /// not acknowledged may be on the target under this producer, and the
+    /// sequences carried on from here could match one of them (the target
+    /// would answer it as a duplicate and write nothing); then, unless
+    /// `transactional` (an abort gives those a new epoch), the partition
+    /// waits for a new producer id first.
+    pub fn jump_to(&mut self, offset: i64, transactional: bool) {
+        self.fetch_offset = Some(offset);
+        self.acked_offset = Some(offset);
+        let on_target =
+            !self.unconfirmed.is_empty() || !self.resend_bounds.is_empty() || self.behind_failure;
+        self.unconfirmed.clear();
+        self.resend_bounds.clear();
+        self.behind_failure = false;
+        if on_target && !transactional && self.is_active() {
+            self.status = Status::Recovering {
+                reset_producer: true,
+                retry_at: Instant::now(),
+            };
+        }
+    }
+
+    /// The oldest in-flight batch was refused for good: nothing after it
+    /// moves the position.
+    pub fn drop_failed(&mut self) {
+        if self.inflight.pop_front().is_some() {
+            self.behind_failure = true;
+        }
+    }
+
     /// After a failure, once nothing is in flight: drop what was fetched and
     /// resume from the last acknowledged batch with its sequence.
     pub fn rewind(&mut self) {
         debug_assert!(self.inflight.is_empty());
+        self.behind_failure = false;
         self.queue.clear();
         self.queued_bytes = 0;
         self.fetch_offset = self.acked_offset;
@@ -687,6 +731,7 @@ impl Partition {
         // The target discards the aborted batches: nothing to match.
         self.unconfirmed.clear();
         self.resend_bounds.clear();
+        self.behind_failure = false;
         self.in_txn = false;
         self.inflight.clear();
         self.queue.clear();
@@ -842,6 +887,78 @@ mod tests {
         assert!(p.queue.is_empty());
         // The failed batch may be on the target: it is resent as it was.
         assert_eq!(p.resend_bounds, [(2, 4)]);
+    }
+
+    #[test]
+    fn an_ack_behind_a_failed_batch_does_not_move_the_position() {
+        let mut p = part();
+        for base in [0, 2, 4] {
+            p.enqueue(batch(base, 2), base + 2);
+        }
+        p.confirmed = true;
+        for _ in 0..3 {
+            p.take_next(true, false);
+        }
+        p.on_ack();
+        // 2..4 fails (it may not be written); 4..6 is acknowledged (a
+        // broker that forgot the producer takes any sequence).
+        p.on_retriable_failure(false, Instant::now(), std::time::Duration::from_millis(1));
+        assert!(p.on_ack().is_none(), "no map point, no progress");
+        assert_eq!((p.acked_offset, p.acked_sequence), (Some(2), 2));
+        p.rewind();
+        assert_eq!(p.fetch_offset, Some(2));
+        assert_eq!(p.resend_bounds, [(2, 4), (4, 6)]);
+        assert!(!p.behind_failure);
+    }
+
+    #[test]
+    fn a_refused_batch_holds_the_position_of_a_stopped_or_released_partition() {
+        for released in [false, true] {
+            let mut p = part();
+            p.enqueue(batch(0, 2), 2);
+            p.enqueue(batch(2, 2), 4);
+            p.confirmed = true;
+            p.take_next(true, false);
+            p.take_next(true, false);
+            if released {
+                p.release();
+                p.drop_failed();
+            } else {
+                p.fail("rejected".into());
+                assert!(p.is_failed());
+            }
+            // Without idempotence the target takes the next batch anyway:
+            // committing past the refused one would skip it after a restart
+            // or on the next owner.
+            p.on_ack();
+            assert_eq!(p.acked_offset, Some(0), "released: {released}");
+        }
+    }
+
+    #[test]
+    fn a_jump_past_batches_the_target_may_hold_takes_a_new_producer() {
+        let mut p = part();
+        p.enqueue(batch(0, 2), 2);
+        p.confirmed = true;
+        p.take_next(true, false);
+        p.on_retriable_failure(false, Instant::now(), std::time::Duration::from_millis(1));
+        p.rewind();
+        assert_eq!(p.resend_bounds, [(0, 2)]);
+        // The source deleted 0..300 before the refetch.
+        p.jump_to(300, false);
+        assert_eq!((p.fetch_offset, p.acked_offset), (Some(300), Some(300)));
+        assert!(p.resend_bounds.is_empty());
+        assert!(matches!(
+            p.status,
+            Status::Recovering {
+                reset_producer: true,
+                ..
+            }
+        ));
+        // Nothing unacknowledged: the sequences carry on as they are.
+        let mut q = part();
+        q.jump_to(300, false);
+        assert!(q.is_active());
     }
 
     #[test]

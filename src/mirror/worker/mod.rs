@@ -405,7 +405,7 @@ impl Worker {
         if p.is_released() {
             // Given back: the batch is not this instance's to report; the
             // partition's owner sends it again from the committed position.
-            p.inflight.pop_front();
+            p.drop_failed();
             return;
         }
         if p.is_failed() {

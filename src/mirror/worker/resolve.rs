@@ -343,20 +343,23 @@ impl Worker {
         if !p.queue.is_empty() || !p.inflight.is_empty() {
             return Ok(());
         }
+        let transactional = self.plans[flow].exactly_once;
         if pos < earliest {
             tracing::warn!(
                 cluster = %self.sources[flow].name(), topic, partition,
                 "records at offsets {pos}..{earliest} were deleted on the source before they were mirrored; resuming at {earliest}"
             );
-            p.fetch_offset = Some(earliest);
-            p.acked_offset = Some(earliest);
+            p.jump_to(earliest, transactional);
         } else if pos > latest {
             tracing::warn!(
                 cluster = %self.sources[flow].name(), topic, partition,
                 "position {pos} is beyond the source log end {latest} (the source log was truncated); resuming at {latest}"
             );
-            p.fetch_offset = Some(latest);
-            p.acked_offset = Some(latest);
+            p.jump_to(latest, transactional);
+        }
+        if !p.is_active() {
+            // A new producer id first (see `Partition::jump_to`).
+            self.want_resolving(flow);
         }
         Ok(())
     }
