@@ -690,3 +690,46 @@ fn extreme_timestamps_are_mirrored_without_overflow() {
         assert_eq!(km.stop(), Some(0), "{name}:\n{}", km.output());
     }
 }
+
+/// A commit whose answer is lost (the coordinator closes the connection
+/// after EndTxn) may have happened: kmirror asks again instead of aborting,
+/// since an abort would rewind to the previous commit and write again what
+/// the coordinator committed.
+#[test]
+fn an_unanswered_commit_is_asked_again_not_aborted() {
+    let source = FakeBroker::start(
+        "eos-lost-commit-source",
+        Role::Source {
+            topic: TOPIC.into(),
+            partitions: 3,
+            template: Template::new(4096).expect("template"),
+            log_end: 10_000,
+        },
+    )
+    .unwrap();
+    let target = FakeBroker::start("eos-lost-commit-target", Role::Target).unwrap();
+    target.inject(Rule::on(Api::EndTxn, Fault::Disconnect).times(1));
+    let path = fake::fake_mm2(
+        "eos-lost-commit",
+        &source,
+        &target,
+        "request.timeout.ms = 2000\n\
+         exactly.once.source.support = enabled\n\
+         kmirror.transaction.interval.ms = 100",
+    );
+    let mut km = Kmirror::start(&path, &[]);
+    wait_until(Duration::from_secs(40), "a second EndTxn", || {
+        target.requests(Api::EndTxn) >= 2
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let out = km.output();
+    assert!(
+        out.contains("EndTxn (commit) went unanswered"),
+        "the lost answer is not said:\n{out}"
+    );
+    assert!(
+        !out.contains("aborting the transaction"),
+        "a commit that may have happened was aborted:\n{out}"
+    );
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
+}

@@ -87,3 +87,8 @@ fn verify_reports_identical_and_names_an_altered_record() {
 fn verify_accepts_a_topic_mirrormaker_2_mirrored() {
     scenarios::verify_accepts_a_topic_mirrormaker_2_mirrored(KAFKA_4);
 }
+
+#[test]
+fn exactly_once_mirrors_a_topic_created_while_running() {
+    scenarios::exactly_once_mirrors_a_topic_created_while_running(KAFKA_4);
+}

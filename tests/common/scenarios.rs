@@ -1247,3 +1247,56 @@ pub fn verify_accepts_a_topic_mirrormaker_2_mirrored(version: &str) {
         "{out}"
     );
 }
+
+/// Exactly-once, a topic created while kmirror runs: its partitions join
+/// the running transactional producer's transactions (they were once left
+/// without a producer until the next abort, and nothing of them was sent).
+pub fn exactly_once_mirrors_a_topic_created_while_running(version: &str) {
+    let pair = pair(version);
+    let (first, late) = ("eos-late-a", "eos-late-b");
+    tools::create_topic(&pair.source, first, 1, &[]).unwrap();
+    tools::produce(&pair.source, first, &records(20, "first", 1)).unwrap();
+    // Aliases of its own, for transactional ids of its own.
+    let cfg = scratch("eos-late").join("mm2.properties");
+    std::fs::write(
+        &cfg,
+        format!(
+            "clusters = L, M\n\
+             L.bootstrap.servers = {}\n\
+             M.bootstrap.servers = {}\n\
+             L->M.enabled = true\n\
+             L->M.topics = eos-late-.*\n\
+             refresh.topics.interval.seconds = 2\n\
+             {ONE_REPLICA}\
+             {METRICS_ANY_PORT}\
+             exactly.once.source.support = enabled\n\
+             kmirror.transaction.interval.ms = 200\n\
+             kmirror.fleet.enabled = false\n",
+            pair.source.bootstrap(),
+            pair.target.bootstrap()
+        ),
+    )
+    .unwrap();
+    let committed = |topic: &str, want: usize| {
+        tools::consume_all(
+            &pair.target,
+            topic,
+            tools::Isolation::ReadCommitted,
+            Some(want),
+            Duration::from_secs(20),
+        )
+        .is_ok_and(|r| r.len() >= want)
+    };
+    let mut km = Kmirror::start(&cfg, &[]);
+    wait_until(Duration::from_secs(90), "the first topic mirrored", || {
+        committed(&format!("L.{first}"), 20)
+    });
+    tools::create_topic(&pair.source, late, 2, &[]).unwrap();
+    tools::produce(&pair.source, late, &records(30, "late", 2)).unwrap();
+    wait_until(Duration::from_secs(90), "the late topic mirrored", || {
+        committed(&format!("L.{late}"), 30)
+    });
+    assert_eq!(km.stop(), Some(0), "{}", km.output());
+    assert_mirrored_exactly(&pair.source, first, &pair.target, &format!("L.{first}"));
+    assert_mirrored_exactly(&pair.source, late, &pair.target, &format!("L.{late}"));
+}

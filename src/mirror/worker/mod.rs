@@ -305,6 +305,15 @@ impl Worker {
             if self.plans[a.flow].preserve_offsets {
                 p.preserve = crate::mirror::partition::Preserve::Unchecked;
             }
+            // Exactly-once: the transactional producer, if it is running
+            // (else its next InitProducerId gives every partition one).
+            // Idempotent flows get theirs from the resolver.
+            if let Some(identity) = self.txns.borrow()[a.flow]
+                .as_ref()
+                .and_then(txn::Txn::identity)
+            {
+                p.adopt_producer(identity);
+            }
             if idx < parts.len() {
                 // The old one's place in `pending`, if any, stays its own.
                 p.pending = parts[idx].pending;
@@ -352,6 +361,12 @@ impl Worker {
         }
         if self.plans[flow].exactly_once && self.flow_in_flight[flow].get() == 0 {
             self.finish_txn(flow, by).await;
+        }
+        if let Some(t) = self.txns.borrow_mut()[flow].as_mut() {
+            // As for idempotent flows above: partitions dealt from now on
+            // wait for a new epoch (the fleet's next slot brings one too,
+            // unless fencing it failed).
+            t.producer = None;
         }
         let unanswered = self.flow_in_flight[flow].get();
         if unanswered > 0 {

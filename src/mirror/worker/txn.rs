@@ -107,6 +107,17 @@ impl Txn {
         }
     }
 
+    /// The identity the current producer's batches carry, while there is
+    /// one: a partition assigned meanwhile adopts it (sequences from 0 are
+    /// right for it, as this epoch has not written it).
+    pub fn identity(&self) -> Option<ProducerIdentity> {
+        self.producer.as_ref().map(|p| ProducerIdentity {
+            producer_id: p.producer_id,
+            epoch: p.producer_epoch,
+            generation: self.generation,
+        })
+    }
+
     /// Whether batches may go out now.
     pub fn can_send(&self) -> bool {
         self.producer.is_some() && !self.ending && self.doomed.is_none() && !self.fenced
@@ -381,11 +392,13 @@ impl Worker {
                         epoch = resp.producer_epoch,
                         "transactional producer ready"
                     );
+                    // Detached partitions are left as they are: their
+                    // requests in flight keep their table slot theirs.
                     for p in self
                         .parts
                         .borrow_mut()
                         .iter_mut()
-                        .filter(|p| p.flow == flow)
+                        .filter(|p| p.flow == flow && !p.detached)
                     {
                         p.on_txn_aborted(Some(identity));
                     }
@@ -613,7 +626,8 @@ impl Worker {
                 producer,
                 committed: true,
             };
-            self.txn_call(flow, &end, "EndTxn (commit)", |c| *c).await?;
+            self.txn_call_with(flow, &end, "EndTxn (commit)", |c| *c, Unanswered::AskAgain)
+                .await?;
         }
         tracing::debug!(
             worker = self.id,
@@ -685,7 +699,7 @@ impl Worker {
             .parts
             .borrow_mut()
             .iter_mut()
-            .filter(|p| p.flow == flow)
+            .filter(|p| p.flow == flow && !p.detached)
         {
             p.on_txn_aborted(None);
         }
@@ -737,6 +751,24 @@ impl Worker {
         R: kmirror_proto::control::ControlRequest,
         T: TxnAnswer,
     {
+        self.txn_call_with(flow, req, what, read, Unanswered::GiveUp)
+            .await
+    }
+
+    /// [`Worker::txn_call`], saying what to do when a request goes
+    /// unanswered (the connection dropped or timed out).
+    async fn txn_call_with<R, T>(
+        &self,
+        flow: usize,
+        req: &R,
+        what: &str,
+        read: impl Fn(&R::Response) -> T,
+        unanswered: Unanswered,
+    ) -> Result<(), Step>
+    where
+        R: kmirror_proto::control::ControlRequest,
+        T: TxnAnswer,
+    {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -751,6 +783,15 @@ impl Worker {
             };
             let resp = match conn.call(req).await {
                 Ok(r) => r,
+                Err(e) if unanswered == Unanswered::AskAgain && attempt < 20 => {
+                    self.forget_coordinator(flow);
+                    tracing::info!(
+                        worker = self.id,
+                        "{what} went unanswered ({e}); asking again"
+                    );
+                    tokio::time::sleep(BACKOFF_FROM * attempt.min(10)).await;
+                    continue;
+                }
                 Err(e) => {
                     self.forget_coordinator(flow);
                     return Err(e.into());
@@ -777,6 +818,19 @@ impl Worker {
             }
         }
     }
+}
+
+/// What to do about a transaction request that got no answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unanswered {
+    /// Fail the step (the transaction is aborted).
+    GiveUp,
+    /// Send it again: for EndTxn(commit), whose effect may have happened.
+    /// Aborting then would rewind to the last commit and write again what
+    /// the coordinator committed; asked again, the coordinator answers
+    /// NONE for a commit it completed, CONCURRENT_TRANSACTIONS while it
+    /// writes the markers, and an error if the transaction was aborted.
+    AskAgain,
 }
 
 /// What a transaction request's answer says, for the retry decision.
