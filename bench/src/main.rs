@@ -233,6 +233,12 @@ struct Live {
     /// How far the paced producer fell behind its schedule at worst.
     producer_late: Duration,
     seen: u64,
+    /// kmirror's own share of the added latency, p50 and p99 in ms: its
+    /// fetch response read to the target's acknowledgement, per batch, as
+    /// its metrics endpoint gives it over the last 30 to 60 s. Read when the
+    /// stream ends, and only when streams last at least a minute, so that
+    /// the window holds nothing else.
+    own_ms: Option<(f64, f64)>,
 }
 
 fn e2e(args: &Args) -> Result<(), String> {
@@ -358,7 +364,13 @@ fn e2e(args: &Args) -> Result<(), String> {
                         on
                     } else {
                         extra.clone()
-                    },
+                    }
+                    .into_iter()
+                    .chain(
+                        (base != "mm2")
+                            .then(|| ("kmirror.metrics.address".to_string(), METRICS.to_string())),
+                    )
+                    .collect::<Vec<_>>(),
                 )?;
                 let mut cmd = if base == "mm2" {
                     mirrors::mm2_command(&dist, &props)
@@ -510,14 +522,11 @@ fn measure(
     }
     let mut live = Vec::new();
     for &rate in &args.rates {
-        live.push(live_stream(
-            source,
-            target,
-            &live_source,
-            &live_target,
-            rate,
-            args,
-        )?);
+        let mut stream = live_stream(source, target, &live_source, &live_target, rate, args)?;
+        if name.starts_with("kmirror") && args.live_secs >= 60 {
+            stream.own_ms = own_added_ms();
+        }
+        live.push(stream);
     }
     // SAFETY: plain kill(2) on our own child.
     unsafe {
@@ -604,7 +613,28 @@ fn live_stream(
         baseline_us: s1.latency_us,
         producer_late,
         seen: t.seen,
+        own_ms: None,
     })
+}
+
+/// Where the kmirror under test serves its metrics (one runs at a time).
+const METRICS: &str = "127.0.0.1:9408";
+
+/// kmirror's `kmirror_added_latency_ms` p50 and p99, from its endpoint.
+fn own_added_ms() -> Option<(f64, f64)> {
+    let (code, body) = kmirror::status::scrape::get(METRICS, "/metrics").ok()?;
+    if code != 200 {
+        return None;
+    }
+    let at = |q: &str| {
+        let name = format!("kmirror_added_latency_ms{{quantile=\"{q}\"}} ");
+        body.lines()
+            .find_map(|l| l.strip_prefix(name.as_str()))?
+            .trim()
+            .parse::<f64>()
+            .ok()
+    };
+    Some((at("0.5")?, at("0.99")?))
 }
 
 /// p50, p99, p99.9 and max of a histogram of microseconds, in ms, as
@@ -773,11 +803,17 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
         "\n## Latency the mirror adds\n\nPer record (matched by the sequence number the producer puts in a header): its arrival at the kcat on the target minus its arrival at a kcat on the source, both reading at once, in microseconds of this machine's clock. \
          The floor is the same difference between two kcats reading the source at once: what this way of measuring cannot see below.\n\n![added latency]({name}-added-latency.svg)\n\n"
     ));
-    s.push_str("| mirror | rate (records/s) | records matched | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | floor p50 (ms) | floor p99 (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    if args.live_secs >= 60 {
+        s.push_str("The last columns are kmirror's own part, as its metrics give it (`kmirror_added_latency_ms`, per batch, from reading the fetch response to the target's acknowledgement, over the stream's last 30 to 60 s): what is left of the added latency is the source broker waking kmirror's fetch rather than a consumer's, and the target broker's own append and delivery to its consumer.\n\n");
+    }
+    s.push_str("| mirror | rate (records/s) | records matched | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | floor p50 (ms) | floor p99 (ms) | kmirror's own p50 (ms) | kmirror's own p99 (ms) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for o in outcomes {
         for l in &o.live {
+            let own = l.own_ms.map_or("- | -".to_string(), |(p50, p99)| {
+                format!("{p50:.1} | {p99:.1}")
+            });
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {:.1} | {:.1} |\n",
+                "| {} | {} | {} | {} | {:.1} | {:.1} | {own} |\n",
                 o.label(),
                 l.rate,
                 l.added_us.len(),
@@ -815,6 +851,11 @@ fn render(args: &Args, records: i64, outcomes: &[Outcome]) -> String {
                     p99(&b.floor_us),
                     p99(&b.latency_us) / p99(&a.latency_us).max(0.001),
                 ));
+                if let Some((_, own)) = b.own_ms {
+                    s.push_str(&format!(
+                        "  Of that, kmirror's own p99 (fetch response read to the target's acknowledgement) was {own:.1} ms.\n"
+                    ));
+                }
             }
         }
     }
