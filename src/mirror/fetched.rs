@@ -55,12 +55,12 @@ struct Run<'s> {
 impl Run<'_> {
     /// Queues `batch`, or holds it to merge with the ones after it.
     fn add(&mut self, p: &mut Partition, batch: RecordBatch, out: &mut Fetched) {
-        while p
-            .resend_bounds
+        if p.resend_bounds
             .front()
             .is_some_and(|&(_, end)| end <= batch.base_offset())
         {
-            p.resend_bounds.pop_front();
+            // A range whose records are no longer in the log.
+            p.give_up_resend();
         }
         if let Some(&(first, end)) = p.resend_bounds.front() {
             if batch.base_offset() >= first && batch.next_offset() <= end {
@@ -86,7 +86,7 @@ impl Run<'_> {
                 // Across a resent range's start: that range cannot be
                 // repeated as it was (the source's batches differ).
                 self.flush(p, out);
-                p.resend_bounds.pop_front();
+                p.give_up_resend();
             }
         }
         let limit = self.settings.coalesce_max_bytes;
@@ -276,6 +276,11 @@ fn apply_batches(
                 };
                 p.enqueue_with_runs(r.batch, after, Some(std::rc::Rc::from(r.runs)));
             }
+            // A rebuilt batch comes out as it did when first sent (nothing
+            // is merged into it): the resend ranges it covers are matched.
+            while p.resend_bounds.front().is_some_and(|&(_, end)| end <= next) {
+                p.resend_bounds.pop_front();
+            }
         } else {
             run.add(p, batch, out);
         }
@@ -339,6 +344,10 @@ mod tests {
     use super::*;
 
     fn batch(base: i64, n: i32, compression: Compression) -> Bytes {
+        batch_stamped(base, n, compression, false)
+    }
+
+    fn batch_stamped(base: i64, n: i32, compression: Compression, log_append_time: bool) -> Bytes {
         let records: Vec<NewRecord> = (0..n)
             .map(|i| NewRecord {
                 offset_delta: i,
@@ -352,7 +361,7 @@ mod tests {
             base_offset: base,
             partition_leader_epoch: 0,
             compression,
-            log_append_time: false,
+            log_append_time,
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
@@ -481,6 +490,30 @@ mod tests {
         apply(&mut p, &data, 0, &settings(16_384)).unwrap();
         assert_eq!(queued(&p).0, vec![(0, 4)]);
         assert!(p.resend_bounds.is_empty());
+        // ...and the sequences do not carry on past it: the target may
+        // hold a batch of that range with the sequences the regrouped
+        // records would get. A new producer id first.
+        assert!(matches!(
+            p.status,
+            crate::mirror::partition::Status::Recovering {
+                reset_producer: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_rebuilt_batch_matches_its_resend_range() {
+        let n = Compression::None;
+        // A LogAppendTime batch is rebuilt (its stamp written into each
+        // record), the same way each time: resent, it matches its range.
+        let data = response(&[batch_stamped(0, 2, n, true), batch(2, 1, n)]);
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        p.resend_bounds = [(0, 2), (2, 3)].into_iter().collect();
+        apply(&mut p, &data, 0, &settings(16_384)).unwrap();
+        assert_eq!(queued(&p).0, vec![(0, 2), (2, 1)]);
+        assert!(p.resend_bounds.is_empty());
+        assert!(p.is_active(), "no new producer id for an unchanged log");
     }
 
     #[test]

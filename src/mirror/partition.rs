@@ -684,6 +684,23 @@ impl Partition {
         }
     }
 
+    /// A range sent before a failure cannot be sent again as it was (the
+    /// source log changed there since): the sequences carried on could
+    /// match a batch of that range the target holds, and it would take
+    /// other records for it. The partition waits for a new producer id and
+    /// fetches again from its position (records the target holds may then
+    /// be written twice, as at-least-once allows; exactly-once partitions
+    /// never resend ranges, their aborts take a new epoch).
+    pub fn give_up_resend(&mut self) {
+        self.resend_bounds.clear();
+        if self.is_active() {
+            self.status = Status::Recovering {
+                reset_producer: true,
+                retry_at: Instant::now(),
+            };
+        }
+    }
+
     /// The oldest in-flight batch was refused for good: nothing after it
     /// moves the position.
     pub fn drop_failed(&mut self) {

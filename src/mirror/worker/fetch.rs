@@ -503,6 +503,10 @@ impl Worker {
                 }
                 let queued_before = p.queue.len();
                 let applied = fetched::apply(p, data, requested, &plan.fetch);
+                if !p.is_active() {
+                    // It gave up a resend range: a new producer id first.
+                    self.want_resolving(key.flow);
+                }
                 if !p.queue.is_empty() && !p.pending {
                     // Batches before a defect are queued too.
                     p.pending = true;
