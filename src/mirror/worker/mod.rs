@@ -424,6 +424,9 @@ impl Worker {
             return;
         }
         if p.is_failed() {
+            // Stopped already (and said so): the batch leaves the in-flight
+            // list, so the list keeps matching the answers still to come.
+            p.drop_failed();
             return;
         }
         tracing::error!(
