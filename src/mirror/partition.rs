@@ -676,11 +676,8 @@ impl Partition {
         self.unconfirmed.clear();
         self.resend_bounds.clear();
         self.behind_failure = false;
-        if on_target && !transactional && self.is_active() {
-            self.status = Status::Recovering {
-                reset_producer: true,
-                retry_at: Instant::now(),
-            };
+        if on_target && !transactional {
+            self.await_new_producer();
         }
     }
 
@@ -693,6 +690,12 @@ impl Partition {
     /// never resend ranges, their aborts take a new epoch).
     pub fn give_up_resend(&mut self) {
         self.resend_bounds.clear();
+        self.await_new_producer();
+    }
+
+    /// An active partition stops sending until the resolver has a new
+    /// producer id for it, then resumes from its acknowledged position.
+    fn await_new_producer(&mut self) {
         if self.is_active() {
             self.status = Status::Recovering {
                 reset_producer: true,
