@@ -626,13 +626,15 @@ fn own_added_ms() -> Option<(f64, f64)> {
     if code != 200 {
         return None;
     }
+    let samples = kmirror::status::scrape::parse(&body);
     let at = |q: &str| {
-        let name = format!("kmirror_added_latency_ms{{quantile=\"{q}\"}} ");
-        body.lines()
-            .find_map(|l| l.strip_prefix(name.as_str()))?
-            .trim()
-            .parse::<f64>()
-            .ok()
+        samples
+            .iter()
+            .find(|s| {
+                s.name == "kmirror_added_latency_ms"
+                    && s.labels.get("quantile").map(String::as_str) == Some(q)
+            })
+            .map(|s| s.value)
     };
     Some((at("0.5")?, at("0.99")?))
 }
