@@ -393,8 +393,40 @@ fn consume_both(
         Some(src.len()),
         wait,
     )
-    .expect("consume target");
+    .unwrap_or_else(|e| {
+        panic!(
+            "consume target: {e}\n{}",
+            why_short(&src, target, tgt_topic)
+        )
+    });
     (src, dst)
+}
+
+/// What a failing read_committed read of the target saw, per partition:
+/// the source's records, the target's records committed or not, and the
+/// producers the target's leader knows (an open transaction holds the
+/// partition's last stable offset back). For the panic message only.
+fn why_short(src: &[ConsumedRecord], target: &KafkaCluster, tgt_topic: &str) -> String {
+    let uncommitted = tools::consume_all(
+        target,
+        tgt_topic,
+        Isolation::ReadUncommitted,
+        None,
+        Duration::from_secs(30),
+    )
+    .unwrap_or_default();
+    let (s, u) = (by_partition(src), by_partition(&uncommitted));
+    let mut out = String::new();
+    for (p, srecs) in &s {
+        let written = u.get(p).map_or(0, Vec::len);
+        let producers = tools::describe_producers(target, tgt_topic, *p)
+            .unwrap_or_else(|e| format!("(describe-producers failed: {e})"));
+        out.push_str(&format!(
+            "{tgt_topic}[{p}]: source {}, target read_uncommitted {written}\n{producers}\n",
+            srecs.len()
+        ));
+    }
+    out
 }
 
 /// Reads both topics with a real consumer and checks that, partition by

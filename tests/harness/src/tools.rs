@@ -776,6 +776,34 @@ pub fn consume_all_with(
     })
 }
 
+/// The producers a partition's leader knows (TransactionsCommand
+/// describe-producers), as the tool prints them: a failing test shows
+/// which transaction keeps a read_committed reader waiting (its
+/// CurrentTransactionStartOffset is not -1).
+pub fn describe_producers(
+    cluster: &(impl BootstrapServers + ?Sized),
+    topic: &str,
+    partition: i32,
+) -> io::Result<String> {
+    let bootstrap = cluster.bootstrap_servers();
+    let what = format!("describing the producers of {topic}[{partition}] on {bootstrap}");
+    let partition = partition.to_string();
+    run_tool(
+        "org.apache.kafka.tools.TransactionsCommand",
+        Jvm::Brief,
+        [
+            "--bootstrap-server",
+            &bootstrap,
+            "describe-producers",
+            "--topic",
+            topic,
+            "--partition",
+            &partition,
+        ],
+        &what,
+    )
+}
+
 /// The committed offsets of a consumer group (kafka-consumer-groups
 /// --describe), sorted by topic and partition; empty when the group does not
 /// exist.
