@@ -365,8 +365,12 @@ impl Worker {
         if let Some(t) = self.txns.borrow_mut()[flow].as_mut() {
             // As for idempotent flows above: partitions dealt from now on
             // wait for a new epoch (the fleet's next slot brings one too,
-            // unless fencing it failed).
-            t.producer = None;
+            // unless fencing it failed). A transaction the commit above
+            // could not end is forgotten with it: whoever takes the id
+            // next aborts it, and a stale mark left by the cut-off commit
+            // would otherwise keep the new epoch from sending until an
+            // interval passed and a commit of nothing failed.
+            t.forget_open();
         }
         let unanswered = self.flow_in_flight[flow].get();
         if unanswered > 0 {

@@ -118,6 +118,19 @@ impl Txn {
         })
     }
 
+    /// Forgets the producer and whatever transaction it had open (ended
+    /// on the coordinator or left to be aborted there): the next batches
+    /// wait for a new epoch, and no stale "open" or "ending" mark holds
+    /// them back once it comes.
+    pub fn forget_open(&mut self) {
+        self.producer = None;
+        self.opened_at = None;
+        self.offsets_added = false;
+        self.doomed = None;
+        self.ending = false;
+        self.ended_at = Instant::now();
+    }
+
     /// Whether batches may go out now.
     pub fn can_send(&self) -> bool {
         self.producer.is_some() && !self.ending && self.doomed.is_none() && !self.fenced
@@ -246,7 +259,15 @@ impl Worker {
         while self.txn(flow, |t| t.ending) && Instant::now() < by {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        if self.txn(flow, |t| t.ending || t.producer.is_none() || t.fenced) {
+        if self.txn(flow, |t| t.ending) {
+            tracing::warn!(
+                worker = self.id,
+                transactional_id = %self.txn(flow, |t| t.transactional_id.clone()),
+                "the transaction being ended when the stop came did not end by the deadline; its coordinator aborts it (at its timeout, or when the id is next taken) and its batches are mirrored again"
+            );
+            return;
+        }
+        if self.txn(flow, |t| t.producer.is_none() || t.fenced) {
             return;
         }
         let open = self.txn(flow, |t| t.opened_at.is_some() || t.doomed.is_some());
@@ -687,14 +708,7 @@ impl Worker {
     /// next, and the flow's partitions rewind to their committed positions
     /// (and stay idle until it arrives).
     fn reset_local(&self, flow: usize) {
-        self.txn_mut(flow, |t| {
-            t.producer = None;
-            t.opened_at = None;
-            t.offsets_added = false;
-            t.doomed = None;
-            t.ending = false;
-            t.ended_at = Instant::now();
-        });
+        self.txn_mut(flow, Txn::forget_open);
         for p in self
             .parts
             .borrow_mut()
@@ -884,5 +898,30 @@ mod tests {
             transactional_id("A", "B", 2, 0),
             "kmirror.A.B.member-2.worker-0"
         );
+    }
+
+    #[test]
+    fn a_forgotten_transaction_leaves_nothing_to_hold_the_next_epoch_back() {
+        // As a commit cut off by a deadline leaves it: open, ending, doomed.
+        let mut t = Txn::new("kmirror.A.B.worker-0".into());
+        t.producer = Some(TxnProducer {
+            transactional_id: t.transactional_id.clone(),
+            producer_id: 7,
+            producer_epoch: 3,
+        });
+        t.opened_at = Some(Instant::now());
+        t.offsets_added = true;
+        t.ending = true;
+        t.doomed = Some("cut off".into());
+        t.forget_open();
+        assert!(t.identity().is_none(), "the old epoch is not adopted");
+        assert!(!t.can_send(), "nothing goes out before a new epoch");
+        t.producer = Some(TxnProducer {
+            transactional_id: t.transactional_id.clone(),
+            producer_id: 7,
+            producer_epoch: 4,
+        });
+        assert!(t.can_send(), "the new epoch sends at once");
+        assert!(t.opened_at.is_none() && !t.offsets_added);
     }
 }
