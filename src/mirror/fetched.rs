@@ -116,6 +116,34 @@ impl Run<'_> {
         }
     }
 
+    /// Whether what is held is the start of the partition's next resend
+    /// range, cut short by the end of a response that began before it
+    /// (fetched at `requested`): fetched again from the range's start, it
+    /// may come whole. Batches in a pipe are never let go this way.
+    fn holds_cut_range(&self, p: &Partition, requested: i64) -> bool {
+        let Some(&(first, _)) = p.resend_bounds.front() else {
+            return false;
+        };
+        requested < first
+            && self
+                .batches
+                .first()
+                .is_some_and(|b| b.base_offset() == first)
+            && !self.batches.iter().any(RecordBatch::is_external)
+    }
+
+    /// Lets go of what is held, unqueued, and fetches again from where it
+    /// begins (the offsets between the last batch queued and it, if any,
+    /// hold no records): the next response starts at the range, so it is
+    /// never let go twice.
+    fn drop_held(&mut self, p: &mut Partition) {
+        if let Some(first) = self.batches.first() {
+            p.fetch_offset = Some(first.base_offset());
+        }
+        self.batches.clear();
+        self.bytes = 0;
+    }
+
     /// Queues what is held: one batch as it is, several merged. Batches
     /// whose records cannot be read are queued as they came, for the
     /// target to judge, as they would be without coalescing.
@@ -157,6 +185,16 @@ pub fn apply(
         bytes: 0,
     };
     let result = apply_batches(p, data, requested, &mut run, &mut out);
+    if result.is_ok() && run.holds_cut_range(p, requested) {
+        // The response ended inside a range sent before: queued now, its
+        // part would be a batch the target never saw with sequences it
+        // expects elsewhere (a new producer id, and what it holds of the
+        // range written twice). The next fetch starts at the range, so
+        // the whole of it fits in the partition's byte limit if anything
+        // does.
+        run.drop_held(p);
+        return Ok(out);
+    }
     // Batches before a defect are queued; the next fetch starts after them.
     run.flush(p, &mut out);
     result.map(|()| out)
@@ -500,6 +538,52 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_resend_range_cut_by_the_end_of_a_response_is_fetched_again_whole() {
+        let n = Compression::None;
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        // Sent before as [0, 2) and [2, 5); this response ends at 4.
+        p.resend_bounds = [(0, 2), (2, 5)].into_iter().collect();
+        let cut = response(&(0..4).map(|o| batch(o, 1, n)).collect::<Vec<_>>());
+        apply(&mut p, &cut, 0, &settings(16_384)).unwrap();
+        assert_eq!(queued(&p).0, vec![(0, 2)], "the cut range waits");
+        assert_eq!(p.fetch_offset, Some(2), "fetched again from its start");
+        assert_eq!(p.resend_bounds, [(2, 5)]);
+        // Fetched from its start, it comes whole and goes as it went.
+        let whole = response(&(2..6).map(|o| batch(o, 1, n)).collect::<Vec<_>>());
+        apply(&mut p, &whole, 2, &settings(16_384)).unwrap();
+        assert_eq!(queued(&p).0, vec![(0, 2), (2, 3), (5, 1)]);
+        assert!(p.resend_bounds.is_empty());
+        assert!(p.is_active());
+    }
+
+    #[test]
+    fn a_cut_resend_range_after_a_hole_is_fetched_again_from_its_own_start() {
+        // Offset 2 was compacted away: fetching again from 2 would bring
+        // the range first in the response, so that is where it starts.
+        let n = Compression::None;
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(0));
+        p.resend_bounds = [(3, 6)].into_iter().collect();
+        let cut = response(&[batch(0, 2, n), batch(3, 1, n), batch(4, 1, n)]);
+        apply(&mut p, &cut, 0, &settings(16_384)).unwrap();
+        assert_eq!(queued(&p).0, vec![(0, 2)]);
+        assert_eq!(p.fetch_offset, Some(3));
+    }
+
+    #[test]
+    fn a_resend_range_cut_from_its_own_start_is_queued_as_far_as_it_came() {
+        // Fetched from the range's start and still cut (it is larger than
+        // the partition's byte limit): fetching again would bring the
+        // same, so what came goes.
+        let n = Compression::None;
+        let mut p = Partition::new(0, "t".into(), "A.t".into(), 0, Some(2));
+        p.resend_bounds = [(2, 5)].into_iter().collect();
+        let cut = response(&(2..4).map(|o| batch(o, 1, n)).collect::<Vec<_>>());
+        apply(&mut p, &cut, 2, &settings(16_384)).unwrap();
+        assert_eq!(queued(&p).0, vec![(2, 2)]);
+        assert_eq!(p.fetch_offset, Some(4));
     }
 
     #[test]
