@@ -99,30 +99,21 @@ fn fleet_file(
     topic: &str,
     extra: &str,
 ) -> std::path::PathBuf {
-    let path = common::scratch(topic).join("mm2.properties");
-    std::fs::write(
-        &path,
-        format!(
-            "clusters = {src}, {tgt}\n\
-             {src}.bootstrap.servers = {}\n\
-             {tgt}.bootstrap.servers = {}\n\
-             {src}->{tgt}.enabled = true\n\
-             {src}->{tgt}.topics = {topic}\n\
-             {}{}\
+    common::write_mm2_between(
+        topic,
+        (src, tgt),
+        &pair.source.bootstrap(),
+        &pair.target.bootstrap(),
+        &format!(
+            "{src}->{tgt}.topics = {topic}\n\
              offset.flush.interval.ms = 500\n\
              kmirror.fleet.session.timeout.ms = 6000\n\
              kmirror.fleet.heartbeat.interval.ms = 500\n\
              emit.checkpoints.enabled = false\n\
              heartbeats.replication.enabled = false\n\
-             {extra}",
-            pair.source.bootstrap(),
-            pair.target.bootstrap(),
-            common::ONE_REPLICA,
-            common::METRICS_ANY_PORT,
+             {extra}"
         ),
     )
-    .expect("write mm2.properties");
-    path
 }
 
 fn fleet_run(topic: &str, exactly_once: bool) {

@@ -32,27 +32,17 @@ fn fetches_follow_the_preferred_read_replica_of_the_consumers_rack() {
     assert!(!away.is_empty(), "some partition must be led outside r2");
     tools::produce(&source, t, &records(1200, "backlog", 6)).unwrap();
 
-    let dir = scratch("racks");
-    let cfg = dir.join("mm2.properties");
-    std::fs::write(
-        &cfg,
-        format!(
-            "clusters = R, B\n\
-             R.bootstrap.servers = {}\n\
-             B.bootstrap.servers = {}\n\
-             R->B.enabled = true\n\
-             R->B.topics = {t}\n\
-             replication.factor = 1\n\
-             offset-syncs.topic.replication.factor = 1\n\
-             checkpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\n\
+    let cfg = write_mm2_between(
+        "racks",
+        ("R", "B"),
+        &source.bootstrap(),
+        &target.bootstrap(),
+        &format!(
+            "R->B.topics = {t}\n\
              offset.flush.interval.ms = 500\n\
-             R.consumer.client.rack = r2\n",
-            source.bootstrap(),
-            target.bootstrap()
+             R.consumer.client.rack = r2\n"
         ),
-    )
-    .unwrap();
+    );
     let mut km = Kmirror::start(&cfg, &[]);
     let mirrored = format!("R.{t}");
     let caught_up = || total_end_offset(&target, &mirrored) >= total_end_offset(&source, t);

@@ -71,14 +71,28 @@ pub const METRICS_ANY_PORT: &str = "kmirror.metrics.address = 127.0.0.1:0\n";
 /// An mm2.properties in a scratch directory: flow A -> B between the
 /// given bootstrap servers, replication factor 1, plus `extra` lines.
 pub fn write_mm2(name: &str, source: &str, target: &str, extra: &str) -> PathBuf {
+    write_mm2_between(name, ("A", "B"), source, target, extra)
+}
+
+/// [`write_mm2`] with aliases of the test's own: a flow's transactional
+/// ids, fleet group and target topic names come from its aliases, so a
+/// test whose flow must not meet another test's on the shared clusters
+/// names its own.
+pub fn write_mm2_between(
+    name: &str,
+    (src, tgt): (&str, &str),
+    source: &str,
+    target: &str,
+    extra: &str,
+) -> PathBuf {
     let path = scratch(name).join("mm2.properties");
     std::fs::write(
         &path,
         format!(
-            "clusters = A, B\n\
-             A.bootstrap.servers = {source}\n\
-             B.bootstrap.servers = {target}\n\
-             A->B.enabled = true\n\
+            "clusters = {src}, {tgt}\n\
+             {src}.bootstrap.servers = {source}\n\
+             {tgt}.bootstrap.servers = {target}\n\
+             {src}->{tgt}.enabled = true\n\
              {ONE_REPLICA}\
              {METRICS_ANY_PORT}\
              {}\

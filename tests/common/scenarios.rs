@@ -808,26 +808,17 @@ pub fn exactly_once_fences_an_older_instance(version: &str) {
     tools::produce(&pair.source, t, &records(2000, "first", 2)).unwrap();
     // Aliases of its own: transactional ids are per flow, and another test
     // in this binary runs an exactly-once A->B flow on the same clusters.
-    let cfg = scratch("eos-fence").join("mm2.properties");
-    std::fs::write(
-        &cfg,
-        format!(
-            "clusters = C, D\n\
-             C.bootstrap.servers = {}\n\
-             D.bootstrap.servers = {}\n\
-             C->D.enabled = true\n\
-             C->D.topics = {t}\n\
-             replication.factor = 1\n\
-             offset-syncs.topic.replication.factor = 1\n\
-             checkpoints.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\n\
+    let cfg = write_mm2_between(
+        "eos-fence",
+        ("C", "D"),
+        &pair.source.bootstrap(),
+        &pair.target.bootstrap(),
+        &format!(
+            "C->D.topics = {t}\n\
              exactly.once.source.support = enabled\n\
-             kmirror.fleet.enabled = false\n",
-            pair.source.bootstrap(),
-            pair.target.bootstrap()
+             kmirror.fleet.enabled = false\n"
         ),
-    )
-    .unwrap();
+    );
     let mut old = Kmirror::start(&cfg, &[]);
     wait_until(
         Duration::from_secs(90),
@@ -1257,26 +1248,17 @@ pub fn exactly_once_mirrors_a_topic_created_while_running(version: &str) {
     tools::create_topic(&pair.source, first, 1, &[]).unwrap();
     tools::produce(&pair.source, first, &records(20, "first", 1)).unwrap();
     // Aliases of its own, for transactional ids of its own.
-    let cfg = scratch("eos-late").join("mm2.properties");
-    std::fs::write(
-        &cfg,
-        format!(
-            "clusters = L, M\n\
-             L.bootstrap.servers = {}\n\
-             M.bootstrap.servers = {}\n\
-             L->M.enabled = true\n\
-             L->M.topics = eos-late-.*\n\
-             refresh.topics.interval.seconds = 2\n\
-             {ONE_REPLICA}\
-             {METRICS_ANY_PORT}\
-             exactly.once.source.support = enabled\n\
-             kmirror.transaction.interval.ms = 200\n\
-             kmirror.fleet.enabled = false\n",
-            pair.source.bootstrap(),
-            pair.target.bootstrap()
-        ),
-    )
-    .unwrap();
+    let cfg = write_mm2_between(
+        "eos-late",
+        ("L", "M"),
+        &pair.source.bootstrap(),
+        &pair.target.bootstrap(),
+        "L->M.topics = eos-late-.*\n\
+         refresh.topics.interval.seconds = 2\n\
+         exactly.once.source.support = enabled\n\
+         kmirror.transaction.interval.ms = 200\n\
+         kmirror.fleet.enabled = false\n",
+    );
     let committed = |topic: &str, want: usize| {
         tools::consume_all(
             &pair.target,
