@@ -427,12 +427,15 @@ fn why_short(src: &[ConsumedRecord], target: &KafkaCluster, tgt_topic: &str) -> 
         Isolation::ReadUncommitted,
         None,
         Duration::from_secs(30),
-    )
-    .unwrap_or_default();
-    let (s, u) = (by_partition(src), by_partition(&uncommitted));
+    );
+    let u = uncommitted.as_deref().map(by_partition);
     let mut out = String::new();
-    for (p, srecs) in &s {
-        let written = u.get(p).map_or(0, Vec::len);
+    for (p, srecs) in &by_partition(src) {
+        // A failed read says so rather than passing for an empty target.
+        let written = match &u {
+            Ok(u) => u.get(p).map_or(0, Vec::len).to_string(),
+            Err(e) => format!("unknown ({e})"),
+        };
         let producers = tools::describe_producers(target, tgt_topic, *p)
             .unwrap_or_else(|e| format!("(describe-producers failed: {e})"));
         out.push_str(&format!(
