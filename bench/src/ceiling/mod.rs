@@ -18,7 +18,13 @@
 //! (kmirror's I/O paths, each measured in its own window: the two backends
 //! copying, and the splice path on epoll with `check.crcs = false`; the
 //! first fills the main table, and with more than one a table compares
-//! them), `--config 'K = V;...'`
+//! them; with `--tls on` the default leaves the splice path out, which
+//! does not run over TLS), `--sockets kernel|kafka` (kmirror's socket buffers: `kernel`,
+//! the default, leaves them to the kernel's autotuning as the relay's and
+//! the fake brokers' sockets are, so the two movers are compared on equal
+//! sockets; `kafka` runs kmirror with the Kafka clients' defaults, 64 KiB
+//! receive and 128 KiB send buffers, fixed, which is what kmirror uses
+//! when a file sets no buffer size and no profile), `--config 'K = V;...'`
 //! (more lines for kmirror's configuration, e.g. to try a setting).
 
 mod report;
@@ -53,6 +59,9 @@ struct Args {
     /// kmirror's `--io` for each measured window: the first is the main
     /// row, the others are compared with it.
     io: Vec<String>,
+    /// kmirror's socket buffers are the Kafka clients' defaults rather
+    /// than the kernel's autotuning.
+    kafka_sockets: bool,
     /// More lines for kmirror's configuration (`;` between them).
     extra: String,
 }
@@ -83,7 +92,7 @@ struct Row {
 
 /// Runs the benchmark; `argv` are the flags after `ceiling`.
 /// The flags `ceiling` takes.
-pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off] [--io uring,epoll,splice] [--config 'KEY = VALUE;...']";
+pub const USAGE: &str = "usage: kmirror-bench ceiling [--seconds S] [--warmup S] [--partitions N] [--cpus LIST] [--sizes BYTES,...] [--tls on|off] [--io uring,epoll,splice] [--sockets kernel|kafka] [--config 'KEY = VALUE;...']";
 
 pub fn run(argv: &[String]) -> Result<(), String> {
     let args = parse(argv).map_err(|e| format!("{e}\n{USAGE}"))?;
@@ -136,6 +145,20 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             relay,
         });
     }
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "results/ceiling{}{}.md",
+        if args.tls { "-tls" } else { "" },
+        if args.kafka_sockets {
+            "-kafka-sockets"
+        } else {
+            ""
+        }
+    ));
+    let svg_out = out.with_extension("svg");
+    let svg_name = svg_out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("ceiling.svg");
     let text = report::markdown(
         &report::Setup {
             cpus: n_cpus,
@@ -145,17 +168,14 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             warmup: args.warmup,
             tls: args.tls,
             io: &args.io,
+            kafka_sockets: args.kafka_sockets,
+            svg_name,
         },
         &rows,
     );
     println!("{text}");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(if args.tls {
-        "results/ceiling-tls.md"
-    } else {
-        "results/ceiling.md"
-    });
     std::fs::write(&out, text).map_err(|e| e.to_string())?;
-    std::fs::write(out.with_extension("svg"), report::svg(&rows)).map_err(|e| e.to_string())?;
+    std::fs::write(&svg_out, report::svg(&rows)).map_err(|e| e.to_string())?;
     eprintln!("kmirror-bench: wrote {}", out.display());
     Ok(())
 }
@@ -169,6 +189,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         sizes: vec![1024, 65536, 1 << 20],
         tls: false,
         io: vec!["uring".into(), "epoll".into(), "splice".into()],
+        kafka_sockets: false,
         extra: String::new(),
     };
     for (flag, v) in crate::flags::pairs(argv)? {
@@ -179,6 +200,13 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--cpus" => a.cpus = v.to_string(),
             "--config" => a.extra = v.replace(';', "\n"),
             "--io" => a.io = v.split(',').map(|s| s.trim().to_string()).collect(),
+            "--sockets" => {
+                a.kafka_sockets = match v {
+                    "kafka" => true,
+                    "kernel" => false,
+                    _ => return Err(format!("{flag} {v}: expected kernel or kafka")),
+                }
+            }
             "--tls" => {
                 a.tls = match v {
                     "on" => true,
@@ -194,6 +222,12 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             }
             _ => return Err(format!("unknown flag {flag}")),
         }
+    }
+    if a.tls && a.io.iter().any(|io| io == "splice") {
+        if argv.iter().any(|f| f == "--io") {
+            return Err("--io splice: the splice path does not run over TLS (kmirror refuses kmirror.splice = on there)".into());
+        }
+        a.io.retain(|io| io != "splice");
     }
     if a.io.is_empty()
         || a.io
@@ -259,6 +293,7 @@ fn mirror_window(
              replication.factor = 1\n\
              {security}\n\
              {}\n\
+             {}\n\
              {}\n",
             source.broker.bootstrap(),
             target.broker.bootstrap(),
@@ -266,6 +301,13 @@ fn mirror_window(
                 "kmirror.splice = on\nsrc.consumer.check.crcs = false"
             } else {
                 ""
+            },
+            if args.kafka_sockets {
+                ""
+            } else {
+                // -1: the kernel's default and autotuning, as Kafka's
+                // clients take it.
+                "socket.receive.buffer.bytes = -1\nsocket.send.buffer.bytes = -1"
             },
             args.extra,
         ),
@@ -398,5 +440,32 @@ fn pin_current_thread(cpus: &[usize]) {
                 std::io::Error::last_os_error()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn args(flags: &[&str]) -> Result<super::Args, String> {
+        parse(&flags.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn sockets_are_the_kernels_unless_kafka_is_asked_for() {
+        assert!(!args(&[]).unwrap().kafka_sockets);
+        assert!(!args(&["--sockets", "kernel"]).unwrap().kafka_sockets);
+        assert!(args(&["--sockets", "kafka"]).unwrap().kafka_sockets);
+        assert!(args(&["--sockets", "big"]).is_err());
+    }
+
+    #[test]
+    fn tls_leaves_the_splice_path_out_and_refuses_it_when_asked() {
+        assert_eq!(args(&[]).unwrap().io, ["uring", "epoll", "splice"]);
+        assert_eq!(args(&["--tls", "on"]).unwrap().io, ["uring", "epoll"]);
+        let e = args(&["--tls", "on", "--io", "epoll,splice"])
+            .err()
+            .unwrap();
+        assert!(e.contains("does not run over TLS"), "{e}");
     }
 }

@@ -14,6 +14,10 @@ pub struct Setup<'a> {
     pub tls: bool,
     /// kmirror's I/O backends, the main table's first.
     pub io: &'a [String],
+    /// kmirror ran with the Kafka clients' default socket buffers.
+    pub kafka_sockets: bool,
+    /// The chart's file name, beside the report.
+    pub svg_name: &'a str,
 }
 
 /// The share of the relay's per-core throughput kmirror should reach at
@@ -125,6 +129,17 @@ pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
          GB = 10⁹ bytes of record batches.\n\n",
         setup.kmirror_cpus, setup.partitions, setup.seconds, setup.warmup, setup.cpus
     ));
+    s.push_str(if setup.kafka_sockets {
+        "kmirror's sockets have the Kafka clients' default buffers (`--sockets kafka`): 64 KiB to receive and \
+         128 KiB to send, fixed, which turns the kernel's autotuning off; kmirror runs so when a file sets no \
+         buffer size and no profile. The relay's and the fake brokers' sockets are autotuned by the kernel, so \
+         the ratio to the relay also counts the smaller buffers.\n\n"
+    } else {
+        "Every socket here, kmirror's (`socket.receive.buffer.bytes = -1`, `socket.send.buffer.bytes = -1`), \
+         the relay's and the fake brokers', has the kernel's default buffers and autotuning, so the two movers \
+         are compared on equal sockets. kmirror's own default when a file sets no buffer size is the Kafka \
+         clients' 64 KiB receive and 128 KiB send buffers, fixed; `--sockets kafka` measures that.\n\n"
+    });
     s.push_str(&format!(
         "The main table is kmirror on its {} backend.\n\n",
         backend_name(&setup.io[0])
@@ -166,7 +181,7 @@ pub fn markdown(setup: &Setup<'_>, rows: &[Row]) -> String {
     if setup.io.len() > 1 {
         backends_table(&mut s, setup.io, rows);
     }
-    s.push_str("\n![GB/s per core](ceiling.svg)\n\n");
+    s.push_str(&format!("\n![GB/s per core]({})\n\n", setup.svg_name));
     s.push_str("| batch | records per batch | batches/s | produce requests/s | kmirror waiting for a CPU (cores) | relay waiting for a CPU (cores) | fake source CPU (cores) | fake target CPU (cores) | relay sender + sink CPU (cores) |\n");
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
