@@ -145,20 +145,19 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             relay,
         });
     }
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-        "results/ceiling{}{}.md",
+    let stem = format!(
+        "ceiling{}{}",
         if args.tls { "-tls" } else { "" },
         if args.kafka_sockets {
             "-kafka-sockets"
         } else {
             ""
         }
-    ));
-    let svg_out = out.with_extension("svg");
-    let svg_name = svg_out
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("ceiling.svg");
+    );
+    let svg_name = format!("{stem}.svg");
+    let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let out = results.join(format!("{stem}.md"));
+    let svg_out = results.join(&svg_name);
     let text = report::markdown(
         &report::Setup {
             cpus: n_cpus,
@@ -169,7 +168,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
             tls: args.tls,
             io: &args.io,
             kafka_sockets: args.kafka_sockets,
-            svg_name,
+            svg_name: &svg_name,
         },
         &rows,
     );
@@ -181,6 +180,7 @@ pub fn run(argv: &[String]) -> Result<(), String> {
 }
 
 fn parse(argv: &[String]) -> Result<Args, String> {
+    let mut io_given = false;
     let mut a = Args {
         seconds: 10,
         warmup: 2,
@@ -199,7 +199,10 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--partitions" => a.partitions = crate::flags::number(flag, v)?,
             "--cpus" => a.cpus = v.to_string(),
             "--config" => a.extra = v.replace(';', "\n"),
-            "--io" => a.io = v.split(',').map(|s| s.trim().to_string()).collect(),
+            "--io" => {
+                a.io = v.split(',').map(|s| s.trim().to_string()).collect();
+                io_given = true;
+            }
             "--sockets" => {
                 a.kafka_sockets = match v {
                     "kafka" => true,
@@ -224,7 +227,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         }
     }
     if a.tls && a.io.iter().any(|io| io == "splice") {
-        if argv.iter().any(|f| f == "--io") {
+        if io_given {
             return Err("--io splice: the splice path does not run over TLS (kmirror refuses kmirror.splice = on there)".into());
         }
         a.io.retain(|io| io != "splice");
